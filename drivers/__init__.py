@@ -1,0 +1,1 @@
+"""Real hardware drivers, installed as ``physres.drivers`` (one folder a family)."""

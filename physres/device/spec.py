@@ -1,0 +1,255 @@
+"""What a device declares about itself: streams it publishes, inputs it accepts, limits.
+
+A :class:`Description` is plain data: it is built without any I/O, travels in
+heartbeats on the bus (``to_dict``/``from_dict``) and drives mock mode, safety
+checks and the conformance checker.
+
+Shapes are per *sample*; data on the wire and from ``read()`` carry a leading
+time axis ``(T, *shape)``. ``None`` in a shape means "any length" (an event list,
+a variable number of spikes). Event streams use a structured dtype, e.g.
+``[("t_ns", "<i8"), ("channel", "<i2")]`` for spikes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from physres.errors import ConfigError, SafetyError
+
+__all__ = [
+    "Chunk",
+    "CommandSpec",
+    "Description",
+    "InputSpec",
+    "Limits",
+    "StreamKind",
+    "StreamSpec",
+    "dtype_from_wire",
+    "dtype_to_wire",
+]
+
+#: What a stream carries; consumers pick features by kind (frame → image features...).
+StreamKind = Literal["continuous", "frame", "events", "state", "text"]
+_KINDS = ("continuous", "frame", "events", "state", "text")
+_OK_DTYPE_KINDS = "biufcV"  # bool, ints, floats, complex, structured; never objects
+
+
+def dtype_to_wire(dtype: np.dtype | str | list) -> str | list:
+    """A msgpack-able dtype: ``'<f4'`` for plain, a descr list for structured."""
+    dt = np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype
+    if dt.fields:
+        return [[name, dtype_to_wire(dt.fields[name][0])] for name in dt.names]
+    return dt.str
+
+
+def dtype_from_wire(spec: Any) -> np.dtype:
+    """Inverse of :func:`dtype_to_wire`; refuses object and unknown dtypes."""
+    try:
+        if isinstance(spec, (list, tuple)):
+            dt = np.dtype([(str(n), dtype_from_wire(d)) for n, d in spec])
+        else:
+            dt = np.dtype(spec)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"unknown dtype {spec!r}") from e
+    if dt.kind not in _OK_DTYPE_KINDS or dt.hasobject:
+        raise ValueError(f"dtype {dt} is not allowed (plain numbers or structured only)")
+    return dt
+
+
+def _finite_or_none(value: float | None, what: str) -> float | None:
+    if value is None:
+        return None
+    v = float(value)
+    if not math.isfinite(v):
+        raise ConfigError(f"{what} must be a finite number, got {value!r}")
+    return v
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Bounds enforced before a value leaves the host.
+
+    ``low``/``high`` bound every element; ``max_step`` bounds the change between
+    consecutive samples (a slew limit: motor duty, stimulation ramp, joint speed);
+    ``max_abs_sum`` bounds the sum of magnitudes in one sample (e.g. total charge).
+    NaN or infinite limits are a config error: a limit that cannot be compared
+    protects nothing.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    max_step: float | None = None
+    max_abs_sum: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("low", "high", "max_step", "max_abs_sum"):
+            object.__setattr__(self, name, _finite_or_none(getattr(self, name), f"limit {name}"))
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ConfigError(f"limit low={self.low} is above high={self.high}")
+        for name in ("max_step", "max_abs_sum"):
+            v = getattr(self, name)
+            if v is not None and v < 0:
+                raise ConfigError(f"limit {name} must be >= 0, got {v}")
+
+    def check(
+        self, values: np.ndarray, *, where: str, unit: str, previous: np.ndarray | None = None
+    ) -> None:
+        """Raise :class:`SafetyError` naming the first offending value, the limit and unit."""
+        v = np.asarray(values)
+        if v.dtype.kind in "fc" and not np.isfinite(v).all():
+            idx = tuple(int(i) for i in np.argwhere(~np.isfinite(v))[0])
+            raise SafetyError(f"{where}{list(idx)} = {v[idx]} is not a finite value")
+        if self.low is not None and (v < self.low).any():
+            idx = tuple(int(i) for i in np.argwhere(v < self.low)[0])
+            raise SafetyError(
+                f"{where}{list(idx)} = {v[idx]:g} {unit} is below the limit {self.low:g} {unit}"
+            )
+        if self.high is not None and (v > self.high).any():
+            idx = tuple(int(i) for i in np.argwhere(v > self.high)[0])
+            raise SafetyError(
+                f"{where}{list(idx)} = {v[idx]:g} {unit} is above the limit {self.high:g} {unit}"
+            )
+        if self.max_abs_sum is not None and v.ndim >= 1:
+            per_sample = np.abs(v.reshape(v.shape[0], -1)).sum(axis=1)
+            bad = np.flatnonzero(per_sample > self.max_abs_sum)
+            if bad.size:
+                raise SafetyError(
+                    f"{where}[{int(bad[0])}] sums to {per_sample[bad[0]]:g} {unit}, above the "
+                    f"limit {self.max_abs_sum:g} {unit}"
+                )
+        if self.max_step is not None and v.ndim >= 1 and v.shape[0] > 0:
+            seq = v if previous is None else np.concatenate([np.asarray(previous)[None], v])
+            if seq.shape[0] > 1:
+                steps = np.abs(np.diff(seq.astype(np.float64), axis=0))
+                if (steps > self.max_step).any():
+                    idx = tuple(int(i) for i in np.argwhere(steps > self.max_step)[0])
+                    raise SafetyError(
+                        f"{where}: step {idx[0]} changes by {steps[idx]:g} {unit}, above the "
+                        f"slew limit {self.max_step:g} {unit} per sample"
+                    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamSpec:
+    """One observation stream a device publishes (``<node>/<name>`` on the bus)."""
+
+    name: str
+    dtype: str | list = "<f8"
+    shape: tuple[int | None, ...] = ()
+    units: str = ""
+    rate_hz: float | None = None
+    kind: StreamKind = "continuous"
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", dtype_to_wire(dtype_from_wire(self.dtype)))
+        object.__setattr__(self, "shape", tuple(self.shape))
+        if self.kind not in _KINDS:
+            raise ConfigError(f"stream {self.name!r}: kind {self.kind!r} is not one of {_KINDS}")
+        _finite_or_none(self.rate_hz, f"stream {self.name!r} rate_hz")
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return dtype_from_wire(self.dtype)
+
+    def matches(self, data: np.ndarray) -> bool:
+        """True when ``data`` is a chunk ``(T, *shape)`` of this stream."""
+        if data.dtype != self.np_dtype or data.ndim != len(self.shape) + 1:
+            return False
+        return all(s is None or s == d for s, d in zip(self.shape, data.shape[1:]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputSpec:
+    """One actuation/stimulation channel a device accepts (``apply({name: ...})``)."""
+
+    name: str
+    dtype: str | list = "<f8"
+    shape: tuple[int | None, ...] = ()
+    units: str = ""
+    rate_hz: float | None = None
+    limits: Limits = field(default_factory=Limits)
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", dtype_to_wire(dtype_from_wire(self.dtype)))
+        object.__setattr__(self, "shape", tuple(self.shape))
+        if isinstance(self.limits, Mapping):
+            object.__setattr__(self, "limits", Limits(**self.limits))
+        _finite_or_none(self.rate_hz, f"input {self.name!r} rate_hz")
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return dtype_from_wire(self.dtype)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandSpec:
+    """A named command a device answers over the bus (``physres ls`` lists them)."""
+
+    name: str
+    doc: str = ""
+    params: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Description:
+    """Everything a consumer needs to know about a device before talking to it.
+
+    ``clock`` is ``"stepped"`` for simulators that advance only when driven
+    (faster than real time) and ``"wall"`` for devices that stream in real time.
+    """
+
+    kind: str
+    name: str
+    clock: Literal["stepped", "wall"]
+    streams: Mapping[str, StreamSpec]
+    inputs: Mapping[str, InputSpec]
+    commands: Mapping[str, CommandSpec] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """msgpack/JSON-able form (heartbeats, run folders)."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "clock": self.clock,
+            "streams": {k: asdict(v) for k, v in self.streams.items()},
+            "inputs": {k: asdict(v) for k, v in self.inputs.items()},
+            "commands": {k: asdict(v) for k, v in self.commands.items()},
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Description:
+        return cls(
+            kind=d["kind"],
+            name=d["name"],
+            clock=d["clock"],
+            streams={k: StreamSpec(**v) for k, v in d["streams"].items()},
+            inputs={k: InputSpec(**v) for k, v in d["inputs"].items()},
+            commands={
+                k: CommandSpec(**{**v, "params": tuple(v.get("params", ()))})
+                for k, v in d.get("commands", {}).items()
+            },
+            meta=dict(d.get("meta", {})),
+        )
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A block of samples from one stream: ``data`` is ``(T, *shape)``.
+
+    ``t_dev_ns`` is the device time of the first sample (the device's own time
+    base: simulated time for stepped devices); ``meta`` holds small extras
+    (a text prompt, a frame's exposure, a fault reason).
+    """
+
+    data: np.ndarray
+    t_dev_ns: int
+    meta: Mapping[str, Any] = field(default_factory=dict)

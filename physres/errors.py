@@ -1,0 +1,77 @@
+"""One root error for physres and the named failures every boundary raises.
+
+Each class says *which* boundary failed so callers can catch narrowly; the
+messages name the object, what was expected and what came (see STYLE.md).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BusError",
+    "CommandTimeout",
+    "ConfigError",
+    "DataError",
+    "DeviceError",
+    "DeviceTimeout",
+    "FrameError",
+    "NotConnectedError",
+    "PhysresError",
+    "RecordingError",
+    "RemoteError",
+    "SafetyError",
+]
+
+
+class PhysresError(Exception):
+    """Root of every error physres raises on purpose."""
+
+
+class ConfigError(PhysresError, ValueError):
+    """A config file, key or value is wrong; the message names file, key path and value."""
+
+
+class DataError(PhysresError, ValueError):
+    """Arrays handed to an estimator or task are unusable (NaN, wrong shape, empty...)."""
+
+
+class BusError(PhysresError):
+    """Something on the ZeroMQ bus failed (sockets, routing, protocol)."""
+
+
+class FrameError(BusError):
+    """A message or serial frame is malformed; receivers count it and skip it."""
+
+
+class CommandTimeout(BusError, TimeoutError):
+    """A command got no reply in time; the message names the node and the command."""
+
+
+class RemoteError(BusError):
+    """A command raised on the remote node; carries the remote type and message."""
+
+    def __init__(self, node: str, command: str, remote_type: str, message: str) -> None:
+        self.node = node
+        self.command = command
+        self.remote_type = remote_type
+        self.remote_message = message
+        super().__init__(f"{node}.{command} raised {remote_type}: {message}")
+
+
+class NotConnectedError(PhysresError, RuntimeError):
+    """A device was used before ``connect()`` or after ``disconnect()``."""
+
+
+class SafetyError(PhysresError, ValueError):
+    """A command would exceed a declared limit; refused before it reached hardware."""
+
+
+class DeviceError(PhysresError):
+    """A device replied wrongly or reported a fault."""
+
+
+class DeviceTimeout(DeviceError, TimeoutError):
+    """A device did not answer within its timeout."""
+
+
+class RecordingError(PhysresError):
+    """A recording on disk is unreadable or damaged beyond its last good record."""

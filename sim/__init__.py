@@ -1,0 +1,1 @@
+"""Simulators, installed as ``physres.sim``: a pure step inside a Device shell."""
