@@ -14,6 +14,7 @@ __all__ = [
     "DeviceError",
     "DeviceTimeout",
     "FrameError",
+    "NodeUnreachable",
     "NotConnectedError",
     "PhysresError",
     "RecordingError",
@@ -39,11 +40,23 @@ class BusError(PhysresError):
 
 
 class FrameError(BusError):
-    """A message or serial frame is malformed; receivers count it and skip it."""
+    """A message or serial frame is malformed; receivers count it and skip it.
+
+    ``kind`` names the failure ("parts", "header", "size", "crc"...) so counters
+    and once-per-kind logging can group garbage without parsing messages.
+    """
+
+    def __init__(self, message: str, *, kind: str = "frame") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class CommandTimeout(BusError, TimeoutError):
     """A command got no reply in time; the message names the node and the command."""
+
+
+class NodeUnreachable(CommandTimeout):
+    """The broker knows no connected node by that name: no reply can ever come."""
 
 
 class RemoteError(BusError):

@@ -23,6 +23,10 @@ __all__ = ["create", "kinds", "register", "resolve"]
 
 _KINDS: dict[str, str] = {
     "sim.esn": "physres.sim.esn:ESN",
+    "sim.bucket": "physres.sim.bucket:Bucket",
+    "drivers.bucket_camera": "physres.drivers.bucket.camera:Camera",
+    "drivers.bucket_motors": "physres.drivers.bucket.motorboard:MotorBoard",
+    "drivers.so101": "physres.drivers.arm.so101:SO101",
 }
 _MOCK = "mock."
 
@@ -62,7 +66,7 @@ def resolve(kind: str) -> tuple[type[Device], bool]:
     """The class for ``kind`` and whether it runs in mock mode."""
     _load_entry_points()
     mock = kind.startswith(_MOCK)
-    real_kind = _families().get(kind[len(_MOCK):]) if mock else kind
+    real_kind = _families().get(kind[len(_MOCK) :]) if mock else kind
     if real_kind is None or real_kind not in _KINDS:
         raise ConfigError(f"unknown device kind {kind!r}; known kinds: {', '.join(kinds())}")
     module_name, _, cls_name = _KINDS[real_kind].partition(":")

@@ -129,13 +129,22 @@ class ESN(Device):
         return self._description(
             streams=[
                 StreamSpec(
-                    name="state", dtype="<f8", shape=(p.n_units,), rate_hz=p.rate_hz,
-                    kind="state", units="a.u.", doc="reservoir activations",
+                    name="state",
+                    dtype="<f8",
+                    shape=(p.n_units,),
+                    rate_hz=p.rate_hz,
+                    kind="state",
+                    units="a.u.",
+                    doc="reservoir activations",
                 )
             ],
             inputs=[
                 InputSpec(
-                    name="u", dtype="<f8", shape=(p.n_inputs,), rate_hz=p.rate_hz, units="a.u.",
+                    name="u",
+                    dtype="<f8",
+                    shape=(p.n_inputs,),
+                    rate_hz=p.rate_hz,
+                    units="a.u.",
                     limits=Limits(low=-p.input_limit, high=p.input_limit),
                     doc="input drive, one row per step",
                 )
@@ -164,7 +173,7 @@ class ESN(Device):
         if not self._pending:
             self._pending_t0 = self._clock_ns
         self._pending.append(states)
-        self._clock_ns += int(round(len(u) * 1e9 / self.params.rate_hz))
+        self._clock_ns += round(len(u) * 1e9 / self.params.rate_hz)
 
     def _read(self) -> dict[str, Chunk]:
         if self._pending:

@@ -161,7 +161,9 @@ class Device(ABC):
         """Coerce to ``(T, *shape)`` arrays of the declared dtype and enforce limits."""
         desc = desc or self.describe()
         if not inputs:
-            raise ValueError(f"{self.name}.apply() got no inputs; expected some of {sorted(desc.inputs)}")
+            raise ValueError(
+                f"{self.name}.apply() got no inputs; expected some of {sorted(desc.inputs)}"
+            )
         out: dict[str, np.ndarray] = {}
         for key, value in inputs.items():
             spec = desc.inputs.get(key)
@@ -283,7 +285,8 @@ class Device(ABC):
 
     def __repr__(self) -> str:
         state = "connected" if self._connected else "disconnected"
-        return f"<{type(self).__name__} {self.name!r} kind={self.kind} {state}{' mock' if self.mock else ''}>"
+        mock = " mock" if self.mock else ""
+        return f"<{type(self).__name__} {self.name!r} kind={self.kind} {state}{mock}>"
 
 
 def _pydantic_message(where: str, err: ValidationError) -> str:

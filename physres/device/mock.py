@@ -55,7 +55,7 @@ class MockBackend:
         for spec in self.desc.streams.values():
             n = n_in
             if spec.rate_hz and in_rate:
-                n = int(round(n_in * spec.rate_hz / in_rate))
+                n = round(n_in * spec.rate_hz / in_rate)
             out[spec.name] = Chunk(self._sample(spec, n), self.now_ns, {"mock": True})
         return out
 

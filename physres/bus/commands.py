@@ -1,0 +1,119 @@
+"""Request/response to a named node, with request ids, timeouts and remote errors.
+
+A call never hangs: either the node answers, the broker says at once that no
+such node is connected (:class:`~physres.errors.NodeUnreachable`), or the call
+times out naming the node, the command and the wait
+(:class:`~physres.errors.CommandTimeout`). An exception raised on the node comes
+back as :class:`~physres.errors.RemoteError`; when the remote type is a physres
+error the raised object is also an instance of it, so ``except SafetyError``
+works across the bus.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import zmq
+
+from physres import errors
+from physres.bus.broker import BROKER, ERR, REQ
+from physres.bus.codec import Message, decode, encode
+from physres.bus.config import BusConfig
+from physres.errors import CommandTimeout, FrameError, NodeUnreachable, RemoteError
+
+__all__ = ["CommandClient", "remote_error", "split_args", "unpack_result"]
+
+_ids = itertools.count()
+
+
+def split_args(kwargs: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Arrays travel as buffers, everything else in the msgpack header."""
+    arrays = {k: v for k, v in kwargs.items() if isinstance(v, np.ndarray)}
+    plain = {k: v for k, v in kwargs.items() if k not in arrays}
+    return arrays, plain
+
+
+def unpack_result(msg: Message) -> Any:
+    result = msg.meta.get("result")
+    if not msg.arrays:
+        return result
+    if isinstance(result, dict):
+        return {**result, **msg.arrays}
+    if result is None and set(msg.arrays) == {"result"}:
+        return msg.arrays["result"]
+    return dict(msg.arrays)
+
+
+def remote_error(node: str, command: str, remote_type: str, message: str) -> RemoteError:
+    """A RemoteError that is also the remote physres error type, when there is one."""
+    local = getattr(errors, remote_type, None)
+    if (
+        isinstance(local, type)
+        and issubclass(local, errors.PhysresError)
+        and local is not RemoteError
+    ):
+        cls = type(f"Remote{remote_type}", (RemoteError, local), {"__init__": RemoteError.__init__})
+        return cls(node, command, remote_type, message)
+    return RemoteError(node, command, remote_type, message)
+
+
+class CommandClient:
+    """A DEALER for calling commands on nodes through the broker."""
+
+    def __init__(self, ctx: zmq.Context, cfg: BusConfig, name: str | None = None) -> None:
+        self.cfg = cfg
+        self.name = name or f"_client-{os.getpid()}-{next(_ids)}"
+        self.sock = ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.ROUTING_ID, self.name.encode())
+        self.sock.connect(cfg.endpoints.cmd)
+        self._rid = itertools.count(1)
+
+    def call(
+        self, node: str, command: str, *, timeout_s: float | None = None, **kwargs: Any
+    ) -> Any:
+        """Run ``command`` on ``node`` and return its result (or raise its error)."""
+        timeout = self.cfg.command_timeout_s if timeout_s is None else timeout_s
+        rid = str(next(self._rid)).encode()
+        arrays, plain = split_args(kwargs)
+        frames = encode(self.name, command, 0, arrays, meta={"args": plain})
+        target = BROKER if node == BROKER.decode() else node.encode()
+        self.sock.send_multipart([target, REQ, rid, *frames], copy=False)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sock.poll(max(1, int(left * 1000))):
+                raise CommandTimeout(
+                    f"no reply from node {node!r} to command {command!r} within {timeout:g} s "
+                    f"(bus {self.cfg.name!r}); is the node alive? (`physres ls`)"
+                )
+            _sender, kind, got_rid, *payload = self.sock.recv_multipart()
+            if got_rid != rid:
+                continue  # a late answer to an earlier, timed-out call
+            try:
+                msg = decode(payload)
+            except FrameError as e:
+                raise RemoteError(node, command, "FrameError", f"unreadable reply: {e}") from e
+            if kind == ERR or not msg.meta.get("ok", False):
+                err = msg.meta.get("error") or {}
+                rtype, rmsg = str(err.get("type", "Error")), str(err.get("message", ""))
+                if rtype == "NodeNotFound":
+                    raise NodeUnreachable(f"command {command!r}: {rmsg}")
+                raise remote_error(node, command, rtype, rmsg)
+            return unpack_result(msg)
+
+    def ping_broker(self, timeout_s: float = 0.5) -> bool:
+        """True when a broker answers on this bus's command endpoint."""
+        try:
+            self.call(BROKER.decode(), "ping", timeout_s=timeout_s)
+            return True
+        except CommandTimeout:
+            return False
+
+    def close(self) -> None:
+        self.sock.close(linger=0)

@@ -1,0 +1,153 @@
+"""Put any Device on the bus: inputs in, streams out, commands answered.
+
+Topics (``<name>`` is the device's name):
+
+* ``<name>/in`` — inputs: a message whose arrays are named after the device's
+  inputs (``{"u": (T, n_in)}``). Stream ``_sync`` is the join handshake.
+* ``<name>/<stream>`` — each declared stream; messages carry ``in_seq`` (the
+  input that produced them) for stepped devices, so a driver can wait for
+  exactly its own results.
+* ``<name>/sent`` — what the device actually sent after limits (recorded).
+* ``<name>/_fault`` — a refused input or a device fault, with the reason.
+
+The same loop serves stepped simulators (outputs published right after each
+input) and wall-clock devices (outputs polled and published as they come).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import zmq
+
+from physres.bus.config import BusConfig
+from physres.bus.node import Node
+from physres.device.base import Device
+from physres.errors import PhysresError
+
+__all__ = ["DeviceNode"]
+
+log = logging.getLogger(__name__)
+
+
+class DeviceNode:
+    """Serve one device on the bus until ``stop()``; run it in a thread or the foreground."""
+
+    def __init__(
+        self,
+        device: Device,
+        cfg: BusConfig | None = None,
+        ctx: zmq.Context | None = None,
+        *,
+        poll_s: float = 0.005,
+    ) -> None:
+        self.device = device
+        self.cfg = cfg or BusConfig()
+        self.ctx = ctx or zmq.Context.instance()
+        self.poll_s = poll_s
+        self.faults = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._sync_tokens: set[str] = set()
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self) -> DeviceNode:
+        """Connect the device and serve it from a background thread."""
+        self._thread = threading.Thread(
+            target=self.run, name=f"device-{self.device.name}", daemon=True
+        )
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def run(self) -> None:
+        """Serve in the calling thread (sockets are created here: they are thread-bound)."""
+        dev = self.device
+        try:
+            dev.connect()
+            node = Node(dev.name, self.cfg, self.ctx, subscribe=[f"{dev.name}/in"], kind=dev.kind)
+        except BaseException as e:
+            self._error = e
+            self._ready.set()
+            raise
+        self.node = node
+        desc = dev.describe()
+        for s in desc.streams.values():
+            node.declare_stream(
+                s.name,
+                dtype=s.dtype,
+                shape=list(s.shape),
+                units=s.units,
+                rate_hz=s.rate_hz,
+                kind=s.kind,
+            )
+        for name in desc.commands:
+            node.command(name, lambda _n=name, **kw: dev.call(_n, **kw))
+        node.command("describe", lambda: dev.describe().to_dict())
+        node.command("reset", self._reset)
+        node.command("_synced", lambda token: token in self._sync_tokens)
+        self._ready.set()
+        stepped = desc.clock == "stepped"
+        try:
+            while not self._stop.is_set():
+                for msg in node.spin_once(self.poll_s):
+                    if msg.stream == "_sync":
+                        token = str(msg.meta.get("token"))
+                        self._sync_tokens.add(token)
+                        node.pub.publish("_sync", meta={"token": token})
+                        continue
+                    self._handle_input(node, msg.seq, msg.arrays, stepped)
+                if not stepped:
+                    self._publish(node, dev.read(), None)
+        finally:
+            try:
+                dev.disconnect()
+            finally:
+                node.close()
+
+    def _reset(self, seed: int | None = None) -> bool:
+        self.device.reset(seed)
+        return True
+
+    # ------------------------------------------------------------------ I/O
+    def _handle_input(self, node: Node, seq: int, arrays: dict[str, Any], stepped: bool) -> None:
+        try:
+            sent = self.device.apply(arrays)
+        except (PhysresError, ValueError) as e:
+            self.faults += 1
+            node.pub.publish(
+                "_fault", meta={"in_seq": seq, "type": type(e).__name__, "message": str(e)}
+            )
+            log.warning("%s refused input %d: %s", self.device.name, seq, e)
+            return
+        node.pub.publish("sent", sent, meta={"in_seq": seq}, t_dev=self.device.now_ns())
+        if stepped:
+            self._publish(node, self.device.read(), seq)
+
+    def _publish(self, node: Node, chunks: dict[str, Any], in_seq: int | None) -> None:
+        desc_streams = node.streams
+        for name, chunk in chunks.items():
+            if in_seq is None and len(chunk.data) == 0:
+                continue
+            meta = dict(chunk.meta)
+            if in_seq is not None:
+                meta["in_seq"] = in_seq
+            units = desc_streams.get(name, {}).get("units", "")
+            node.pub.publish(
+                name,
+                {name: chunk.data},
+                t_dev=chunk.t_dev_ns,
+                meta=meta,
+                units={name: units} if units else None,
+            )

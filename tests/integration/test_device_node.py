@@ -1,0 +1,68 @@
+"""Any Device on the bus: a remote device behaves like the local one, faults are published."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zmq
+from physres.sim.esn import ESN
+
+from physres.bus import Broker, BusConfig, CommandClient
+from physres.device import check_device
+from physres.device.node import DeviceNode
+from physres.device.remote import RemoteDevice
+from physres.errors import SafetyError
+
+
+def test_remote_esn_matches_the_local_one_exactly(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context
+) -> None:
+    node = DeviceNode(ESN("esn", n_units=40, seed=3), bus_cfg, ctx).start()
+    u = np.random.default_rng(0).uniform(-1, 1, (500, 1))
+    with RemoteDevice("esn", cfg=bus_cfg, ctx=ctx) as remote:
+        got = []
+        for i in range(0, 500, 100):
+            remote.apply({"u": u[i : i + 100]})
+            got.append(remote.read()["state"].data)
+    with ESN("local", n_units=40, seed=3) as local:
+        local.apply({"u": u})
+        np.testing.assert_array_equal(np.concatenate(got), local.read()["state"].data)
+    node.stop()
+
+
+def test_remote_device_passes_the_contract(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context
+) -> None:
+    node = DeviceNode(ESN("esn", n_units=10), bus_cfg, ctx).start()
+    assert check_device(RemoteDevice("esn", cfg=bus_cfg, ctx=ctx)).ok
+    node.stop()
+
+
+def test_unsafe_input_is_refused_on_the_node_and_reported(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context
+) -> None:
+    node = DeviceNode(ESN("esn", n_units=10, input_limit=1.0), bus_cfg, ctx).start()
+    with RemoteDevice("esn", cfg=bus_cfg, ctx=ctx) as remote:
+        with pytest.raises(SafetyError, match=r"esn.u\[0, 0\] = 5 a.u. is above the limit 1 a.u."):
+            remote.apply({"u": [[5.0]]})  # refused here, before it leaves this host
+        # a client that bypasses the proxy's checks is refused by the node itself
+        remote._pub.publish("apply", {"u": np.array([[7.0]])}, topic="esn/in")
+        remote._last_in = 10**9
+        with pytest.raises(SafetyError, match="above the limit"):
+            remote._read()
+    assert node.faults == 1
+    node.stop()
+
+
+def test_device_commands_and_describe_are_served(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context
+) -> None:
+    node = DeviceNode(ESN("esn", n_units=10), bus_cfg, ctx).start()
+    client = CommandClient(ctx, bus_cfg)
+    desc = client.call("esn", "describe")
+    assert desc["streams"]["state"]["shape"] == [10] and desc["clock"] == "stepped"
+    assert client.call("esn", "status")["connected"] is True
+    rows = client.call("_broker", "ls")
+    assert rows[0]["streams"]["state"]["shape"] == [10]
+    client.close()
+    node.stop()

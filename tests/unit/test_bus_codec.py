@@ -1,0 +1,137 @@
+"""The bus message format: every dtype and shape round-trips; anything malformed is refused."""
+
+from __future__ import annotations
+
+import msgpack
+import numpy as np
+import pytest
+
+from physres.bus.codec import SCHEMA_VERSION, decode, encode
+from physres.errors import FrameError
+
+DTYPES = [
+    "?",
+    "i1",
+    "u1",
+    "<i2",
+    "<u2",
+    "<i4",
+    "<u4",
+    "<i8",
+    "<u8",
+    "<f2",
+    "<f4",
+    "<f8",
+    "<c8",
+    "<c16",
+    ">f8",
+    ">i4",
+]
+SHAPES = [(), (0,), (1,), (5,), (3, 4), (0, 7), (2, 3, 4), (480, 640, 3)]
+SPIKE = np.dtype([("t_ns", "<i8"), ("channel", "<i2")])
+
+
+def frames_to_bytes(frames: list) -> list[bytes]:
+    """What a receiving socket hands over: plain bytes per part."""
+    return [bytes(memoryview(f).cast("B")) if not isinstance(f, bytes) else f for f in frames]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_dtype_and_shape_round_trips(dtype: str, shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal(shape) * 100).astype(dtype)
+    msg = decode(
+        frames_to_bytes(encode("cam", "frame", 7, {"x": a}, t_dev=11, t_host=22, units={"x": "V"}))
+    )
+    assert msg.source == "cam" and msg.stream == "frame" and msg.topic == "cam/frame"
+    assert (msg.seq, msg.t_dev, msg.t_host) == (7, 11, 22)
+    assert msg.units == {"x": "V"}
+    assert msg.data.dtype == a.dtype and msg.data.shape == a.shape
+    np.testing.assert_array_equal(msg.data, a)
+
+
+def test_structured_spike_lists_and_several_buffers_round_trip() -> None:
+    spikes = np.array([(1000, 3), (2500, 17)], dtype=SPIKE)
+    aer = np.zeros(0, dtype=[("t_us", "<u4"), ("addr", "<u2")])
+    frames = encode(
+        "mea", "spikes", 0, {"spikes": spikes, "aer": aer, "x": np.arange(6).reshape(2, 3)}
+    )
+    msg = decode(frames_to_bytes(frames))
+    np.testing.assert_array_equal(msg.arrays["spikes"], spikes)
+    assert msg.arrays["aer"].dtype.names == ("t_us", "addr") and msg.arrays["aer"].size == 0
+    np.testing.assert_array_equal(msg.arrays["x"], np.arange(6).reshape(2, 3))
+
+
+def test_non_contiguous_arrays_are_sent_in_c_order() -> None:
+    a = np.arange(12.0).reshape(3, 4).T
+    np.testing.assert_array_equal(decode(frames_to_bytes(encode("s", "x", 0, {"a": a}))).data, a)
+
+
+def test_text_prompts_and_small_extras_travel_in_meta() -> None:
+    msg = decode(
+        encode(
+            "ui",
+            "prompt",
+            3,
+            meta={"text": "pick the cube and place it in the bowl", "n": np.int64(2)},
+        )
+    )
+    assert msg.meta == {"text": "pick the cube and place it in the bowl", "n": 2}
+    assert msg.arrays == {}
+
+
+def test_objects_are_never_pickled() -> None:
+    with pytest.raises(TypeError, match="Python objects"):
+        encode("s", "x", 0, {"a": np.array([object()])})
+    with pytest.raises(TypeError, match="cannot put"):
+        encode("s", "x", 0, meta={"f": object()})
+
+
+def _header(**over: object) -> bytes:
+    h = {
+        "v": SCHEMA_VERSION,
+        "src": "s",
+        "st": "x",
+        "seq": 0,
+        "td": 0,
+        "th": 0,
+        "b": [["a", "<f4", [2], ""]],
+    }
+    h.update(over)
+    return msgpack.packb(h)
+
+
+@pytest.mark.parametrize(
+    ("frames", "kind"),
+    [
+        ([b"s/x"], "parts"),
+        ([b"s/x", b"\xc1garbage", b"12345678"], "header"),
+        ([b"s/x", msgpack.packb([1, 2]), b"12345678"], "header"),
+        ([b"s/x", _header(v=99), b"12345678"], "version"),
+        ([b"s/x", _header(seq="one"), b"12345678"], "header"),
+        ([b"s/x", _header(), b"1234"], "size"),
+        ([b"s/x", _header()], "parts"),
+        ([b"s/x", _header(), b"12345678", b"extra"], "parts"),
+        ([b"s/x", _header(b=[["a", "|O", [2], ""]]), b"12345678"], "dtype"),
+        ([b"s/x", _header(b=[["a", "<f4", [-2], ""]]), b"12345678"], "header"),
+        ([b"\xff\xfe", _header(), b"12345678"], "topic"),
+    ],
+    ids=[
+        "one-part",
+        "not-msgpack",
+        "not-a-map",
+        "version",
+        "seq-type",
+        "short-buffer",
+        "missing-buffer",
+        "extra-buffer",
+        "object-dtype",
+        "negative-shape",
+        "topic-not-utf8",
+    ],
+)
+def test_malformed_messages_raise_frame_error_with_a_kind(frames: list[bytes], kind: str) -> None:
+    with pytest.raises(FrameError) as err:
+        decode(frames)
+    assert err.value.kind == kind
