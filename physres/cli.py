@@ -28,7 +28,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 #: modules that add subcommands with ``register(subparsers)`` (imported lazily, optional extras)
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("physres.tasks.bench", "physres.sim.arm.cli", "physres.datasets.cli")
 
 
 def _bus_cfg(args: argparse.Namespace) -> Any:

@@ -27,6 +27,7 @@ _KINDS: dict[str, str] = {
     "drivers.bucket_camera": "physres.drivers.bucket.camera:Camera",
     "drivers.bucket_motors": "physres.drivers.bucket.motorboard:MotorBoard",
     "drivers.so101": "physres.drivers.arm.so101:SO101",
+    "sim.arm": "physres.sim.arm.device:SimArm",
 }
 _MOCK = "mock."
 

@@ -63,36 +63,84 @@ def remote_error(node: str, command: str, remote_type: str, message: str) -> Rem
 
 
 class CommandClient:
-    """A DEALER for calling commands on nodes through the broker."""
+    """Calls commands on nodes: directly when the node advertises its own address,
+    else through the broker (which also answers at once for unknown nodes)."""
 
     def __init__(self, ctx: zmq.Context, cfg: BusConfig, name: str | None = None) -> None:
         self.cfg = cfg
+        self.ctx = ctx
         self.name = name or f"_client-{os.getpid()}-{next(_ids)}"
-        self.sock = ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.ROUTING_ID, self.name.encode())
-        self.sock.connect(cfg.endpoints.cmd)
+        self.sock = self._dealer(cfg.endpoints.cmd)
+        self._direct: dict[str, zmq.Socket] = {}
+        self._pollers: dict[zmq.Socket, zmq.Poller] = {}
         self._rid = itertools.count(1)
+
+    def _dealer(self, endpoint: str) -> zmq.Socket:
+        s = self.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.ROUTING_ID, self.name.encode())
+        s.connect(endpoint)
+        return s
+
+    def _route(self, node: str) -> zmq.Socket | None:
+        """A direct socket to ``node`` if it advertises one (looked up once, then cached)."""
+        if not self.cfg.direct or node == BROKER.decode():
+            return None
+        if node not in self._direct:
+            try:
+                rows = self._call_via(None, BROKER.decode(), "ls", 2.0, {})
+            except CommandTimeout:
+                return None
+            for row in rows:
+                ep = row.get("cmd_endpoint")
+                if row.get("alive") and ep and row["name"] not in self._direct:
+                    self._direct[row["name"]] = self._dealer(ep)
+        return self._direct.get(node)
 
     def call(
         self, node: str, command: str, *, timeout_s: float | None = None, **kwargs: Any
     ) -> Any:
         """Run ``command`` on ``node`` and return its result (or raise its error)."""
         timeout = self.cfg.command_timeout_s if timeout_s is None else timeout_s
+        direct = self._route(node)
+        try:
+            return self._call_via(direct, node, command, timeout, kwargs)
+        except CommandTimeout:
+            if direct is not None:  # the node may have moved: look it up afresh next time
+                self._direct.pop(node, None)
+                self._pollers.pop(direct, None)
+                direct.close(linger=0)
+            raise
+
+    def _call_via(
+        self, direct: zmq.Socket | None, node: str, command: str, timeout: float, kwargs: dict
+    ) -> Any:
         rid = str(next(self._rid)).encode()
         arrays, plain = split_args(kwargs)
         frames = encode(self.name, command, 0, arrays, meta={"args": plain})
-        target = BROKER if node == BROKER.decode() else node.encode()
-        self.sock.send_multipart([target, REQ, rid, *frames], copy=False)
+        if direct is None:
+            sock = self.sock
+            target = BROKER if node == BROKER.decode() else node.encode()
+            sock.send_multipart([target, REQ, rid, *frames], copy=False)
+        else:
+            sock = direct
+            sock.send_multipart([REQ, rid, *frames], copy=False)
         deadline = time.monotonic() + timeout
+        poller = self._pollers.get(sock)
+        if poller is None:  # Socket.poll() builds a Poller per call: too slow for round trips
+            poller = self._pollers[sock] = zmq.Poller()
+            poller.register(sock, zmq.POLLIN)
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not self.sock.poll(max(1, int(left * 1000))):
+            if left <= 0 or not poller.poll(max(1, int(left * 1000))):
                 raise CommandTimeout(
                     f"no reply from node {node!r} to command {command!r} within {timeout:g} s "
                     f"(bus {self.cfg.name!r}); is the node alive? (`physres ls`)"
                 )
-            _sender, kind, got_rid, *payload = self.sock.recv_multipart()
+            reply = sock.recv_multipart()
+            if direct is None:
+                reply = reply[1:]  # the broker prefixes who answered
+            kind, got_rid, *payload = reply
             if got_rid != rid:
                 continue  # a late answer to an earlier, timed-out call
             try:
@@ -110,10 +158,13 @@ class CommandClient:
     def ping_broker(self, timeout_s: float = 0.5) -> bool:
         """True when a broker answers on this bus's command endpoint."""
         try:
-            self.call(BROKER.decode(), "ping", timeout_s=timeout_s)
+            self._call_via(None, BROKER.decode(), "ping", timeout_s, {})
             return True
         except CommandTimeout:
             return False
 
     def close(self) -> None:
         self.sock.close(linger=0)
+        for s in self._direct.values():
+            s.close(linger=0)
+        self._direct.clear()

@@ -64,6 +64,9 @@ class BusConfig(BaseModel):
     heartbeat_s: float = Field(0.5, gt=0, le=60, allow_inf_nan=False)
     #: a node silent for this many heartbeats is reported gone
     heartbeat_misses: int = Field(3, ge=1, le=100)
+    #: nodes also bind their own stream and command sockets, so heavy streams and
+    #: latency-critical commands can skip the broker hop (the broker still relays)
+    direct: bool = True
     #: default command timeout
     command_timeout_s: float = Field(5.0, gt=0, allow_inf_nan=False)
 
@@ -78,6 +81,18 @@ class BusConfig(BaseModel):
         return Endpoints(
             f"ipc://{d}/{self.name}-pub", f"ipc://{d}/{self.name}-sub", f"ipc://{d}/{self.name}-cmd"
         )
+
+    def node_endpoint(self, node: str, what: str) -> str:
+        """Where a node binds its own direct socket (``what``: "pub" or "cmd").
+
+        TCP uses an ephemeral port on ``host`` (the bound address is read back
+        from the socket and advertised in heartbeats).
+        """
+        if self.transport == "tcp":
+            return f"tcp://{self.host}:*"
+        d = Path(self.ipc_dir) if self.ipc_dir else _runtime_dir()
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in node)
+        return f"ipc://{d}/{self.name}-{safe}-{what}"
 
     def ensure_ipc_dir(self) -> None:
         """Create the private socket folder (0700) before binding."""

@@ -23,7 +23,7 @@ from physres.bus.broker import BROKER, ERR, HB, REP, REQ
 from physres.bus.codec import Message, decode, encode, pack_meta
 from physres.bus.commands import split_args
 from physres.bus.config import BusConfig
-from physres.bus.pubsub import Publisher, Subscriber
+from physres.bus.pubsub import Publisher, Subscriber, recv_frames
 from physres.errors import FrameError
 
 __all__ = ["Node"]
@@ -54,7 +54,10 @@ class Node:
         self.kind = kind
         self.cfg = cfg or BusConfig()
         self.ctx = ctx or zmq.Context.instance()
-        self.pub = Publisher(self.ctx, self.cfg, name)
+        direct = self.cfg.direct
+        self.pub = Publisher(
+            self.ctx, self.cfg, name, bind=self.cfg.node_endpoint(name, "pub") if direct else None
+        )
         topics = list(subscribe)
         self.sub = Subscriber(self.ctx, self.cfg, topics, name=name) if topics else None
         self.dealer = self.ctx.socket(zmq.DEALER)
@@ -63,6 +66,15 @@ class Node:
         self.dealer.connect(self.cfg.endpoints.cmd)
         self.poller = zmq.Poller()
         self.poller.register(self.dealer, zmq.POLLIN)
+        #: a ROUTER of our own: clients that know our address skip the broker hop
+        self.router: zmq.Socket | None = None
+        self.cmd_endpoint: str | None = None
+        if direct:
+            self.router = self.ctx.socket(zmq.ROUTER)
+            self.router.setsockopt(zmq.LINGER, 0)
+            self.router.bind(self.cfg.node_endpoint(name, "cmd"))
+            self.cmd_endpoint = self.router.last_endpoint.decode()
+            self.poller.register(self.router, zmq.POLLIN)
         if self.sub is not None:
             self.poller.register(self.sub.sock, zmq.POLLIN)
         self.handlers: dict[str, Handler] = {"_ping": lambda: "pong", "_stats": self.stats}
@@ -98,7 +110,13 @@ class Node:
         """Serve ``fn(**args)`` as command ``name``."""
         self.handlers[name] = fn
 
-    def _serve(self, frames: list[bytes]) -> None:
+    def _serve(self, frames: list[bytes], sock: zmq.Socket | None = None) -> None:
+        """Answer one request; the reply goes back on the socket it came from.
+
+        Both paths deliver ``[sender, kind, request_id, *payload]``: the broker
+        relays through our DEALER, a direct client reaches our ROUTER.
+        """
+        self._sock = sock or self.dealer
         if len(frames) < 3:
             self.command_garbage += 1
             return
@@ -144,7 +162,7 @@ class Node:
         if error is not None:
             meta = {"ok": False, "error": {"type": type(error).__name__, "message": str(error)}}
             frames = encode(self.name, command or "reply", 0, meta=meta)
-            self.dealer.send_multipart([to, ERR, rid, *frames])
+            self._sock.send_multipart([to, ERR, rid, *frames])
             return
         arrays: dict[str, np.ndarray] = {}
         if isinstance(result, np.ndarray):
@@ -159,7 +177,7 @@ class Node:
                 to, rid, command, error=TypeError(f"result of {command!r} cannot be sent: {e}")
             )
             return
-        self.dealer.send_multipart([to, REP, rid, *frames], copy=False)
+        self._sock.send_multipart([to, REP, rid, *frames], copy=False)
 
     # ------------------------------------------------------------- liveness
     def declare_stream(self, stream: str, **spec: Any) -> None:
@@ -174,6 +192,8 @@ class Node:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "streams": self.streams,
+            "pub_endpoint": self.pub.direct_endpoint,
+            "cmd_endpoint": self.cmd_endpoint,
             "commands": sorted(k for k in self.handlers if not k.startswith("_")),
             "published": dict(self.pub.sent),
             "received": {k: v["received"] for k, v in drops.items()},
@@ -201,19 +221,17 @@ class Node:
             # drain what is queued so a burst does not starve commands
             for _ in range(1000):
                 try:
-                    frames = self.sub.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                    frames = recv_frames(self.sub.sock, zmq.NOBLOCK)
                 except zmq.Again:
                     break
                 msg = self.sub.handle(frames)
                 if msg is not None:
                     out.append(msg)
-        if self.dealer in events:
-            while True:
-                try:
-                    frames = self.dealer.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                self._serve(frames)
+        for sock in (self.router, self.dealer):
+            if sock is not None and sock in events:
+                # one request per wake-up: the next poll returns at once if more wait, and
+                # we avoid the cost of the zmq.Again that ends a drain loop
+                self._serve(sock.recv_multipart(zmq.NOBLOCK), sock)
         return out
 
     def close(self) -> None:
@@ -221,6 +239,8 @@ class Node:
         if self.sub is not None:
             self.sub.close()
         self.dealer.close(linger=0)
+        if self.router is not None:
+            self.router.close(linger=0)
 
     def __enter__(self) -> Node:
         return self

@@ -29,6 +29,26 @@ __all__ = ["GarbageCounter", "Publisher", "SeqTracker", "StreamStats", "Subscrib
 log = logging.getLogger(__name__)
 
 
+_RCVMORE = zmq.RCVMORE
+
+
+def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[Any]:
+    """One multipart: topic and header copied (small), buffers zero-copy.
+
+    Copying the small parts is cheaper than wrapping them in ``zmq.Frame``s,
+    which is what keeps small-message rates close to raw pyzmq.
+    """
+    f = sock.recv(flags, copy=False)
+    parts: list[Any] = [f.bytes]
+    if f.more:  # Frame.more is a C attribute; getsockopt(RCVMORE) costs an enum lookup
+        f = sock.recv(copy=False)
+        parts.append(f.bytes)
+        while f.more:
+            f = sock.recv(copy=False)
+            parts.append(f)
+    return parts
+
+
 def stream_key(topic: str | None, source: str, stream: str) -> str:
     """How streams are named in counters: the topic, plus the sender when they differ."""
     own = f"{source}/{stream}"
@@ -39,7 +59,13 @@ class Publisher:
     """A PUB socket that stamps every message with source, per-stream seq and times."""
 
     def __init__(
-        self, ctx: zmq.Context, cfg: BusConfig, source: str, *, endpoint: str | None = None
+        self,
+        ctx: zmq.Context,
+        cfg: BusConfig,
+        source: str,
+        *,
+        endpoint: str | None = None,
+        bind: str | None = None,
     ) -> None:
         self.source = source
         self.sock = ctx.socket(zmq.PUB)
@@ -47,6 +73,12 @@ class Publisher:
         self.sock.setsockopt(zmq.SNDHWM, cfg.sndhwm)
         self.sock.copy_threshold = cfg.zero_copy_bytes
         self.sock.connect(endpoint or cfg.endpoints.pub)
+        #: the publisher's own address, when it binds one (subscribers may connect directly)
+        self.direct_endpoint: str | None = None
+        if bind is not None:
+            cfg.ensure_ipc_dir()
+            self.sock.bind(bind)
+            self.direct_endpoint = self.sock.last_endpoint.decode()
         self._seq: dict[str, int] = {}
         self.sent: Counter[str] = Counter()
 
@@ -172,20 +204,45 @@ class Subscriber:
             self.subscribe(t)
         self.seq = SeqTracker()
         self.garbage = GarbageCounter(name)
+        self._poller = zmq.Poller()
+        self._poller.register(self.sock, zmq.POLLIN)
+
+    @classmethod
+    def direct(
+        cls, ctx: zmq.Context, cfg: BusConfig, node: str, topics: Iterable[str] = ("",), *,
+        name: str = "subscriber", timeout_s: float = 2.0,
+    ) -> Subscriber:
+        """Subscribe straight to ``node``'s own socket (no broker hop: for heavy streams).
+
+        Falls back to the broker when the node advertises no address.
+        """
+        from physres.bus.commands import CommandClient
+
+        client = CommandClient(ctx, cfg)
+        try:
+            rows = client.call("_broker", "ls", timeout_s=timeout_s)
+        finally:
+            client.close()
+        ep = next((r.get("pub_endpoint") for r in rows if r["name"] == node and r["alive"]), None)
+        return cls(ctx, cfg, topics, name=name, endpoint=ep)
 
     def subscribe(self, topic_prefix: str) -> None:
         self.sock.setsockopt(zmq.SUBSCRIBE, topic_prefix.encode())
 
     def recv(self, timeout_s: float | None = None) -> Message | None:
         """Next valid message, or None after ``timeout_s`` (None: wait forever)."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        deadline = None
         while True:
-            if deadline is not None:
+            try:
+                frames = recv_frames(self.sock, zmq.NOBLOCK)  # queued already: no poll needed
+            except zmq.Again:
+                if deadline is None:
+                    deadline = float("inf") if timeout_s is None else time.monotonic() + timeout_s
                 left = deadline - time.monotonic()
-                if left <= 0 or not self.sock.poll(int(left * 1000) + 1):
-                    if not self.sock.poll(0):
-                        return None
-            frames = self.sock.recv_multipart(copy=False)
+                if left <= 0:
+                    return None
+                self._poller.poll(None if left == float("inf") else int(left * 1000) + 1)
+                continue
             msg = self.handle(frames)
             if msg is not None:
                 return msg
@@ -203,11 +260,14 @@ class Subscriber:
     def drain(self) -> list[Message]:
         """Every message already queued, without waiting."""
         out = []
-        while self.sock.poll(0):
-            m = self.handle(self.sock.recv_multipart(copy=False))
+        while True:
+            try:
+                frames = recv_frames(self.sock, zmq.NOBLOCK)
+            except zmq.Again:
+                return out
+            m = self.handle(frames)
             if m is not None:
                 out.append(m)
-        return out
 
     def close(self) -> None:
         self.sock.close(linger=0)

@@ -44,7 +44,7 @@ from physres import __version__
 from physres.bus.codec import Message, decode
 from physres.bus.config import BusConfig
 from physres.bus.node import Node
-from physres.bus.pubsub import Subscriber, stream_key
+from physres.bus.pubsub import Subscriber, recv_frames, stream_key
 from physres.device.spec import dtype_from_wire
 from physres.errors import FrameError, RecordingError
 
@@ -289,7 +289,7 @@ class Recorder:
         n = 0
         while limit is None or n < limit:
             try:
-                frames = sub.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                frames = recv_frames(sub.sock, zmq.NOBLOCK)
             except zmq.Again:
                 return
             n += 1

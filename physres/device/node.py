@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import zmq
@@ -42,6 +43,7 @@ class DeviceNode:
         ctx: zmq.Context | None = None,
         *,
         poll_s: float = 0.005,
+        fault_retry_s: float = 0.5,
     ) -> None:
         self.device = device
         self.cfg = cfg or BusConfig()
@@ -53,6 +55,9 @@ class DeviceNode:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._sync_tokens: set[str] = set()
+        self.fault_retry_s = fault_retry_s
+        self._retry_at = 0.0
+        self._last_fault = ""
 
     # ------------------------------------------------------------- lifecycle
     def start(self) -> DeviceNode:
@@ -109,12 +114,38 @@ class DeviceNode:
                         continue
                     self._handle_input(node, msg.seq, msg.arrays, stepped)
                 if not stepped:
-                    self._publish(node, dev.read(), None)
+                    self._poll_wall_device(node)
         finally:
             try:
                 dev.disconnect()
             finally:
                 node.close()
+
+    def _poll_wall_device(self, node: Node) -> None:
+        """Publish what a live device produced; on a fault publish it once and hold.
+
+        A device that raises (a silent servo, a lost serial link) is not
+        disconnected: the node keeps serving commands (status, clear_fault...)
+        and retries reading at most every ``fault_retry_s``.
+        """
+        now = time.monotonic()
+        if now < self._retry_at:
+            return
+        try:
+            chunks = self.device.read()
+        except PhysresError as e:
+            self.faults += 1
+            if str(e) != self._last_fault:
+                self._last_fault = str(e)
+                node.pub.publish("_fault", meta={"type": type(e).__name__, "message": str(e)})
+                log.warning("%s fault: %s (holding; retrying every %.1f s)", self.device.name, e,
+                            self.fault_retry_s)
+            self._retry_at = now + self.fault_retry_s
+            return
+        if self._last_fault:
+            node.pub.publish("_fault", meta={"type": "cleared", "message": ""})
+            self._last_fault = ""
+        self._publish(node, chunks, None)
 
     def _reset(self, seed: int | None = None) -> bool:
         self.device.reset(seed)

@@ -79,7 +79,10 @@ class RemoteDevice(Device):
         desc = self.describe()
         self._t_dev = 0
         self._pub = Publisher(self.ctx, self.cfg, f"{self.name}.driver-{uuid.uuid4().hex[:6]}")
-        self._sub = Subscriber(self.ctx, self.cfg, [f"{self.name}/"], name=f"{self.name}-proxy")
+        # outputs straight from the node's own socket when it has one (no broker hop)
+        self._sub = Subscriber.direct(
+            self.ctx, self.cfg, self.name, [f"{self.name}/"], name=f"{self.name}-proxy"
+        )
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self.timeout_s
         seen_reply = False

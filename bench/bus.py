@@ -1,0 +1,252 @@
+"""Bus throughput and latency, as ratios against raw pyzmq measured in the same run.
+
+    python bench/bus.py            # full run (~1 min)
+    python bench/bus.py --quick    # smaller counts, for a smoke test
+
+Every figure runs publisher and subscriber in separate processes over ipc, as
+a lab's device node and readout would. Raw pyzmq baselines: PUB→SUB direct with
+``copy=False`` both sides (frames), single-part sends (small messages), and a
+direct REQ/REP pair (commands). physres goes through its broker, validates every
+header and tracks sequence numbers. The last line printed is the frame
+throughput ratio (physres / raw pyzmq).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import tempfile
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import zmq
+
+FRAME_SHAPE = (480, 640, 3)
+
+
+# --------------------------------------------------------------- subscribers
+def _raw_sub(addr: str, ready: Any, result: Any, window_s: float, copy: bool) -> None:
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.SUB)
+    s.setsockopt(zmq.RCVHWM, 10 if not copy else 1000)
+    s.setsockopt(zmq.SUBSCRIBE, b"")
+    s.connect(addr)
+    ready.set()
+    s.recv_multipart(copy=copy)  # first message starts the clock
+    n, t0 = 0, time.perf_counter()
+    while (time.perf_counter() - t0) < window_s:
+        if s.poll(200):
+            s.recv_multipart(copy=copy)
+            n += 1
+    result.put(n / (time.perf_counter() - t0))
+    s.close(linger=0)
+    ctx.term()
+
+
+def _physres_sub(cfg_json: str, ready: Any, result: Any, window_s: float, hwm: int,
+                 endpoint: str | None) -> None:
+    from physres.bus import BusConfig, Subscriber
+
+    cfg = BusConfig.model_validate_json(cfg_json).model_copy(update={"rcvhwm": hwm})
+    ctx = zmq.Context()
+    sub = Subscriber(ctx, cfg, ["bench/"], endpoint=endpoint)
+    ready.set()
+    while sub.recv(1.0) is None:
+        pass
+    n, t0 = 0, time.perf_counter()
+    while (time.perf_counter() - t0) < window_s:
+        m = sub.recv(0.2)
+        if m is not None:
+            _ = m.arrays  # decoded and validated
+            n += 1
+    result.put((n / (time.perf_counter() - t0), sub.seq.dropped))
+    sub.close()
+    ctx.term()
+
+
+# ---------------------------------------------------------------- publishers
+def _flood(send: Any, stop: Any) -> None:
+    while not stop.is_set():
+        for _ in range(200):
+            send()
+
+
+def bench_raw_stream(payload: Any, window_s: float, copy: bool) -> float:
+    addr = f"ipc://{tempfile.gettempdir()}/physres-bench-{uuid.uuid4().hex[:8]}"
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.SNDHWM, 10 if not copy else 1000)
+    pub.bind(addr)
+    ready, result = mp.Event(), mp.Queue()
+    p = mp.Process(target=_raw_sub, args=(addr, ready, result, window_s, copy))
+    p.start()
+    ready.wait()
+    time.sleep(0.3)
+    deadline = time.perf_counter() + window_s + 3
+    if isinstance(payload, np.ndarray):
+        frames = [b"bench/frame", payload]
+        while result.empty() and time.perf_counter() < deadline:
+            pub.send_multipart(frames, copy=False)
+    else:
+        while result.empty() and time.perf_counter() < deadline:
+            for _ in range(200):
+                pub.send(payload)
+    rate = result.get()
+    p.join()
+    pub.close(linger=0)
+    ctx.term()
+    return rate
+
+
+def bench_physres_stream(payload: np.ndarray, window_s: float, hwm: int, direct: bool
+                         ) -> tuple[float, int]:
+    """physres publisher → subscriber: straight to the node's socket, or via the broker."""
+    from physres.bus import Broker, BusConfig, Publisher
+
+    cfg = BusConfig(name=f"bench{uuid.uuid4().hex[:6]}", sndhwm=hwm, rcvhwm=hwm)
+    ctx = zmq.Context()
+    broker = Broker(cfg, ctx).start()
+    pub = Publisher(ctx, cfg, "bench", bind=cfg.node_endpoint("bench", "pub") if direct else None)
+    ready, result = mp.Event(), mp.Queue()
+    p = mp.Process(target=_physres_sub, args=(cfg.model_dump_json(), ready, result, window_s, hwm,
+                                               pub.direct_endpoint))
+    p.start()
+    ready.wait()
+    time.sleep(0.3)
+    deadline = time.perf_counter() + window_s + 3
+    arrays = {"frame": payload}
+    while result.empty() and time.perf_counter() < deadline:
+        for _ in range(50 if payload.nbytes > 10_000 else 500):
+            pub.publish("frame", arrays)
+    rate, dropped = result.get()
+    p.join()
+    pub.close()
+    broker.stop()
+    ctx.term()
+    return rate, dropped
+
+
+# ------------------------------------------------------------------ commands
+def _raw_rep(addr: str, ready: Any) -> None:
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.REP)
+    s.bind(addr)
+    ready.set()
+    while True:
+        msg = s.recv()
+        if msg == b"stop":
+            s.send(b"")
+            break
+        s.send(msg)
+    s.close(linger=0)
+    ctx.term()
+
+
+def bench_raw_reqrep(n: int) -> list[float]:
+    addr = f"ipc://{tempfile.gettempdir()}/physres-bench-rr-{uuid.uuid4().hex[:8]}"
+    ready = mp.Event()
+    p = mp.Process(target=_raw_rep, args=(addr, ready))
+    p.start()
+    ready.wait()
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.REQ)
+    s.connect(addr)
+    payload = b"x" * 32
+    times = []
+    for i in range(n + 50):
+        t0 = time.perf_counter()
+        s.send(payload)
+        s.recv()
+        if i >= 50:
+            times.append(time.perf_counter() - t0)
+    s.send(b"stop")
+    s.recv()
+    p.join()
+    s.close(linger=0)
+    ctx.term()
+    return times
+
+
+def _physres_node(cfg_json: str, ready: Any, stop: Any) -> None:
+    from physres.bus import BusConfig, Node
+
+    cfg = BusConfig.model_validate_json(cfg_json)
+    node = Node("echo", cfg)
+    node.command("echo", lambda data: data)
+    ready.set()
+    while not stop.is_set():
+        node.spin_once(0.05)
+    node.close()
+
+
+def bench_physres_commands(n: int) -> list[float]:
+    from physres.bus import Broker, BusConfig, CommandClient
+
+    cfg = BusConfig(name=f"bench{uuid.uuid4().hex[:6]}")
+    ctx = zmq.Context()
+    broker = Broker(cfg, ctx).start()
+    ready, stop = mp.Event(), mp.Event()
+    p = mp.Process(target=_physres_node, args=(cfg.model_dump_json(), ready, stop))
+    p.start()
+    ready.wait()
+    client = CommandClient(ctx, cfg)
+    payload = "x" * 32
+    times = []
+    for i in range(n + 50):
+        t0 = time.perf_counter()
+        client.call("echo", "echo", data=payload)
+        if i >= 50:
+            times.append(time.perf_counter() - t0)
+    stop.set()
+    p.join()
+    client.close()
+    broker.stop()
+    ctx.term()
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="shorter windows and fewer round trips")
+    ap.add_argument("--repeats", type=int, default=3, help="alternate raw/physres runs, keep the best of each")
+    args = ap.parse_args()
+    window = 1.0 if args.quick else 3.0
+    n_rtt = 500 if args.quick else 3000
+    reps = 1 if args.quick else args.repeats
+    frame = np.random.default_rng(0).integers(0, 256, FRAME_SHAPE, dtype=np.uint8)
+    small_raw = b"bench/x " + b"\0" * 56  # 64 bytes on the wire
+    small = np.zeros(8, np.float64)  # 64 bytes of payload
+
+    raw_f, phy_f, brk_f, raw_s, phy_s, brk_s, drops = [], [], [], [], [], [], 0
+    for _ in range(reps):  # interleaved so machine load hits both alike
+        raw_f.append(bench_raw_stream(frame, window, copy=False))
+        phy_f.append(bench_physres_stream(frame, window, hwm=10, direct=True)[0])
+        brk_f.append(bench_physres_stream(frame, window, hwm=10, direct=False)[0])
+        raw_s.append(bench_raw_stream(small_raw, window, copy=True))
+        r, d = bench_physres_stream(small, window, hwm=1000, direct=True)
+        phy_s.append(r)
+        drops += d
+        brk_s.append(bench_physres_stream(small, window, hwm=1000, direct=False)[0])
+    raw_rtt = statistics.median(bench_raw_reqrep(n_rtt))
+    phy_rtt = statistics.median(bench_physres_commands(n_rtt))
+
+    fr = max(phy_f) / max(raw_f)
+    sr = max(phy_s) / max(raw_s)
+    mb = frame.nbytes / 1e6
+    print(f"frames 640x480x3: raw pyzmq {max(raw_f):8.0f}/s ({max(raw_f) * mb / 1e3:.2f} GB/s)  "
+          f"physres direct {max(phy_f):8.0f}/s  via broker {max(brk_f):8.0f}/s")
+    print(f"64-byte messages: raw pyzmq {max(raw_s):8.0f}/s  physres direct {max(phy_s):8.0f}/s  "
+          f"via broker {max(brk_s):8.0f}/s (HWM drops counted by physres: {drops})")
+    print(f"via-broker ratios (an extra hop through the XSUB/XPUB proxy): frames "
+          f"{max(brk_f) / max(raw_f):.2f}, small {max(brk_s) / max(raw_s):.2f}")
+    print(f"command round trip p50: raw REQ/REP {raw_rtt * 1e6:6.0f} us  physres {phy_rtt * 1e6:6.0f} us")
+    print(f"small-message ratio physres/raw = {sr:.2f} (goal >= 0.5)")
+    print(f"command p50 ratio physres/raw = {phy_rtt / raw_rtt:.2f} (goal <= 2.0)")
+    print(f"frame throughput ratio physres/raw = {fr:.2f} (goal >= 0.8)")
+
+
+if __name__ == "__main__":
+    main()

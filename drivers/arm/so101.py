@@ -1,0 +1,427 @@
+"""``drivers.so101``: an SO-101-class arm on a Feetech STS bus, via the vendor SDK.
+
+Inputs (any subset per ``apply``): ``ee`` — a top-down tcp pose ``(x, y, z,
+yaw)`` in the arm's base frame, mapped to joints by the URDF's kinematics;
+``joints`` — the five arm joints (rad); ``gripper`` — 0 closed … 1 open;
+``action`` — the tabletop env's action layout ``[dx, dy, dz, dyaw, gripper,
+terminate]`` as deltas from the last commanded pose, so a policy that emits
+env actions can drive this arm (terminate is the caller's business).
+Streams: ``joints`` and ``joint_vel`` (kind "state", read back from the
+servos), ``ee`` (forward kinematics of the read joints) and ``command`` (the
+joint targets actually sent since the last read).
+
+Safety runs on the host before a byte is written (``safety``: "clip" by
+default, or "refuse", or "off"): ``ee``/``action`` poses are kept inside the workspace
+box, every joint inside its URDF limits, joint commands keep the tcp above the
+workspace floor, and no joint moves faster than its URDF velocity
+(``speed_scale`` of it) from one control period to the next; the servos'
+goal-speed registers carry the same limit, so the servos enforce it too.
+
+A servo that stops answering raises :class:`DeviceTimeout` naming it and the
+port; the driver then commands every servo to hold where it last was, latches
+the fault (``status()["fault"]``) and refuses motion until ``clear_fault()``
+finds every servo answering again. ``estop()`` holds (or drops torque) and
+latches the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from physres.drivers.arm.kinematics import Kinematics
+from physres.drivers.arm.model import SO101_URDF, ArmModel, load_model
+from physres.drivers.arm.safety import SafetyMode, limit_joint_step, limit_workspace
+from physres.drivers.arm.sts import STS, StsBus
+from pydantic import BaseModel, ConfigDict, Field
+
+from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
+from physres.errors import ConfigError, DeviceError, SafetyError
+
+__all__ = ["SO101", "SO101Params"]
+
+_RAD_PER_STEP = 2 * math.pi / STS.STEPS_PER_TURN
+
+
+class SO101Params(BaseModel):
+    """Port, servo IDs, calibration and safety of one SO-101-class arm."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: any path the SDK can open: /dev/ttyACM0 on the bench, the emulator's pty in CI
+    port: str = "/dev/ttyACM0"
+    baudrate: int = 1_000_000
+    #: servo IDs in URDF joint order (shoulder_pan … wrist_roll, gripper last)
+    ids: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+    #: reply timeout per transaction; a silent servo is reported after (retries+1) of these
+    timeout_s: float = Field(0.02, gt=0, le=2.0)
+    retries: int = Field(1, ge=0, le=5)
+    #: control period the joint speed limit is measured over (one apply row = 1/rate_hz s)
+    rate_hz: float = Field(10.0, gt=0, le=1000)
+    safety: SafetyMode = "clip"
+    #: tcp box in the base frame: x, y, z (m), yaw (rad); the default is reachable top-down
+    workspace_low: tuple[float, float, float, float] = (0.10, -0.12, 0.0, -1.57)
+    workspace_high: tuple[float, float, float, float] = (0.22, 0.12, 0.10, 1.57)
+    #: fraction of the URDF joint velocity limits the driver allows
+    speed_scale: float = Field(1.0, gt=0, le=1)
+    #: servo steps at joint angle 0, and +1/-1 when the servo turns against the URDF axis
+    homing_offset: tuple[int, ...] = (2048, 2048, 2048, 2048, 2048, 2048)
+    direction: tuple[int, ...] = (1, 1, 1, 1, 1, 1)
+    #: model number every servo must report on ping (777: STS3215); None skips the check
+    expect_model: int | None = STS.MODEL_STS3215
+    #: e-stop holds position (safe for an arm that would fall) or drops torque
+    estop_mode: Literal["hold", "torque_off"] = "hold"
+    urdf: str | None = None
+
+
+class SO101(Device):
+    """An SO-101-class arm: Feetech STS servos through ``scservo_sdk``."""
+
+    Params = SO101Params
+    default_kind = "drivers.so101"
+    clock = "wall"
+    params: SO101Params
+
+    def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
+        super().__init__(name or "arm", mock=mock, **params)
+        p = self.params
+        self.model: ArmModel = load_model(SO101_URDF if p.urdf is None else Path(p.urdf))
+        n = len(self.model.joint_names)
+        for key in ("ids", "homing_offset", "direction"):
+            if len(getattr(p, key)) != n:
+                raise ConfigError(
+                    f"device {self.name!r} params: {key} has {len(getattr(p, key))} entries, "
+                    f"the arm has {n} joints {self.model.joint_names}"
+                )
+        if any(d not in (1, -1) for d in p.direction):
+            raise ConfigError(
+                f"device {self.name!r} params: direction must be ±1, got {p.direction}"
+            )
+        if any(lo > hi for lo, hi in zip(p.workspace_low, p.workspace_high)):
+            raise ConfigError(
+                f"device {self.name!r} params: workspace_low {p.workspace_low} is above "
+                f"workspace_high {p.workspace_high}"
+            )
+        self.kin = Kinematics(self.model)
+        self._bus: StsBus | None = None
+        self._io = threading.RLock()
+        self._fault: str | None = None
+        self._q_ref = np.zeros(n)  # last commanded target (rad): the speed limit's reference
+        self._q_present = np.zeros(n)  # last read positions (rad): where a hold holds
+        self._sent: list[np.ndarray] = []
+        self._sent_t0 = 0
+        self._ws_low = np.array(p.workspace_low)
+        self._ws_high = np.array(p.workspace_high)
+
+    # ------------------------------------------------------------ describe
+    @property
+    def max_speed(self) -> np.ndarray:
+        """Allowed joint speeds (rad/s): URDF velocity limits × ``speed_scale``."""
+        return self.model.max_speed * self.params.speed_scale
+
+    def describe(self) -> Description:
+        p, m = self.params, self.model
+        n, na = len(m.joint_names), m.n_arm
+        return self._description(
+            streams=[
+                StreamSpec(name="joints", shape=(n,), units="rad", rate_hz=p.rate_hz, kind="state",
+                           doc=f"present joint angles {m.joint_names}"),
+                StreamSpec(name="joint_vel", shape=(n,), units="rad/s", rate_hz=p.rate_hz,
+                           kind="state", doc="present joint speeds"),
+                StreamSpec(name="ee", shape=(4,), units="m, m, m, rad", rate_hz=p.rate_hz,
+                           kind="state", doc="tcp pose (x, y, z, yaw) from the read joints"),
+                StreamSpec(name="command", shape=(n,), units="rad", rate_hz=p.rate_hz,
+                           doc="joint targets actually sent (after safety), since the last read"),
+            ],
+            inputs=[
+                InputSpec(name="ee", shape=(4,), units="m, m, m, rad", rate_hz=p.rate_hz,
+                          limits=Limits(low=-math.pi, high=math.pi),
+                          doc="top-down tcp pose (x, y, z, yaw) in the base frame"),
+                InputSpec(name="joints", shape=(na,), units="rad", rate_hz=p.rate_hz,
+                          limits=Limits(low=float(m.lower[:na].min()),
+                                        high=float(m.upper[:na].max())),
+                          doc=f"arm joint targets {m.joint_names[:na]}"),
+                InputSpec(name="gripper", shape=(), units="fraction open", rate_hz=p.rate_hz,
+                          limits=Limits(low=0.0, high=1.0), doc="0 closed … 1 open"),
+                InputSpec(name="action", shape=(6,), units="m, m, m, rad, sign, flag",
+                          rate_hz=p.rate_hz, limits=Limits(low=-1.0, high=1.0),
+                          doc="the tabletop env's layout [dx, dy, dz, dyaw, gripper (>0 closes), "
+                              "terminate (ignored)]: deltas from the last commanded pose"),
+            ],
+            meta={
+                "joint_names": list(m.joint_names),
+                "servo_ids": list(p.ids),
+                "joint_lower_rad": m.lower.tolist(),
+                "joint_upper_rad": m.upper.tolist(),
+                "max_joint_speed_rad_s": self.max_speed.tolist(),
+                "workspace": {"low": list(p.workspace_low), "high": list(p.workspace_high),
+                              "axes": ["x m", "y m", "z m", "yaw rad"], "frame": "arm base"},
+                "safety": p.safety,
+                "port": p.port,
+                "urdf": str(m.urdf),
+            },
+        )
+
+    # ----------------------------------------------------------- conversions
+    def _to_steps(self, q: np.ndarray) -> np.ndarray:
+        p = self.params
+        steps = np.array(p.homing_offset) + np.array(p.direction) * q / _RAD_PER_STEP
+        return np.clip(np.round(steps), 0, STS.STEPS_PER_TURN - 1).astype(int)
+
+    def _to_rad(self, steps: np.ndarray) -> np.ndarray:
+        p = self.params
+        return (steps - np.array(p.homing_offset)) * np.array(p.direction) * _RAD_PER_STEP
+
+    def _gripper_rad(self, fraction: float) -> float:
+        lo, hi = self.model.lower[-1], self.model.upper[-1]
+        return float(lo + np.clip(fraction, 0.0, 1.0) * (hi - lo))
+
+    # ------------------------------------------------------------ lifecycle
+    def _connect(self) -> None:
+        p = self.params
+        bus = StsBus(p.port, p.baudrate, p.timeout_s, p.retries)
+        bus.open()
+        try:
+            for sid in p.ids:
+                model = bus.ping(sid)
+                if p.expect_model is not None and model != p.expect_model:
+                    raise DeviceError(
+                        f"servo {sid} on {p.port} is model {model}, expected {p.expect_model} "
+                        "(set expect_model to accept it)"
+                    )
+            self._bus = bus
+            q = self._read_present()[0]
+            self._q_ref = q.copy()
+            self._send(q)  # goal := present, speed limits set: nothing moves on connect
+            bus.sync_write(STS.TORQUE_ENABLE, {sid: [1] for sid in p.ids})
+        except Exception:
+            self._bus = None
+            bus.close()
+            raise
+        self._fault = None
+        self._sent = []
+
+    def _disconnect(self) -> None:
+        if self._bus is not None:
+            self._bus.close()
+            self._bus = None
+
+    def _reset(self, seed: int | None) -> None:
+        """A real arm has no seed: forget pending commands and re-anchor at the present pose."""
+        with self._io:
+            self._sent = []
+            if self._fault is None:
+                self._q_ref = self._read_present()[0]
+
+    # ------------------------------------------------------------- bus I/O
+    def _read_present(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self._bus is not None
+        ids = self.params.ids
+        try:
+            raw = self._bus.sync_read(STS.PRESENT_POSITION, 4, ids)
+        except DeviceError as e:
+            self._trip(str(e))
+            raise
+        pos = np.array([int.from_bytes(raw[s][0:2], "little") for s in ids], dtype=float)
+        spd = np.array([_signed(int.from_bytes(raw[s][2:4], "little")) for s in ids], dtype=float)
+        q = self._to_rad(pos)
+        self._q_present = q
+        return q, spd * np.array(self.params.direction) * _RAD_PER_STEP
+
+    def _send(self, q: np.ndarray) -> None:
+        """One sync write: goal position, goal time 0, goal speed = the joint's speed limit."""
+        assert self._bus is not None
+        steps = self._to_steps(q)
+        speed = np.maximum(1, np.round(self.max_speed / _RAD_PER_STEP)).astype(int)
+        payload = {
+            sid: [*_le16(int(steps[i])), 0, 0, *_le16(int(speed[i]))]
+            for i, sid in enumerate(self.params.ids)
+        }
+        try:
+            self._bus.sync_write(STS.GOAL_POSITION, payload)
+        except DeviceError as e:
+            self._trip(str(e))
+            raise
+
+    def _trip(self, reason: str) -> None:
+        """Latch a fault and command every servo to hold where it last was (best effort)."""
+        self._fault = reason
+        if self._bus is None:
+            return
+        steps = self._to_steps(self._q_present)
+        with contextlib.suppress(DeviceError):  # if the bus itself is gone, the fault stands
+            self._bus.sync_write(
+                STS.GOAL_POSITION,
+                {sid: list(_le16(int(steps[i]))) for i, sid in enumerate(self.params.ids)},
+            )
+
+    # --------------------------------------------------------------- apply
+    def _apply(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with self._io:
+            if self._fault is not None:
+                raise DeviceError(
+                    f"{self.name} on {self.params.port} is faulted ({self._fault}); motion is "
+                    "refused until clear_fault() succeeds"
+                )
+            motion = [k for k in ("ee", "joints", "action") if k in inputs]
+            if len(motion) > 1:
+                raise ValueError(f"{self.name}.apply(): give one of 'ee', 'joints', 'action'; "
+                                 f"got {motion}")
+            T = max(a.shape[0] for a in inputs.values())
+            na = self.model.n_arm
+            q_rows, ee_rows = [], []
+            q_prev = self._q_ref
+            for t in range(T):  # plan and check every row before anything is sent
+                q = self._plan_row(inputs, t, q_prev)
+                q = self._limit_speed(q, q_prev)
+                q_rows.append(q)
+                ee_rows.append(self.kin.fk(q[:na]))
+                q_prev = q
+            period = 1.0 / self.params.rate_hz
+            t_next = time.monotonic()
+            for t, q in enumerate(q_rows):
+                if t:
+                    time.sleep(max(0.0, t_next - time.monotonic()))
+                self._send(q)
+                t_next += period
+                if not self._sent:
+                    self._sent_t0 = self.now_ns()
+                self._sent.append(q)
+                self._q_ref = q
+            qs = np.array(q_rows)
+            sent = {"joints": qs[:, :na], "gripper": self._fraction(qs[:, na])}
+            if "ee" in inputs or "action" in inputs:
+                sent["ee"] = np.array(ee_rows)  # the pose actually commanded, after all limits
+            return sent
+
+    def _fraction(self, g: np.ndarray) -> np.ndarray:
+        lo, hi = self.model.lower[-1], self.model.upper[-1]
+        return (g - lo) / (hi - lo)
+
+    def _plan_row(self, inputs: dict[str, np.ndarray], t: int, q_prev: np.ndarray) -> np.ndarray:
+        """Joint targets for row ``t`` from the previous row's, workspace/joint limits applied."""
+        p, m = self.params, self.model
+        na = m.n_arm
+        q = q_prev.copy()
+
+        def row(key: str) -> np.ndarray:
+            a = inputs[key]
+            return a[min(t, a.shape[0] - 1)].astype(float)
+
+        if "ee" in inputs or "action" in inputs:
+            if "ee" in inputs:
+                target = row("ee")
+            else:  # the sim's action layout: deltas from the pose commanded last
+                target = self.kin.fk(q_prev[:na]) + row("action")[:4]
+            pose = limit_workspace(target, self._ws_low, self._ws_high, p.safety,
+                                   f"{self.name}.{'ee' if 'ee' in inputs else 'action'}")
+            q[:na] = self.kin.ik(pose)
+        elif "joints" in inputs:
+            qa = row("joints")
+            lo, hi = m.lower[:na], m.upper[:na]
+            bad = np.flatnonzero((qa < lo) | (qa > hi))
+            if bad.size and p.safety == "refuse":
+                i = int(bad[0])
+                raise SafetyError(
+                    f"{self.name}.joints: {m.joint_names[i]} = {qa[i]:.4f} rad is outside its "
+                    f"limits [{lo[i]:g}, {hi[i]:g}] rad; nothing was sent"
+                )
+            if p.safety != "off":
+                qa = np.clip(qa, lo, hi)
+                z = self.kin.fk(qa)[2]
+                if z < self._ws_low[2]:
+                    raise SafetyError(
+                        f"{self.name}.joints {np.round(qa, 4).tolist()} put the tcp at z = "
+                        f"{z:.4f} m, below the workspace floor {self._ws_low[2]:.4f} m; "
+                        "nothing was sent"
+                    )
+            q[:na] = qa
+        if "gripper" in inputs:
+            q[na] = self._gripper_rad(float(row("gripper")))
+        elif "action" in inputs:
+            q[na] = self._gripper_rad(0.0 if row("action")[4] > 0 else 1.0)  # > 0 closes
+        return q
+
+    def _limit_speed(self, q: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        """Arm joints scaled together (the tcp keeps its heading); the gripper on its own."""
+        na, dt, mode = self.model.n_arm, 1.0 / self.params.rate_hz, self.params.safety
+        names = self.model.joint_names
+        arm = limit_joint_step(q[:na], ref[:na], self.max_speed[:na], dt, mode, names[:na],
+                               self.name)
+        grip = limit_joint_step(q[na:], ref[na:], self.max_speed[na:], dt, mode, names[na:],
+                                self.name)
+        return np.concatenate([arm, grip])
+
+    # ---------------------------------------------------------------- read
+    def _read(self) -> dict[str, Chunk]:
+        with self._io:
+            t = self.now_ns()
+            q, qd = self._read_present()
+            ee = self.kin.fk(q[: self.model.n_arm])
+            n = len(self.model.joint_names)
+            sent = np.array(self._sent) if self._sent else np.zeros((0, n))
+            t_sent = self._sent_t0 if self._sent else t
+            self._sent = []
+            meta = {"fault": self._fault}
+            return {
+                "joints": Chunk(q[None], t, meta),
+                "joint_vel": Chunk(qd[None], t, meta),
+                "ee": Chunk(ee[None], t, meta),
+                "command": Chunk(sent, t_sent, meta),
+            }
+
+    # ------------------------------------------------------------- commands
+    @property
+    def fault(self) -> str | None:
+        """Why motion is refused (a silent servo, an e-stop), or None."""
+        return self._fault
+
+    @command
+    def status(self) -> dict[str, Any]:
+        """Connection state, last values sent and the latched fault, if any."""
+        return {**super().status(), "fault": self._fault}
+
+    @command
+    def estop(self) -> dict[str, Any]:
+        """Stop now: hold the present pose (or drop torque) and refuse motion until cleared."""
+        with self._io:
+            if self._bus is not None:
+                if self.params.estop_mode == "torque_off":
+                    self._bus.sync_write(STS.TORQUE_ENABLE, {sid: [0] for sid in self.params.ids})
+                else:
+                    with contextlib.suppress(DeviceError):  # else hold the last known pose
+                        self._read_present()
+                    self._trip("e-stop")
+            self._fault = "e-stop"
+            return self.status()
+
+    @command
+    def clear_fault(self) -> dict[str, Any]:
+        """Clear a latched fault once every servo answers again; re-anchor at the present pose."""
+        with self._io:
+            if self._bus is not None:
+                for sid in self.params.ids:
+                    self._bus.ping(sid)  # raises DeviceTimeout naming a servo still silent
+                q = self._read_present()[0]
+                self._q_ref = q.copy()
+                self._fault = None
+                self._send(q)
+                self._bus.sync_write(STS.TORQUE_ENABLE, {sid: [1] for sid in self.params.ids})
+            self._fault = None
+            return self.status()
+
+
+def _signed(v: int) -> int:
+    """STS sign-magnitude (bit 15) to a Python int."""
+    return -(v & 0x7FFF) if v & 0x8000 else v
+
+
+def _le16(v: int) -> tuple[int, int]:
+    return v & 0xFF, (v >> 8) & 0xFF
+
+

@@ -1,0 +1,73 @@
+"""The experiment protocol shared by ``physres run`` and ``physres bench``.
+
+Drive the training episodes, then the test episodes, fit the task's readout
+on the training states only and score it on the test states; closed-loop
+tasks (Mackey–Glass) add a free run. The device can be local or a bus proxy:
+the protocol only sees the Device contract.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from physres.experiments.drive import collect_states
+
+if TYPE_CHECKING:
+    from physres.device.base import Device
+    from physres.tasks.base import Task, TaskData
+
+__all__ = ["ProtocolResult", "run_protocol"]
+
+
+@dataclass
+class ProtocolResult:
+    metrics: dict[str, float]
+    states_train: list[np.ndarray]
+    states_test: list[np.ndarray]
+    readout: Any
+    timing_s: dict[str, float] = field(default_factory=dict)
+
+
+def run_protocol(
+    device: Device,
+    task: Task,
+    data: TaskData,
+    *,
+    seed: int = 0,
+    reset_between: bool | None = None,
+    chunk: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ProtocolResult:
+    """Drive → fit on train → score on test (→ free run) on a connected device.
+
+    One long regression series is driven continuously (train then test, no
+    reset, as a recording would be); classification episodes reset the
+    device before each episode unless ``reset_between`` says otherwise.
+    """
+    if reset_between is None:
+        reset_between = data.kind == "classification"
+    t0 = time.perf_counter()
+    device.reset(seed)
+
+    def prog(split: str) -> Callable[[int, int], None] | None:
+        return None if progress is None else (lambda i, n: progress(split, i, n))
+
+    s_train = collect_states(device, data.train, task, reset_between=reset_between, seed=seed,
+                             chunk=chunk, progress=prog("train"))
+    s_test = collect_states(device, data.test, task, reset_between=reset_between, seed=seed,
+                            chunk=chunk, progress=prog("test"))
+    t_drive = time.perf_counter() - t0
+    metrics = task.evaluate(s_train, data.train, s_test, data.test, data)
+    readout = task.fit_readout(s_train, data.train, data)
+    timing = {"drive_s": t_drive, "fit_score_s": time.perf_counter() - t0 - t_drive}
+    if data.closed_loop and hasattr(task, "free_run_score"):
+        t1 = time.perf_counter()
+        free = task.free_run_score(device, readout, data, seed=seed)
+        metrics.update({k: float(v) for k, v in free.items()})
+        timing["free_run_s"] = time.perf_counter() - t1
+    return ProtocolResult(metrics, s_train, s_test, readout, timing)

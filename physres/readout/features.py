@@ -1,0 +1,283 @@
+"""Feature transforms that turn a substrate's raw stream into readout rows.
+
+Small, composable, and streaming: every stateful transform keeps just enough
+history (the previous frame, the partial bin, the filter state, the last few
+rows) that feeding a recording chunk by chunk gives exactly the rows that one
+call on the whole recording gives. ``reset()`` starts a new episode.
+
+* :class:`FrameFeatures` — camera frames ``(T, H, W[, C])``: region of
+  interest, grayscale, downsample with OpenCV ``INTER_AREA`` (≈ 5× NumPy on
+  these machines), frame difference.
+* :class:`EventBinner`, :func:`bin_events` — spike/event records (a
+  structured array with ``t_ns`` and ``channel`` fields) → counts per
+  channel per bin.
+* :class:`ExpTrace` — exponentially filtered traces of binned counts.
+* :class:`DelayEmbedding`, :func:`delay_embed`, :func:`hstack_features` —
+  past states as extra features, and concatenation with a length check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import scipy.signal as sps
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from physres.errors import DataError
+
+__all__ = [
+    "DelayEmbedding",
+    "EventBinner",
+    "ExpTrace",
+    "FrameFeatures",
+    "bin_events",
+    "delay_embed",
+    "hstack_features",
+]
+
+_DIFFERENCES = (None, "abs", "signed", "both")
+
+
+class FrameFeatures(TransformerMixin, BaseEstimator):
+    """``(T, H, W[, C])`` frames → ``(T, F)`` float64 rows.
+
+    Parameters
+    ----------
+    roi : ``(top, bottom, left, right)`` pixel bounds of the crop, or None.
+    size : ``(height, width)`` after downsampling (cv2 INTER_AREA), or None.
+    grayscale : convert 3-channel (BGR) frames to one channel first.
+    difference : None (the frame), "abs" (``|f_t − f_{t−1}|``), "signed"
+        (``f_t − f_{t−1}``) or "both" (frame then abs difference). The first
+        frame of an episode differs from itself (zeros).
+    scale : multiply pixel values by this (None: 1/255 for uint8, else 1).
+    """
+
+    def __init__(
+        self,
+        roi: tuple[int, int, int, int] | None = None,
+        size: tuple[int, int] | None = None,
+        *,
+        grayscale: bool = True,
+        difference: str | None = None,
+        scale: float | None = None,
+    ) -> None:
+        self.roi = roi
+        self.size = size
+        self.grayscale = grayscale
+        self.difference = difference
+        self.scale = scale
+
+    def fit(self, X: Any = None, y: Any = None) -> FrameFeatures:
+        """Stateless apart from the previous frame; checks the parameters."""
+        if self.difference not in _DIFFERENCES:
+            raise DataError(
+                f"FrameFeatures: difference must be one of {_DIFFERENCES}, got {self.difference!r}"
+            )
+        self.prev_: np.ndarray | None = None
+        return self
+
+    def reset(self) -> None:
+        """Forget the previous frame (a new episode starts)."""
+        self.prev_ = None
+
+    def _one(self, f: np.ndarray) -> np.ndarray:
+        if self.roi is not None:
+            top, bottom, left, right = self.roi
+            f = f[top:bottom, left:right]
+            if f.size == 0:
+                raise DataError(f"FrameFeatures: roi {self.roi} is empty for frames {f.shape}")
+        if self.grayscale and f.ndim == 3 and f.shape[2] == 3:
+            f = cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_BGR2GRAY)
+        if self.size is not None:
+            h, w = self.size
+            if f.dtype not in (np.uint8, np.uint16, np.float32):
+                f = f.astype(np.float32)
+            f = cv2.resize(np.ascontiguousarray(f), (int(w), int(h)), interpolation=cv2.INTER_AREA)
+        return f.reshape(-1)
+
+    def transform(self, frames: Any) -> np.ndarray:
+        """Features for every frame; the previous frame carries over between calls."""
+        if not hasattr(self, "prev_"):
+            self.fit()
+        frames = np.asarray(frames)
+        if frames.ndim not in (3, 4) or len(frames) == 0:
+            raise DataError(
+                f"FrameFeatures: expected frames shaped (T, H, W) or (T, H, W, C) with T > 0, "
+                f"got {frames.shape}"
+            )
+        scale = self.scale
+        if scale is None:
+            scale = 1 / 255 if frames.dtype == np.uint8 else 1.0
+        feats = np.stack([self._one(f) for f in frames]).astype(np.float64) * scale
+        if self.difference is None:
+            return feats
+        prev = feats[:1] if self.prev_ is None else self.prev_[None]
+        if prev.shape[1] != feats.shape[1]:
+            raise DataError(
+                f"FrameFeatures: frame features changed size ({prev.shape[1]} → {feats.shape[1]}); "
+                "call reset() between episodes of different frame sizes"
+            )
+        diff = np.diff(np.concatenate([prev, feats]), axis=0)
+        self.prev_ = feats[-1].copy()
+        if self.difference == "signed":
+            return diff
+        if self.difference == "abs":
+            return np.abs(diff)
+        return np.hstack([feats, np.abs(diff)])
+
+
+def _event_fields(events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    names = events.dtype.names or ()
+    if "t_ns" not in names or "channel" not in names:
+        raise DataError(
+            f"events need a structured dtype with 't_ns' and 'channel' fields, got {events.dtype}"
+        )
+    return events["t_ns"].astype(np.int64), events["channel"].astype(np.int64)
+
+
+def bin_events(
+    events: np.ndarray, *, t0_ns: int, bin_ns: int, n_bins: int, n_channels: int
+) -> np.ndarray:
+    """Counts ``(n_bins, n_channels)`` of events in ``[t0 + i·bin, t0 + (i+1)·bin)``.
+
+    Events outside the window are ignored; a channel outside ``[0, n_channels)``
+    is an error (it means the wrong channel map).
+    """
+    if bin_ns <= 0 or n_bins < 0 or n_channels <= 0:
+        raise DataError(
+            f"bin_events: need bin_ns > 0, n_bins >= 0, n_channels > 0; got "
+            f"{bin_ns}, {n_bins}, {n_channels}"
+        )
+    t, ch = _event_fields(np.asarray(events))
+    bad = (ch < 0) | (ch >= n_channels)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"bin_events: event {i} has channel {ch[i]}, expected 0..{n_channels - 1}")
+    idx = np.floor_divide(t - t0_ns, bin_ns)
+    keep = (t >= t0_ns) & (idx < n_bins)
+    flat = idx[keep] * n_channels + ch[keep]
+    counts = np.bincount(flat, minlength=n_bins * n_channels)
+    return counts.reshape(n_bins, n_channels).astype(np.float64)
+
+
+class EventBinner:
+    """Streaming :func:`bin_events`: emits every bin that has closed by ``until_ns``.
+
+    Events of a bin that is not closed yet are kept for the next call; events
+    older than the bins already emitted cannot be counted and are tallied in
+    ``n_late`` (a sign the clock or the chunking is wrong).
+    """
+
+    def __init__(self, bin_ns: int, n_channels: int, t0_ns: int = 0) -> None:
+        if bin_ns <= 0 or n_channels <= 0:
+            raise DataError(
+                f"EventBinner: need bin_ns > 0 and n_channels > 0, got {bin_ns}, {n_channels}"
+            )
+        self.bin_ns, self.n_channels = int(bin_ns), int(n_channels)
+        self.reset(t0_ns)
+
+    def reset(self, t0_ns: int = 0) -> None:
+        self.cursor_ns = int(t0_ns)
+        self.n_late = 0
+        self._pending: np.ndarray | None = None
+
+    def transform(self, events: np.ndarray, until_ns: int) -> np.ndarray:
+        """Counts ``(n_closed_bins, n_channels)``: the bins ending at or before ``until_ns``."""
+        events = np.asarray(events)
+        t, _ = _event_fields(events)
+        late = t < self.cursor_ns
+        self.n_late += int(late.sum())
+        events = events[~late]
+        if self._pending is not None and len(self._pending):
+            events = np.concatenate([self._pending, events])
+        n_bins = max(0, (int(until_ns) - self.cursor_ns) // self.bin_ns)
+        counts = bin_events(
+            events,
+            t0_ns=self.cursor_ns,
+            bin_ns=self.bin_ns,
+            n_bins=n_bins,
+            n_channels=self.n_channels,
+        )
+        self.cursor_ns += n_bins * self.bin_ns
+        self._pending = events[events["t_ns"] >= self.cursor_ns]
+        return counts
+
+
+class ExpTrace:
+    """``trace_t = decay · trace_{t−1} + x_t`` per column, ``decay = exp(−1/tau)``.
+
+    ``tau`` is in rows (bins). The filter state carries over between calls.
+    """
+
+    def __init__(self, tau: float) -> None:
+        if not tau > 0:
+            raise DataError(f"ExpTrace: tau must be > 0 rows, got {tau}")
+        self.tau = float(tau)
+        self.decay = float(np.exp(-1.0 / self.tau))
+        self.reset()
+
+    def reset(self) -> None:
+        self._state: np.ndarray | None = None
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise DataError(f"ExpTrace: expected (T, channels), got shape {X.shape}")
+        if self._state is None or self._state.shape[1] != X.shape[1]:
+            self._state = np.zeros((1, X.shape[1]))
+        y, zf = sps.lfilter([1.0], [1.0, -self.decay], X, axis=0, zi=self.decay * self._state)
+        self._state = y[-1:].copy() if len(y) else self._state
+        del zf
+        return y
+
+
+def delay_embed(X: np.ndarray, delays: Sequence[int] | int) -> np.ndarray:
+    """``[x_{t−d} for d in delays]`` side by side; rows before the start are zeros.
+
+    ``delays`` as an int ``k`` means ``0, 1, …, k−1``. The first ``max(delays)``
+    rows contain zeros: cover them with the readout's washout.
+    """
+    return DelayEmbedding(delays).transform(X)
+
+
+class DelayEmbedding:
+    """Streaming :func:`delay_embed`: keeps the last ``max(delays)`` rows between calls."""
+
+    def __init__(self, delays: Sequence[int] | int) -> None:
+        d = list(range(int(delays))) if np.isscalar(delays) else [int(x) for x in delays]
+        if not d or min(d) < 0:
+            raise DataError(
+                f"DelayEmbedding: delays must be non-negative and non-empty, got {delays!r}"
+            )
+        self.delays = d
+        self.reset()
+
+    def reset(self) -> None:
+        self._history: np.ndarray | None = None
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise DataError(f"DelayEmbedding: expected (T, features), got shape {X.shape}")
+        m = max(self.delays)
+        if self._history is None or self._history.shape[1] != X.shape[1]:
+            self._history = np.zeros((m, X.shape[1]))
+        full = np.concatenate([self._history, X])
+        T = len(X)
+        out = np.hstack([full[m - d : m - d + T] for d in self.delays])
+        self._history = full[len(full) - m :] if m else full[:0]
+        return out
+
+
+def hstack_features(*blocks: np.ndarray, names: Sequence[str] | None = None) -> np.ndarray:
+    """Concatenate feature blocks that must have the same number of rows."""
+    arrays = [np.asarray(b, dtype=np.float64).reshape(len(b), -1) for b in blocks]
+    lengths = [len(a) for a in arrays]
+    if len(set(lengths)) > 1:
+        labels = names or [f"block {i}" for i in range(len(arrays))]
+        detail = ", ".join(f"{n}: {L}" for n, L in zip(labels, lengths))
+        raise DataError(f"hstack_features: blocks have different row counts ({detail})")
+    return np.hstack(arrays)

@@ -1,0 +1,220 @@
+"""``physres bench tasks --substrate KIND``: every task on one substrate, one table.
+
+Each task is generated (seeded), driven through a fresh device of ``KIND``
+with :func:`~physres.experiments.drive.collect_states`, fitted and scored by
+the task itself. Devices whose params have ``n_inputs`` (``sim.esn``) get it
+set to the task's input count. :data:`PRESETS` holds per-task device and
+task parameters for known substrates (the reference ESN's tuned settings);
+``--set task.key=value`` / ``--device-set task.key=value`` override them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from physres import registry
+from physres.errors import ConfigError
+from physres.experiments.protocol import run_protocol
+from physres.tasks.registry import create, names
+
+__all__ = ["PRESETS", "add_tasks_command", "register", "run_suite", "run_task"]
+
+#: Reference ESN settings per task: (device params, task params). NARMA10 keeps the
+#: literature protocol (N=500, sr 0.95, leak 1, input scaling 1, ridge 1e-7) and tunes only
+#: what the protocol leaves open (input density, bias, topology).
+PRESETS: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
+    "sim.esn": {
+        "xor": ({"n_units": 100, "bias_scaling": 0.5}, {}),
+        "narma10": (
+            {
+                "n_units": 500,
+                "spectral_radius": 0.95,
+                "leak_rate": 1.0,
+                "input_scaling": 1.0,
+                "input_density": 0.1,
+                "bias_scaling": 0.6,
+                "topology": "orthogonal",
+            },
+            {"alpha": 1e-7},
+        ),
+        "mackey_glass": (
+            {"n_units": 500, "spectral_radius": 0.9, "input_scaling": 1.0, "bias_scaling": 0.2},
+            {"alpha": 1e-10},
+        ),
+        "henon": ({"n_units": 200, "spectral_radius": 0.5, "bias_scaling": 0.5}, {}),
+        "memory_capacity": (
+            {
+                "n_units": 50,
+                "topology": "orthogonal",
+                "activation": "linear",
+                "spectral_radius": 0.99,
+                "input_scaling": 0.1,
+            },
+            {},
+        ),
+        "spoken_digits": (
+            {
+                "n_units": 300,
+                "spectral_radius": 0.9,
+                "input_scaling": 0.5,
+                "bias_scaling": 0.2,
+                "leak_rate": 0.5,
+            },
+            {},
+        ),
+        "spoken_zero_one": (
+            {"n_units": 100, "spectral_radius": 0.9, "leak_rate": 0.3},
+            {"n_bands": 2},
+        ),
+    }
+}
+
+
+def run_task(
+    kind: str,
+    task_name: str,
+    *,
+    seed: int = 0,
+    device_params: Mapping[str, Any] | None = None,
+    task_params: Mapping[str, Any] | None = None,
+    reset_between: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Generate, drive, fit and score one task; one row per reported metric.
+
+    Regression tasks made of one long series are driven continuously (train
+    then test, no reset), as a recording would be; episode tasks (speech)
+    reset the device before every episode.
+    """
+    preset_dev, preset_task = PRESETS.get(kind, {}).get(task_name, ({}, {}))
+    task = create(task_name, **{**preset_task, **(task_params or {})})
+    t0 = time.perf_counter()
+    data = task.generate(seed)
+    dev_params = {**preset_dev, **(device_params or {})}
+    cls, _ = registry.resolve(kind)
+    if "n_inputs" in getattr(cls.Params, "model_fields", {}):
+        dev_params.setdefault("n_inputs", data.n_inputs)
+    device = registry.create(kind, params=dev_params)
+    with device:
+        res = run_protocol(device, task, data, seed=seed, reset_between=reset_between)
+    m = res.metrics
+    rows = [_row(task_name, task.metric, m[task.metric], t0, m)]
+    if "nrmse_free" in m:
+        t_free = res.timing_s.get("free_run_s", 0.0)
+        rows.append(_row(f"{task_name} (free run {int(m['horizon'])})", "nrmse_free",
+                         m["nrmse_free"], time.perf_counter() - t_free, m))
+    return rows
+
+
+def _row(task: str, metric: str, value: float, t0: float, extra: Mapping[str, Any]) -> dict:
+    return {
+        "task": task,
+        "metric": metric,
+        "value": float(value),
+        "time_s": time.perf_counter() - t0,
+        "extra": {k: v for k, v in extra.items() if not k.startswith("r2_")},
+    }
+
+
+def run_suite(
+    kind: str,
+    tasks: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    device_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every task (or ``tasks``) on substrate ``kind``; rows as :func:`run_task` returns."""
+    rows: list[dict[str, Any]] = []
+    for name in tasks or names():
+        for row in run_task(
+            kind,
+            name,
+            seed=seed,
+            task_params=(overrides or {}).get(name),
+            device_params=(device_overrides or {}).get(name),
+        ):
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    return rows
+
+
+def _parse_sets(items: Sequence[str], flag: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        task, dot, param = key.partition(".")
+        if not sep or not dot:
+            raise ConfigError(f"{flag} {item!r}: expected task.key=value")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(task, {})[param] = value
+    return out
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"physres tasks on {args.substrate} (seed {args.seed})")
+    for col in ("task", "metric", "value", "time [s]"):
+        table.add_column(col, justify="right" if col in ("value", "time [s]") else "left")
+    selected = args.task or None
+    with console.status(f"running tasks on {args.substrate}..."):
+        rows = run_suite(
+            args.substrate,
+            selected,
+            seed=args.seed,
+            overrides=_parse_sets(args.set or [], "--set"),
+            device_overrides=_parse_sets(args.device_set or [], "--device-set"),
+            on_row=lambda r: console.log(f"{r['task']}: {r['metric']} = {r['value']:.4g}"),
+        )
+    for r in rows:
+        table.add_row(r["task"], r["metric"], f"{r['value']:.4g}", f"{r['time_s']:.2f}")
+    console.print(table)
+    if args.json:
+        print(json.dumps(rows, indent=1, default=float))
+    return 0
+
+
+def add_tasks_command(bench_sub: argparse._SubParsersAction) -> None:
+    """Add ``tasks`` under an existing ``physres bench`` sub-parser group."""
+    p = bench_sub.add_parser("tasks", help="run the task suite on one substrate, print a table")
+    p.add_argument("--substrate", default="sim.esn", help="device kind (default: %(default)s)")
+    p.add_argument("--task", action="append", choices=names(), help="only this task (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", metavar="TASK.KEY=VALUE", help="task parameter")
+    p.add_argument(
+        "--device-set",
+        action="append",
+        metavar="TASK.KEY=VALUE",
+        help="device parameter for one task",
+    )
+    p.add_argument("--json", action="store_true", help="also print the rows as JSON")
+    p.set_defaults(func=_cmd_tasks)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``physres bench tasks`` to the CLI (``physres.cli`` EXTENSIONS)."""
+    bench = sub.add_parser("bench", help="benchmarks")
+    add_tasks_command(bench.add_subparsers(dest="bench_cmd", required=True))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry: ``python -m physres.tasks.bench tasks --substrate sim.esn``."""
+    ap = argparse.ArgumentParser(prog="python -m physres.tasks.bench")
+    add_tasks_command(ap.add_subparsers(dest="bench_cmd", required=True))
+    args = ap.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,235 @@
+"""Message tables and payload codecs of the bucket motor-board protocol.
+
+The numbers mirror ``firmware/bucket/proto.h`` (a unit test parses that header
+and compares); the layout is specified in ``firmware/PROTOCOL.md``. All
+multi-byte fields are little-endian. Every reply's payload starts with a status
+byte (:class:`ErrorCode`); a non-zero status is followed by one detail byte.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from physres.errors import DeviceError
+
+__all__ = [
+    "DUTY_FULL_SCALE",
+    "FLAG_STOPPED",
+    "FLAG_WATCHDOG_TRIPPED",
+    "PROTO_VERSION",
+    "REPLY_FLAG",
+    "Applied",
+    "ErrorCode",
+    "Hello",
+    "Msg",
+    "ReplyError",
+    "Status",
+    "StrobeEvent",
+    "duties_payload",
+    "expect_ok",
+    "parse_applied",
+    "parse_hello",
+    "parse_queue",
+    "parse_status",
+    "parse_strobe",
+    "parse_time",
+    "parse_watchdog",
+    "schedule_payload",
+    "watchdog_payload",
+]
+
+PROTO_VERSION = 1
+REPLY_FLAG = 0x80
+DUTY_FULL_SCALE = 65535
+FLAG_WATCHDOG_TRIPPED = 0x01
+FLAG_STOPPED = 0x02
+
+
+class Msg(IntEnum):
+    """Message types: requests (host → board); a reply is ``type | REPLY_FLAG``."""
+
+    HELLO = 0x01
+    SET_DUTY = 0x02
+    SCHEDULE = 0x03
+    STOP = 0x04
+    STATUS = 0x05
+    SET_WATCHDOG = 0x06
+    PING = 0x07
+    #: unsolicited (board → host): a scheduled vector was applied
+    EVT_STROBE = 0xC0
+
+
+class ErrorCode(IntEnum):
+    """First byte of every reply payload."""
+
+    OK = 0
+    UNKNOWN_TYPE = 1
+    BAD_LENGTH = 2
+    OUT_OF_RANGE = 3
+    QUEUE_FULL = 4
+    BAD_VERSION = 5
+
+
+class ReplyError(DeviceError):
+    """The board answered a request with a non-zero status."""
+
+    def __init__(self, where: str, msg: Msg, code: int, detail: int) -> None:
+        self.code = code
+        self.detail = detail
+        try:
+            name = ErrorCode(code).name
+        except ValueError:
+            name = f"unknown error {code}"
+        super().__init__(f"{where}: {msg.name} refused by the board: {name} (detail {detail})")
+
+
+@dataclass(frozen=True)
+class Hello:
+    """HELLO reply: who the board is and the limits it enforces itself."""
+
+    proto_version: int
+    fw_version: tuple[int, int, int]
+    n_motors: int
+    sched_depth: int
+    duty_full_scale: int
+    slew_per_tick: int
+    tick_us: int
+    watchdog_ms: int
+    watchdog_min_ms: int
+    watchdog_max_ms: int
+    duty_max: tuple[int, ...]
+
+    @property
+    def fw_version_str(self) -> str:
+        return ".".join(map(str, self.fw_version))
+
+
+@dataclass(frozen=True)
+class Applied:
+    """SET_DUTY reply: when the vector took effect and its strobe number."""
+
+    t_us: int
+    strobe_seq: int
+
+
+@dataclass(frozen=True)
+class StrobeEvent:
+    """EVT_STROBE: a scheduled vector was applied at ``t_us`` (device clock)."""
+
+    t_us: int
+    strobe_seq: int
+    level: int
+    duty: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Status:
+    """STATUS reply: uptime, frame counters, watchdog trips, outputs now."""
+
+    uptime_us: int
+    frames_ok: int
+    frames_bad: int
+    wd_trips: int
+    flags: int
+    queue_len: int
+    strobe_seq: int
+    watchdog_ms: int
+    duty: tuple[int, ...]
+
+    @property
+    def watchdog_tripped(self) -> bool:
+        return bool(self.flags & FLAG_WATCHDOG_TRIPPED)
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.flags & FLAG_STOPPED)
+
+
+def expect_ok(msg: Msg, payload: bytes, where: str = "board") -> bytes:
+    """The reply body after an OK status byte; :class:`ReplyError` otherwise."""
+    if not payload:
+        raise DeviceError(f"{where}: empty {msg.name} reply (no status byte)")
+    if payload[0] != ErrorCode.OK:
+        raise ReplyError(where, msg, payload[0], payload[1] if len(payload) > 1 else 0)
+    return payload[1:]
+
+
+def _need(msg: Msg, body: bytes, n: int, where: str, *, at_least: bool = False) -> None:
+    if len(body) < n if at_least else len(body) != n:
+        raise DeviceError(
+            f"{where}: {msg.name} reply has {len(body)} bytes after the status, expected "
+            f"{'at least ' if at_least else ''}{n}"
+        )
+
+
+def duties_payload(duty: Sequence[int]) -> bytes:
+    """SET_DUTY payload: one ``u16`` per motor (0..65535 = 0..100 %)."""
+    return struct.pack(f"<{len(duty)}H", *duty)
+
+
+def schedule_payload(t_us: int, duty: Sequence[int]) -> bytes:
+    """SCHEDULE payload: device time (``u32`` µs, wraps) then the duties."""
+    return struct.pack("<I", t_us & 0xFFFFFFFF) + duties_payload(duty)
+
+
+def watchdog_payload(ms: int) -> bytes:
+    return struct.pack("<H", ms)
+
+
+def parse_hello(payload: bytes, where: str = "board") -> Hello:
+    body = expect_ok(Msg.HELLO, payload, where)
+    _need(Msg.HELLO, body, 18, where, at_least=True)
+    proto, ma, mi, pa, n, depth = body[:6]
+    full, slew, tick, wd, wd_min, wd_max = struct.unpack_from("<6H", body, 6)
+    _need(Msg.HELLO, body, 18 + 2 * n, where)
+    duty_max = struct.unpack_from(f"<{n}H", body, 18)
+    return Hello(proto, (ma, mi, pa), n, depth, full, slew, tick, wd, wd_min, wd_max, duty_max)
+
+
+def parse_applied(payload: bytes, where: str = "board") -> Applied:
+    body = expect_ok(Msg.SET_DUTY, payload, where)
+    _need(Msg.SET_DUTY, body, 6, where)
+    t_us, seq = struct.unpack("<IH", body)
+    return Applied(t_us, seq)
+
+
+def parse_queue(payload: bytes, where: str = "board") -> int:
+    """SCHEDULE reply: how many vectors are now queued."""
+    body = expect_ok(Msg.SCHEDULE, payload, where)
+    _need(Msg.SCHEDULE, body, 1, where)
+    return body[0]
+
+
+def parse_watchdog(payload: bytes, where: str = "board") -> int:
+    """SET_WATCHDOG reply: the timeout now in force (ms)."""
+    body = expect_ok(Msg.SET_WATCHDOG, payload, where)
+    _need(Msg.SET_WATCHDOG, body, 2, where)
+    return int(struct.unpack("<H", body)[0])
+
+
+def parse_time(msg: Msg, payload: bytes, where: str = "board") -> int:
+    """STOP/PING reply: the device time (µs) when it was handled."""
+    body = expect_ok(msg, payload, where)
+    _need(msg, body, 4, where)
+    return int(struct.unpack("<I", body)[0])
+
+
+def parse_status(payload: bytes, where: str = "board") -> Status:
+    body = expect_ok(Msg.STATUS, payload, where)
+    _need(Msg.STATUS, body, 20, where, at_least=True)
+    up, ok, bad, trips, flags, qlen, sseq, wd = struct.unpack_from("<IIIHBBHH", body)
+    n = (len(body) - 20) // 2
+    _need(Msg.STATUS, body, 20 + 2 * n, where)
+    duty = struct.unpack_from(f"<{n}H", body, 20)
+    return Status(up, ok, bad, trips, flags, qlen, sseq, wd, duty)
+
+
+def parse_strobe(payload: bytes, where: str = "board") -> StrobeEvent:
+    if len(payload) < 7 or (len(payload) - 7) % 2:
+        raise DeviceError(f"{where}: EVT_STROBE payload of {len(payload)} bytes is malformed")
+    t_us, seq, level = struct.unpack_from("<IHB", payload)
+    duty = struct.unpack_from(f"<{(len(payload) - 7) // 2}H", payload, 7)
+    return StrobeEvent(t_us, seq, level, duty)

@@ -1,0 +1,42 @@
+"""The pybullet tabletop arm: scene, prompt task suite, gymnasium Env, scripted experts.
+
+Public API::
+
+    from physres.sim.arm import TabletopEnv, ACTION_SPEC, make_expert
+    env = TabletopEnv(task="pick_place", render_size=128, wrist_camera=False)
+    obs, info = env.reset(seed=0, options={"prompt": "put the cube in the bowl"})
+    expert = make_expert(env)
+    obs, reward, terminated, truncated, info = env.step(expert.act(obs))
+
+``SimArm`` (kind ``sim.arm``) wraps the same scene as a physres Device.
+"""
+
+from physres.sim.arm.device import SimArm, SimArmParams
+from physres.sim.arm.env import ENV_ID, PROMPT_CHARSET, PROPRIO_NAMES, TabletopEnv
+from physres.sim.arm.experts import Expert, Waypoint, make_expert
+from physres.sim.arm.scene import Scene, SceneObject, panda_urdf
+from physres.sim.arm.spec import ACTION_SPEC, ActionError, ActionSpec
+from physres.sim.arm.tasks import TASKS, PromptError, Task, make_task, parse_prompt
+
+__all__ = [
+    "ACTION_SPEC",
+    "ENV_ID",
+    "PROMPT_CHARSET",
+    "PROPRIO_NAMES",
+    "TASKS",
+    "ActionError",
+    "ActionSpec",
+    "Expert",
+    "PromptError",
+    "Scene",
+    "SceneObject",
+    "SimArm",
+    "SimArmParams",
+    "TabletopEnv",
+    "Task",
+    "Waypoint",
+    "make_expert",
+    "make_task",
+    "panda_urdf",
+    "parse_prompt",
+]

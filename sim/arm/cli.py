@@ -1,0 +1,101 @@
+"""``physres robot experts``: the scripted experts' success table over random layouts.
+
+``robot_subparsers(sub)`` gets or creates the ``physres robot`` group so other
+modules (``physres.datasets.cli``: ``collect``, ``view``) add their commands
+next to ``experts``; ``register(sub)`` adds ``experts``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ProcessPoolExecutor
+
+from rich.console import Console
+from rich.table import Table
+
+from physres.errors import ConfigError
+
+__all__ = ["cmd_experts", "register", "robot_subparsers"]
+
+console = Console()
+_ROBOT_SUB = "_physres_robot_subparsers"
+
+
+def robot_subparsers(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """The ``physres robot`` subcommand group, created on first use."""
+    robot = sub.choices.get("robot")
+    if robot is None:
+        robot = sub.add_parser("robot", help="robot arm: experts, demonstrations")
+        setattr(robot, _ROBOT_SUB, robot.add_subparsers(dest="robot_command", required=True))
+    return getattr(robot, _ROBOT_SUB)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``physres robot experts`` to the top-level subparsers."""
+    p = robot_subparsers(sub).add_parser(
+        "experts", help="run the scripted experts over random layouts and print success rates"
+    )
+    p.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
+    p.add_argument("--seeds", type=int, default=100, help="episodes (layouts) per task")
+    p.add_argument("--start-seed", type=int, default=0)
+    p.add_argument("--render-size", type=int, default=128)
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (one task each)")
+    p.add_argument(
+        "--min-rate",
+        type=float,
+        default=0.95,
+        help="exit 1 when any task's success rate is below this",
+    )
+    p.set_defaults(func=cmd_experts)
+
+
+def _tasks(spec: str) -> list[str]:
+    from physres.sim.arm.tasks import TASKS
+
+    if spec == "all":
+        return list(TASKS)
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [n for n in names if n not in TASKS]
+    if unknown or not names:
+        raise ConfigError(
+            f"--tasks {spec!r}: unknown {unknown}; use 'all' or some of {', '.join(TASKS)}"
+        )
+    return names
+
+
+def cmd_experts(args: argparse.Namespace) -> int:
+    from physres.sim.arm.experts import evaluate_expert
+
+    tasks = _tasks(args.tasks)
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    seeds = range(args.start_seed, args.start_seed + args.seeds)
+    with console.status(f"running {len(tasks)} experts × {args.seeds} layouts"):
+        if args.jobs > 1:
+            with ProcessPoolExecutor(args.jobs) as pool:
+                futures = [
+                    pool.submit(evaluate_expert, t, seeds, render_size=args.render_size)
+                    for t in tasks
+                ]
+                results = [f.result() for f in futures]
+        else:
+            results = [evaluate_expert(t, seeds, render_size=args.render_size) for t in tasks]
+    table = Table(title=f"scripted experts, seeds {seeds.start}..{seeds.stop - 1}")
+    table.add_column("task", no_wrap=True)
+    for col in ("success", "rate", "mean steps", "steps/s"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("failed seeds")
+    for r in results:
+        failed = r.failed_seeds
+        table.add_row(
+            r.task,
+            f"{sum(r.successes)}/{len(r.seeds)}",
+            f"{100 * r.rate:.1f} %",
+            f"{sum(r.steps) / len(r.steps):.1f}",
+            f"{r.steps_per_s:.0f}",
+            ", ".join(map(str, failed[:8])) + (" …" if len(failed) > 8 else ""),
+        )
+    console.print(table)
+    worst = min(r.rate for r in results)
+    console.print(f"lowest success rate {100 * worst:.1f} % (required {100 * args.min_rate:.0f} %)")
+    return 0 if worst >= args.min_rate else 1

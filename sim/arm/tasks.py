@@ -1,0 +1,546 @@
+"""The prompt task suite: layouts, success predicates from simulator state, prompts.
+
+Each task is a class with a randomised ``build`` (a layout drawn from the
+episode's generator), a ``success`` predicate computed from pybullet state
+(never from the policy's claims), prompt templates with synonyms, and a
+``parse`` that maps free text back to the task (and its parameters, such as
+the side of the table for pushing). :func:`parse_prompt` tries every task and
+raises :class:`PromptError` listing the known tasks when none matches.
+
+Sides are named from the robot's point of view: *left* is +y, *right* is -y,
+*far* is away from the robot (+x) and *near* towards it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from physres.sim.arm.scene import TABLE_RGBA, Scene
+
+from physres.errors import ConfigError
+
+__all__ = [
+    "TASKS",
+    "CupFromPedestal",
+    "LyingBottleFromBowl",
+    "PickPlace",
+    "PickPlaceDistractors",
+    "PromptError",
+    "PushBowl",
+    "StandingBottleFromPedestal",
+    "Task",
+    "Wipe",
+    "make_task",
+    "parse_prompt",
+]
+
+#: x, y ranges of the table area where layouts are drawn (metres, table frame)
+REGION_X = (0.38, 0.66)
+REGION_Y = (-0.25, 0.25)
+
+
+class PromptError(ConfigError):
+    """A prompt names no known task; the message lists the tasks with an example each."""
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", text.lower())).strip()
+
+
+def _has(text: str, *words: str) -> bool:
+    return any(re.search(rf"\b{w}\b", text) for w in words)
+
+
+def _fill(template: str, rng: np.random.Generator, slots: dict[str, tuple[str, ...]]) -> str:
+    def pick(m: re.Match[str]) -> str:
+        options = slots[m.group(1)]
+        return options[int(rng.integers(len(options)))]
+
+    return re.sub(r"\{(\w+)\}", pick, template)
+
+
+def _sample_layout(
+    rng: np.random.Generator,
+    radii: list[float],
+    *,
+    x: tuple[float, float] = REGION_X,
+    y: tuple[float, float] = REGION_Y,
+    tries: int = 2000,
+) -> list[np.ndarray]:
+    """Non-overlapping xy positions for discs of the given radii (rejection sampling)."""
+    placed: list[np.ndarray] = []
+    for r in radii:
+        for _ in range(tries):
+            q = np.array([rng.uniform(*x), rng.uniform(*y)])
+            if all(np.linalg.norm(q - o) > r + ro + 0.02 for o, ro in zip(placed, radii)):
+                placed.append(q)
+                break
+        else:  # pragma: no cover - the regions are sized so this cannot happen
+            raise RuntimeError(f"could not place {len(radii)} objects without overlap")
+    return placed
+
+
+@dataclass
+class Task(ABC):
+    """Base task: subclasses set the class attributes and override the hooks."""
+
+    name: ClassVar[str] = ""
+    #: tasks with the same goal accept each other's prompts (pick_place ± distractors)
+    goal: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    templates: ClassVar[tuple[str, ...]] = ()
+    slots: ClassVar[dict[str, tuple[str, ...]]] = {}
+    max_steps: ClassVar[int] = 200
+    params: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.params = dict(self.params or {})
+
+    # prompts ---------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def parse(cls, text: str) -> dict[str, Any] | None:
+        """Parameters if ``text`` (normalised) asks for this task, else None."""
+
+    def sample_params(self, rng: np.random.Generator) -> None:
+        """Draw parameters the prompt did not fix (e.g. the side to push to)."""
+
+    def prompt(self, rng: np.random.Generator) -> str:
+        template = self.templates[int(rng.integers(len(self.templates)))]
+        return _fill(template, rng, {**self.slots, **self._param_slots()})
+
+    def _param_slots(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
+    @classmethod
+    def example(cls) -> str:
+        return _fill(
+            cls.templates[0],
+            np.random.default_rng(0),
+            {k: v[:1] for k, v in cls.slots.items()} | {"side": ("left",)},
+        )
+
+    # world -----------------------------------------------------------------
+    @abstractmethod
+    def build(self, scene: Scene, rng: np.random.Generator) -> None:
+        """Add this task's objects to a freshly built scene, laid out from ``rng``."""
+
+    def update(self, scene: Scene) -> None:
+        """Called several times per control step (progress that must be tracked, e.g. wiping)."""
+
+    @abstractmethod
+    def success(self, scene: Scene) -> bool:
+        """Whether the goal holds now, judged from simulator state only."""
+
+    def progress(self, scene: Scene) -> float:
+        """A 0–1 measure for logs; success() is the definition."""
+        return float(self.success(scene))
+
+
+# ----------------------------------------------------------------- 1 wipe
+@dataclass
+class Wipe(Task):
+    """Wipe a marked area of the table with a sponge (a rigid box; see module docs)."""
+
+    name: ClassVar[str] = "wipe"
+    goal: ClassVar[str] = "wipe"
+    description: ClassVar[str] = "wipe the marked area with the sponge"
+    templates: ClassVar[tuple[str, ...]] = (
+        "wipe the {mark} with the {sponge}",
+        "{clean} the {mark} using the {sponge}",
+        "use the {sponge} to {clean} the {mark}",
+        "wipe the table with the {sponge}",
+    )
+    slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "mark": ("marked area", "stain", "dirty spot", "spill", "brown patch"),
+        "sponge": ("sponge", "yellow sponge", "cloth", "rag"),
+        "clean": ("clean", "wipe", "scrub"),
+    }
+    max_steps: ClassVar[int] = 260
+    #: tiles of the marked area along x and y, and the tile edge (metres)
+    tiles_xy: ClassVar[tuple[int, int]] = (4, 3)
+    tile: ClassVar[float] = 0.04
+    coverage_needed: ClassVar[float] = 0.9
+
+    @classmethod
+    def parse(cls, text: str) -> dict[str, Any] | None:
+        return {} if _has(text, "wipe", "wiping", "clean", "scrub", "mop", "dust") else None
+
+    def build(self, scene: Scene, rng: np.random.Generator) -> None:
+        nx, ny = self.tiles_xy
+        half = (nx * self.tile / 2, ny * self.tile / 2)
+        area_r = math.hypot(*half)
+        area, sponge = _sample_layout(rng, [area_r, 0.06], x=(0.42, 0.62), y=(-0.22, 0.22))
+        self.area_center = area
+        self.tile_centers = np.array(
+            [
+                [area[0] + (i - (nx - 1) / 2) * self.tile, area[1] + (j - (ny - 1) / 2) * self.tile]
+                for i in range(nx)
+                for j in range(ny)
+            ]
+        )
+        self.wiped = np.zeros(len(self.tile_centers), dtype=bool)
+        self.tile_bodies = [
+            scene.add_marker((self.tile / 2 - 0.001,) * 2, c, (0.40, 0.25, 0.12, 1.0))
+            for c in self.tile_centers
+        ]
+        scene.add_sponge("sponge", sponge, yaw=float(rng.uniform(-math.pi / 2, math.pi / 2)))
+
+    def update(self, scene: Scene) -> None:
+        pos, _ = scene.pose("sponge")
+        o = scene.objects["sponge"].size
+        if pos[2] > o["hz"] + 0.008:
+            return  # lifted: not touching the table
+        yaw = scene.yaw_of("sponge")
+        rel = self.tile_centers - pos[:2]
+        c, s = math.cos(yaw), math.sin(yaw)
+        lx = rel[:, 0] * c + rel[:, 1] * s
+        ly = -rel[:, 0] * s + rel[:, 1] * c
+        under = (np.abs(lx) <= o["hx"] + 0.004) & (np.abs(ly) <= o["hy"] + 0.004)
+        new = under & ~self.wiped
+        for k in np.flatnonzero(new):
+            scene.client.changeVisualShape(self.tile_bodies[k], -1, rgbaColor=TABLE_RGBA)
+        self.wiped |= under
+
+    def progress(self, scene: Scene) -> float:
+        return float(self.wiped.mean())
+
+    def success(self, scene: Scene) -> bool:
+        return bool(self.wiped.mean() >= self.coverage_needed)
+
+
+# ---------------------------------------------------------- 2, 7 pick place
+@dataclass
+class PickPlace(Task):
+    """Pick the cube and place it in the bowl."""
+
+    name: ClassVar[str] = "pick_place"
+    goal: ClassVar[str] = "cube_in_bowl"
+    description: ClassVar[str] = "pick the cube and place it in the bowl"
+    templates: ClassVar[tuple[str, ...]] = (
+        "pick the {cube} and place it in the {bowl}",
+        "{put} the {cube} in the {bowl}",
+        "{pick} the {cube} and {drop} it into the {bowl}",
+        "place the {cube} inside the {bowl}",
+    )
+    slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cube": ("cube", "red cube", "block", "red block"),
+        "bowl": ("bowl", "blue bowl", "dish"),
+        "put": ("put", "place", "move", "drop"),
+        "pick": ("pick up", "grab", "take", "lift"),
+        "drop": ("drop", "put", "place"),
+    }
+    max_steps: ClassVar[int] = 200
+    n_distractors: ClassVar[int] = 0
+
+    @classmethod
+    def parse(cls, text: str) -> dict[str, Any] | None:
+        if _has(text, "cube", "block", "cubes", "blocks") and _has(text, "bowl", "dish"):
+            return {}
+        return None
+
+    def build(self, scene: Scene, rng: np.random.Generator) -> None:
+        radii = [0.035, 0.085] + [0.04] * self.n_distractors
+        pos = _sample_layout(rng, radii)
+        scene.add_cube("cube", pos[0], yaw=float(rng.uniform(-math.pi / 4, math.pi / 4)))
+        scene.add_bowl("bowl", pos[1])
+        shapes = ("sphere", "cylinder", "block")
+        colors = ("green", "yellow", "purple", "orange", "teal")
+        for k, q in enumerate(pos[2:]):
+            scene.add_distractor(
+                f"distractor{k}",
+                shapes[int(rng.integers(3))],
+                q,
+                float(rng.uniform(-math.pi, math.pi)),
+                colors[int(rng.integers(len(colors)))],
+            )
+
+    def success(self, scene: Scene) -> bool:
+        cube, _ = scene.pose("cube")
+        bowl, _ = scene.pose("bowl")
+        b = scene.objects["bowl"].size
+        inside = np.linalg.norm(cube[:2] - bowl[:2]) < b["inner_radius"] - 0.01
+        low = cube[2] < bowl[2] + b["height"]
+        return bool(inside and low and not scene.touching("cube"))
+
+
+@dataclass
+class PickPlaceDistractors(PickPlace):
+    """Pick the cube and place it in the bowl, with distractor objects around."""
+
+    name: ClassVar[str] = "pick_place_distractors"
+    description: ClassVar[str] = (
+        "pick the cube and place it in the bowl, ignoring the other objects"
+    )
+    templates: ClassVar[tuple[str, ...]] = (
+        "pick the red cube and place it in the bowl, ignore the other objects",
+        "{put} the red {cube} in the {bowl} among the other objects",
+        "find the red {cube} among the clutter and {drop} it into the {bowl}",
+        "{pick} the red {cube}, not the other objects, and place it in the {bowl}",
+    )
+    slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        **PickPlace.slots,
+        "cube": ("cube", "block"),
+    }
+    n_distractors: ClassVar[int] = 4
+
+    @classmethod
+    def parse(cls, text: str) -> dict[str, Any] | None:
+        if PickPlace.parse(text) is None:
+            return None
+        return (
+            {}
+            if _has(text, "other", "others", "clutter", "among", "ignore", "distractors")
+            else None
+        )
+
+
+# ------------------------------------------------------- 3 bottle from bowl
+@dataclass
+class LyingBottleFromBowl(Task):
+    """Pick the bottle lying in the bowl and lift it out."""
+
+    name: ClassVar[str] = "lying_bottle_from_bowl"
+    goal: ClassVar[str] = "lying_bottle_from_bowl"
+    description: ClassVar[str] = "pick the lying bottle from the bowl"
+    templates: ClassVar[tuple[str, ...]] = (
+        "pick the {lying} bottle from the {bowl}",
+        "{take} the bottle out of the {bowl}",
+        "{take} the {lying} bottle out of the {bowl}",
+        "lift the bottle from the {bowl}",
+    )
+    slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "lying": ("lying", "fallen", "green"),
+        "bowl": ("bowl", "blue bowl", "dish"),
+        "take": ("take", "get", "pick", "grab", "remove"),
+    }
+    lift: ClassVar[float] = 0.06
+
+    @classmethod
+    def parse(cls, text: str) -> dict[str, Any] | None:
+        return {} if _has(text, "bottle") and _has(text, "bowl", "dish") else None
+
+    def build(self, scene: Scene, rng: np.random.Generator) -> None:
+        (bowl,) = _sample_layout(rng, [0.11], x=(0.44, 0.60), y=(-0.18, 0.18))
+        scene.add_bowl("bowl", bowl, inner_radius=0.095, height=0.045)
+        yaw = float(rng.uniform(-math.pi, math.pi))
+        axis = np.array([math.sin(yaw), -math.cos(yaw)])
+        bottle = scene.add_bottle("bottle", bowl, lying=True, yaw=yaw, base_z=0.009)
+        # centre the whole bottle (body + neck) in the bowl, not its body
+        s = bottle.size
+        shift = s["neck_len"] / 2
+        pos, orn = scene.pose("bottle")
+        pos[:2] = bowl - axis * shift
+        scene.client.resetBasePositionAndOrientation(bottle.body, pos, orn)
+
+    def success(self, scene: Scene) -> bool:
+        pos, _ = scene.pose("bottle")
+        bowl, _ = scene.pose("bowl")
+        rim = bowl[2] + scene.objects["bowl"].size["height"]
+        return bool(scene.holding("bottle") and pos[2] > rim + self.lift)
+
+
+# --------------------------------------------------------- 4 cup, 6 bottle
+@dataclass
+class CupFromPedestal(Task):
+    """Pick the coffee cup from the pedestal and lift it clear."""
+
+    name: ClassVar[str] = "cup_from_pedestal"
+    goal: ClassVar[str] = "cup_from_pedestal"
+    description: ClassVar[str] = "pick the coffee cup from the pedestal"
+    templates: ClassVar[tuple[str, ...]] = (
+        "pick the {cup} from the {pedestal}",
+        "{take} the {cup} off the {pedestal}",
+        "lift the {cup} from the {pedestal}",
+        "pick up the {cup}",
+    )
+    slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cup": ("coffee cup", "cup", "mug", "coffee mug", "white mug"),
+        "pedestal": ("pedestal", "stand", "plinth", "grey column"),
+        "take": ("take", "grab", "get", "pick"),
+    }
+    lift: ClassVar[float] = 0.05
+    object_name: ClassVar[str] = "cup"
+
+    @classmethod
+    def parse(cls, text: str) -> dict[str, Any] | None:
+        return {} if _has(text, "cup", "mug", "cups", "mugs") else None
+
+    def build(self, scene: Scene, rng: np.random.Generator) -> None:
+        (q,) = _sample_layout(rng, [0.08], x=(0.42, 0.62), y=(-0.2, 0.2))
+        ped = scene.add_pedestal("pedestal", q, radius=0.055, height=0.08)
+        scene.add_mug(
+            "cup", q, yaw=float(rng.uniform(-math.pi, math.pi)), base_z=ped.size["height"]
+        )
+
+    def success(self, scene: Scene) -> bool:
+        name = self.object_name
+        top = scene.objects["pedestal"].size["height"]
+        aabb_min = scene.client.getAABB(scene.objects[name].body)[0]
+        clear = aabb_min[2] > top + self.lift
+        return bool(clear and scene.holding(name))
+
+
+@dataclass
+class StandingBottleFromPedestal(CupFromPedestal):
+    """Pick the standing bottle from the pedestal and lift it clear."""
+
+    name: ClassVar[str] = "standing_bottle_from_pedestal"
+    goal: ClassVar[str] = "standing_bottle_from_pedestal"
+    description: ClassVar[str] = "pick the standing bottle from the pedestal"
+    templates: ClassVar[tuple[str, ...]] = (
+        "pick the {standing} bottle from the {pedestal}",
+        "{take} the bottle off the {pedestal}",
+        "lift the {standing} bottle from the {pedestal}",
+        "pick up the bottle standing on the {pedestal}",
+    )
+    slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "standing": ("standing", "upright", "green"),
+        "pedestal": ("pedestal", "stand", "plinth", "grey column"),
+        "take": ("take", "grab", "get", "pick"),
+    }
+    object_name: ClassVar[str] = "bottle"
+
+    @classmethod
+    def parse(cls, text: str) -> dict[str, Any] | None:
+        return {} if _has(text, "bottle") and not _has(text, "bowl", "dish") else None
+
+    def build(self, scene: Scene, rng: np.random.Generator) -> None:
+        (q,) = _sample_layout(rng, [0.08], x=(0.42, 0.62), y=(-0.2, 0.2))
+        ped = scene.add_pedestal("pedestal", q, radius=0.05, height=0.08)
+        scene.add_bottle(
+            "bottle",
+            q,
+            lying=False,
+            yaw=float(rng.uniform(-math.pi, math.pi)),
+            base_z=ped.size["height"],
+        )
+
+
+# ----------------------------------------------------------------- 5 push
+SIDES: dict[str, tuple[str, ...]] = {
+    "left": ("left", "left side", "left edge"),
+    "right": ("right", "right side", "right edge"),
+    "far": ("far side", "back", "far end", "back edge"),
+    "near": ("near side", "front", "near end", "front edge"),
+}
+
+
+@dataclass
+class PushBowl(Task):
+    """Push the bowl across the table to a named side (no grasping)."""
+
+    name: ClassVar[str] = "push_bowl"
+    goal: ClassVar[str] = "push_bowl"
+    description: ClassVar[str] = "push the bowl to a side of the table (left, right, far, near)"
+    templates: ClassVar[tuple[str, ...]] = (
+        "push the {bowl} to the {side} of the table",
+        "{push} the {bowl} to the {side}",
+        "{push} the {bowl} over to the {side} of the table",
+        "move the {bowl} to the {side} without lifting it",
+    )
+    slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "bowl": ("bowl", "blue bowl", "dish"),
+        "push": ("push", "slide", "shove", "nudge"),
+    }
+    max_steps: ClassVar[int] = 160
+    #: where the bowl's centre must end up, per side: (axis, sign, threshold)
+    zones: ClassVar[dict[str, tuple[int, float, float]]] = {
+        "left": (1, 1.0, 0.19),
+        "right": (1, -1.0, -0.19),
+        "far": (0, 1.0, 0.68),
+        "near": (0, -1.0, 0.38),
+    }
+
+    @classmethod
+    def parse(cls, text: str) -> dict[str, Any] | None:
+        if not (
+            _has(text, "bowl", "dish") and _has(text, "push", "slide", "shove", "nudge", "move")
+        ):
+            return None
+        if _has(text, "cube", "block", "bottle"):
+            return None
+        for side, words in (
+            ("left", ("left",)),
+            ("right", ("right",)),
+            ("far", ("far", "back", "away")),
+            ("near", ("near", "front", "closer", "towards me")),
+        ):
+            if _has(text, *words):
+                return {"side": side}
+        return {}
+
+    def sample_params(self, rng: np.random.Generator) -> None:
+        assert self.params is not None
+        if "side" not in self.params:
+            self.params["side"] = tuple(SIDES)[int(rng.integers(len(SIDES)))]
+
+    def _param_slots(self) -> dict[str, tuple[str, ...]]:
+        assert self.params is not None
+        return {"side": SIDES[self.params["side"]]}
+
+    def build(self, scene: Scene, rng: np.random.Generator) -> None:
+        q = np.array([rng.uniform(0.48, 0.56), rng.uniform(-0.05, 0.05)])
+        scene.add_bowl("bowl", q)
+
+    def success(self, scene: Scene) -> bool:
+        assert self.params is not None
+        pos, _ = scene.pose("bowl")
+        axis, sign, thr = self.zones[self.params["side"]]
+        upright = scene.z_axis("bowl")[2] > 0.9
+        return bool(upright and sign * (pos[axis] - thr) >= 0 and not scene.holding("bowl"))
+
+
+#: name → class, in the order of the issue
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls
+    for cls in (
+        Wipe,
+        PickPlace,
+        LyingBottleFromBowl,
+        CupFromPedestal,
+        PushBowl,
+        StandingBottleFromPedestal,
+        PickPlaceDistractors,
+    )
+}
+# parse order: the most specific first (distractors before plain pick-place, bowl+bottle first)
+_PARSE_ORDER = (
+    PickPlaceDistractors,
+    PickPlace,
+    LyingBottleFromBowl,
+    PushBowl,
+    StandingBottleFromPedestal,
+    CupFromPedestal,
+    Wipe,
+)
+
+
+def known_tasks_text() -> str:
+    return "; ".join(f"{n} (e.g. {c.example()!r})" for n, c in TASKS.items())
+
+
+def parse_prompt(prompt: str) -> tuple[type[Task], dict[str, Any]]:
+    """The task class a prompt asks for and its parameters; PromptError if none."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise PromptError(
+            f"prompt must be a non-empty string, got {prompt!r}; known tasks: {known_tasks_text()}"
+        )
+    text = _norm(prompt)
+    for cls in _PARSE_ORDER:
+        params = cls.parse(text)
+        if params is not None:
+            return cls, params
+    raise PromptError(f"prompt {prompt!r} matches no known task; known tasks: {known_tasks_text()}")
+
+
+def make_task(name: str, params: dict[str, Any] | None = None) -> Task:
+    """A task by name; ConfigError listing the names if unknown."""
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+    return TASKS[name](params=params)

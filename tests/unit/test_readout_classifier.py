@@ -1,0 +1,105 @@
+"""RidgeClassifierReadout: per-timestep labels, or one label per episode with pooling.
+
+Per-timestep it must decide like scikit-learn's RidgeClassifier; per episode
+it must classify sequences whose class shows only over time (a drift whose
+sign is the class), with mean, last and max pooling over the decision window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import RidgeClassifier
+
+from physres.errors import DataError
+from physres.readout import RidgeClassifierReadout
+
+
+def labelled_rows(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = rng.standard_normal((n, 8)) + np.eye(3, 8)[y] * 1.5
+    return X, y
+
+
+def drifting_episodes(n_episodes: int = 60, length: int = 50, seed: int = 1) -> tuple:
+    """Class c drifts feature c upward; early rows are pure noise (the transient)."""
+    rng = np.random.default_rng(seed)
+    labels = np.array(["zero", "one", "two"])[rng.integers(0, 3, n_episodes)]
+    episodes = []
+    ramp = np.linspace(0, 2, length)[:, None]
+    for lab in labels:
+        c = {"zero": 0, "one": 1, "two": 2}[lab]
+        e = rng.standard_normal((length, 4)) * 0.8
+        e[:, c] += ramp[:, 0]
+        episodes.append(e)
+    return episodes, labels
+
+
+def test_per_timestep_decisions_match_sklearn_ridge_classifier() -> None:
+    X, y = labelled_rows()
+    ours = RidgeClassifierReadout(alpha=0.5).fit(X, y)
+    ref = RidgeClassifier(alpha=0.5).fit(X, y)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+    assert list(ours.classes_) == [0, 1, 2]
+    assert ours.decision_function(X).shape == (600, 3)
+    assert ours.score(X, y) == pytest.approx(ref.score(X, y))
+
+
+def test_binary_margin_is_positive_for_the_second_class() -> None:
+    X, y = labelled_rows()
+    keep = y < 2
+    est = RidgeClassifierReadout().fit(X[keep], np.where(y[keep] == 1, "b", "a"))
+    margin = est.decision_function(X[keep])
+    assert margin.shape == (keep.sum(),)
+    np.testing.assert_array_equal(est.predict(X[keep]), np.where(margin > 0, "b", "a"))
+
+
+@pytest.mark.parametrize("pooling", ["mean", "last", "max"])
+def test_per_sequence_pooling_classifies_held_out_episodes(pooling: str) -> None:
+    episodes, labels = drifting_episodes()
+    est = RidgeClassifierReadout(alpha=1.0, pooling=pooling, window=20, washout=5)
+    est.fit(episodes[:40], labels[:40])
+    assert est.predict(episodes[40:]).shape == (20,)
+    assert est.score(episodes[40:], labels[40:]) >= 0.85
+    assert est.decision_function(episodes[40:]).shape == (20, 3)
+
+
+def test_pooled_scores_are_computed_over_the_window() -> None:
+    episodes, labels = drifting_episodes(n_episodes=12)
+    mean = RidgeClassifierReadout(pooling="mean", window=10).fit(episodes, labels)
+    rows = mean.coef_ @ episodes[0][-10:].T + mean.intercept_[:, None]
+    np.testing.assert_allclose(mean.decision_function(episodes[:1])[0], rows.mean(axis=1))
+    mx = RidgeClassifierReadout(pooling="max", window=10).fit(episodes, labels)
+    rows = mx.coef_ @ episodes[0][-10:].T + mx.intercept_[:, None]
+    np.testing.assert_allclose(mx.decision_function(episodes[:1])[0], rows.max(axis=1))
+
+
+def test_per_timestep_episodes_skip_washout_in_training_and_scoring() -> None:
+    X, y = labelled_rows(600)
+    eps, labs = [X[:300], X[300:]], [y[:300], y[300:]]
+    est = RidgeClassifierReadout(washout=20).fit(eps, labs)
+    ref = RidgeClassifierReadout().fit(np.concatenate([X[20:300], X[320:]]),
+                                       np.concatenate([y[20:300], y[320:]]))
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-10)
+    pred = est.predict(eps)
+    keep = np.r_[20:300, 320:600]
+    assert est.score(eps, labs) == pytest.approx(np.mean(pred[keep] == y[keep]))
+
+
+def test_pooling_needs_episodes_and_window_needs_pooling() -> None:
+    X, y = labelled_rows()
+    with pytest.raises(DataError, match="per-sequence labels need X as a list"):
+        RidgeClassifierReadout(pooling="mean").fit(X, y)
+    with pytest.raises(DataError, match="window applies to per-sequence pooling"):
+        RidgeClassifierReadout(window=5).fit(X, y)
+    with pytest.raises(DataError, match="pooling must be one of"):
+        RidgeClassifierReadout(pooling="median").fit([X], [1])
+
+
+def test_nan_label_is_located() -> None:
+    X, _ = labelled_rows(50)
+    y = np.arange(50.0) % 2
+    y[17] = np.nan
+    with pytest.raises(DataError, match="y contains NaN or inf: first at row 17"):
+        RidgeClassifierReadout().fit(X, y)
