@@ -46,8 +46,9 @@ def _raw_sub(addr: str, ready: Any, result: Any, window_s: float, copy: bool) ->
     ctx.term()
 
 
-def _physres_sub(cfg_json: str, ready: Any, result: Any, window_s: float, hwm: int,
-                 endpoint: str | None) -> None:
+def _physres_sub(
+    cfg_json: str, ready: Any, result: Any, window_s: float, hwm: int, endpoint: str | None
+) -> None:
     from physres.bus import BusConfig, Subscriber
 
     cfg = BusConfig.model_validate_json(cfg_json).model_copy(update={"rcvhwm": hwm})
@@ -101,8 +102,9 @@ def bench_raw_stream(payload: Any, window_s: float, copy: bool) -> float:
     return rate
 
 
-def bench_physres_stream(payload: np.ndarray, window_s: float, hwm: int, direct: bool
-                         ) -> tuple[float, int]:
+def bench_physres_stream(
+    payload: np.ndarray, window_s: float, hwm: int, direct: bool
+) -> tuple[float, int]:
     """physres publisher → subscriber: straight to the node's socket, or via the broker."""
     from physres.bus import Broker, BusConfig, Publisher
 
@@ -111,8 +113,10 @@ def bench_physres_stream(payload: np.ndarray, window_s: float, hwm: int, direct:
     broker = Broker(cfg, ctx).start()
     pub = Publisher(ctx, cfg, "bench", bind=cfg.node_endpoint("bench", "pub") if direct else None)
     ready, result = mp.Event(), mp.Queue()
-    p = mp.Process(target=_physres_sub, args=(cfg.model_dump_json(), ready, result, window_s, hwm,
-                                               pub.direct_endpoint))
+    p = mp.Process(
+        target=_physres_sub,
+        args=(cfg.model_dump_json(), ready, result, window_s, hwm, pub.direct_endpoint),
+    )
     p.start()
     ready.wait()
     time.sleep(0.3)
@@ -209,9 +213,13 @@ def bench_physres_commands(n: int) -> list[float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="shorter windows and fewer round trips")
-    ap.add_argument("--repeats", type=int, default=3, help="alternate raw/physres runs, keep the best of each")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="alternate raw/physres runs, keep the best of each"
+    )
     args = ap.parse_args()
     window = 1.0 if args.quick else 3.0
     n_rtt = 500 if args.quick else 3000
@@ -236,13 +244,22 @@ def main() -> None:
     fr = max(phy_f) / max(raw_f)
     sr = max(phy_s) / max(raw_s)
     mb = frame.nbytes / 1e6
-    print(f"frames 640x480x3: raw pyzmq {max(raw_f):8.0f}/s ({max(raw_f) * mb / 1e3:.2f} GB/s)  "
-          f"physres direct {max(phy_f):8.0f}/s  via broker {max(brk_f):8.0f}/s")
-    print(f"64-byte messages: raw pyzmq {max(raw_s):8.0f}/s  physres direct {max(phy_s):8.0f}/s  "
-          f"via broker {max(brk_s):8.0f}/s (HWM drops counted by physres: {drops})")
-    print(f"via-broker ratios (an extra hop through the XSUB/XPUB proxy): frames "
-          f"{max(brk_f) / max(raw_f):.2f}, small {max(brk_s) / max(raw_s):.2f}")
-    print(f"command round trip p50: raw REQ/REP {raw_rtt * 1e6:6.0f} us  physres {phy_rtt * 1e6:6.0f} us")
+    print(
+        f"frames 640x480x3: raw pyzmq {max(raw_f):8.0f}/s ({max(raw_f) * mb / 1e3:.2f} GB/s)  "
+        f"physres direct {max(phy_f):8.0f}/s  via broker {max(brk_f):8.0f}/s"
+    )
+    print(
+        f"64-byte messages: raw pyzmq {max(raw_s):8.0f}/s  physres direct {max(phy_s):8.0f}/s  "
+        f"via broker {max(brk_s):8.0f}/s (HWM drops counted by physres: {drops})"
+    )
+    print(
+        f"via-broker ratios (an extra hop through the XSUB/XPUB proxy): frames "
+        f"{max(brk_f) / max(raw_f):.2f}, small {max(brk_s) / max(raw_s):.2f}"
+    )
+    print(
+        f"command round trip p50: raw REQ/REP {raw_rtt * 1e6:6.0f} us  "
+        f"physres {phy_rtt * 1e6:6.0f} us"
+    )
     print(f"small-message ratio physres/raw = {sr:.2f} (goal >= 0.5)")
     print(f"command p50 ratio physres/raw = {phy_rtt / raw_rtt:.2f} (goal <= 2.0)")
     print(f"frame throughput ratio physres/raw = {fr:.2f} (goal >= 0.8)")

@@ -148,7 +148,7 @@ class CameraParams(BaseModel):
     capture_size: tuple[int, int] | None = None
     #: fixed exposure in the backend's units; None leaves auto exposure alone
     exposure: float | None = None
-    #: crop (top, bottom, left, right) in pixels before features
+    #: crop (top, bottom, left, right), in pixels of the published frame, before features
     roi: tuple[int, int, int, int] | None = None
     #: feature kinds published on ``features`` ([] publishes frames only)
     features: list[FeatureKind] = Field(default_factory=lambda: ["grey"])

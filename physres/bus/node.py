@@ -101,8 +101,12 @@ class Node:
             if len(frames) >= 3 and frames[2] == b"_register":
                 return True
             self._serve(frames)  # a command that raced our registration
-        log.warning("node %s: no broker answered on bus %r within %.1f s; will keep trying",
-                    self.name, self.cfg.name, timeout_s)
+        log.warning(
+            "node %s: no broker answered on bus %r within %.1f s; will keep trying",
+            self.name,
+            self.cfg.name,
+            timeout_s,
+        )
         return False
 
     # -------------------------------------------------------------- commands

@@ -209,8 +209,14 @@ class Subscriber:
 
     @classmethod
     def direct(
-        cls, ctx: zmq.Context, cfg: BusConfig, node: str, topics: Iterable[str] = ("",), *,
-        name: str = "subscriber", timeout_s: float = 2.0,
+        cls,
+        ctx: zmq.Context,
+        cfg: BusConfig,
+        node: str,
+        topics: Iterable[str] = ("",),
+        *,
+        name: str = "subscriber",
+        timeout_s: float = 2.0,
     ) -> Subscriber:
         """Subscribe straight to ``node``'s own socket (no broker hop: for heavy streams).
 

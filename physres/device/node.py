@@ -138,8 +138,12 @@ class DeviceNode:
             if str(e) != self._last_fault:
                 self._last_fault = str(e)
                 node.pub.publish("_fault", meta={"type": type(e).__name__, "message": str(e)})
-                log.warning("%s fault: %s (holding; retrying every %.1f s)", self.device.name, e,
-                            self.fault_retry_s)
+                log.warning(
+                    "%s fault: %s (holding; retrying every %.1f s)",
+                    self.device.name,
+                    e,
+                    self.fault_retry_s,
+                )
             self._retry_at = now + self.fault_retry_s
             return
         if self._last_fault:

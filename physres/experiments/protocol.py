@@ -57,10 +57,24 @@ def run_protocol(
     def prog(split: str) -> Callable[[int, int], None] | None:
         return None if progress is None else (lambda i, n: progress(split, i, n))
 
-    s_train = collect_states(device, data.train, task, reset_between=reset_between, seed=seed,
-                             chunk=chunk, progress=prog("train"))
-    s_test = collect_states(device, data.test, task, reset_between=reset_between, seed=seed,
-                            chunk=chunk, progress=prog("test"))
+    s_train = collect_states(
+        device,
+        data.train,
+        task,
+        reset_between=reset_between,
+        seed=seed,
+        chunk=chunk,
+        progress=prog("train"),
+    )
+    s_test = collect_states(
+        device,
+        data.test,
+        task,
+        reset_between=reset_between,
+        seed=seed,
+        chunk=chunk,
+        progress=prog("test"),
+    )
     t_drive = time.perf_counter() - t0
     metrics = task.evaluate(s_train, data.train, s_test, data.test, data)
     readout = task.fit_readout(s_train, data.train, data)

@@ -123,22 +123,35 @@ def run_experiment(
     broker = nodes = recorder = proxy = None
     t0 = time.perf_counter()
     try:
-        devices = {name: registry.create(dc.kind, name, _device_params(cfg, name, data.n_inputs))
-                   for name, dc in cfg.devices.items()}
+        devices = {
+            name: registry.create(dc.kind, name, _device_params(cfg, name, data.n_inputs))
+            for name, dc in cfg.devices.items()
+        }
         if cfg.drive.via == "bus":
             broker = ensure_broker(cfg.bus, ctx)
             nodes = [DeviceNode(d, cfg.bus, ctx).start() for d in devices.values()]
             if cfg.record.enabled:
                 topics = cfg.record.topics or [f"{n}/" for n in devices]
-                recorder = Recorder(out / "recording.mcap", topics, cfg.bus, ctx,
-                                    flush_s=cfg.record.flush_s,
-                                    metadata={"run": cfg.name, "seed": str(cfg.seed)}).start()
+                recorder = Recorder(
+                    out / "recording.mcap",
+                    topics,
+                    cfg.bus,
+                    ctx,
+                    flush_s=cfg.record.flush_s,
+                    metadata={"run": cfg.name, "seed": str(cfg.seed)},
+                ).start()
             proxy = RemoteDevice(target, cfg=cfg.bus, ctx=ctx).connect()
             device = proxy
         else:
             device = devices[target].connect()
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console, disable=not progress) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not progress,
+        ) as bar:
             bars: dict[str, Any] = {}
 
             def on_progress(split: str, i: int, n: int) -> None:
@@ -146,8 +159,9 @@ def run_experiment(
                     bars[split] = bar.add_task(f"{cfg.task.kind} on {target}: {split}", total=n)
                 bar.update(bars[split], completed=i)
 
-            res = run_protocol(device, task, data, seed=cfg.seed, chunk=cfg.drive.chunk,
-                               progress=on_progress)
+            res = run_protocol(
+                device, task, data, seed=cfg.seed, chunk=cfg.drive.chunk, progress=on_progress
+            )
         result = {
             "status": "ok",
             "task": cfg.task.kind,
@@ -213,8 +227,9 @@ def _plot(out: Path, res: Any, data: Any, task: Any) -> None:
     plt.close(fig)
 
 
-def _summary(console: Console, cfg: RunConfig, result: dict[str, Any], out: Path,
-             run_info: dict[str, Any]) -> None:
+def _summary(
+    console: Console, cfg: RunConfig, result: dict[str, Any], out: Path, run_info: dict[str, Any]
+) -> None:
     table = Table(title=f"physres run {cfg.name}", show_header=False)
     table.add_row("task", str(result.get("task")))
     table.add_row("device", f"{result.get('device')} ({result.get('kind')})")
@@ -223,6 +238,8 @@ def _summary(console: Console, cfg: RunConfig, result: dict[str, Any], out: Path
             table.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v))
     rec = run_info.get("recording") or {}
     if rec:
-        table.add_row("recorded", f"{rec.get('messages', 0)} messages, {rec.get('dropped', 0)} dropped")
+        table.add_row(
+            "recorded", f"{rec.get('messages', 0)} messages, {rec.get('dropped', 0)} dropped"
+        )
     table.add_row("run folder", str(out))
     console.print(table)

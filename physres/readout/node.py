@@ -84,10 +84,16 @@ class ReadoutNode:
             self._thread.join(timeout=10)
 
     def run(self) -> None:
-        node = Node(self.name, self.cfg, self.ctx, subscribe=[self.state_topic, self.target_topic],
-                    kind=f"readout.{self.mode}")
-        node.declare_stream("prediction", dtype="<f8", shape=[None], units="", rate_hz=None,
-                            kind="continuous")
+        node = Node(
+            self.name,
+            self.cfg,
+            self.ctx,
+            subscribe=[self.state_topic, self.target_topic],
+            kind=f"readout.{self.mode}",
+        )
+        node.declare_stream(
+            "prediction", dtype="<f8", shape=[None], units="", rate_hz=None, kind="continuous"
+        )
         node.command("fit", self.fit_now)
         node.command("save", self.save)
         node.command("stats", self.stats)
@@ -113,9 +119,15 @@ class ReadoutNode:
         return str(path)
 
     def stats(self) -> dict[str, Any]:
-        return {"mode": self.mode, "trained": self.trained, "rows_seen": self.rows_seen,
-                "n_train": self.n_train, "published": self.published,
-                "pending_states": len(self._states), "pending_targets": len(self._targets)}
+        return {
+            "mode": self.mode,
+            "trained": self.trained,
+            "rows_seen": self.rows_seen,
+            "n_train": self.n_train,
+            "published": self.published,
+            "pending_states": len(self._states),
+            "pending_targets": len(self._targets),
+        }
 
     # ------------------------------------------------------------------ data
     @staticmethod
@@ -157,6 +169,10 @@ class ReadoutNode:
     def _predict(self, node: Node, msg: Message) -> None:
         x = np.asarray(msg.data, dtype=np.float64)
         y = np.asarray(self.readout.predict(x.reshape(len(x), -1)))
-        node.pub.publish("prediction", {"prediction": y.reshape(len(x), -1)}, t_dev=msg.t_dev,
-                         meta={"in_seq": msg.seq, "state_topic": msg.topic})
+        node.pub.publish(
+            "prediction",
+            {"prediction": y.reshape(len(x), -1)},
+            t_dev=msg.t_dev,
+            meta={"in_seq": msg.seq, "state_topic": msg.topic},
+        )
         self.published += 1

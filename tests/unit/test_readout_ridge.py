@@ -9,6 +9,8 @@ input is refused with a message saying what was wrong and where.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from physres.sim.esn import ESNParams, make_weights, run_chunk
@@ -20,6 +22,12 @@ from physres.readout import RidgeReadout
 
 def esn_states(n_steps: int = 3000, n_units: int = 200, seed: int = 0) -> tuple:
     """States of a biased tanh ESN driven by uniform noise, and a 3-step-delay target."""
+    states, target = _esn_states(n_steps, n_units, seed)
+    return states.copy(), target.copy()  # tests may write NaNs into their copy
+
+
+@functools.lru_cache(maxsize=8)
+def _esn_states(n_steps: int, n_units: int, seed: int) -> tuple:
     p = ESNParams(n_units=n_units, bias_scaling=1.0, input_scaling=0.5, seed=seed)
     W, win, bias = make_weights(p)
     u = np.random.default_rng(seed).uniform(0, 0.5, (n_steps, 1))
