@@ -24,6 +24,7 @@ from physres import errors
 from physres.bus.broker import BROKER, ERR, REQ
 from physres.bus.codec import Message, decode, encode
 from physres.bus.config import BusConfig
+from physres.bus.sockets import send_parts
 from physres.errors import CommandTimeout, FrameError, NodeUnreachable, RemoteError
 
 __all__ = ["CommandClient", "remote_error", "split_args", "unpack_result"]
@@ -121,10 +122,10 @@ class CommandClient:
         if direct is None:
             sock = self.sock
             target = BROKER if node == BROKER.decode() else node.encode()
-            sock.send_multipart([target, REQ, rid, *frames], copy=False)
+            send_parts(sock, [target, REQ, rid, *frames])
         else:
             sock = direct
-            sock.send_multipart([REQ, rid, *frames], copy=False)
+            send_parts(sock, [REQ, rid, *frames])
         deadline = time.monotonic() + timeout
         poller = self._pollers.get(sock)
         if poller is None:  # Socket.poll() builds a Poller per call: too slow for round trips

@@ -13,7 +13,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,8 @@ from physres.bus.broker import BROKER, ERR, HB, REP, REQ
 from physres.bus.codec import Message, decode, encode, pack_meta
 from physres.bus.commands import split_args
 from physres.bus.config import BusConfig
-from physres.bus.pubsub import Publisher, Subscriber, recv_frames
+from physres.bus.pubsub import Publisher, Subscriber
+from physres.bus.sockets import recv_frames, send_parts
 from physres.errors import FrameError
 
 __all__ = ["Node"]
@@ -145,8 +146,9 @@ class Node:
             )
             return
         try:
-            args = dict(req.meta.get("args") or {})
-            args.update(req.arrays)
+            args = req.meta.get("args") or {}
+            if req.arrays:
+                args = {**args, **req.arrays}
             result = fn(**args)
         except Exception as e:  # the error travels back to the caller
             log.debug("command %s.%s failed:\n%s", self.name, req.stream, traceback.format_exc())
@@ -166,12 +168,12 @@ class Node:
         if error is not None:
             meta = {"ok": False, "error": {"type": type(error).__name__, "message": str(error)}}
             frames = encode(self.name, command or "reply", 0, meta=meta)
-            self._sock.send_multipart([to, ERR, rid, *frames])
+            send_parts(self._sock, [to, ERR, rid, *frames])
             return
         arrays: dict[str, np.ndarray] = {}
         if isinstance(result, np.ndarray):
             arrays, result = {"result": result}, None
-        elif isinstance(result, Mapping):
+        elif isinstance(result, dict):
             arrays, plain = split_args(result)
             result = plain
         try:
@@ -181,7 +183,7 @@ class Node:
                 to, rid, command, error=TypeError(f"result of {command!r} cannot be sent: {e}")
             )
             return
-        self._sock.send_multipart([to, REP, rid, *frames], copy=False)
+        send_parts(self._sock, [to, REP, rid, *frames])
 
     # ------------------------------------------------------------- liveness
     def declare_stream(self, stream: str, **spec: Any) -> None:

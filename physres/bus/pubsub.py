@@ -22,31 +22,12 @@ import zmq
 
 from physres.bus.codec import Message, decode, encode
 from physres.bus.config import BusConfig
+from physres.bus.sockets import recv_frames, send_parts
 from physres.errors import FrameError
 
 __all__ = ["GarbageCounter", "Publisher", "SeqTracker", "StreamStats", "Subscriber", "stream_key"]
 
 log = logging.getLogger(__name__)
-
-
-_RCVMORE = zmq.RCVMORE
-
-
-def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[Any]:
-    """One multipart: topic and header copied (small), buffers zero-copy.
-
-    Copying the small parts is cheaper than wrapping them in ``zmq.Frame``s,
-    which is what keeps small-message rates close to raw pyzmq.
-    """
-    f = sock.recv(flags, copy=False)
-    parts: list[Any] = [f.bytes]
-    if f.more:  # Frame.more is a C attribute; getsockopt(RCVMORE) costs an enum lookup
-        f = sock.recv(copy=False)
-        parts.append(f.bytes)
-        while f.more:
-            f = sock.recv(copy=False)
-            parts.append(f)
-    return parts
 
 
 def stream_key(topic: str | None, source: str, stream: str) -> str:
@@ -110,13 +91,13 @@ class Publisher:
             meta=meta,
             topic=topic,
         )
-        self.sock.send_multipart(frames, copy=False)
+        send_parts(self.sock, frames)
         self.sent[stream] += 1
         return seq
 
     def send_raw(self, frames: list[Any]) -> None:
         """Forward already-encoded frames unchanged (replay keeps original headers)."""
-        self.sock.send_multipart(frames, copy=False)
+        send_parts(self.sock, frames)
 
     def close(self) -> None:
         self.sock.close(linger=0)
