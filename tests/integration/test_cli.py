@@ -100,3 +100,32 @@ def test_ls_lists_live_nodes(capsys: pytest.CaptureFixture[str]) -> None:
 def test_ls_without_a_broker_says_how_to_start_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ls", "--bus", f"none{uuid.uuid4().hex[:6]}", "--timeout", "0.3"]) == 2
     assert "physres bus" in capsys.readouterr().err
+
+
+def test_run_uses_an_external_broker_when_one_is_running(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from physres.bus import CommandClient
+
+    bus = f"ext{uuid.uuid4().hex[:6]}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "physres.cli", "bus", "--bus", bus], stdout=subprocess.DEVNULL
+    )
+    ctx = zmq.Context()
+    client = CommandClient(ctx, BusConfig(name=bus))
+    try:
+        deadline = time.monotonic() + 20
+        while not client.ping_broker(0.2):
+            assert time.monotonic() < deadline, "physres bus did not come up"
+        cfg = tmp_path / "run.yaml"
+        cfg.write_text(MOCK_RUN.format(kind="mock.esn"))
+        assert main(["run", str(cfg), "--out", str(tmp_path / "r"), "--quiet", "--bus", bus]) == 0
+        assert client.ping_broker(0.5), "the run must not stop a broker it did not start"
+    finally:
+        client.close()
+        ctx.destroy(linger=0)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
