@@ -26,6 +26,7 @@ _KINDS: dict[str, str] = {
     "sim.bucket": "physres.sim.bucket:Bucket",
     "drivers.bucket_camera": "physres.drivers.bucket.camera:Camera",
     "drivers.bucket_motors": "physres.drivers.bucket.motorboard:MotorBoard",
+    "drivers.bucket": "physres.drivers.bucket.rig:BucketRig",
     "drivers.so101": "physres.drivers.arm.so101:SO101",
     "sim.arm": "physres.sim.arm.device:SimArm",
 }

@@ -223,6 +223,12 @@ class Device(ABC):
             return
         self._reset(seed)
 
+    @property
+    def host_epoch_ns(self) -> int:
+        """``time.monotonic_ns()`` at connect: add it to device-relative host times
+        (``now_ns()`` of a wall-clock device) to compare two devices' timestamps."""
+        return self._t0_ns
+
     def now_ns(self) -> int:
         """The device's time base: simulated time when stepped, else its clock."""
         if self.mock and self._backend is not None:
