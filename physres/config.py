@@ -58,6 +58,10 @@ class DriveConfig(_Strict):
     chunk: int = Field(200, ge=1)
     #: "bus" drives devices through DeviceNodes (recorded); "local" calls them directly
     via: str = Field("bus", pattern="^(bus|local)$")
+    #: input rate for wall-clock devices whose inputs declare none (the task is paced at it)
+    rate_hz: float | None = Field(None, gt=0, allow_inf_nan=False)
+    #: seconds a wall-clock device may take to deliver an episode's samples
+    timeout_s: float = Field(5.0, gt=0, allow_inf_nan=False)
 
 
 class RunConfig(_Strict):

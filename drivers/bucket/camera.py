@@ -18,7 +18,6 @@ flow) and is used on simulated frames too, so sim and rig share one pipeline.
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
 import stat
 import threading
@@ -431,6 +430,3 @@ class Camera(Device):
         with self._lock:
             return self._ended
 
-
-with contextlib.suppress(AttributeError):  # quieter FFMPEG probing on pipes
-    cv2.setLogLevel(2)

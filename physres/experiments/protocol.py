@@ -41,6 +41,8 @@ def run_protocol(
     seed: int = 0,
     reset_between: bool | None = None,
     chunk: int | None = None,
+    input_rate_hz: float | None = None,
+    timeout_s: float = 5.0,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> ProtocolResult:
     """Drive → fit on train → score on test (→ free run) on a connected device.
@@ -57,24 +59,10 @@ def run_protocol(
     def prog(split: str) -> Callable[[int, int], None] | None:
         return None if progress is None else (lambda i, n: progress(split, i, n))
 
-    s_train = collect_states(
-        device,
-        data.train,
-        task,
-        reset_between=reset_between,
-        seed=seed,
-        chunk=chunk,
-        progress=prog("train"),
-    )
-    s_test = collect_states(
-        device,
-        data.test,
-        task,
-        reset_between=reset_between,
-        seed=seed,
-        chunk=chunk,
-        progress=prog("test"),
-    )
+    kw: dict[str, Any] = {"reset_between": reset_between, "seed": seed, "chunk": chunk,
+                          "input_rate_hz": input_rate_hz, "timeout_s": timeout_s}
+    s_train = collect_states(device, data.train, task, progress=prog("train"), **kw)
+    s_test = collect_states(device, data.test, task, progress=prog("test"), **kw)
     t_drive = time.perf_counter() - t0
     metrics = task.evaluate(s_train, data.train, s_test, data.test, data)
     readout = task.fit_readout(s_train, data.train, data)

@@ -160,7 +160,9 @@ def run_experiment(
                 bar.update(bars[split], completed=i)
 
             res = run_protocol(
-                device, task, data, seed=cfg.seed, chunk=cfg.drive.chunk, progress=on_progress
+                device, task, data, seed=cfg.seed, chunk=cfg.drive.chunk,
+                input_rate_hz=cfg.drive.rate_hz, timeout_s=cfg.drive.timeout_s,
+                progress=on_progress,
             )
         result = {
             "status": "ok",

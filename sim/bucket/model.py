@@ -72,7 +72,7 @@ class TankModel:
     kappa: float
     #: q-stencil weights: centre, the four at ±2, the four at ±4, the four (±2, ±2)
     stencil: tuple[float, float, float, float]
-    damp_new: np.ndarray  # 1/(1+γdt) per cell, (ny, nx) float32; (1, nx) when uniform
+    damp_new: np.ndarray  # 1/(1+γdt) per cell, (ny, nx) float32; (1, 1) when uniform
     damp_old: np.ndarray  # (1-γdt) per cell
     sources: np.ndarray  # (n_motors, ny, nx) float32, peak 1
     boxes: np.ndarray  # (n_motors, 4) int64: y0, y1, x0, x1 of each footprint
@@ -112,9 +112,11 @@ class TankModel:
         bo = -b
         stencil = (a - 4 * bo * w + 20 * c * w * w, bo * w - 8 * c * w * w, c * w * w,
                    2 * c * w * w)
+        # the kernels factor the ±4 and diagonal terms as C·S(S): needs weight_d = 2·weight_4
+        assert math.isclose(stencil[3], 2 * stencil[2], rel_tol=1e-12, abs_tol=1e-30)
         gamma = _damping_map(p, ny, nx, dx, dy)
         if np.all(gamma == gamma[0, 0]):
-            gamma = gamma[:1]  # uniform: one row serves every row (less memory traffic)
+            gamma = gamma[:1, :1]  # uniform: the kernels use two scalars
         sources, boxes = _sources(p, ny, nx, dx, dy)
         err = _dispersion_error(coefs, p, dx, dy, dt, k_band)
         return cls(

@@ -104,8 +104,9 @@ def evaluate_zero_one(*, alpha: float = 0.1, seed: int = 0, pad_s: float = 0.4,
     """Spoken "zero"/"one": water vs raw inputs, same readout, leave-two-voices-out folds.
 
     Every utterance is classified once by a readout that never heard its voice
-    variant; returns accuracies with Wilson intervals and the paired difference
-    with its bootstrap interval.
+    variant; returns accuracies with Wilson intervals (water, raw inputs, and a
+    100-unit echo state network fed the same duties) and the paired
+    water − raw difference with its bootstrap interval.
     """
     from physres.readout import RidgeClassifierReadout
     from physres.tasks.speech import SpokenZeroOne
@@ -118,11 +119,12 @@ def evaluate_zero_one(*, alpha: float = 0.1, seed: int = 0, pad_s: float = 0.4,
     params = {"motors": eight_motor_ring(), **tank_params}
     with Bucket(**params) as tank:
         run = run_words(tank, [e.u for e in eps], labels, pad_s=pad_s, seed=seed)
+    runs = {"water": run.water, "raw": run.raw, "esn": _esn_states(run.raw, seed)}
     order = np.unique(voices)
     np.random.default_rng(seed).shuffle(order)
     result: dict[str, object] = {"n": len(labels)}
     hits = {}
-    for name, X in (("water", run.water), ("raw", run.raw)):
+    for name, X in runs.items():
         ok = np.zeros(len(labels), bool)
         for f in range(0, len(order), 2):
             te = np.isin(voices, order[f:f + 2])
@@ -136,3 +138,17 @@ def evaluate_zero_one(*, alpha: float = 0.1, seed: int = 0, pad_s: float = 0.4,
     d, lo, hi = paired_difference_interval(hits["water"], hits["raw"], seed=seed)
     result["difference"] = {"water_minus_raw": d, "ci95": (lo, hi)}
     return result
+
+
+def _esn_states(duties: list[np.ndarray], seed: int, n_units: int = 100) -> list[np.ndarray]:
+    """``sim.esn`` driven by the same duties at the same frame times: the reference reservoir."""
+    from physres.sim.esn import ESN
+
+    out = []
+    with ESN(n_units=n_units, n_inputs=duties[0].shape[1], spectral_radius=0.9,
+             input_scaling=1.0, bias_scaling=0.2, leak_rate=0.5, rate_hz=25.0, seed=seed) as esn:
+        for u in duties:
+            esn.reset(seed=seed)
+            esn.apply({"u": 2.0 * u - 1.0})
+            out.append(esn.read()["state"].data)
+    return out

@@ -16,13 +16,15 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
-from physres.sim.bucket.kernels import advance_numba
+from physres.sim.bucket.kernels import G, advance_numba
 from physres.sim.bucket.model import GHOST, TankModel
 from physres.sim.bucket.reference import advance_numpy
 
 from physres.errors import DeviceError
 
 __all__ = ["NOISE_BANK", "NOISE_MARGIN", "TankState", "advance", "frames_in", "new_state", "step"]
+
+assert G == GHOST, "kernels.G and model.GHOST must agree (ghost layers)"
 
 #: frames of camera noise drawn ahead of time, and the offset range used to vary them
 NOISE_BANK = 16
