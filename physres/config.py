@@ -71,6 +71,8 @@ class RunConfig(_Strict):
     devices: dict[str, DeviceConfig]
     task: TaskConfig | None = None
     readout: ReadoutConfig = Field(default_factory=ReadoutConfig)
+    #: a reference substrate run on the same task data (e.g. sim.esn beside a bucket)
+    reference: DeviceConfig | None = None
     record: RecordConfig = Field(default_factory=RecordConfig)
     drive: DriveConfig = Field(default_factory=DriveConfig)
 
@@ -176,6 +178,12 @@ def _validate_devices(cfg: RunConfig, source: str, lines: dict) -> None:
                 got = "missing" if err["type"] == "missing" else f"got {err.get('input')!r}"
                 msgs.append(f"{_where(source, lines, ploc)}: {key}: {err['msg']} ({got})")
             raise ConfigError("\n".join(msgs)) from e
+    if cfg.reference is not None:
+        try:
+            cls, _mock = registry.resolve(cfg.reference.kind)
+            cls.Params(**cfg.reference.params)
+        except (ConfigError, ValidationError) as e:
+            raise ConfigError(f"{_where(source, lines, ('reference',))}: reference: {e}") from e
     if cfg.task is not None and cfg.task.device is not None and cfg.task.device not in cfg.devices:
         raise ConfigError(
             f"{_where(source, lines, ('task', 'device'))}: task.device: {cfg.task.device!r} is "

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from physres.device.base import Device
     from physres.tasks.base import Task, TaskData
 
-__all__ = ["ProtocolResult", "run_protocol"]
+__all__ = ["ProtocolResult", "raw_input_control", "run_protocol"]
 
 
 @dataclass
@@ -43,6 +43,7 @@ def run_protocol(
     chunk: int | None = None,
     input_rate_hz: float | None = None,
     timeout_s: float = 5.0,
+    control: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> ProtocolResult:
     """Drive → fit on train → score on test (→ free run) on a connected device.
@@ -59,8 +60,13 @@ def run_protocol(
     def prog(split: str) -> Callable[[int, int], None] | None:
         return None if progress is None else (lambda i, n: progress(split, i, n))
 
-    kw: dict[str, Any] = {"reset_between": reset_between, "seed": seed, "chunk": chunk,
-                          "input_rate_hz": input_rate_hz, "timeout_s": timeout_s}
+    kw: dict[str, Any] = {
+        "reset_between": reset_between,
+        "seed": seed,
+        "chunk": chunk,
+        "input_rate_hz": input_rate_hz,
+        "timeout_s": timeout_s,
+    }
     s_train = collect_states(device, data.train, task, progress=prog("train"), **kw)
     s_test = collect_states(device, data.test, task, progress=prog("test"), **kw)
     t_drive = time.perf_counter() - t0
@@ -72,4 +78,19 @@ def run_protocol(
         free = task.free_run_score(device, readout, data, seed=seed)
         metrics.update({k: float(v) for k, v in free.items()})
         timing["free_run_s"] = time.perf_counter() - t1
+    if control:
+        metrics.update(raw_input_control(task, data))
     return ProtocolResult(metrics, s_train, s_test, readout, timing)
+
+
+def raw_input_control(task: Task, data: TaskData) -> dict[str, float]:
+    """The same readout on the task's raw inputs, at the same time resolution.
+
+    This is the control that shows the substrate is doing the work: a linear
+    readout of the inputs themselves cannot compute XOR or remember the past,
+    so the substrate's score must beat this one to claim any computation.
+    """
+    m = task.evaluate(
+        [ep.u for ep in data.train], data.train, [ep.u for ep in data.test], data.test, data
+    )
+    return {f"control_raw_input_{task.metric}": float(m[task.metric])}

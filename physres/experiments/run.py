@@ -160,8 +160,13 @@ def run_experiment(
                 bar.update(bars[split], completed=i)
 
             res = run_protocol(
-                device, task, data, seed=cfg.seed, chunk=cfg.drive.chunk,
-                input_rate_hz=cfg.drive.rate_hz, timeout_s=cfg.drive.timeout_s,
+                device,
+                task,
+                data,
+                seed=cfg.seed,
+                chunk=cfg.drive.chunk,
+                input_rate_hz=cfg.drive.rate_hz,
+                timeout_s=cfg.drive.timeout_s,
                 progress=on_progress,
             )
         result = {
@@ -176,7 +181,17 @@ def run_experiment(
             "n_train": len(data.train),
             "n_test": len(data.test),
         }
-        _plot(out, res, data, task)
+        if cfg.reference is not None:
+            ref_kind = cfg.reference.kind
+            ref_params = dict(cfg.reference.params)
+            cls, _ = registry.resolve(ref_kind)
+            if "n_inputs" in getattr(cls.Params, "model_fields", {}):
+                ref_params.setdefault("n_inputs", data.n_inputs)
+            with registry.create(ref_kind, "reference", ref_params) as ref:
+                ref_res = run_protocol(ref, task, data, seed=cfg.seed, control=False)
+            result["reference"] = {"kind": ref_kind, "metrics": ref_res.metrics}
+            result["metrics"][f"reference_{ref_kind}_{task.metric}"] = ref_res.metrics[task.metric]
+        _plot(out, res, data, task, devices[target].describe())
         run_info["status"], run_info["reason"] = "ok", "completed"
     except BaseException as e:
         run_info["status"] = "failed"
@@ -204,26 +219,50 @@ def run_experiment(
     return result
 
 
-def _plot(out: Path, res: Any, data: Any, task: Any) -> None:
-    """Readout output vs target on the test set (regression tasks), as a PNG."""
-    if data.kind != "regression":
-        return
+def _plot(out: Path, res: Any, data: Any, task: Any, desc: Any) -> None:
+    """What a person checks first: state traces, frames (if any), readout vs target."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ep = data.test[0]
-    pred = np.asarray(task.predict(res.readout, [res.states_test[0]])[0]).reshape(len(ep.y), -1)
-    y = np.asarray(ep.y).reshape(len(ep.y), -1)
-    n = min(300, len(y))
-    fig, ax = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
-    ax[0].plot(res.states_test[0][:n, : min(8, res.states_test[0].shape[1])], lw=0.8)
-    ax[0].set_ylabel("state (8 features)")
-    ax[1].plot(y[:n, 0], "k", lw=1.2, label="target")
-    ax[1].plot(pred[:n, 0], "r--", lw=1.0, label="readout")
-    ax[1].set_xlabel("test step")
-    ax[1].legend(loc="upper right")
+    from physres.experiments.drive import select_stream
+
+    x = np.asarray(res.states_test[0])
+    n = min(300, len(x))
+    fig, ax = plt.subplots(figsize=(9, 3))
+    ax.plot(x[:n, : min(8, x.shape[1])], lw=0.8)
+    ax.set(xlabel="test step", ylabel="feature", title="state features (first 8)")
+    fig.tight_layout()
+    fig.savefig(out / "states.png", dpi=100)
+    plt.close(fig)
+    spec = select_stream(desc)
+    if spec.kind == "frame" and len(spec.shape) == 2:
+        frames = x.reshape(len(x), *spec.shape)[: min(8, len(x))]
+        fig, axes = plt.subplots(1, len(frames), figsize=(2 * len(frames), 2.2))
+        for i, (a, f) in enumerate(zip(np.atleast_1d(axes), frames)):
+            a.imshow(f, cmap="gray")
+            a.set_axis_off()
+            a.set_title(f"step {i}", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "frames.png", dpi=100)
+        plt.close(fig)
+    pred = task.predict(res.readout, res.states_test)
+    fig, ax = plt.subplots(figsize=(9, 3))
+    if data.kind == "regression":
+        y = np.asarray(data.test[0].y).reshape(len(data.test[0].y), -1)
+        p = np.asarray(pred[0]).reshape(len(y), -1)
+        m = min(300, len(y))
+        ax.plot(y[:m, 0], "k", lw=1.2, label="target")
+        ax.plot(p[:m, 0], "r--", lw=1.0, label="readout")
+        ax.set_xlabel("test step")
+    else:
+        true = [ep.label for ep in data.test]
+        ax.plot(true, "ko", ms=6, label="true class")
+        ax.plot(np.asarray(pred), "rx", ms=6, label="readout")
+        ax.set_xlabel("test episode")
+    ax.legend(loc="upper right")
+    ax.set_title("readout vs target (test)")
     fig.tight_layout()
     fig.savefig(out / "readout.png", dpi=100)
     plt.close(fig)
