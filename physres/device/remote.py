@@ -141,10 +141,20 @@ class RemoteDevice(Device):
         return out
 
     def _take(self, m: Any) -> None:
-        if m.stream == "_fault":
+        if m.stream == "_fault" and m.meta.get("type") != "cleared":
             raise remote_error(
                 self.name, "apply", str(m.meta.get("type")), str(m.meta.get("message"))
             )
+        if m.stream == "sent":
+            # what the device really sent (after its own limits and quantisation) is
+            # what the next slew check on this side must start from; only the answer
+            # to the latest input counts (an older one would roll the state back)
+            if m.meta.get("in_seq") != self._last_in:
+                return
+            for name, arr in m.arrays.items():
+                if arr.ndim and len(arr):
+                    self._last_sent[name] = np.array(arr[-1])
+            return
         if m.stream not in self._streams:
             return
         self._inbox.setdefault(m.stream, []).append(Chunk(np.array(m.data), m.t_dev, dict(m.meta)))

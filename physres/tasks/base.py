@@ -142,7 +142,13 @@ def nrmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def slew_limit(x: np.ndarray, max_step: float, previous: np.ndarray | None) -> np.ndarray:
-    """Rate-limit ``x`` (T, C): each sample moves at most ``max_step`` from the one before."""
+    """Rate-limit ``x`` (T, C): each sample moves at most ``max_step`` from the one before.
+
+    Ramps use 0.1 % less than the limit: a device reports back what it actually
+    sent (quantised to its DAC/PWM resolution), and a ramp planned exactly at the
+    limit from the unquantised value could then exceed it by one quantum.
+    """
+    max_step = max_step * (1 - 1e-3)
     diffs = np.abs(np.diff(x, axis=0))
     first_ok = previous is None or (np.abs(x[0] - previous) <= max_step).all()
     if first_ok and not (diffs > max_step).any():
