@@ -8,9 +8,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-from physres.sim.arm import ACTION_SPEC, ENV_ID, ActionError, PromptError, TabletopEnv
 
 from physres.errors import ConfigError
+from physres.sim.arm import ACTION_SPEC, ENV_ID, ActionError, PromptError, TabletopEnv
 
 
 @pytest.fixture

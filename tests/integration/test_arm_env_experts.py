@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 import pytest
+
 from physres.sim.arm import TASKS, TabletopEnv, make_expert
 from physres.sim.arm.cli import register, robot_subparsers
 from physres.sim.arm.experts import evaluate_expert, run_episode

@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from physres.drivers.bucket.rig import BucketRig
 
 from physres import registry
+from physres.drivers.bucket.rig import BucketRig
 from physres.errors import SafetyError
 from physres.wire.firmware_runner import FirmwareProcess
 

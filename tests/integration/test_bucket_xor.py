@@ -14,11 +14,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+
 from physres.drivers.bucket.camera import FramePreprocessor
+from physres.readout import RidgeClassifierReadout
 from physres.sim.bucket import Bucket
 from physres.sim.bucket.trials import TrialRun, drive, trial_episodes, xor_bits
-
-from physres.readout import RidgeClassifierReadout
 
 N_TRAIN, N_TEST = 160, 80
 PER_TRIAL = 50  # motor samples at 50 Hz: one second, 25 camera frames

@@ -8,13 +8,13 @@ import time
 import msgpack
 import numpy as np
 import zmq
-from physres.sim.esn import ESN
 
 from physres.bus import Broker, BusConfig
 from physres.bus.codec import decode, encode
 from physres.device.node import DeviceNode
 from physres.device.remote import RemoteDevice
 from physres.errors import FrameError
+from physres.sim.esn import ESN
 
 
 def garbage_messages(n: int, seed: int = 0) -> list[list[bytes]]:

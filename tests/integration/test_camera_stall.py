@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from physres.drivers.bucket.camera import Camera, CameraEvent
 
+from physres.drivers.bucket.camera import Camera, CameraEvent
 from physres.errors import DeviceTimeout
 
 # open a pipe after one frame instead of after FFMPEG's 5 MB probe

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from physres.drivers.bucket.camera import Camera, CameraEvent, FramePreprocessor
-from physres.sim.bucket import Bucket
 
 from physres import registry
 from physres.device.check import check_device
+from physres.drivers.bucket.camera import Camera, CameraEvent, FramePreprocessor
 from physres.errors import DeviceError
+from physres.sim.bucket import Bucket
 
 
 def _wait_until(pred, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]

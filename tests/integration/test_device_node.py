@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import zmq
-from physres.sim.esn import ESN
 
 from physres.bus import Broker, BusConfig, CommandClient
 from physres.device import check_device
 from physres.device.node import DeviceNode
 from physres.device.remote import RemoteDevice
 from physres.errors import SafetyError
+from physres.sim.esn import ESN
 
 
 def test_remote_esn_matches_the_local_one_exactly(

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import zmq
-from physres.sim.esn import ESN
 
 from physres import tasks
 from physres.bus import Broker, BusConfig
 from physres.device.node import DeviceNode
 from physres.device.remote import RemoteDevice
 from physres.experiments import collect_states
+from physres.sim.esn import ESN
 
 
 def test_a_task_scores_the_same_on_a_remote_reservoir(

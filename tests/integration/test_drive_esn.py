@@ -15,13 +15,13 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from physres.sim.esn import ESN, ESNParams, make_weights, run_chunk
 from pydantic import BaseModel, ConfigDict
 
 from physres import registry, tasks
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec
 from physres.errors import DataError
 from physres.experiments import collect_states, free_run, select_stream
+from physres.sim.esn import ESN, ESNParams, make_weights, run_chunk
 from physres.tasks import Episode
 
 

@@ -25,14 +25,6 @@ from physres.wire.firmware_runner import FirmwareProcess, simavr_missing
 FULL = P.DUTY_FULL_SCALE
 
 
-@pytest.fixture(params=["simavr", "host"])
-def firmware(request: pytest.FixtureRequest) -> Iterator[FirmwareProcess]:
-    if request.param == "simavr" and (why := simavr_missing()):
-        pytest.skip(f"simavr variant skipped ({why}); the host build of the firmware runs instead")
-    with FirmwareProcess(request.param) as fw:
-        yield fw
-
-
 @pytest.fixture
 def link(firmware: FirmwareProcess) -> Iterator[SerialLink]:
     events: list[Packet] = []

@@ -9,26 +9,15 @@ host build uses CLOCK_MONOTONIC, where the OS scheduler adds a few ms of jitter.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from physres.wire import SerialLink
 from physres.wire import protocol as P
-from physres.wire.firmware_runner import FirmwareProcess, simavr_missing
+from physres.wire.firmware_runner import FirmwareProcess
 
 #: extra lateness allowed on each clock: the emulated one is exact to the
 #: harness's 100 µs register sampling; the host one is at the mercy of the OS
 #: scheduler on a busy machine (the exact tick is pinned by test_firmware_unit)
 SLACK_MS = {"simavr": 0.3, "host": 50.0}
-
-
-@pytest.fixture(params=["simavr", "host"])
-def firmware(request: pytest.FixtureRequest) -> Iterator[FirmwareProcess]:
-    if request.param == "simavr" and (why := simavr_missing()):
-        pytest.skip(f"simavr variant skipped ({why}); the host build of the firmware runs instead")
-    with FirmwareProcess(request.param) as fw:
-        yield fw
 
 
 def _silence_until_off(fw: FirmwareProcess, link: SerialLink, duty: int) -> float:

@@ -19,21 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from physres.drivers.bucket import MotorBoard
 
 from physres import registry
 from physres.device import check_device
+from physres.drivers.bucket import MotorBoard
 from physres.errors import ConfigError, DeviceTimeout, SafetyError
 from physres.wire import LinkLost, ReplyError
-from physres.wire.firmware_runner import FirmwareProcess, simavr_missing
-
-
-@pytest.fixture(params=["simavr", "host"])
-def firmware(request: pytest.FixtureRequest) -> Iterator[FirmwareProcess]:
-    if request.param == "simavr" and (why := simavr_missing()):
-        pytest.skip(f"simavr variant skipped ({why}); the host build of the firmware runs instead")
-    with FirmwareProcess(request.param) as fw:
-        yield fw
+from physres.wire.firmware_runner import FirmwareProcess
 
 
 @pytest.fixture

@@ -11,23 +11,14 @@ in order.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from physres.drivers.bucket import MotorBoard
 
+from physres.drivers.bucket import MotorBoard
 from physres.wire import LinkLost
 from physres.wire.faults import FaultyRelay
-from physres.wire.firmware_runner import FirmwareProcess, simavr_missing
-
-
-@pytest.fixture(params=["simavr", "host"])
-def firmware(request: pytest.FixtureRequest) -> Iterator[FirmwareProcess]:
-    if request.param == "simavr" and (why := simavr_missing()):
-        pytest.skip(f"simavr variant skipped ({why}); the host build of the firmware runs instead")
-    with FirmwareProcess(request.param) as fw:
-        yield fw
+from physres.wire.firmware_runner import FirmwareProcess
 
 
 def test_bit_errors_and_garbage_over_1000_frames(firmware: FirmwareProcess) -> None:

@@ -6,13 +6,13 @@ import time
 
 import numpy as np
 import zmq
-from physres.sim.esn import ESN
 
 from physres.bus import Broker, BusConfig, CommandClient, Publisher, Subscriber
 from physres.device.node import DeviceNode
 from physres.device.remote import RemoteDevice
 from physres.readout import RidgeReadout
 from physres.readout.node import ReadoutNode
+from physres.sim.esn import ESN
 
 
 def test_live_readout_matches_the_offline_fit(

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
-from physres.sim.esn import ESN
 from sklearn.linear_model import Ridge
 
 from physres.bus import Broker, BusConfig, Publisher, Subscriber
@@ -20,6 +19,7 @@ from physres.bus.replay import replay
 from physres.device.node import DeviceNode
 from physres.device.remote import RemoteDevice
 from physres.errors import RecordingError
+from physres.sim.esn import ESN
 
 
 def test_recorder_killed_with_sigkill_keeps_everything_up_to_the_last_flush(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import scservo_sdk as scs
+
 from physres.sim.servobus import ADDR, SO101_JOINTS, STS3215_MODEL, ServoBus, encode
 
 

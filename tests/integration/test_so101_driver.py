@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from physres.drivers.arm import SO101, Kinematics, load_model
-from physres.sim.servobus import ServoBus
 
 from physres import registry
 from physres.device.check import check_device
+from physres.drivers.arm import SO101, Kinematics, load_model
 from physres.errors import SafetyError
+from physres.sim.servobus import ServoBus
 
 STEP_RAD = 2 * math.pi / 4096
 

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from physres.drivers.arm import SO101, Kinematics, load_model
-from physres.sim.servobus import ServoBus
 
+from physres.drivers.arm import SO101, Kinematics, load_model
 from physres.errors import DeviceError, DeviceTimeout, SafetyError
+from physres.sim.servobus import ServoBus
 
 STEP_RAD = 2 * math.pi / 4096
 # short enough to show the bound, long enough for a loaded 2-core CI machine
