@@ -44,7 +44,9 @@ from physres import __version__
 from physres.bus.codec import Message, decode
 from physres.bus.config import BusConfig
 from physres.bus.node import Node
-from physres.bus.pubsub import Subscriber, recv_frames, stream_key
+from physres.bus.pubsub import Subscriber, stream_key
+from physres.bus.service import Service
+from physres.bus.sockets import recv_frames
 from physres.device.spec import dtype_from_wire
 from physres.errors import FrameError, RecordingError
 
@@ -207,7 +209,7 @@ def read_recording(
     return info, gen()
 
 
-class Recorder:
+class Recorder(Service):
     """Subscribe to topic prefixes and write everything to an MCAP file."""
 
     def __init__(
@@ -221,6 +223,7 @@ class Recorder:
         flush_s: float = 0.5,
         metadata: dict[str, str] | None = None,
     ) -> None:
+        super().__init__()
         self.path = Path(path)
         self.topics = list(topics) or [""]
         self.cfg = cfg or BusConfig()
@@ -228,24 +231,18 @@ class Recorder:
         self.name = name
         self.flush_s = flush_s
         self.metadata = metadata or {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
         self.count = 0
         self.stats: dict[str, Any] = {}
         self.end_reason = "stopped"
 
-    def start(self) -> Recorder:
-        self._thread = threading.Thread(target=self.run, name=f"recorder-{self.name}", daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
-        return self
+    @property
+    def service_name(self) -> str:
+        return f"recorder-{self.name}"
 
     def stop(self, reason: str = "stopped") -> None:
+        """Finish the file, noting ``reason`` as why the recording ended."""
         self.end_reason = reason
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        super().stop()
 
     def run(self, duration_s: float | None = None) -> None:
         """Record until ``stop()`` (or ``duration_s``); sockets live in this thread."""
@@ -260,7 +257,7 @@ class Recorder:
             metadata={"topics": ",".join(self.topics), **self.metadata},
         )
         node.command("stats", lambda: {"messages": writer.count, "path": str(self.path)})
-        self._ready.set()
+        self._serving()
         end = None if duration_s is None else time.monotonic() + duration_s
         poll_ms = int(min(self.flush_s, self.cfg.heartbeat_s) * 1000)
         try:

@@ -17,7 +17,6 @@ input) and wall-clock devices (outputs polled and published as they come).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
@@ -25,6 +24,7 @@ import zmq
 
 from physres.bus.config import BusConfig
 from physres.bus.node import Node
+from physres.bus.service import Service
 from physres.device.base import Device
 from physres.errors import PhysresError
 
@@ -33,7 +33,7 @@ __all__ = ["DeviceNode"]
 log = logging.getLogger(__name__)
 
 
-class DeviceNode:
+class DeviceNode(Service):
     """Serve one device on the bus until ``stop()``; run it in a thread or the foreground."""
 
     def __init__(
@@ -45,46 +45,29 @@ class DeviceNode:
         poll_s: float = 0.005,
         fault_retry_s: float = 0.5,
     ) -> None:
+        super().__init__()
         self.device = device
         self.cfg = cfg or BusConfig()
         self.ctx = ctx or zmq.Context.instance()
         self.poll_s = poll_s
         self.faults = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
         self._sync_tokens: set[str] = set()
         self.fault_retry_s = fault_retry_s
         self._retry_at = 0.0
         self._last_fault = ""
 
-    # ------------------------------------------------------------- lifecycle
-    def start(self) -> DeviceNode:
-        """Connect the device and serve it from a background thread."""
-        self._thread = threading.Thread(
-            target=self.run, name=f"device-{self.device.name}", daemon=True
-        )
-        self._thread.start()
-        self._ready.wait(30)
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+    @property
+    def service_name(self) -> str:
+        return f"device-{self.device.name}"
 
     def run(self) -> None:
         """Serve in the calling thread (sockets are created here: they are thread-bound)."""
         dev = self.device
+        dev.connect()
         try:
-            dev.connect()
             node = Node(dev.name, self.cfg, self.ctx, subscribe=[f"{dev.name}/in"], kind=dev.kind)
-        except BaseException as e:
-            self._error = e
-            self._ready.set()
+        except BaseException:
+            dev.disconnect()
             raise
         self.node = node
         desc = dev.describe()
@@ -102,7 +85,7 @@ class DeviceNode:
         node.command("describe", lambda: dev.describe().to_dict())
         node.command("reset", self._reset)
         node.command("_synced", lambda token: token in self._sync_tokens)
-        self._ready.set()
+        self._serving()
         stepped = desc.clock == "stepped"
         try:
             while not self._stop.is_set():

@@ -12,7 +12,6 @@ Predictions go out on ``<name>/prediction`` with the state message's seq
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ import zmq
 from physres.bus.codec import Message
 from physres.bus.config import BusConfig
 from physres.bus.node import Node
+from physres.bus.service import Service
 from physres.readout.io import save_readout
 from physres.readout.ridge import RidgeReadout
 from physres.readout.rls import RLSReadout
@@ -31,7 +31,7 @@ __all__ = ["ReadoutNode"]
 _MAX_PENDING = 10_000
 
 
-class ReadoutNode:
+class ReadoutNode(Service):
     """Serve a readout on the bus until ``stop()``; run it in a thread or the foreground."""
 
     def __init__(
@@ -48,6 +48,7 @@ class ReadoutNode:
         washout: int = 0,
         forgetting: float = 1.0,
     ) -> None:
+        super().__init__()
         if mode not in ("offline", "online"):
             raise ValueError(f"mode must be 'offline' or 'online', got {mode!r}")
         self.name = name
@@ -67,21 +68,10 @@ class ReadoutNode:
         self.published = 0
         self._states: dict[Any, Message] = {}
         self._targets: dict[Any, np.ndarray] = {}
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------- lifecycle
-    def start(self) -> ReadoutNode:
-        self._thread = threading.Thread(target=self.run, name=f"readout-{self.name}", daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+    @property
+    def service_name(self) -> str:
+        return f"readout-{self.name}"
 
     def run(self) -> None:
         node = Node(
@@ -97,7 +87,7 @@ class ReadoutNode:
         node.command("fit", self.fit_now)
         node.command("save", self.save)
         node.command("stats", self.stats)
-        self._ready.set()
+        self._serving()
         try:
             while not self._stop.is_set():
                 for msg in node.spin_once(0.01):
