@@ -14,7 +14,7 @@ Each time is the best of ``--repeats`` runs, methods interleaved so that
 load from other processes hits all of them alike. The last line printed is
 the physres / bare NumPy ratio.
 
-    python bench/readout.py            # 200,000 x 1,000 float64 (about 2 min)
+    python bench/readout.py            # 200,000 x 1,000 float64 (a few minutes)
     python bench/readout.py --small    # 20,000 x 200, seconds
     python bench/readout.py --threads 1  # one BLAS thread: steadier on a shared machine
 """

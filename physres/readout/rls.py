@@ -131,7 +131,13 @@ class RLSReadout(_RidgeRegressor):
         """Start from ``P = I/alpha``, ``W = 0`` and run every row through the update."""
         for attr in ("P_", "W_", "coef_", "intercept_"):
             self.__dict__.pop(attr, None)
-        return self.partial_fit(X, y, episode_start=True)
+        self.partial_fit(X, y, episode_start=True)
+        if self.n_updates_ == 0:
+            raise DataError(
+                f"{self._owner()}: washout={self.washout} leaves no rows of {self.n_seen_}; "
+                f"expected washout < {self.n_seen_}"
+            )
+        return self
 
     def partial_fit(self, X: Any, y: Any, *, episode_start: bool = False) -> RLSReadout:
         """Update on each row in order; a 2-D chunk continues the current episode."""

@@ -101,12 +101,18 @@ class SufficientStats:
 
     # -- accumulation ----------------------------------------------------------
     def update(self, X: np.ndarray, Y: np.ndarray, *, where: str = "", row0: int = 0) -> None:
-        """Add the rows of ``X`` (n, p) and ``Y`` (n, q), both float64.
+        """Add the rows of ``X`` (n, p) and ``Y`` (n, q) or (n,).
 
         NaN/inf raise :class:`DataError` naming the first bad row (numbered
         from ``row0``) and column; ``where`` prefixes the message (e.g. the
-        episode). ``X`` is never copied when it is C- or F-contiguous.
+        episode). A float64 ``X`` is never copied.
         """
+        X = np.asarray(X, dtype=np.float64)
+        Y = np.asarray(Y, dtype=np.float64)
+        if Y.ndim == 1:
+            Y = Y[:, None]
+        if X.ndim != 2 or Y.ndim != 2:
+            raise DataError(f"{where}expected 2-D X and 1-D/2-D y, got {X.shape} and {Y.shape}")
         n = X.shape[0]
         if n == 0:
             return
@@ -124,18 +130,17 @@ class SufficientStats:
                 raise_nonfinite("y", Y, where, row0)
             self.shift_y = sy / n
         q = self.n_targets
-        Ya = np.empty((n, q + 1))  # shifted targets and a column of ones
-        np.subtract(Y, self.shift_y, out=Ya[:, :q])
-        Ya[:, q] = 1.0
-        Yc = Ya[:, :q]
+        Yc = Y - self.shift_y
         with np.errstate(invalid="ignore", over="ignore"):
             sum_yc = Yc.sum(axis=0)
         if not np.isfinite(sum_yc).all():
             raise_nonfinite("y", Y, where, row0)
-        # one pass over X gives Xᵀyc and the column sums (which also detect NaN/inf)
-        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported below
-            R = X.T @ Ya
-        sx_raw = R[:, q].copy()
+        # column sums and Xᵀyc as BLAS matrix-vector products: each is one streaming
+        # pass over X, measured ~2x faster than X.sum(axis=0) or one (n, q+1) gemm;
+        # the sums also detect NaN/inf for free
+        with np.errstate(invalid="ignore", over="ignore"):
+            sx_raw = X.T @ np.ones(n)
+            xy_raw = (X.T @ Yc[:, 0])[:, None] if q == 1 else X.T @ Yc
         if not np.isfinite(sx_raw).all():
             raise_nonfinite("X", X, where, row0)
         if self.shift_x is None:
@@ -149,7 +154,7 @@ class SufficientStats:
         else:
             G = X.T @ X  # syrk on the raw chunk: no copy of X
             sum_shifted = sx_raw - n * s
-            xy = R[:, :q].copy()
+            xy = xy_raw
             if self.center:
                 raw_diag = G.diagonal().copy()
                 t = np.outer(s, sx_raw - 0.5 * n * s)  # G − t − tᵀ = Σ(x−s)(x−s)ᵀ

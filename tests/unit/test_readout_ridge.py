@@ -13,11 +13,12 @@ import functools
 
 import numpy as np
 import pytest
-from physres.sim.esn import ESNParams, make_weights, run_chunk
+import scipy.linalg as sla
 from sklearn.linear_model import Ridge
 
 from physres.errors import DataError
 from physres.readout import RidgeReadout
+from physres.sim.esn import ESNParams, make_weights, run_chunk
 
 
 def esn_states(n_steps: int = 3000, n_units: int = 200, seed: int = 0) -> tuple:
@@ -206,3 +207,13 @@ def test_wrong_feature_count_at_predict_time() -> None:
         est.predict(X[:, :9])
     with pytest.raises(DataError, match=r"X has 9 features, but RidgeReadout is expecting 10"):
         est.predict([X[:, :9]])
+
+
+def test_singular_system_falls_back_to_least_squares_with_a_warning() -> None:
+    """alpha=0 with a feature that never moves: Cholesky fails, lstsq answers."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.standard_normal((100, 3)), np.zeros(100)])
+    y = X[:, 0] - 2 * X[:, 2]
+    with pytest.warns(sla.LinAlgWarning, match="singular or not positive definite"):
+        est = RidgeReadout(alpha=0.0, fit_intercept=False).fit(X, y)
+    np.testing.assert_allclose(est.predict(X), y, atol=1e-10)

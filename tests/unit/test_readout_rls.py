@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from physres.sim.esn import ESNParams, make_weights
 
 from physres.errors import DataError
 from physres.readout import RLSReadout, solve_ridge
+from physres.sim.esn import ESNParams, make_weights
 
 
 def test_no_forgetting_equals_ridge_on_augmented_features() -> None:
@@ -85,6 +85,8 @@ def test_bad_parameters_and_inputs() -> None:
         RLSReadout(forgetting=1.5).fit(X, np.ones(10))
     with pytest.raises(DataError, match=r"alpha must be > 0"):
         RLSReadout(alpha=0).fit(X, np.ones(10))
+    with pytest.raises(DataError, match=r"washout=10 leaves no rows of 10"):
+        RLSReadout(washout=10).fit(X, np.ones(10))
     y = np.ones(10)
     y[4] = np.nan
     with pytest.raises(DataError, match=r"y contains NaN or inf: first at row 4"):
