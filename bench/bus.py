@@ -36,12 +36,12 @@ def _raw_sub(addr: str, ready: Any, result: Any, window_s: float, copy: bool) ->
     s.connect(addr)
     ready.set()
     s.recv_multipart(copy=copy)  # first message starts the clock
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while (time.perf_counter() - t0) < window_s:
         if s.poll(200):
             s.recv_multipart(copy=copy)
             n += 1
-    result.put(n / (time.perf_counter() - t0))
+    result.put((n / (time.perf_counter() - t0), n / max(time.process_time() - c0, 1e-9)))
     s.close(linger=0)
     ctx.term()
 
@@ -57,13 +57,14 @@ def _physres_sub(
     ready.set()
     while sub.recv(1.0) is None:
         pass
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while (time.perf_counter() - t0) < window_s:
         m = sub.recv(0.2)
         if m is not None:
             _ = m.arrays  # decoded and validated
             n += 1
-    result.put((n / (time.perf_counter() - t0), sub.seq.dropped))
+    cpu_rate = n / max(time.process_time() - c0, 1e-9)
+    result.put((n / (time.perf_counter() - t0), sub.seq.dropped, cpu_rate))
     sub.close()
     ctx.term()
 
@@ -75,7 +76,7 @@ def _flood(send: Any, stop: Any) -> None:
             send()
 
 
-def bench_raw_stream(payload: Any, window_s: float, copy: bool) -> float:
+def bench_raw_stream(payload: Any, window_s: float, copy: bool) -> tuple[float, float]:
     addr = f"ipc://{tempfile.gettempdir()}/physres-bench-{uuid.uuid4().hex[:8]}"
     ctx = zmq.Context()
     pub = ctx.socket(zmq.PUB)
@@ -95,7 +96,7 @@ def bench_raw_stream(payload: Any, window_s: float, copy: bool) -> float:
         while result.empty() and time.perf_counter() < deadline:
             for _ in range(200):
                 pub.send(payload)
-    rate = result.get()
+    rate = result.get()  # (per wall second, per CPU second of the subscriber)
     p.join()
     pub.close(linger=0)
     ctx.term()
@@ -104,8 +105,11 @@ def bench_raw_stream(payload: Any, window_s: float, copy: bool) -> float:
 
 def bench_physres_stream(
     payload: np.ndarray, window_s: float, hwm: int, direct: bool
-) -> tuple[float, int]:
-    """physres publisher → subscriber: straight to the node's socket, or via the broker."""
+) -> tuple[float, int, float]:
+    """physres publisher → subscriber: straight to the node's socket, or via the broker.
+
+    Returns (messages per wall second, HWM drops counted, messages per subscriber CPU second).
+    """
     from physres.bus import Broker, BusConfig, Publisher
 
     cfg = BusConfig(name=f"bench{uuid.uuid4().hex[:6]}", sndhwm=hwm, rcvhwm=hwm)
@@ -125,12 +129,12 @@ def bench_physres_stream(
     while result.empty() and time.perf_counter() < deadline:
         for _ in range(50 if payload.nbytes > 10_000 else 500):
             pub.publish("frame", arrays)
-    rate, dropped = result.get()
+    rate, dropped, cpu_rate = result.get()
     p.join()
     pub.close()
     broker.stop()
     ctx.term()
-    return rate, dropped
+    return rate, dropped, cpu_rate
 
 
 # ------------------------------------------------------------------ commands
@@ -232,21 +236,24 @@ def main() -> None:
     rates: dict[str, list[float]] = {k: [] for k in ("raw_f", "phy_f", "raw_s", "phy_s")}
     rtts: dict[str, list[float]] = {"raw": [], "phy": []}
     drops = 0
+    cpu_f, cpu_s = [], []
     for _ in range(reps):
-        raw = bench_raw_stream(frame, window, copy=False)
-        phy = bench_physres_stream(frame, window, hwm=10, direct=True)[0]
+        raw, raw_cpu = bench_raw_stream(frame, window, copy=False)
+        phy, _d, phy_cpu = bench_physres_stream(frame, window, hwm=10, direct=True)
         brk = bench_physres_stream(frame, window, hwm=10, direct=False)[0]
         rates["raw_f"].append(raw)
         rates["phy_f"].append(phy)
         f_ratio.append(phy / raw)
+        cpu_f.append(phy_cpu / raw_cpu)
         b_ratio.append(brk / raw)
-        raw = bench_raw_stream(small_raw, window, copy=True)
-        phy, d = bench_physres_stream(small, window, hwm=1000, direct=True)
+        raw, raw_cpu = bench_raw_stream(small_raw, window, copy=True)
+        phy, d, phy_cpu = bench_physres_stream(small, window, hwm=1000, direct=True)
         brk = bench_physres_stream(small, window, hwm=1000, direct=False)[0]
         drops += d
         rates["raw_s"].append(raw)
         rates["phy_s"].append(phy)
         s_ratio.append(phy / raw)
+        cpu_s.append(phy_cpu / raw_cpu)
         bs_ratio.append(brk / raw)
         r = statistics.median(bench_raw_reqrep(n_rtt))
         p = statistics.median(bench_physres_commands(n_rtt))
@@ -275,6 +282,10 @@ def main() -> None:
     print(
         f"(median of {reps} back-to-back pairs; per-pair frame ratios "
         f"{', '.join(f'{x:.2f}' for x in f_ratio)})"
+    )
+    print(
+        f"per subscriber CPU second (load-independent): frames {med(cpu_f):.2f}, "
+        f"small messages {med(cpu_s):.2f} of raw"
     )
     print(f"small-message ratio physres/raw = {med(s_ratio):.2f} (goal >= 0.5)")
     print(f"command p50 ratio physres/raw = {med(c_ratio):.2f} (goal <= 2.0)")
