@@ -3,12 +3,15 @@
 Same model, same 128×128 grid, same 25 fps camera, one core: the plain-NumPy
 statement of the model (``physres.sim.bucket.reference``) is the baseline; the
 fused numba kernels (physics substeps + render, noise drawn ahead of time) are
-the figure. Each timing is the best of several repeats of the thread's CPU
-time (one core; the wall-clock figure is printed beside it). Also shown:
-the same with the camera's feature path (32×32 INTER_AREA + frame difference)
+the figure. Each figure is the median over repeats of the thread's CPU time
+(one core; the best repeat and the wall-clock figure are printed beside it);
+the NumPy and numba runs alternate so the speed-up is a median of
+back-to-back pairs. Also shown:
+the same with the camera's feature path (32×32 INTER_AREA block means fused into
+the render, then the frame difference)
 and the XOR check (linear physics, raw height vs rendered frames).
 
-Run:  python bench/bucket.py [--seconds 8] [--repeats 7] [--no-xor] [--speech]
+Run:  python bench/bucket.py [--seconds 20] [--repeats 7] [--no-xor] [--speech]
 Prints the numba real-time factor LAST.
 """
 
@@ -24,60 +27,66 @@ import time  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+
 from physres.sim.bucket import BucketParams, TankModel, advance, new_state  # noqa: E402
 
 cv2.setNumThreads(1)
 
 
-def _features(frames: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
-    """Camera feature path: 32×32 INTER_AREA, then |difference| with the previous frame."""
-    out = None
-    for f in frames:
-        small = cv2.resize(f, (32, 32), interpolation=cv2.INTER_AREA)
-        out = small if prev is None else cv2.absdiff(small, prev)
-        prev = small
-    return out if out is not None else np.zeros((32, 32), np.uint8)
+def _features(frames: np.ndarray) -> np.ndarray:
+    """Camera feature path after the 32×32 INTER_AREA frames: |difference| frame to frame."""
+    return np.abs(np.diff(frames.astype(np.int16), axis=0)).astype(np.uint8)
 
 
-def real_time_factor(model: TankModel, backend: str, seconds: float, repeats: int,
-                     features: bool = False) -> tuple[float, float]:
-    """(real-time factor, µs per frame) per second of *this thread's CPU time*, best of repeats.
-
-    CPU time (``time.thread_time``) is what "on one core" means and does not
-    count the moments the scheduler gives the core to someone else; on a
-    shared machine the wall-clock figure is printed beside it.
-    """
-    p = model.params
-    state = new_state(model, 0)
+def _duty(p: BucketParams, seconds: float) -> np.ndarray:
     n = round(seconds * p.motor_rate_hz)
     t = np.arange(n) / p.motor_rate_hz
-    duty = np.clip(0.5 + 0.4 * np.sin(2 * np.pi * 0.3 * t[:, None] + np.arange(p.n_motors)),
+    return np.clip(0.5 + 0.4 * np.sin(2 * np.pi * 0.3 * t[:, None] + np.arange(p.n_motors)),
                    0, 1)
-    advance(model, state, duty[:4], backend=backend)  # compile / warm caches
-    best_cpu = best_wall = float("inf")
-    n_frames = 0
-    for _ in range(repeats):
+
+
+class Timer:
+    """Runs one model on one backend, one repeat at a time, from a warmed-up state.
+
+    Each repeat is timed in *this thread's CPU time* (``time.thread_time``):
+    that is what "on one core" means, and it does not count the moments the
+    scheduler gives the core to another process on this shared machine. Wall
+    time is kept beside it for the record.
+    """
+
+    def __init__(self, model: TankModel, backend: str, seconds: float,
+                 features: bool = False) -> None:
+        self.model, self.backend, self.seconds, self.features = model, backend, seconds, features
+        self.state = new_state(model, 0)
+        self.duty = _duty(model.params, seconds)
+        advance(model, self.state, self.duty[:4], backend=backend)  # compile / warm caches
+        self.cpu: list[float] = []  # real-time factors per CPU second, one per repeat
+        self.wall: list[float] = []
+        self.us_per_frame: list[float] = []
+
+    def once(self) -> float:
         c0, w0 = time.thread_time(), time.perf_counter()
-        frames, _ = advance(model, state, duty, backend=backend)
-        if features:
-            _features(frames, None)
-        best_cpu = min(best_cpu, time.thread_time() - c0)
-        best_wall = min(best_wall, time.perf_counter() - w0)
-        n_frames = len(frames)
-    WALL[backend, features] = seconds / best_wall
-    return seconds / best_cpu, best_cpu / max(n_frames, 1) * 1e6
+        frames, _ = advance(self.model, self.state, self.duty, backend=self.backend,
+                            frame_shape=(32, 32) if self.features else None)
+        if self.features:
+            _features(frames)
+        cpu, wall = time.thread_time() - c0, time.perf_counter() - w0
+        self.cpu.append(self.seconds / cpu)
+        self.wall.append(self.seconds / wall)
+        self.us_per_frame.append(cpu / max(len(frames), 1) * 1e6)
+        return self.cpu[-1]
 
-
-#: wall-clock real-time factors of the same runs, for the record
-WALL: dict[tuple[str, bool], float] = {}
+    def line(self, label: str) -> str:
+        return (f"{label:<32}{np.median(self.us_per_frame):8.1f} us/frame  "
+                f"{np.median(self.cpu):7.1f}x real time (median of {len(self.cpu)} CPU-time "
+                f"repeats, best {max(self.cpu):.1f}x; wall median {np.median(self.wall):.1f}x)")
 
 
 def xor_check() -> tuple[float, float, float, float]:
     """Held-out XOR accuracy: raw height of a linear tank, its frames, raw inputs, sim.esn."""
+    from physres.readout import RidgeClassifierReadout
     from physres.sim.bucket import Bucket
     from physres.sim.bucket.trials import drive, trial_episodes, xor_bits
-
-    from physres.readout import RidgeClassifierReadout
 
     n_train, n_test, per_trial, window = 160, 80, 50, 10
     bits, y = xor_bits(n_train + n_test, seed=1)
@@ -107,7 +116,8 @@ def xor_check() -> tuple[float, float, float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=8.0, help="simulated seconds per repeat")
+    ap.add_argument("--seconds", type=float, default=20.0,
+                    help="simulated seconds per repeat (NumPy: at most 4)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--no-xor", action="store_true", help="skip the XOR accuracy check")
     ap.add_argument("--speech", action="store_true",
@@ -134,21 +144,26 @@ def main() -> None:
               f"{e['accuracy']:.1%} ({e['ci95'][0]:.1%}-{e['ci95'][1]:.1%}); difference "
               f"{d['water_minus_raw']:+.1%} (paired bootstrap 95% CI {d['ci95'][0]:+.1%} to "
               f"{d['ci95'][1]:+.1%})")
-    rt_np, us_np = real_time_factor(model, "numpy", min(args.seconds, 4.0),
-                                    max(2, args.repeats // 2))
-    print(f"plain NumPy (baseline):         {us_np:8.1f} us/frame  {rt_np:7.1f}x real time "
-          f"per CPU second (wall {WALL['numpy', False]:.1f}x)")
-    rt_nbf, us_nbf = real_time_factor(model, "numba", args.seconds, args.repeats, features=True)
-    print(f"numba + 32x32 features + diff:  {us_nbf:8.1f} us/frame  {rt_nbf:7.1f}x real time "
-          f"per CPU second (wall {WALL['numba', True]:.1f}x)")
-    plain = TankModel.build(BucketParams(dispersion="none"))
-    rt_nd, us_nd = real_time_factor(plain, "numba", args.seconds, args.repeats)
-    print(f"numba, dispersion: none:        {us_nd:8.1f} us/frame  {rt_nd:7.1f}x real time "
-          f"per CPU second (wall {WALL['numba', False]:.1f}x)")
-    rt_nb, us_nb = real_time_factor(model, "numba", args.seconds, args.repeats)
-    print(f"numba over NumPy: {rt_nb / rt_np:.1f}x faster")
-    print(f"numba fused physics + render:   {us_nb:8.1f} us/frame  {rt_nb:7.1f}x real time "
-          f"on one core (wall {WALL['numba', False]:.1f}x)")
+    import numba
+
+    print(f"numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} thread(s), one core")
+    default = model
+    base = Timer(default, "numpy", min(args.seconds, 4.0))
+    fast = Timer(default, "numba", args.seconds)
+    ratios = []
+    for _ in range(args.repeats):  # back to back, so both see the same machine load
+        ratios.append(fast.once() / base.once())
+    print(base.line("plain NumPy (baseline):"))
+    feat = Timer(default, "numba", args.seconds, features=True)
+    plain = Timer(TankModel.build(BucketParams(dispersion="none")), "numba", args.seconds)
+    for _ in range(args.repeats):
+        feat.once()
+        plain.once()
+    print(feat.line("numba + 32x32 features + diff:"))
+    print(plain.line("numba, dispersion: none:"))
+    print(f"numba over NumPy: {np.median(ratios):.1f}x faster (median of {len(ratios)} "
+          "back-to-back pairs of CPU-time ratios)")
+    print(fast.line("numba fused physics + render:") + " on one core")
 
 
 if __name__ == "__main__":

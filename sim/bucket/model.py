@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from physres.sim.bucket.params import BucketParams
 
 from physres.errors import ConfigError
+from physres.sim.bucket.params import BucketParams
 
 __all__ = ["GHOST", "TankModel", "capillary_gravity_omega"]
 

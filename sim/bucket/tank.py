@@ -15,12 +15,13 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
+
+from physres.errors import DeviceError
 from physres.sim.bucket.kernels import G, advance_numba
 from physres.sim.bucket.model import GHOST, TankModel
 from physres.sim.bucket.reference import advance_numpy
-
-from physres.errors import DeviceError
 
 __all__ = ["NOISE_BANK", "NOISE_MARGIN", "TankState", "advance", "frames_in", "new_state", "step"]
 
@@ -42,6 +43,9 @@ class TankState:
     step: int  # physics steps since reset
     noise: np.ndarray  # (NOISE_BANK, ny+M, nx+M) float32 standard normal
     rng: np.random.Generator  # picks noise slots and offsets
+    #: (2, ny+2g, nx+2g) float32 work arrays of the compiled step (S and q), kept
+    #: here so a short chunk allocates nothing
+    work: np.ndarray | None = None
 
     @property
     def height(self) -> np.ndarray:
@@ -61,7 +65,7 @@ def new_state(model: TankModel, seed: int | None) -> TankState:
         eta=np.zeros(pad, np.float32), eta_old=np.zeros(pad, np.float32),
         scratch=np.zeros((ny + 2, nx + 2), np.float32),
         amp=np.zeros(model.params.n_motors), step=0, noise=noise,
-        rng=np.random.default_rng(pick_seed),
+        rng=np.random.default_rng(pick_seed), work=np.zeros((2, *pad), np.float32),
     )
 
 
@@ -83,29 +87,44 @@ def _scalars(model: TankModel) -> np.ndarray:
 
 
 def advance(model: TankModel, state: TankState, duty: np.ndarray, *,
-            heights: bool = False, backend: str | None = None
+            heights: bool = False, backend: str | None = None,
+            frame_shape: tuple[int, int] | None = None
             ) -> tuple[np.ndarray, np.ndarray | None]:
     """Run ``duty`` (T, n_motors) in place on ``state``; return (frames, heights or None).
 
     Frames are ``(F, ny, nx)`` uint8 at the grid's resolution, one per camera
-    period completed in this chunk (F may be 0 for a short chunk).
+    period completed in this chunk (F may be 0 for a short chunk), or
+    ``(F, *frame_shape)`` resized as INTER_AREA does. When the grid is a whole
+    multiple of ``frame_shape`` the compiled render averages the blocks in the
+    same pass (before rounding to 8 bits, so within 1 DN of resizing the
+    full frame); otherwise OpenCV resizes the full frames.
     """
     duty = np.ascontiguousarray(duty, dtype=np.float64)
     if duty.ndim != 2 or duty.shape[1] != model.params.n_motors:
         raise ValueError(f"duty must be (T, {model.params.n_motors}), got {duty.shape}")
     n_frames = frames_in(model, state.step, duty.shape[0])
-    frames = np.empty((n_frames, model.ny, model.nx), np.uint8)
+    fh, fw = (model.ny, model.nx) if frame_shape is None else frame_shape
+    if min(fh, fw) < 1:
+        raise ValueError(f"frame_shape must be positive, got {frame_shape}")
+    numba_backend = (backend or model.params.backend) != "numpy"
+    fused = numba_backend and model.ny % fh == 0 and model.nx % fw == 0
+    frames = np.empty((n_frames, *((fh, fw) if fused else (model.ny, model.nx))), np.uint8)
     hts = np.empty((n_frames if heights else 0, model.ny, model.nx), np.float32)
     idx = np.empty((n_frames, 3), np.int64)
     if n_frames:
         idx[:, 0] = state.rng.integers(0, NOISE_BANK, n_frames)
         idx[:, 1:] = state.rng.integers(0, NOISE_MARGIN + 1, (n_frames, 2))
-    fn = advance_numpy if (backend or model.params.backend) == "numpy" else advance_numba
     st = np.asarray(model.stencil, dtype=np.float64)
-    nf = fn(state.eta, state.eta_old, state.scratch, state.amp, state.step, duty,
+    args = (state.eta, state.eta_old, state.scratch, state.amp, state.step, duty,
             model.steps_per_motor, model.substeps, st, _scalars(model), model.damp_new,
             model.damp_old, model.sources, model.boxes, model.omega, model.phase,
             model.illumination, state.noise, idx, frames, hts)
+    if not numba_backend:
+        nf = advance_numpy(*args)
+    else:
+        if state.work is None or state.work.shape != (2, *state.eta.shape):
+            state.work = np.zeros((2, *state.eta.shape), np.float32)
+        nf = advance_numba(*args, state.work)
     assert nf == n_frames
     state.step += duty.shape[0] * model.steps_per_motor
     if not np.isfinite(state.eta[GHOST, GHOST]) or not np.isfinite(state.height).all():
@@ -115,6 +134,9 @@ def advance(model: TankModel, state: TankState, duty: np.ndarray, *,
             f"{model.params.source_accel_m_s2} or nonlinearity={model.params.nonlinearity} "
             "is too strong for this grid"
         )
+    if frames.shape[1:] != (fh, fw):
+        frames = np.stack([cv2.resize(f, (fw, fh), interpolation=cv2.INTER_AREA)
+                           for f in frames]) if n_frames else np.empty((0, fh, fw), np.uint8)
     return frames, (hts if heights else None)
 
 
