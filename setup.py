@@ -16,7 +16,6 @@ def _packages() -> list[str]:
     for name, folder in _ROOTS.items():
         found.append(name)
         found += [f"{name}.{sub}" for sub in find_packages(where=folder)]
-    # physres's own find would also see drivers/sim below it only if they were inside it; they are not.
     return sorted(set(found))
 
 

@@ -20,6 +20,7 @@ import os
 import time
 
 import numpy as np
+
 from physres.sim.arm.env import TabletopEnv
 from physres.sim.arm.experts import make_expert
 from physres.sim.arm.tasks import TASKS

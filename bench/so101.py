@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from physres.drivers.arm import SO101
 
 

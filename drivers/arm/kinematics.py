@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from physres.drivers.arm.model import ArmModel, Joint
 
+from physres.drivers.arm.model import ArmModel, Joint
 from physres.errors import ConfigError, SafetyError
 
 __all__ = ["Kinematics"]

@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
 from physres.drivers.arm.kinematics import Kinematics
 from physres.drivers.arm.model import SO101_URDF, ArmModel, load_model
 from physres.drivers.arm.safety import SafetyMode, limit_joint_step, limit_workspace
 from physres.drivers.arm.sts import STS, StsBus
-from pydantic import BaseModel, ConfigDict, Field
-
-from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
 from physres.errors import ConfigError, DeviceError, SafetyError
 
 __all__ = ["SO101", "SO101Params"]

@@ -12,11 +12,11 @@ when USB latency and dropped frames make "the n-th frame" meaningless.
 from __future__ import annotations
 
 import numpy as np
-from physres.drivers.bucket.camera import Camera, CameraParams
-from physres.drivers.bucket.motorboard import MotorBoard, MotorBoardParams
 from pydantic import BaseModel, ConfigDict, Field
 
 from physres.device import Chunk, Description, Device
+from physres.drivers.bucket.camera import Camera, CameraParams
+from physres.drivers.bucket.motorboard import MotorBoard, MotorBoardParams
 
 __all__ = ["BucketRig", "BucketRigParams"]
 

@@ -22,14 +22,14 @@ import math
 from typing import Any
 
 import numpy as np
-from physres.drivers.arm.safety import SafetyMode, limit_joint_step, limit_workspace
-from physres.sim.arm.scene import ARM_JOINTS, HOME_JOINTS, Scene
-from physres.sim.arm.spec import ACTION_SPEC
-from physres.sim.arm.tasks import TASKS, make_task
 from pydantic import BaseModel, ConfigDict, Field
 
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
+from physres.drivers.arm.safety import SafetyMode, limit_joint_step, limit_workspace
 from physres.errors import ConfigError, DeviceError, SafetyError
+from physres.sim.arm.scene import ARM_JOINTS, HOME_JOINTS, Scene
+from physres.sim.arm.spec import ACTION_SPEC
+from physres.sim.arm.tasks import TASKS, make_task
 
 __all__ = ["SimArm", "SimArmParams"]
 

@@ -35,11 +35,11 @@ from typing import Any, ClassVar, Literal
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+from physres.errors import ConfigError
 from physres.sim.arm.scene import Scene
 from physres.sim.arm.spec import ACTION_SPEC, ActionSpec
 from physres.sim.arm.tasks import TASKS, Task, make_task, parse_prompt
-
-from physres.errors import ConfigError
 
 __all__ = ["ENV_ID", "PROMPT_CHARSET", "PROPRIO_NAMES", "TabletopEnv", "normalize_prompt"]
 

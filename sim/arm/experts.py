@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from physres.sim.arm.env import TabletopEnv
 from physres.sim.arm.tasks import PushBowl
 

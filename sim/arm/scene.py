@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pybullet_data
+
 from physres.sim.arm._pb import bullet_client, p, quiet_fds
 
 __all__ = [

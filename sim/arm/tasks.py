@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from physres.sim.arm.scene import TABLE_RGBA, Scene
 
 from physres.errors import ConfigError
+from physres.sim.arm.scene import TABLE_RGBA, Scene
 
 __all__ = [
     "TASKS",

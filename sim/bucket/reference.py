@@ -8,6 +8,7 @@ numbers.
 from __future__ import annotations
 
 import numpy as np
+
 from physres.sim.bucket.kernels import NL_CLIP
 
 __all__ = ["advance_numpy"]

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from physres.drivers.bucket.camera import FramePreprocessor
 from physres.sim.bucket.device import Bucket
 from physres.sim.bucket.params import MotorParams

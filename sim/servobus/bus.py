@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Self
 
 import numpy as np
+
 from physres.sim.servobus.protocol import (
     BROADCAST_ID,
     INST_ACTION,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from physres.sim.arm import SimArm
 
 from physres import registry
 from physres.device import check_device
 from physres.errors import DeviceError, SafetyError
+from physres.sim.arm import SimArm
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from physres.sim.arm.spec import ACTION_SPEC, ActionError, ActionSpec
 
 from physres.errors import SafetyError
+from physres.sim.arm.spec import ACTION_SPEC, ActionError, ActionSpec
 
 
 def test_an_action_is_six_numbers_with_units() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from physres.sim.arm.tasks import TASKS, PromptError, make_task, parse_prompt
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from physres.sim.bucket import Bucket, MotorParams
-from physres.sim.bucket.trials import slew_limit
 
 from physres import registry
 from physres.device.check import check_device
 from physres.errors import ConfigError, SafetyError
+from physres.sim.bucket import Bucket, MotorParams
+from physres.sim.bucket.trials import slew_limit
 
 
 @pytest.mark.parametrize("kind", ["sim.bucket", "mock.bucket"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from physres.sim.bucket import (
     GHOST,
     BucketParams,

@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from physres.sim.servobus import PacketParser, checksum, encode, servo_step
 from physres.sim.servobus.servo import ServoState
 

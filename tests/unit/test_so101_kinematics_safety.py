@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from physres.drivers.arm import SO101, Kinematics, limit_joint_step, limit_workspace, load_model
 
+from physres.drivers.arm import SO101, Kinematics, limit_joint_step, limit_workspace, load_model
 from physres.errors import ConfigError, SafetyError
 
 MODEL = load_model()
