@@ -60,7 +60,8 @@ class DriveConfig(_Strict):
     via: str = Field("bus", pattern="^(bus|local)$")
     #: input rate for wall-clock devices whose inputs declare none (the task is paced at it)
     rate_hz: float | None = Field(None, gt=0, allow_inf_nan=False)
-    #: seconds a wall-clock device may take to deliver an episode's samples
+    #: seconds a device may take to deliver a chunk's samples (wall-clock devices; stepped
+    #: devices over the bus wait at least 30 s, e.g. firmware in the loop runs in real time)
     timeout_s: float = Field(5.0, gt=0, allow_inf_nan=False)
 
 

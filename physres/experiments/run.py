@@ -140,7 +140,11 @@ def run_experiment(
                     flush_s=cfg.record.flush_s,
                     metadata={"run": cfg.name, "seed": str(cfg.seed)},
                 ).start()
-            proxy = RemoteDevice(target, cfg=cfg.bus, ctx=ctx).connect()
+            # a stepped device's outputs may take as long as its chunk takes in real time
+            # (firmware in the loop runs at wall-clock pace): wait at least drive.timeout_s
+            proxy = RemoteDevice(
+                target, cfg=cfg.bus, ctx=ctx, timeout_s=max(30.0, cfg.drive.timeout_s)
+            ).connect()
             device = proxy
         else:
             device = devices[target].connect()

@@ -8,20 +8,28 @@ advances only by the duty samples applied, so a run is as fast as the kernels
 and repeats exactly after ``reset(seed)``. With ``video_path`` set, every
 published frame also goes to a video file the real
 :class:`~physres.drivers.bucket.camera.Camera` can read back through OpenCV.
+
+``motor_driver: simavr`` / ``host`` (or ``motors: simavr``) puts the real motor
+firmware and MotorBoard driver between ``duty`` and the water
+(:mod:`~physres.sim.bucket.firmware_loop`): the same streams plus ``duty_out``
+(what the pins output), duty capped at the board's 0.9, and each apply takes
+its duration in wall-clock time because the firmware runs in real time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import cv2
 import numpy as np
-from physres.sim.bucket.model import TankModel
-from physres.sim.bucket.params import BucketParams
-from physres.sim.bucket.tank import TankState, advance, new_state
-from physres.sim.bucket.video import VideoSink
 
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
+from physres.sim.bucket.firmware_loop import FIRMWARE_MAX_DUTY, FIRMWARE_MAX_STEP, FirmwareLoop
+from physres.sim.bucket.model import TankModel
+from physres.sim.bucket.params import BucketParams
+from physres.sim.bucket.tank import TankState, advance, new_state, step
+from physres.sim.bucket.video import VideoSink
 
 __all__ = ["Bucket"]
 
@@ -42,6 +50,8 @@ class Bucket(Device):
         self._sink: VideoSink | None = None
         self._frames: list[np.ndarray] = []
         self._heights: list[np.ndarray] = []
+        self._duty_out: list[np.ndarray] = []
+        self._fw: FirmwareLoop | None = None  # motor_driver simavr/host: firmware in the loop
         self._first_frame = 0  # global index (1-based) of the first pending frame
 
     # ------------------------------------------------------------------ contract
@@ -61,9 +71,17 @@ class Bucket(Device):
             streams.append(StreamSpec(name="height", dtype="<f4", shape=tuple(p.grid), units="m",
                                       rate_hz=p.fps, kind="state",
                                       doc="surface height at each frame (ground truth)"))
+        high, max_step = 1.0, p.max_duty_step
+        if p.motor_driver != "direct":  # the MotorBoard's limits: refused here, before the port
+            high, max_step = FIRMWARE_MAX_DUTY, min(max_step, FIRMWARE_MAX_STEP)
+            m = self.model
+            streams.append(StreamSpec(name="duty_out", dtype="<f4", shape=(p.n_motors,),
+                                      units="duty", rate_hz=1.0 / m.dt, kind="continuous",
+                                      doc=f"duty the {p.motor_driver} firmware's pins output, "
+                                      "at each physics step (after its clamp and slew limit)"))
         inputs = [InputSpec(name="duty", dtype="<f8", shape=(p.n_motors,), units="duty",
                             rate_hz=p.motor_rate_hz,
-                            limits=Limits(low=0.0, high=1.0, max_step=p.max_duty_step),
+                            limits=Limits(low=0.0, high=high, max_step=max_step),
                             doc="motor duty = oscillation amplitude, 0 = off, 1 = full")]
         self._desc = self._description(streams=streams, inputs=inputs,
                                        meta={"params": p.model_dump(mode="json")})
@@ -79,10 +97,23 @@ class Bucket(Device):
     def _connect(self) -> None:
         self._state = new_state(self.model, None)
         self._clear_pending()
+        p = self.params
+        if p.motor_driver != "direct":
+            # compile the kernels now: a cold numba compile holds the GIL for seconds,
+            # which would starve the driver's keepalive and trip the firmware's watchdog
+            step(dataclasses.replace(self.model, steps_per_motor=1), self._state,
+                 np.zeros((1, p.n_motors)))
+            self._fw = FirmwareLoop(p.motor_driver, n_motors=p.n_motors,
+                                    motor_rate_hz=p.motor_rate_hz, step_s=self.model.dt,
+                                    steps_per_motor=self.model.steps_per_motor,
+                                    owner=f"{self.kind} {self.name!r}").start()
         if self.params.video_path:
             self._sink = VideoSink(self.params.video_path, self.params.fps, self.frame_shape)
 
     def _disconnect(self) -> None:
+        if self._fw is not None:
+            fw, self._fw = self._fw, None
+            fw.stop()
         if self._sink is not None:
             self._sink.close()
             self._sink = None
@@ -93,7 +124,13 @@ class Bucket(Device):
         assert st is not None
         if not self._frames:
             self._first_frame = st.step // m.substeps + 1
-        frames, heights = advance(m, st, inputs["duty"], heights=self.params.height_stream)
+        if self._fw is None:
+            frames, heights = advance(m, st, inputs["duty"], heights=self.params.height_stream)
+        else:  # the firmware's pin duty, one row per physics step
+            out = self._fw.drive(inputs["duty"])
+            self._duty_out.append(out.astype(np.float32))
+            per_step = dataclasses.replace(m, steps_per_motor=1)
+            frames, heights = advance(per_step, st, out, heights=self.params.height_stream)
         if frames.shape[1:] != self.frame_shape:
             h, w = self.frame_shape
             frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
@@ -115,15 +152,20 @@ class Bucket(Device):
         out = {"frame": Chunk(_cat(self._frames, (0, *self.frame_shape), np.uint8), t0)}
         if self.params.height_stream:
             out["height"] = Chunk(_cat(self._heights, (0, m.ny, m.nx), np.float32), t0)
+        if self._fw is not None:
+            duty = _cat(self._duty_out, (0, self.params.n_motors), np.float32)
+            out["duty_out"] = Chunk(duty, self._clock_ns - round(len(duty) * m.dt * 1e9))
         self._clear_pending()
         return out
 
     def _reset(self, seed: int | None) -> None:
+        if self._fw is not None:
+            self._fw.reset()
         self._state = new_state(self.model, seed)
         self._clear_pending()
 
     def _clear_pending(self) -> None:
-        self._frames, self._heights = [], []
+        self._frames, self._heights, self._duty_out = [], [], []
 
     # ------------------------------------------------------------------ extras
     @command

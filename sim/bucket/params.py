@@ -7,7 +7,7 @@ at 25 fps. Every field is physical (SI units) so a lab can enter its own rig.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -86,6 +86,13 @@ class BucketParams(BaseModel):
     motor_rate_hz: float = Field(MOTOR_RATE_HZ, gt=0.0, le=10_000.0)
     #: largest duty change per motor update (as the MotorBoard enforces)
     max_duty_step: float = Field(DUTY_MAX_STEP, gt=0.0, le=1.0)
+    #: how ``duty`` reaches the water. "direct" (default: fast, exactly repeatable,
+    #: runs at hundreds of times real time); "simavr" / "host": through the real
+    #: motor firmware (the AVR ELF in simavr, or its host build) and the MotorBoard
+    #: driver, the tank driven by the duty the firmware's pins output. Firmware
+    #: modes run in real time (the firmware does) and cap duty at the board's 0.9.
+    #: A config may also write ``motors: simavr`` (the default two motors).
+    motor_driver: Literal["direct", "simavr", "host"] = "direct"
 
     # ---- camera / renderer
     fps: float = Field(25.0, gt=0.0, le=1000.0)
@@ -110,6 +117,20 @@ class BucketParams(BaseModel):
     #: "numba" fused kernels (fast) or "numpy" (the reference, same model)
     backend: Literal["numba", "numpy"] = "numba"
     seed: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _motors_shorthand(cls, data: Any) -> Any:
+        """``motors: simavr`` (a driver name instead of a motor list) sets ``motor_driver``."""
+        if isinstance(data, dict) and isinstance(data.get("motors"), str):
+            data = dict(data)
+            driver = data.pop("motors")
+            if "motor_driver" in data and data["motor_driver"] != driver:
+                raise ValueError(
+                    f"motors: {driver!r} and motor_driver: {data['motor_driver']!r} disagree"
+                )
+            data["motor_driver"] = driver
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> BucketParams:
