@@ -93,6 +93,29 @@ def panda_urdf(low_poly: bool = True) -> str:
     return str(path)
 
 
+def _cup_parts(
+    r_floor: float,
+    floor_t: float,
+    r_mid: float,
+    wall: float,
+    seg_half: float,
+    height: float,
+    segments: int,
+) -> tuple[list, list, list, list, list, list]:
+    """A floor disc and a ring of wall slabs, as pybullet shape-array lists (bowl, cup)."""
+    types, halves, radii, lengths = [p.GEOM_CYLINDER], [[0, 0, 0]], [r_floor], [floor_t]
+    poss, orns = [[0, 0, floor_t / 2]], [[0, 0, 0, 1]]
+    for k in range(segments):
+        a = 2 * math.pi * k / segments
+        types.append(p.GEOM_BOX)
+        halves.append([wall / 2, seg_half, height / 2])
+        radii.append(0.0)
+        lengths.append(0.0)
+        poss.append([r_mid * math.cos(a), r_mid * math.sin(a), height / 2])
+        orns.append(list(_quat_yaw(a)))
+    return types, halves, radii, lengths, poss, orns
+
+
 @dataclass
 class SceneObject:
     """A body in the scene and what tasks and experts need to know about it."""
@@ -231,22 +254,9 @@ class Scene:
         floor_t = 0.008
         r_mid = inner_radius + wall / 2
         seg_half = r_mid * math.tan(math.pi / segments) + 0.002
-        types, halves, radii, lengths, poss, orns = (
-            [p.GEOM_CYLINDER],
-            [[0, 0, 0]],
-            [inner_radius + wall],
-            [floor_t],
-            [[0, 0, floor_t / 2]],
-            [[0, 0, 0, 1]],
+        types, halves, radii, lengths, poss, orns = _cup_parts(
+            inner_radius + wall, floor_t, r_mid, wall, seg_half, height, segments
         )
-        for k in range(segments):
-            a = 2 * math.pi * k / segments
-            types.append(p.GEOM_BOX)
-            halves.append([wall / 2, seg_half, height / 2])
-            radii.append(0.0)
-            lengths.append(0.0)
-            poss.append([r_mid * math.cos(a), r_mid * math.sin(a), height / 2])
-            orns.append(list(_quat_yaw(a)))
         col = c.createCollisionShapeArray(
             shapeTypes=types,
             halfExtents=halves,
@@ -369,16 +379,9 @@ class Scene:
         r_out, wall, height, floor_t, segments = 0.041, 0.006, 0.10, 0.009, 12
         r_mid = r_out - wall / 2
         seg_half = r_mid * math.tan(math.pi / segments) + 0.001
-        types, halves, radii, lengths = [p.GEOM_CYLINDER], [[0, 0, 0]], [r_out], [floor_t]
-        poss, orns = [[0, 0, floor_t / 2]], [[0, 0, 0, 1]]
-        for k in range(segments):
-            a = 2 * math.pi * k / segments
-            types.append(p.GEOM_BOX)
-            halves.append([wall / 2, seg_half, height / 2])
-            radii.append(0.0)
-            lengths.append(0.0)
-            poss.append([r_mid * math.cos(a), r_mid * math.sin(a), height / 2])
-            orns.append(list(_quat_yaw(a)))
+        types, halves, radii, lengths, poss, orns = _cup_parts(
+            r_out, floor_t, r_mid, wall, seg_half, height, segments
+        )
         types.append(p.GEOM_BOX)  # the handle, along +y like the model's
         halves.append([0.006, 0.02, 0.03])
         radii.append(0.0)
