@@ -240,6 +240,15 @@ class Device(ABC):
     # -------------------------------------------------------------- commands
     @classmethod
     def command_specs(cls) -> dict[str, CommandSpec]:
+        """The class's ``@command`` methods, found once per class (describe() runs per apply)."""
+        cached = cls.__dict__.get("_command_specs")
+        if cached is None:
+            cached = cls._find_commands()
+            cls._command_specs = cached
+        return dict(cached)
+
+    @classmethod
+    def _find_commands(cls) -> dict[str, CommandSpec]:
         import inspect
 
         specs: dict[str, CommandSpec] = {}
