@@ -136,6 +136,8 @@ class Recording:
     metadata: dict[str, dict[str, str]] = field(default_factory=dict)
     truncated: bool = False
     problem: str = ""
+    #: records skipped because their bytes no longer decode (counted, never fatal)
+    corrupt: int = 0
 
     @property
     def end_reason(self) -> str:
@@ -201,7 +203,9 @@ def read_recording(
                             frames = _frames_of(topic, rec.data)
                             yield rec.log_time, (frames if raw else decode(frames))
                         except (FrameError, struct.error, ValueError) as e:
-                            log.warning("%s: skipping corrupt record on %s: %s", p, topic, e)
+                            if not info.corrupt:
+                                log.warning("%s: skipping corrupt record on %s: %s", p, topic, e)
+                            info.corrupt += 1
             except (McapError, struct.error, EOFError, ValueError) as e:
                 info.truncated = True
                 info.problem = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__

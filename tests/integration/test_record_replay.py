@@ -115,3 +115,27 @@ def test_replayed_esn_run_gives_the_readout_identical_results(
     fit = lambda X: Ridge(alpha=1e-6).fit(X[100:1000], y[100:1000]).predict(X[1000:])
     np.testing.assert_array_equal(fit(replayed_states), fit(live_states))
     assert sub.seq.dropped == 0 and n == len(replayed)
+
+
+def test_a_corrupted_record_in_the_middle_is_counted_and_skipped(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, tmp_path: Path, closer: list
+) -> None:
+    path = tmp_path / "r.mcap"
+    rec = Recorder(path, ["a/"], bus_cfg, ctx).start()
+    pub = Publisher(ctx, bus_cfg, "a")
+    closer.append(pub)
+    time.sleep(0.3)
+    for i in range(20):
+        pub.publish("x", {"v": np.arange(4.0)}, meta={"mark": f"record-{i:02d}"})
+        time.sleep(0.005)
+    time.sleep(0.3)
+    rec.stop()
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"record-10")
+    header_start = raw.rindex(b"\x88", 0, at)  # the 8-key msgpack map that holds the mark
+    raw[header_start] = 0xC1  # a byte msgpack never uses: this header cannot decode
+    path.write_bytes(bytes(raw))
+    info, msgs = read_recording(path)
+    marks = [m.meta["mark"] for _, m in msgs]
+    assert info.corrupt == 1 and not info.truncated
+    assert len(marks) == 19 and "record-10" not in marks and "record-19" in marks
