@@ -110,7 +110,6 @@ class SO101(Device):
         self.kin = Kinematics(self.model)
         self._bus: StsBus | None = None
         self._io = threading.RLock()
-        self._fault: str | None = None
         self._q_ref = np.zeros(n)  # last commanded target (rad): the speed limit's reference
         self._q_present = np.zeros(n)  # last read positions (rad): where a hold holds
         self._sent: list[np.ndarray] = []
@@ -376,16 +375,6 @@ class SO101(Device):
             }
 
     # ------------------------------------------------------------- commands
-    @property
-    def fault(self) -> str | None:
-        """Why motion is refused (a silent servo, an e-stop), or None."""
-        return self._fault
-
-    @command
-    def status(self) -> dict[str, Any]:
-        """Connection state, last values sent and the latched fault, if any."""
-        return {**super().status(), "fault": self._fault}
-
     @command
     def estop(self) -> dict[str, Any]:
         """Stop now: hold the present pose (or drop torque) and refuse motion until cleared."""

@@ -125,7 +125,6 @@ class MotorBoard(Device):
         self._stop_keepalive = threading.Event()
         self._keepalive_paused = threading.Event()
         self._last_request = 0.0
-        self._fault: str | None = None
         self._t_hi = 0
         self._t_last = 0
 
@@ -290,11 +289,6 @@ class MotorBoard(Device):
     def link(self) -> SerialLink | None:
         """The serial link (counters: garbage, resends, stale, bytes_in/out)."""
         return self._link
-
-    @property
-    def fault(self) -> str | None:
-        """Why the link died, once it has."""
-        return self._fault
 
     def pause_keepalive(self) -> None:
         """Stop keepalives (the host "goes silent"; the board's watchdog will act)."""

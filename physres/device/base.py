@@ -64,6 +64,8 @@ class Device(ABC):
         self._connected = False
         self._backend: Any = None  # MockBackend when mock
         self._last_sent: dict[str, np.ndarray] = {}
+        #: why motion is refused (a silent servo, an e-stop), or None; set by drivers
+        self._fault: str | None = None
         self._clock_ns = 0
         self._t0_ns = time.monotonic_ns()
 
@@ -267,10 +269,16 @@ class Device(ABC):
             raise ValueError(f"{self.name} has no command {name!r}; it has {sorted(specs)}")
         return getattr(self, name)(**kwargs)
 
+    @property
+    def fault(self) -> str | None:
+        """The latched fault (a silent servo, an e-stop...), or None when healthy."""
+        return self._fault
+
     @command
     def status(self) -> dict[str, Any]:
-        """Connection state, device time and the last values sent."""
+        """Connection state, device time, the last values sent and the latched fault."""
         return {
+            "fault": self._fault,
             "name": self.name,
             "kind": self.kind,
             "connected": self._connected,

@@ -81,7 +81,6 @@ class SimArm(Device):
                 f"{', '.join(TASKS)}"
             )
         self._scene: Scene | None = None
-        self._fault: str | None = None
         self._q_ref = np.asarray(HOME_JOINTS, dtype=float)
         self._rows: dict[str, list[np.ndarray]] = {}
         self._rows_t0 = 0
@@ -330,15 +329,6 @@ class SimArm(Device):
         return out
 
     # ------------------------------------------------------------- commands
-    @property
-    def fault(self) -> str | None:
-        return self._fault
-
-    @command
-    def status(self) -> dict[str, Any]:
-        """Connection state, device time, last values sent and the latched fault."""
-        return {**super().status(), "fault": self._fault}
-
     @command
     def estop(self) -> dict[str, Any]:
         """Stop now: hold the present joint angles and refuse motion until clear_fault()."""
