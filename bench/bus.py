@@ -1,14 +1,16 @@
 """Bus throughput and latency, as ratios against raw pyzmq measured in the same run.
 
-    python bench/bus.py            # full run (~1 min)
+    python bench/bus.py            # full run (~2 min)
     python bench/bus.py --quick    # smaller counts, for a smoke test
 
 Every figure runs publisher and subscriber in separate processes over ipc, as
 a lab's device node and readout would. Raw pyzmq baselines: PUB→SUB direct with
 ``copy=False`` both sides (frames), single-part sends (small messages), and a
-direct REQ/REP pair (commands). physres goes through its broker, validates every
-header and tracks sequence numbers. The last line printed is the frame
-throughput ratio (physres / raw pyzmq).
+direct REQ/REP pair (commands). physres subscribes to the node directly (the
+broker hop is reported beside it), validates every header and tracks sequence
+numbers. Raw and physres run back to back, alternating which goes first, and
+each figure is the median of the pairs' ratios. The last line printed is the
+frame throughput ratio (physres / raw pyzmq).
 """
 
 from __future__ import annotations
@@ -221,9 +223,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--quick", action="store_true", help="shorter windows and fewer round trips")
-    ap.add_argument("--repeats", type=int, default=5, help="raw/physres pairs per figure")
+    ap.add_argument("--repeats", type=int, default=7, help="raw/physres pairs per figure")
     args = ap.parse_args()
-    window = 1.0 if args.quick else 2.0
+    window = 1.0 if args.quick else 1.5
     n_rtt = 300 if args.quick else 1000
     reps = 1 if args.quick else args.repeats
     frame = np.random.default_rng(0).integers(0, 256, FRAME_SHAPE, dtype=np.uint8)
@@ -237,17 +239,25 @@ def main() -> None:
     rtts: dict[str, list[float]] = {"raw": [], "phy": []}
     drops = 0
     cpu_f, cpu_s = [], []
-    for _ in range(reps):
-        raw, raw_cpu = bench_raw_stream(frame, window, copy=False)
+    for i in range(reps):
+        # alternate which side runs first, so a drift in machine load favours neither
+        first_raw = i % 2 == 0
+        if first_raw:
+            raw, raw_cpu = bench_raw_stream(frame, window, copy=False)
         phy, _d, phy_cpu = bench_physres_stream(frame, window, hwm=10, direct=True)
+        if not first_raw:
+            raw, raw_cpu = bench_raw_stream(frame, window, copy=False)
         brk = bench_physres_stream(frame, window, hwm=10, direct=False)[0]
         rates["raw_f"].append(raw)
         rates["phy_f"].append(phy)
         f_ratio.append(phy / raw)
         cpu_f.append(phy_cpu / raw_cpu)
         b_ratio.append(brk / raw)
-        raw, raw_cpu = bench_raw_stream(small_raw, window, copy=True)
+        if first_raw:
+            raw, raw_cpu = bench_raw_stream(small_raw, window, copy=True)
         phy, d, phy_cpu = bench_physres_stream(small, window, hwm=1000, direct=True)
+        if not first_raw:
+            raw, raw_cpu = bench_raw_stream(small_raw, window, copy=True)
         brk = bench_physres_stream(small, window, hwm=1000, direct=False)[0]
         drops += d
         rates["raw_s"].append(raw)

@@ -11,6 +11,7 @@ consumer that must not miss the start of a stream performs a handshake first
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -22,6 +23,7 @@ import zmq
 
 from physres.bus.codec import Message, decode, encode
 from physres.bus.config import BusConfig
+from physres.bus.memory import keep_large_buffers
 from physres.bus.sockets import recv_frames, send_parts
 from physres.errors import FrameError
 
@@ -177,6 +179,8 @@ class Subscriber:
         name: str = "subscriber",
         endpoint: str | None = None,
     ) -> None:
+        if cfg.tune_malloc:
+            keep_large_buffers()
         self.sock = ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.RCVHWM, cfg.rcvhwm)
@@ -185,8 +189,7 @@ class Subscriber:
             self.subscribe(t)
         self.seq = SeqTracker()
         self.garbage = GarbageCounter(name)
-        self._poller = zmq.Poller()
-        self._poller.register(self.sock, zmq.POLLIN)
+        self._timeout_s: float | None = None  # what RCVTIMEO is set to now (None: -1)
 
     @classmethod
     def direct(
@@ -217,22 +220,30 @@ class Subscriber:
         self.sock.setsockopt(zmq.SUBSCRIBE, topic_prefix.encode())
 
     def recv(self, timeout_s: float | None = None) -> Message | None:
-        """Next valid message, or None after ``timeout_s`` (None: wait forever)."""
-        deadline = None
+        """Next valid message, or None after ``timeout_s`` (None: wait forever).
+
+        One blocking receive with the socket's own timeout: no poll before it and
+        no exception for an empty queue, which a frame-rate consumer would pay
+        on every message (set only when the timeout changes: it is a syscall).
+        """
+        t0 = time.monotonic()
+        left = timeout_s
         while True:
+            if left != self._timeout_s:
+                self._timeout_s = left
+                ms = -1 if left is None else max(0, math.ceil(left * 1000))
+                self.sock.setsockopt(zmq.RCVTIMEO, ms)
             try:
-                frames = recv_frames(self.sock, zmq.NOBLOCK)  # queued already: no poll needed
+                frames = recv_frames(self.sock)
             except zmq.Again:
-                if deadline is None:
-                    deadline = float("inf") if timeout_s is None else time.monotonic() + timeout_s
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._poller.poll(None if left == float("inf") else int(left * 1000) + 1)
-                continue
+                return None
             msg = self.handle(frames)
             if msg is not None:
                 return msg
+            if timeout_s is not None:  # garbage arrived: wait only for what is left
+                left = timeout_s - (time.monotonic() - t0)
+                if left <= 0:
+                    return None
 
     def handle(self, frames: list[Any]) -> Message | None:
         """Decode raw frames (from this socket or a poller); None if garbage."""

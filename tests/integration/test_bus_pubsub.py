@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -126,3 +127,52 @@ def test_both_transports_work_and_tcp_binds_loopback(
         wait_joined(pub, sub)
         pub.publish("x", {"v": np.arange(3)})
         assert np.array_equal(sub.recv(2.0).data, np.arange(3))
+
+
+def test_recv_waits_no_longer_than_asked_even_while_garbage_arrives(
+    bus_cfg: BusConfig, ctx: zmq.Context, closer: list
+) -> None:
+    """The timeout bounds the whole call: skipped garbage does not restart the clock."""
+    pub = Publisher(ctx, bus_cfg, "noisy", bind=bus_cfg.node_endpoint("noisy", "pub"))
+    sub = Subscriber(ctx, bus_cfg, ["noisy/"], endpoint=pub.direct_endpoint)
+    closer += [pub, sub]
+    wait_joined(pub, sub)
+    assert sub.recv(0.0) is None  # nothing queued: returns at once
+
+    stop = threading.Event()
+
+    def spray() -> None:  # garbage every 5 ms for as long as the test waits
+        while not stop.wait(0.005):
+            pub.send_raw([b"noisy/x", b"\xc1 not a header"])
+
+    sprayer = threading.Thread(target=spray)
+    sprayer.start()
+    try:
+        t0 = time.monotonic()
+        got = sub.recv(0.3)
+        waited = time.monotonic() - t0
+    finally:
+        stop.set()
+        sprayer.join()
+    assert got is None and 0.25 < waited < 0.6
+    assert sub.garbage.counts["header"] > 0
+    pub.publish("x", {"v": np.arange(3)})
+    assert sub.recv(1.0).data.tolist() == [0, 1, 2]  # still delivers the good ones
+
+
+def test_receive_buffers_are_kept_mapped_on_glibc() -> None:
+    """Frames reuse freed buffers instead of page-faulting new ones (physres.bus.memory)."""
+    import platform
+    import subprocess
+    import sys
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc tuning applies to glibc only")
+    code = "from physres.bus.memory import keep_large_buffers as k; print(k(), k())"
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert on.stdout.split() == ["True", "True"]
+    env = {"PHYSRES_TUNE_MALLOC": "0", "PATH": ""}
+    off = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert off.stdout.split() == ["False", "False"]

@@ -132,8 +132,8 @@ def test_a_corrupted_record_in_the_middle_is_counted_and_skipped(
     rec.stop()
     raw = bytearray(path.read_bytes())
     at = raw.index(b"record-10")
-    header_start = raw.rindex(b"\x88", 0, at)  # the 8-key msgpack map that holds the mark
-    raw[header_start] = 0xC1  # a byte msgpack never uses: this header cannot decode
+    meta_map = raw.rindex(b"\xa1m\x81", 0, at) + 2  # key "m", then a 1-entry map: the mark
+    raw[meta_map] = 0xC1  # a byte msgpack never uses: this header cannot decode
     path.write_bytes(bytes(raw))
     info, msgs = read_recording(path)
     marks = [m.meta["mark"] for _, m in msgs]

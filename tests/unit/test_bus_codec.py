@@ -135,3 +135,56 @@ def test_malformed_messages_raise_frame_error_with_a_kind(frames: list[bytes], k
     with pytest.raises(FrameError) as err:
         decode(frames)
     assert err.value.kind == kind
+
+
+# ------------------------------------------------------------ the steady-state path
+# A stream's header differs from message to message only in seq and the clocks,
+# so decode() remembers a layout it has validated (keyed by the exact header
+# bytes before the integers) and skips msgpack for the rest of the stream. These
+# tests hold that path to the same rules as the general one.
+
+
+def _canonical(seq: int = 0, **kw: object) -> list[bytes]:
+    frames = encode("s", "x", seq, {"a": np.arange(2, dtype="<f4")}, t_dev=5, t_host=6, **kw)
+    return frames_to_bytes(frames)
+
+
+def test_a_remembered_layout_decodes_like_the_first_message() -> None:
+    first, later = decode(_canonical(0)), decode(_canonical(41))
+    assert (later.source, later.stream, later.topic) == (first.source, first.stream, first.topic)
+    assert (later.seq, later.t_dev, later.t_host) == (41, 5, 6)
+    np.testing.assert_array_equal(later.data, first.data)
+
+
+@pytest.mark.parametrize(
+    ("mangle", "kind"),
+    [
+        (lambda f: [f[0], f[1], f[2][:4]], "size"),
+        (lambda f: f[:2], "parts"),
+        (lambda f: [*f, b"extra"], "parts"),
+        (lambda f: [b"\xff\xfe", *f[1:]], "topic"),
+        # a byte of the remembered part changed: not the layout that was validated
+        (lambda f: [f[0], f[1].replace(b"<f4", b"|O4"), f[2]], "dtype"),
+        # the integers' type byte changed from int64 to a string marker: not a header
+        (lambda f: [f[0], f[1][:-9] + b"\xd9" + f[1][-8:], f[2]], "header"),
+    ],
+    ids=["short-buffer", "missing-buffer", "extra-buffer", "topic", "body-byte", "tail-byte"],
+)
+def test_the_remembered_layout_refuses_what_the_general_path_refuses(mangle, kind: str) -> None:
+    decode(_canonical())  # layout now remembered
+    with pytest.raises(FrameError) as err:
+        decode(mangle(_canonical(3)))
+    assert err.value.kind == kind
+
+
+def test_headers_in_other_key_orders_still_decode() -> None:
+    """Recordings written before the fixed layout (or by other writers) pack a plain map."""
+    frames = [b"s/x", _header(seq=9, td=1, th=2), np.arange(2, dtype="<f4").tobytes()]
+    msg = decode(frames)
+    assert (msg.seq, msg.t_dev, msg.t_host) == (9, 1, 2)
+    np.testing.assert_array_equal(msg.data, [0, 1])
+
+
+def test_meta_and_integers_beyond_int64_take_the_general_path() -> None:
+    msg = decode(_canonical(2**63 + 1, meta={"in_seq": [1, 2]}))
+    assert msg.seq == 2**63 + 1 and msg.meta == {"in_seq": [1, 2]}
