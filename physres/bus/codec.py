@@ -11,6 +11,10 @@
       b    [[name, dtype, shape, units], ...] one entry per buffer
       m    small msgpack-able extras (prompt text, command args, ids)
 
+  physres writes the constant entries (v, src, st, b) first, then seq/td/th
+  as fixed-width int64 (then m, if any), so a stream's headers differ only in
+  those integers (see "fast layout" below); any valid msgpack map decodes.
+
 * ``buffers`` — raw array bytes, C order. Large arrays go out with
   ``copy=False`` (zero-copy); nothing is ever pickled.
 
