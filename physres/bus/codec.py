@@ -235,14 +235,7 @@ def decode(frames: Sequence[Any]) -> Message:
         raise FrameError(
             f"{src}/{st}: header lists {len(slots)} buffer(s), message has {n - 2}", kind="parts"
         )
-    arrays: dict[str, np.ndarray] = {}
-    units: dict[str, str] = {}
-    i = 2
-    for slot in slots:
-        arrays[slot.name] = _view(src, st, slot, frames[i])
-        if slot.unit:
-            units[slot.name] = slot.unit
-        i += 1
+    arrays, units = _arrays(src, st, slots, frames)
     return Message(src, st, _topic(frames[0]), seq, td, th, arrays, units, {})
 
 
@@ -251,6 +244,21 @@ def _topic(t: Any) -> str:
         return (t if type(t) is bytes else bytes(t.buffer if type(t) is _Frame else t)).decode()
     except UnicodeDecodeError as e:
         raise FrameError(f"topic is not UTF-8: {e}", kind="topic") from e
+
+
+def _arrays(
+    src: str, st: str, slots: tuple[_Slot, ...], frames: Sequence[Any]
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Views on the buffers after the header, one per slot (sizes checked)."""
+    arrays: dict[str, np.ndarray] = {}
+    units: dict[str, str] = {}
+    i = 2
+    for slot in slots:
+        arrays[slot.name] = _view(src, st, slot, frames[i])
+        if slot.unit:
+            units[slot.name] = slot.unit
+        i += 1
+    return arrays, units
 
 
 def _view(src: str, st: str, slot: _Slot, frame: Any) -> np.ndarray:
@@ -299,12 +307,7 @@ def _decode_general(frames: Sequence[Any], h: bytes) -> Message:
         meta = {}
     elif type(meta) is not dict:
         raise FrameError(f"{src}/{st}: meta is not a map", kind="header")
-    arrays: dict[str, np.ndarray] = {}
-    units: dict[str, str] = {}
-    for i, slot in enumerate(slots):
-        arrays[slot.name] = _view(src, st, slot, frames[i + 2])
-        if slot.unit:
-            units[slot.name] = slot.unit
+    arrays, units = _arrays(src, st, slots, frames)
     if len(header) == 7 and h[0] == 0x87 and h[-_TAIL_LEN : 5 - _TAIL_LEN] == _K_SEQ:
         # learn this layout if it is byte for byte what encode() writes for it
         body = h[1:-_TAIL_LEN]
