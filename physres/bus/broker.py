@@ -28,6 +28,7 @@ import zmq
 
 from physres.bus.codec import decode, encode
 from physres.bus.config import BusConfig
+from physres.bus.sockets import try_send
 from physres.errors import BusError, FrameError
 
 __all__ = ["BROKER", "Broker", "NodeInfo"]
@@ -165,26 +166,38 @@ class Broker:
                 elif target == BROKER:
                     self._local(router, sender, kind, rid, payload)
                 else:
-                    try:
-                        router.send_multipart([target, sender, kind, rid, *payload])
-                    except zmq.ZMQError as e:
-                        if e.errno != zmq.EHOSTUNREACH:
-                            raise
-                        if kind == REQ:
-                            name = target.decode(errors="replace")
-                            self._reply(
-                                router,
-                                sender,
-                                target,
-                                rid,
-                                error={
-                                    "type": "NodeNotFound",
-                                    "message": f"no node named {name!r} is connected to bus "
-                                    f"{self.cfg.name!r} (see `physres ls`)",
-                                },
-                            )
+                    self._forward(router, sender, target, kind, rid, payload)
         finally:
             router.close(linger=0)
+
+    def _forward(
+        self,
+        router: zmq.Socket,
+        sender: bytes,
+        target: bytes,
+        kind: bytes,
+        rid: bytes,
+        payload: list[bytes],
+    ) -> None:
+        """Relay a request or reply; a request that cannot be delivered is answered at once."""
+        try:
+            if try_send(router, [target, sender, kind, rid, *payload]):
+                return
+            etype = "NodeBusy"
+            text = (
+                f"node {target.decode(errors='replace')!r} is not taking commands: its queue "
+                "of requests is full (hung, or far too slow?)"
+            )
+        except zmq.ZMQError as e:
+            if e.errno != zmq.EHOSTUNREACH:
+                raise
+            etype = "NodeNotFound"
+            text = (
+                f"no node named {target.decode(errors='replace')!r} is connected to bus "
+                f"{self.cfg.name!r} (see `physres ls`)"
+            )
+        if kind == REQ:
+            self._reply(router, sender, target, rid, error={"type": etype, "message": text})
 
     def _reply(
         self,
@@ -203,9 +216,9 @@ class Broker:
         )
         frames = encode(frm.decode(errors="replace"), "reply", 0, meta=meta)
         try:
-            router.send_multipart([to, frm, REP if error is None else ERR, rid, *frames])
+            try_send(router, [to, frm, REP if error is None else ERR, rid, *frames])
         except zmq.ZMQError:
-            pass  # the asker went away; nothing to tell
+            pass  # the asker went away (or stopped reading): nothing to tell
 
     def _heartbeat(self, name: str, payload: list[bytes]) -> None:
         now = time.time()

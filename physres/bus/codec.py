@@ -275,6 +275,15 @@ def _view(src: str, st: str, slot: _Slot, frame: Any) -> np.ndarray:
 
 
 def _decode_general(frames: Sequence[Any], h: bytes) -> Message:
+    try:
+        return _decode_checked(frames, h)
+    except FrameError:
+        raise
+    except Exception as e:  # a case the checks missed: still garbage, never a crash
+        raise FrameError(f"undecodable message: {type(e).__name__}: {e}", kind="header") from e
+
+
+def _decode_checked(frames: Sequence[Any], h: bytes) -> Message:
     n = len(frames)
     try:
         header = msgpack.unpackb(h, raw=False)

@@ -24,7 +24,7 @@ from physres import errors
 from physres.bus.broker import BROKER, ERR, REQ
 from physres.bus.codec import Message, decode, encode
 from physres.bus.config import BusConfig
-from physres.bus.sockets import send_parts
+from physres.bus.sockets import try_send
 from physres.errors import CommandTimeout, FrameError, NodeUnreachable, RemoteError
 
 __all__ = ["CommandClient", "remote_error", "split_args", "unpack_result"]
@@ -122,10 +122,16 @@ class CommandClient:
         if direct is None:
             sock = self.sock
             target = BROKER if node == BROKER.decode() else node.encode()
-            send_parts(sock, [target, REQ, rid, *frames])
+            sent = try_send(sock, [target, REQ, rid, *frames])
         else:
             sock = direct
-            send_parts(sock, [REQ, rid, *frames])
+            sent = try_send(sock, [REQ, rid, *frames])
+        if not sent:  # earlier requests still queued: the peer stopped reading
+            who = "the broker" if direct is None else f"node {node!r}"
+            raise NodeUnreachable(
+                f"command {command!r} to node {node!r}: {who} is not taking requests "
+                "(its queue is full: hung, or far too slow?)"
+            )
         deadline = time.monotonic() + timeout
         poller = self._pollers.get(sock)
         if poller is None:  # Socket.poll() builds a Poller per call: too slow for round trips
@@ -151,7 +157,7 @@ class CommandClient:
             if kind == ERR or not msg.meta.get("ok", False):
                 err = msg.meta.get("error") or {}
                 rtype, rmsg = str(err.get("type", "Error")), str(err.get("message", ""))
-                if rtype == "NodeNotFound":
+                if rtype in ("NodeNotFound", "NodeBusy"):
                     raise NodeUnreachable(f"command {command!r}: {rmsg}")
                 raise remote_error(node, command, rtype, rmsg)
             return unpack_result(msg)

@@ -24,7 +24,7 @@ from physres.bus.codec import Message, decode, encode, pack_meta
 from physres.bus.commands import split_args
 from physres.bus.config import BusConfig
 from physres.bus.pubsub import Publisher, Subscriber
-from physres.bus.sockets import recv_frames, send_parts
+from physres.bus.sockets import recv_frames, try_send
 from physres.errors import FrameError
 
 __all__ = ["Node"]
@@ -93,7 +93,7 @@ class Node:
         """
         if timeout_s <= 0:
             return False
-        self.dealer.send_multipart([BROKER, REQ, b"_register", *encode(self.name, "ping", 0)])
+        try_send(self.dealer, [BROKER, REQ, b"_register", *encode(self.name, "ping", 0)])
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             if not self.dealer.poll(int(left * 1000) + 1):
@@ -168,7 +168,7 @@ class Node:
         if error is not None:
             meta = {"ok": False, "error": {"type": type(error).__name__, "message": str(error)}}
             frames = encode(self.name, command or "reply", 0, meta=meta)
-            send_parts(self._sock, [to, ERR, rid, *frames])
+            try_send(self._sock, [to, ERR, rid, *frames])
             return
         arrays: dict[str, np.ndarray] = {}
         if isinstance(result, np.ndarray):
@@ -183,7 +183,7 @@ class Node:
                 to, rid, command, error=TypeError(f"result of {command!r} cannot be sent: {e}")
             )
             return
-        send_parts(self._sock, [to, REP, rid, *frames])
+        try_send(self._sock, [to, REP, rid, *frames])  # a caller gone: it has timed out
 
     # ------------------------------------------------------------- liveness
     def declare_stream(self, stream: str, **spec: Any) -> None:
@@ -211,7 +211,8 @@ class Node:
         return self.info()
 
     def heartbeat(self) -> None:
-        self.dealer.send_multipart([BROKER, HB, b"", pack_meta(self.info())])
+        # without a broker the queue fills after ~HWM beats; a lost beat is harmless
+        try_send(self.dealer, [BROKER, HB, b"", pack_meta(self.info())])
         self._next_hb = time.monotonic() + self.cfg.heartbeat_s
 
     # ---------------------------------------------------------------- loop

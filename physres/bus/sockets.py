@@ -12,21 +12,39 @@ from typing import Any
 
 import zmq
 
-__all__ = ["recv_frames", "send_parts"]
+__all__ = ["recv_frames", "send_parts", "try_send"]
 
 _MORE = int(zmq.SNDMORE)
+_NOBLOCK = int(zmq.NOBLOCK)
 
 
-def send_parts(sock: zmq.Socket, parts: list[Any]) -> None:
-    """Send a multipart; bytes are copied, buffers (arrays) go zero-copy above the threshold."""
+def send_parts(sock: zmq.Socket, parts: list[Any], flags: int = 0) -> None:
+    """Send a multipart; bytes are copied, buffers (arrays) go zero-copy above the threshold.
+
+    With ``flags=zmq.NOBLOCK`` a full queue raises ``zmq.Again`` before anything
+    is sent (ZeroMQ queues a multipart whole or not at all).
+    """
     send = sock.send
     last = len(parts) - 1
     for i, p in enumerate(parts):
-        flags = _MORE if i < last else 0
+        f = (_MORE | flags) if i < last else flags
         if type(p) is bytes:
-            send(p, flags)
+            send(p, f)
         else:
-            send(p, flags, copy=False)
+            send(p, f, copy=False)
+
+
+def try_send(sock: zmq.Socket, parts: list[Any]) -> bool:
+    """Send without ever blocking; False when the peer's queue is full (or no peer).
+
+    Command and heartbeat sockets use this: a hung peer must cost a lost
+    message, never a thread stuck in ``send``.
+    """
+    try:
+        send_parts(sock, parts, _NOBLOCK)
+    except zmq.Again:
+        return False
+    return True
 
 
 def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[Any]:

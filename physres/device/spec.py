@@ -54,10 +54,13 @@ def dtype_from_wire(spec: Any) -> np.dtype:
             dt = np.dtype([(str(n), dtype_from_wire(d)) for n, d in spec])
         else:
             dt = np.dtype(spec)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"unknown dtype {spec!r}") from e
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ValueError(f"unknown dtype {str(spec)[:80]!r}") from e
     if dt.kind not in _OK_DTYPE_KINDS or dt.hasobject:
         raise ValueError(f"dtype {dt} is not allowed (plain numbers or structured only)")
+    if dt.itemsize == 0 or dt.subdtype is not None:
+        # a zero-size element has no count; a sub-array dtype hides part of the shape
+        raise ValueError(f"dtype {dt} is not allowed (zero-size or sub-array; put it in the shape)")
     return dt
 
 

@@ -108,6 +108,35 @@ def test_hung_node_times_out_naming_node_and_command(
     node.close()
 
 
+@pytest.mark.parametrize("direct", [False, True], ids=["via-broker", "direct"])
+def test_a_hung_node_flooded_with_calls_never_wedges_the_caller_or_the_broker(
+    bus_cfg: BusConfig, ctx: zmq.Context, closer: list, direct: bool
+) -> None:
+    """Once a hung node's request queue is full, calls fail at once instead of blocking in send."""
+    cfg = bus_cfg.model_copy(update={"direct": direct})
+    with Broker(cfg, ctx):
+        node = Node("frozen", cfg, ctx)  # registered, then never spins again
+        closer.append(node)
+        client = CommandClient(ctx, cfg)
+        closer.append(client)
+        refused = None
+        t0 = time.monotonic()
+        for _ in range(3000):  # ZeroMQ queues 1000 per peer by default
+            try:
+                client.call("frozen", "status", timeout_s=0.001)
+            except NodeUnreachable as e:
+                refused = e
+                break
+            except CommandTimeout:
+                continue
+        assert refused is not None and "not taking" in str(refused)
+        assert "'frozen'" in str(refused)
+        assert time.monotonic() - t0 < 20
+        other = CommandClient(ctx, cfg)
+        closer.append(other)
+        assert other.call("_broker", "ping", timeout_s=2.0)["bus"] == cfg.name
+
+
 def test_killed_node_process_gives_a_timeout_error_not_a_hang(
     broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, closer: list
 ) -> None:

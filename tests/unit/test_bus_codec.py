@@ -116,6 +116,9 @@ def _header(**over: object) -> bytes:
         ([b"s/x", _header(b=[["a", "|O", [2], ""]]), b"12345678"], "dtype"),
         ([b"s/x", _header(b=[["a", "<f4", [-2], ""]]), b"12345678"], "header"),
         ([b"\xff\xfe", _header(), b"12345678"], "topic"),
+        ([b"s/x", _header(b=[["a", "V0", [3], ""]]), b""], "dtype"),
+        ([b"s/x", _header(b=[["a", [], [0], ""]]), b""], "dtype"),
+        ([b"s/x", _header(b=[["a", "(2,3)f8", [], ""]]), b"\0" * 48], "dtype"),
     ],
     ids=[
         "one-part",
@@ -129,6 +132,9 @@ def _header(**over: object) -> bytes:
         "object-dtype",
         "negative-shape",
         "topic-not-utf8",
+        "zero-size-dtype",
+        "empty-structured-dtype",
+        "sub-array-dtype",
     ],
 )
 def test_malformed_messages_raise_frame_error_with_a_kind(frames: list[bytes], kind: str) -> None:
