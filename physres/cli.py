@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from physres import __version__
-from physres.errors import PhysresError
+from physres.errors import ConfigError, PhysresError
 
 __all__ = ["main"]
 
@@ -32,13 +34,38 @@ EXTENSIONS: tuple[str, ...] = ("physres.tasks.bench", "physres.sim.arm.cli", "ph
 
 
 def _bus_cfg(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
     from physres.bus import BusConfig
 
     kw: dict[str, Any] = {"name": args.bus}
-    if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        kw.update(transport="tcp", host=host or "127.0.0.1", port=int(port))
-    return BusConfig(**kw)
+    try:
+        if args.tcp:
+            host, _, port = args.tcp.rpartition(":")
+            if not port.isdigit():
+                raise ValueError(f"expected HOST:PORT with a numeric port, got port {port!r}")
+            kw.update(transport="tcp", host=host or "127.0.0.1", port=int(port))
+        return BusConfig(**kw)
+    except (ValueError, ValidationError) as e:
+        first = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
+        raise ConfigError(f"--bus {args.bus!r} --tcp {args.tcp!r}: {first}") from None
+
+
+def _seconds(positive: bool) -> Callable[[str], float]:
+    """argparse type: a finite number of seconds (> 0, or >= 0)."""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(v) or v < 0 or (positive and v == 0):
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected a finite number {'> 0' if positive else '>= 0'}"
+            )
+        return v
+
+    return parse
 
 
 def _add_bus_args(p: argparse.ArgumentParser) -> None:
@@ -216,7 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("ls", help="list live nodes, their streams, commands and drop counts")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
-    ls.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the broker")
+    ls.add_argument(
+        "--timeout",
+        type=_seconds(positive=True),
+        default=2.0,
+        help="seconds to wait for the broker",
+    )
     _add_bus_args(ls)
     ls.set_defaults(func=cmd_ls)
 
@@ -224,9 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("topics", nargs="*", help="topic prefixes (default: everything)")
     rec.add_argument("--out", required=True, help="output .mcap file")
     rec.add_argument(
-        "--flush", type=float, default=0.5, help="seconds between fsyncs (max loss on crash)"
+        "--flush",
+        type=_seconds(positive=True),
+        default=0.5,
+        help="seconds between fsyncs (max loss on crash)",
     )
-    rec.add_argument("--duration", type=float, help="stop after this many seconds")
+    rec.add_argument(
+        "--duration", type=_seconds(positive=True), help="stop after this many seconds"
+    )
     rec.add_argument(
         "--start-broker", action="store_true", help="start a broker if none is running"
     )
@@ -236,9 +273,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="republish a recording with its original timing")
     rp.add_argument("file", help="recording (.mcap)")
     rp.add_argument("topics", nargs="*", help="only these topic prefixes")
-    rp.add_argument("--speed", type=float, default=1.0, help="time scale; 0 = as fast as possible")
     rp.add_argument(
-        "--wait", type=float, default=5.0, help="seconds to wait for a subscriber first"
+        "--speed",
+        type=_seconds(positive=False),
+        default=1.0,
+        help="time scale; 0 = as fast as possible",
+    )
+    rp.add_argument(
+        "--wait",
+        type=_seconds(positive=False),
+        default=5.0,
+        help="seconds to wait for a subscriber first",
     )
     _add_bus_args(rp)
     rp.set_defaults(func=cmd_replay)

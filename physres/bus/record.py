@@ -48,7 +48,7 @@ from physres.bus.pubsub import Subscriber, stream_key
 from physres.bus.service import Service
 from physres.bus.sockets import recv_frames
 from physres.device.spec import dtype_from_wire
-from physres.errors import FrameError, RecordingError
+from physres.errors import ConfigError, FrameError, RecordingError
 
 __all__ = ["ENCODING", "Recorder", "Recording", "RecordingWriter", "read_recording"]
 
@@ -62,12 +62,18 @@ def _bytes(frame: Any) -> bytes | memoryview:
     return frame.buffer if hasattr(frame, "buffer") else frame
 
 
+def _check_flush(flush_s: float) -> None:
+    if not (0 < flush_s < math.inf):
+        raise ConfigError(f"flush interval must be a finite number of seconds > 0, got {flush_s}")
+
+
 class RecordingWriter:
     """Append bus messages (raw frames) to an MCAP file, flushing on a timer."""
 
     def __init__(
         self, path: str | Path, *, flush_s: float = 0.5, metadata: dict[str, str] | None = None
     ) -> None:
+        _check_flush(flush_s)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.flush_s = flush_s
@@ -228,6 +234,7 @@ class Recorder(Service):
         metadata: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        _check_flush(flush_s)
         self.path = Path(path)
         self.topics = list(topics) or [""]
         self.cfg = cfg or BusConfig()

@@ -9,6 +9,7 @@ not lost to the slow-joiner problem.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,7 +18,7 @@ import zmq
 
 from physres.bus.config import BusConfig
 from physres.bus.record import Recording, read_recording
-from physres.errors import BusError
+from physres.errors import BusError, ConfigError
 
 __all__ = ["replay"]
 
@@ -45,8 +46,8 @@ def replay(
     require_subscriber: bool = False,
 ) -> tuple[Recording, int]:
     """Publish the recording; ``speed`` 0 means as fast as possible. Returns (info, count)."""
-    if speed < 0:
-        raise ValueError(f"speed must be >= 0, got {speed}")
+    if not (0 <= speed < math.inf):
+        raise ConfigError(f"replay speed must be a finite number >= 0, got {speed}")
     cfg = cfg or BusConfig()
     ctx = ctx or zmq.Context.instance()
     info, messages = read_recording(path, topics, raw=True)

@@ -184,8 +184,17 @@ class Device(ABC):
 
     def _coerce(self, spec: InputSpec, value: Any) -> np.ndarray:
         arr = np.asarray(value)
-        if arr.dtype.kind == "O":
-            raise ValueError(f"{self.name}.{spec.name}: got objects, expected numbers")
+        dt = spec.np_dtype
+        numeric = "biufc" if dt.kind == "c" else "biuf"
+        if dt.fields is None and arr.dtype.kind not in numeric:
+            raise ValueError(
+                f"{self.name}.{spec.name}: expected numbers ({dt}), got dtype {arr.dtype}"
+            )
+        if dt.fields is not None and arr.dtype.names != dt.names:
+            raise ValueError(
+                f"{self.name}.{spec.name}: expected records with fields {dt.names}, "
+                f"got dtype {arr.dtype}"
+            )
         if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
             idx = [int(i) for i in np.argwhere(~np.isfinite(arr))[0]]
             raise SafetyError(f"{self.name}.{spec.name}{idx} = {arr[tuple(idx)]} is not finite")
@@ -199,12 +208,21 @@ class Device(ABC):
                 f"{self.name}.{spec.name}: expected shape {spec.shape} or (T, *{spec.shape}), "
                 f"got {arr.shape}"
             )
-        dt = spec.np_dtype
         if arr.dtype != dt:
             if dt.kind in "iub" and arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
                 raise ValueError(
                     f"{self.name}.{spec.name}: expected integers ({dt}), got fractional values"
                 )
+            if dt.kind in "iu" and arr.size:
+                # refuse before the cast: 300 into int8 would wrap to 44 and pass the limits
+                info = np.iinfo(dt)
+                lo, hi = arr.min(), arr.max()
+                if lo < info.min or hi > info.max:
+                    bad = lo if lo < info.min else hi
+                    raise SafetyError(
+                        f"{self.name}.{spec.name}: {bad} {spec.units} does not fit {dt} "
+                        f"[{info.min}, {info.max}]"
+                    )
             arr = arr.astype(dt)
         return np.ascontiguousarray(arr)
 

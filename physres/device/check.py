@@ -66,6 +66,12 @@ def _bad_input(spec: InputSpec) -> np.ndarray | None:
     return np.full((1, *shape), bad).astype(dt)
 
 
+def _sent_changed(device: Device, before: dict[str, np.ndarray]) -> bool:
+    """Whether what the device last sent differs from ``before`` (a refusal must not)."""
+    now = device._last_sent
+    return now.keys() != before.keys() or any(not np.array_equal(now[k], before[k]) for k in before)
+
+
 def _check_chunk(spec: StreamSpec, data: np.ndarray) -> str | None:
     if not isinstance(data, np.ndarray):
         return f"stream {spec.name!r}: read() gave {type(data).__name__}, expected ndarray"
@@ -145,9 +151,7 @@ def check_device(device: Device, *, raise_on_failure: bool = True) -> CheckRepor
                     pass
                 else:
                     return f"input {name!r} = {bad.ravel()[0]} beyond {spec.limits} was accepted"
-                if device._last_sent.keys() != before.keys() or any(
-                    not np.array_equal(device._last_sent[k], before[k]) for k in before
-                ):
+                if _sent_changed(device, before):
                     return f"input {name!r}: a refused value changed what was sent"
                 try:
                     device.apply({name: np.full_like(bad, np.nan, dtype=float)})
@@ -158,6 +162,26 @@ def check_device(device: Device, *, raise_on_failure: bool = True) -> CheckRepor
             return None
 
         check("limits are enforced before sending", limits)
+
+        def malformed() -> str | None:
+            for name, spec in desc.inputs.items():
+                good = valid_input(spec, 2)
+                records = np.zeros(good.shape, dtype=[("a", "<f4"), ("b", "<i4")])
+                wrong = [("records", records), ("text", np.full(good.shape, "1"))]
+                if spec.np_dtype.fields is None:
+                    wrong.append(("an extra axis", good[..., None, None]))
+                before = dict(device._last_sent)
+                for what, bad in wrong:
+                    try:
+                        device.apply({name: bad})
+                    except (ValueError, SafetyError):
+                        continue
+                    return f"input {name!r}: {what} ({bad.dtype}, {bad.shape}) was accepted"
+                if _sent_changed(device, before):
+                    return f"input {name!r}: a refused input changed what was sent"
+            return None
+
+        check("inputs of the wrong dtype or shape are refused", malformed)
 
         if desc.clock == "stepped":
 

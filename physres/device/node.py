@@ -142,16 +142,18 @@ class DeviceNode(Service):
     def _handle_input(self, node: Node, seq: int, arrays: dict[str, Any], stepped: bool) -> None:
         try:
             sent = self.device.apply(arrays)
-        except (PhysresError, ValueError) as e:
+            node.pub.publish("sent", sent, meta={"in_seq": seq}, t_dev=self.device.now_ns())
+            if stepped:
+                self._publish(node, self.device.read(), seq)
+        except Exception as e:  # refuse or report this input; the node keeps serving
             self.faults += 1
             node.pub.publish(
                 "_fault", meta={"in_seq": seq, "type": type(e).__name__, "message": str(e)}
             )
-            log.warning("%s refused input %d: %s", self.device.name, seq, e)
-            return
-        node.pub.publish("sent", sent, meta={"in_seq": seq}, t_dev=self.device.now_ns())
-        if stepped:
-            self._publish(node, self.device.read(), seq)
+            if isinstance(e, (PhysresError, ValueError, TypeError)):
+                log.warning("%s refused input %d: %s", self.device.name, seq, e)
+            else:  # not a refusal: a driver bug or a lost transport; keep the traceback
+                log.error("%s failed on input %d", self.device.name, seq, exc_info=True)
 
     def _publish(self, node: Node, chunks: dict[str, Any], in_seq: int | None) -> None:
         desc_streams = node.streams

@@ -102,6 +102,29 @@ def test_ls_without_a_broker_says_how_to_start_one(capsys: pytest.CaptureFixture
     assert "physres bus" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["replay", "r.mcap", "--speed=-1"], "expected a finite number >= 0"),
+        (["replay", "r.mcap", "--speed", "nan"], "expected a finite number >= 0"),
+        (["record", "--out", "r.mcap", "--flush", "0"], "expected a finite number > 0"),
+        (["record", "--out", "r.mcap", "--duration", "soon"], "is not a number"),
+        (["ls", "--tcp", "127.0.0.1:80"], "greater than or equal to 1024"),
+        (["ls", "--tcp", "127.0.0.1:http"], "numeric port, got port 'http'"),
+    ],
+)
+def test_bad_arguments_exit_2_saying_what_was_expected(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse refuses before any command runs
+        code = e.code
+    assert code == 2
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert message in err and "Traceback" not in err
+
+
 def test_run_uses_an_external_broker_when_one_is_running(tmp_path: Path) -> None:
     import signal
     import subprocess

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import zmq
 
-from physres.bus import Broker, BusConfig, CommandClient
+from physres.bus import Broker, BusConfig, CommandClient, Publisher, Subscriber
 from physres.device import check_device
 from physres.device.node import DeviceNode
 from physres.device.remote import RemoteDevice
@@ -51,6 +51,26 @@ def test_unsafe_input_is_refused_on_the_node_and_reported(
         with pytest.raises(SafetyError, match="above the limit"):
             remote._read()
     assert node.faults == 1
+    node.stop()
+
+
+def test_input_of_the_wrong_dtype_is_refused_and_the_node_keeps_serving(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, closer: list
+) -> None:
+    node = DeviceNode(ESN("esn", n_units=10), bus_cfg, ctx).start()
+    intruder = Publisher(ctx, bus_cfg, "intruder")
+    faults = Subscriber(ctx, bus_cfg, ["esn/_fault"])
+    closer += [intruder, faults]
+    records = np.zeros((3, 1), dtype=[("a", "<f4"), ("b", "<i4")])
+    fault = None
+    for _ in range(50):  # until the subscriptions are joined
+        intruder.publish("apply", {"u": records}, topic="esn/in")
+        if (fault := faults.recv(0.1)) is not None:
+            break
+    assert fault is not None and "expected numbers (float64)" in fault.meta["message"]
+    client = CommandClient(ctx, bus_cfg)
+    closer.append(client)
+    assert client.call("esn", "_ping", timeout_s=2) == "pong"
     node.stop()
 
 
