@@ -13,6 +13,7 @@ import os
 import socket
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -81,6 +82,7 @@ class Node:
         self.handlers: dict[str, Handler] = {"_ping": lambda: "pong", "_stats": self.stats}
         self.streams: dict[str, dict[str, Any]] = {}
         self.command_garbage = 0
+        self._watched: list[Subscriber] = []
         self._next_hb = 0.0
         self.heartbeat()
         self.registered = self._register(register_timeout_s)
@@ -191,8 +193,21 @@ class Node:
         self.streams[stream] = spec
         self.heartbeat()  # tell the broker now, not a heartbeat later
 
+    def watch(self, sub: Subscriber) -> None:
+        """Report another subscriber's counts (received, dropped, garbage) as this node's.
+
+        For nodes that read a stream on a socket of their own (the recorder):
+        its drops are the ones a user most needs to see in ``physres ls``.
+        """
+        self._watched.append(sub)
+
     def info(self) -> dict[str, Any]:
-        drops = self.sub.seq.as_dict() if self.sub else {}
+        subs = ([self.sub] if self.sub is not None else []) + self._watched
+        drops: dict[str, dict[str, int]] = {}
+        garbage: Counter[str] = Counter()
+        for s in subs:
+            drops.update(s.seq.as_dict())
+            garbage.update(s.garbage.counts)
         return {
             "kind": self.kind,
             "pid": os.getpid(),
@@ -204,7 +219,7 @@ class Node:
             "published": dict(self.pub.sent),
             "received": {k: v["received"] for k, v in drops.items()},
             "dropped": {k: v["dropped"] for k, v in drops.items()},
-            "garbage": dict(self.sub.garbage.counts) if self.sub else {},
+            "garbage": dict(garbage),
         }
 
     def stats(self) -> dict[str, Any]:

@@ -262,6 +262,7 @@ class Recorder(Service):
         node = Node(self.name, self.cfg, self.ctx, kind="recorder")
         cfg = self.cfg.model_copy(update={"rcvhwm": 0})  # never drop on the recorder's side
         sub = Subscriber(self.ctx, cfg, self.topics, name=self.name)
+        node.watch(sub)  # `physres ls` shows the recorder's drops and garbage
         writer = RecordingWriter(
             self.path,
             flush_s=self.flush_s,

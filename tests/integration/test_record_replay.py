@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import pytest
 import zmq
 from sklearn.linear_model import Ridge
 
-from physres.bus import Broker, BusConfig, Publisher, Subscriber
-from physres.bus.record import Recorder, read_recording
+from physres.bus import Broker, BusConfig, CommandClient, Publisher, Subscriber
+from physres.bus.codec import encode
+from physres.bus.record import Recorder, RecordingWriter, read_recording
 from physres.bus.replay import replay
 from physres.device.node import DeviceNode
 from physres.device.remote import RemoteDevice
@@ -139,3 +141,52 @@ def test_a_corrupted_record_in_the_middle_is_counted_and_skipped(
     marks = [m.meta["mark"] for _, m in msgs]
     assert info.corrupt == 1 and not info.truncated
     assert len(marks) == 19 and "record-10" not in marks and "record-19" in marks
+
+
+def test_physres_ls_shows_the_recorders_drops(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, tmp_path: Path, closer: list
+) -> None:
+    """The recorder reads on a socket of its own; its seq gaps still reach `physres ls`."""
+    rec = Recorder(tmp_path / "r.mcap", ["cam/"], bus_cfg, ctx, name="rec").start()
+    raw = ctx.socket(zmq.PUB)
+    raw.connect(bus_cfg.endpoints.pub)
+    client = CommandClient(ctx, bus_cfg)
+    closer += [raw, client]
+    time.sleep(0.5)
+    for seq in (0, 1, 2, 10, 11, 30):  # 7 + 18 missing
+        raw.send_multipart(encode("cam", "frame", seq, {"v": np.zeros(3)}))
+    deadline = time.monotonic() + 5
+    row: dict = {}
+    while time.monotonic() < deadline and row.get("dropped") != {"cam/frame": 25}:
+        time.sleep(0.1)
+        row = next(r for r in client.call("_broker", "ls") if r["name"] == "rec")
+    rec.stop()
+    assert row["dropped"] == {"cam/frame": 25} and row["received"] == {"cam/frame": 6}
+    assert rec.stats["dropped"] == 25
+
+
+@pytest.mark.parametrize("speed", [1.0, 2.0])
+def test_replay_keeps_the_recorded_timing_scaled_by_speed(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, tmp_path: Path, closer: list, speed: float
+) -> None:
+    gaps_s = [0.1, 0.1, 0.3, 0.05, 0.25]
+    writer = RecordingWriter(tmp_path / "timed.mcap")
+    t = 1_000_000_000_000
+    for i, gap in enumerate([0.0, *gaps_s]):
+        t += int(gap * 1e9)
+        writer.write(encode("a", "x", i, {"v": np.arange(3.0)}, t_host=t), log_time=t)
+    writer.close()
+    sub = Subscriber(ctx, bus_cfg, ["a/"])
+    closer.append(sub)
+    arrived: list[float] = []
+
+    def receive() -> None:
+        while sub.recv(2.0) is not None:
+            arrived.append(time.monotonic())
+
+    rx = threading.Thread(target=receive)
+    rx.start()
+    replay(tmp_path / "timed.mcap", bus_cfg, ctx, speed=speed, wait_s=5)
+    rx.join()
+    assert len(arrived) == len(gaps_s) + 1
+    np.testing.assert_allclose(np.diff(arrived), np.array(gaps_s) / speed, atol=0.04)
