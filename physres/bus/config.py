@@ -8,7 +8,9 @@ binds to 127.0.0.1 unless the config names another interface on purpose.
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["BusConfig", "Endpoints"]
+from physres.errors import BusError
+
+__all__ = ["BusConfig", "Endpoints", "interface_towards"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,29 @@ def _runtime_dir() -> Path:
     return Path(base) / f"physres-{user}"
 
 
+def interface_towards(host: str) -> str:
+    """This machine's IPv4 address on the route to ``host`` (``host`` itself if loopback).
+
+    Asks the kernel for the route with an unconnected-UDP ``connect``: no packet
+    is sent. A node bound there can be reached by the broker's machine.
+    """
+    try:
+        addr = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0]
+    except socket.gaierror as e:
+        raise BusError(f"bus host {host!r} does not resolve ({e}); check bus.host") from None
+    if ipaddress.ip_address(addr).is_loopback:
+        return addr
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((addr, 9))
+            return s.getsockname()[0]
+    except OSError as e:
+        raise BusError(
+            f"no route from this machine to bus host {host!r} ({e}); set bus.bind_host "
+            "to the interface other machines reach this one on"
+        ) from None
+
+
 class BusConfig(BaseModel):
     """Bus settings; every field has a safe single-machine default."""
 
@@ -50,8 +77,11 @@ class BusConfig(BaseModel):
     #: names the bus, so two experiments on one machine do not cross-talk
     name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$")
     transport: Literal["ipc", "tcp"] = "ipc"
-    #: interface TCP binds/connects to; loopback unless you mean to expose it
+    #: where the broker listens (TCP); loopback unless you mean to expose it
     host: str = "127.0.0.1"
+    #: interface this machine's nodes bind their own TCP sockets to (``0.0.0.0``: all);
+    #: default: the interface that reaches ``host``, so loopback when the broker is local
+    bind_host: str | None = None
     #: first of three consecutive TCP ports (pub, sub, cmd)
     port: int = Field(7750, ge=1024, le=65533)
     #: folder for ipc sockets (default: $XDG_RUNTIME_DIR or /tmp, per user)
@@ -92,10 +122,21 @@ class BusConfig(BaseModel):
         from the socket and advertised in heartbeats).
         """
         if self.transport == "tcp":
-            return f"tcp://{self.host}:*"
+            return f"tcp://{self.bind_host or interface_towards(self.host)}:*"
         d = Path(self.ipc_dir) if self.ipc_dir else _runtime_dir()
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in node)
         return f"ipc://{d}/{self.name}-{safe}-{what}"
+
+    def advertised(self, bound: str) -> str:
+        """The address peers should use for a socket bound at ``bound`` (its last_endpoint).
+
+        A wildcard bind (``0.0.0.0``) is advertised as the interface that reaches
+        the broker, the one other machines on the bus can route to.
+        """
+        prefix = "tcp://0.0.0.0:"
+        if bound.startswith(prefix):
+            return f"tcp://{interface_towards(self.host)}:{bound.removeprefix(prefix)}"
+        return bound
 
     def ensure_ipc_dir(self) -> None:
         """Create the private socket folder (0700) before binding."""

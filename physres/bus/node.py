@@ -75,7 +75,7 @@ class Node:
             self.router = self.ctx.socket(zmq.ROUTER)
             self.router.setsockopt(zmq.LINGER, 0)
             self.router.bind(self.cfg.node_endpoint(name, "cmd"))
-            self.cmd_endpoint = self.router.last_endpoint.decode()
+            self.cmd_endpoint = self.cfg.advertised(self.router.last_endpoint.decode())
             self.poller.register(self.router, zmq.POLLIN)
         if self.sub is not None:
             self.poller.register(self.sub.sock, zmq.POLLIN)

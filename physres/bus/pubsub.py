@@ -61,7 +61,7 @@ class Publisher:
         if bind is not None:
             cfg.ensure_ipc_dir()
             self.sock.bind(bind)
-            self.direct_endpoint = self.sock.last_endpoint.decode()
+            self.direct_endpoint = cfg.advertised(self.sock.last_endpoint.decode())
         self._seq: dict[str, int] = {}
         self.sent: Counter[str] = Counter()
 

@@ -129,6 +129,46 @@ def test_both_transports_work_and_tcp_binds_loopback(
         assert np.array_equal(sub.recv(2.0).data, np.arange(3))
 
 
+@pytest.mark.parametrize(
+    ("bind_host", "advertised"), [("127.0.0.2", "127.0.0.2"), ("0.0.0.0", "127.0.0.1")]
+)
+def test_nodes_on_another_interface_are_reached_where_they_bind(
+    bind_host: str, advertised: str, bus_cfg: BusConfig, ctx: zmq.Context, closer: list
+) -> None:
+    """Across machines a node's own sockets bind where ``bind_host`` says (not the broker's
+    address, which is not this machine's) and are advertised at an address peers can reach.
+    127.0.0.2 stands in for a second machine's interface; a wildcard bind is advertised as
+    the interface that routes to the broker."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = min(s.getsockname()[1], 65000)
+    cfg = bus_cfg.model_copy(update={"transport": "tcp", "port": port, "bind_host": bind_host})
+    with Broker(cfg, ctx):
+        node = Node("cam", cfg, ctx)
+        node.command("gain", lambda: 2.5)
+        closer.append(node)
+        assert node.pub.direct_endpoint.startswith(f"tcp://{advertised}:")
+        assert node.cmd_endpoint.startswith(f"tcp://{advertised}:")
+        stop = threading.Event()
+
+        def spin() -> None:
+            while not stop.is_set():
+                node.spin_once(0.02)
+
+        spinner = threading.Thread(target=spin)
+        spinner.start()
+        try:
+            client = CommandClient(ctx, cfg)
+            closer.append(client)
+            assert client.call("cam", "gain", timeout_s=2) == 2.5
+            assert client._direct["cam"].last_endpoint.decode() == node.cmd_endpoint
+        finally:
+            stop.set()
+            spinner.join()
+
+
 def test_recv_waits_no_longer_than_asked_even_while_garbage_arrives(
     bus_cfg: BusConfig, ctx: zmq.Context, closer: list
 ) -> None:
