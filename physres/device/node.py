@@ -116,16 +116,18 @@ class DeviceNode(Service):
             return
         try:
             chunks = self.device.read()
-        except PhysresError as e:
+        except Exception as e:  # a driver's own error or one it failed to wrap: hold, report
             self.faults += 1
-            if str(e) != self._last_fault:
+            if str(e) != self._last_fault:  # report each new fault once
                 self._last_fault = str(e)
                 node.pub.publish("_fault", meta={"type": type(e).__name__, "message": str(e)})
-                log.warning(
+                log.log(
+                    logging.WARNING if isinstance(e, PhysresError) else logging.ERROR,
                     "%s fault: %s (holding; retrying every %.1f s)",
                     self.device.name,
                     e,
                     self.fault_retry_s,
+                    exc_info=not isinstance(e, PhysresError),  # a driver bug: keep the trace
                 )
             self._retry_at = now + self.fault_retry_s
             return

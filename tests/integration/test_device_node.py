@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import zmq
 
 from physres.bus import Broker, BusConfig, CommandClient, Publisher, Subscriber
-from physres.device import check_device
+from physres.device import Device, check_device
 from physres.device.node import DeviceNode
 from physres.device.remote import RemoteDevice
+from physres.device.spec import Chunk, StreamSpec
 from physres.errors import SafetyError
 from physres.sim.esn import ESN
 
@@ -85,4 +88,40 @@ def test_device_commands_and_describe_are_served(
     rows = client.call("_broker", "ls")
     assert rows[0]["streams"]["state"]["shape"] == [10]
     client.close()
+    node.stop()
+
+
+class FlakyPort(Device):
+    """A wall-clock device whose driver lets a raw OSError out of read() once ``broken``."""
+
+    kind = "test.flaky"
+    broken = False
+
+    def describe(self):
+        return self._description(streams=[StreamSpec(name="y", shape=(1,))], inputs=[])
+
+    def _apply(self, inputs):
+        return None
+
+    def _read(self):
+        if self.broken:
+            raise OSError(5, "Input/output error: /dev/ttyUSB0")
+        return {"y": Chunk(np.zeros((1, 1)), self.now_ns())}
+
+
+def test_an_unwrapped_driver_error_is_reported_once_and_the_node_keeps_serving(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, closer: list
+) -> None:
+    port = FlakyPort("flaky")
+    watch = Subscriber(ctx, bus_cfg, ["flaky/"])
+    client = CommandClient(ctx, bus_cfg)
+    closer += [watch, client]
+    node = DeviceNode(port, bus_cfg, ctx, fault_retry_s=0.05).start()
+    assert watch.recv(3.0).stream == "y"  # subscribed: nothing published from here is missed
+    port.broken = True
+    fault = next(m for m in iter(lambda: watch.recv(3.0), None) if m.stream == "_fault")
+    assert fault.meta["type"] == "OSError" and "ttyUSB0" in fault.meta["message"]
+    time.sleep(0.3)  # several retries later: counted, not re-published
+    assert watch.drain() == [] and node.faults >= 3
+    assert client.call("flaky", "_ping", timeout_s=2) == "pong"
     node.stop()
