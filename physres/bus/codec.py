@@ -96,7 +96,8 @@ def pack_meta(obj: Any) -> bytes:
 # Any other valid msgpack header (old recordings, meta, other writers) takes
 # the general path and is checked field by field.
 _TAIL = struct.Struct(">5sq4sq4sq")
-_TAIL_KEYS = _K_SEQ, _K_TD, _K_TH = (b"\xa3seq\xd3", b"\xa2td\xd3", b"\xa2th\xd3")
+# each integer follows its key and the int64 marker: "seq" 0xd3, "td" 0xd3, "th" 0xd3
+_K_SEQ, _K_TD, _K_TH = b"\xa3seq\xd3", b"\xa2td\xd3", b"\xa2th\xd3"
 _TAIL_LEN = _TAIL.size
 _MAP7, _MAP8 = b"\x87", b"\x88"  # fixmap of 7 (no meta) or 8 (with "m") entries
 _META_KEY = msgpack.packb("m")
@@ -172,7 +173,7 @@ def encode(
         _remember(_ENC, key, cached)
     body, t = cached
     try:
-        tail = _TAIL.pack(_TAIL_KEYS[0], seq, _TAIL_KEYS[1], t_dev, _TAIL_KEYS[2], t_host)
+        tail = _TAIL.pack(_K_SEQ, seq, _K_TD, t_dev, _K_TH, t_host)
     except struct.error:  # beyond int64: let msgpack choose the encoding
         tail = pack_meta({"seq": int(seq), "td": int(t_dev), "th": int(t_host)})[1:]
     if meta:
@@ -318,13 +319,21 @@ def _decode_checked(frames: Sequence[Any], h: bytes) -> Message:
         raise FrameError(f"{src}/{st}: meta is not a map", kind="header")
     arrays, units = _arrays(src, st, slots, frames)
     if len(header) == 7 and h[0] == 0x87 and h[-_TAIL_LEN : 5 - _TAIL_LEN] == _K_SEQ:
-        # learn this layout if it is byte for byte what encode() writes for it
-        body = h[1:-_TAIL_LEN]
-        if h[-_TAIL_LEN:] == _TAIL.pack(
-            _TAIL_KEYS[0], seq, _TAIL_KEYS[1], td, _TAIL_KEYS[2], th
-        ) and body == _body(src, st, specs):
-            _remember(_DEC, body, (src, st, slots))
+        _learn(h, src, st, specs, slots, (seq, td, th))
     return Message(src, st, topic, seq, td, th, arrays, units, meta)
+
+
+def _learn(
+    h: bytes, src: str, st: str, specs: list[Any], slots: tuple[_Slot, ...], ints: tuple
+) -> None:
+    """Remember a validated layout if its header is byte for byte what encode() writes."""
+    try:
+        tail = _TAIL.pack(_K_SEQ, ints[0], _K_TD, ints[1], _K_TH, ints[2])
+    except struct.error:  # integers beyond int64: not the fixed form
+        return
+    body = h[1:-_TAIL_LEN]
+    if h[-_TAIL_LEN:] == tail and body == _body(src, st, specs):
+        _remember(_DEC, body, (src, st, slots))
 
 
 def _slot(src: str, st: str, spec: Any) -> _Slot:

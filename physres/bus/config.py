@@ -89,7 +89,8 @@ class BusConfig(BaseModel):
     #: messages queued per socket before PUB drops (counted as seq gaps downstream)
     sndhwm: int = Field(1000, ge=0)
     rcvhwm: int = Field(1000, ge=0)
-    #: arrays at least this big are sent zero-copy
+    #: arrays at least this big (and at least 16 KiB: smaller ones are cheaper to copy)
+    #: are sent zero-copy
     zero_copy_bytes: int = Field(65536, ge=0)
     heartbeat_s: float = Field(0.5, gt=0, le=60, allow_inf_nan=False)
     #: a node silent for this many heartbeats is reported gone
