@@ -194,3 +194,49 @@ def test_headers_in_other_key_orders_still_decode() -> None:
 def test_meta_and_integers_beyond_int64_take_the_general_path() -> None:
     msg = decode(_canonical(2**63 + 1, meta={"in_seq": [1, 2]}))
     assert msg.seq == 2**63 + 1 and msg.meta == {"in_seq": [1, 2]}
+
+
+def test_mutated_headers_decode_the_same_on_both_paths_or_are_refused() -> None:
+    """Flip, cut and stretch bytes of remembered headers: the cached path must agree with the
+    field-by-field one on every message, and nothing but FrameError may escape."""
+    from physres.bus.codec import _decode_general
+
+    rng = np.random.default_rng(7)
+    layouts = [
+        encode("cam", "frame", 3, {"f": np.zeros((4, 5), np.uint8)}, t_dev=1, t_host=2),
+        encode("mea", "spikes", 9, {"s": np.zeros(3, SPIKE), "x": np.ones(2)}, units={"x": "V"}),
+        encode("arm", "state", 1, {"q": np.arange(7.0)}, meta={"in_seq": 4}),
+    ]
+    outcomes = {"same": 0, "refused": 0}
+    for _ in range(6000):
+        frames = frames_to_bytes(layouts[rng.integers(len(layouts))])
+        decode(frames)  # remembered
+        h = bytearray(frames[1])
+        what = rng.integers(3)
+        if what == 0:  # flip one byte anywhere in the header
+            h[rng.integers(len(h))] = rng.integers(256)
+        elif what == 1:  # cut the header short
+            h = h[: rng.integers(len(h))]
+        else:  # stretch it
+            h += bytes(rng.integers(0, 256, rng.integers(1, 4), dtype=np.uint8))
+        frames[1] = bytes(h)
+        try:
+            fast = decode(frames)
+        except FrameError:
+            with pytest.raises(FrameError):
+                _decode_general(frames, frames[1])
+            outcomes["refused"] += 1
+            continue
+        slow = _decode_general(frames, frames[1])
+        assert (fast.source, fast.stream, fast.seq, fast.t_dev, fast.t_host, fast.meta) == (
+            slow.source,
+            slow.stream,
+            slow.seq,
+            slow.t_dev,
+            slow.t_host,
+            slow.meta,
+        )
+        assert fast.arrays.keys() == slow.arrays.keys()
+        assert all(np.array_equal(fast.arrays[k], slow.arrays[k]) for k in fast.arrays)
+        outcomes["same"] += 1
+    assert outcomes["same"] > 500 and outcomes["refused"] > 500  # both branches exercised
