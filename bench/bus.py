@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -218,6 +219,40 @@ def bench_physres_commands(n: int) -> list[float]:
     return times
 
 
+@dataclass
+class Pair:
+    """One back-to-back measurement: messages/s (wall) and per subscriber CPU second."""
+
+    raw: float
+    raw_cpu: float
+    phy: float
+    phy_cpu: float
+    broker: float
+    drops: int
+
+    @property
+    def ratio(self) -> float:
+        return self.phy / self.raw
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.phy_cpu / self.raw_cpu
+
+
+def measure_pair(
+    raw_payload: Any, payload: np.ndarray, window: float, *, copy: bool, hwm: int, raw_first: bool
+) -> Pair:
+    """Raw pyzmq and physres direct back to back (``raw_first`` alternates the order between
+    pairs, so a drift in machine load favours neither), then physres through the broker."""
+    if raw_first:
+        raw, raw_cpu = bench_raw_stream(raw_payload, window, copy=copy)
+    phy, drops, phy_cpu = bench_physres_stream(payload, window, hwm=hwm, direct=True)
+    if not raw_first:
+        raw, raw_cpu = bench_raw_stream(raw_payload, window, copy=copy)
+    broker = bench_physres_stream(payload, window, hwm=hwm, direct=False)[0]
+    return Pair(raw, raw_cpu, phy, phy_cpu, broker, drops)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -234,72 +269,57 @@ def main() -> None:
 
     # Each repeat measures raw and physres back to back and keeps their ratio: on a
     # shared machine the load changes between seconds, the ratio of neighbours much less.
-    f_ratio, b_ratio, s_ratio, bs_ratio, c_ratio = [], [], [], [], []
-    rates: dict[str, list[float]] = {k: [] for k in ("raw_f", "phy_f", "raw_s", "phy_s")}
-    rtts: dict[str, list[float]] = {"raw": [], "phy": []}
-    drops = 0
-    cpu_f, cpu_s = [], []
+    kinds = {
+        "frames": (frame, frame, False, 10),  # (raw payload, physres payload, copy, hwm)
+        "small": (small_raw, small, True, 1000),
+    }
+    pairs: dict[str, list[Pair]] = {k: [] for k in kinds}
+    rtts: list[tuple[float, float]] = []
     for i in range(reps):
-        # alternate which side runs first, so a drift in machine load favours neither
-        first_raw = i % 2 == 0
-        if first_raw:
-            raw, raw_cpu = bench_raw_stream(frame, window, copy=False)
-        phy, _d, phy_cpu = bench_physres_stream(frame, window, hwm=10, direct=True)
-        if not first_raw:
-            raw, raw_cpu = bench_raw_stream(frame, window, copy=False)
-        brk = bench_physres_stream(frame, window, hwm=10, direct=False)[0]
-        rates["raw_f"].append(raw)
-        rates["phy_f"].append(phy)
-        f_ratio.append(phy / raw)
-        cpu_f.append(phy_cpu / raw_cpu)
-        b_ratio.append(brk / raw)
-        if first_raw:
-            raw, raw_cpu = bench_raw_stream(small_raw, window, copy=True)
-        phy, d, phy_cpu = bench_physres_stream(small, window, hwm=1000, direct=True)
-        if not first_raw:
-            raw, raw_cpu = bench_raw_stream(small_raw, window, copy=True)
-        brk = bench_physres_stream(small, window, hwm=1000, direct=False)[0]
-        drops += d
-        rates["raw_s"].append(raw)
-        rates["phy_s"].append(phy)
-        s_ratio.append(phy / raw)
-        cpu_s.append(phy_cpu / raw_cpu)
-        bs_ratio.append(brk / raw)
-        r = statistics.median(bench_raw_reqrep(n_rtt))
-        p = statistics.median(bench_physres_commands(n_rtt))
-        rtts["raw"].append(r)
-        rtts["phy"].append(p)
-        c_ratio.append(p / r)
+        for kind, (raw_payload, payload, copy, hwm) in kinds.items():
+            pairs[kind].append(
+                measure_pair(raw_payload, payload, window, copy=copy, hwm=hwm, raw_first=i % 2 == 0)
+            )
+        rtts.append(
+            (
+                statistics.median(bench_raw_reqrep(n_rtt)),
+                statistics.median(bench_physres_commands(n_rtt)),
+            )
+        )
 
     med = statistics.median
+    f, s = pairs["frames"], pairs["small"]
     mb = frame.nbytes / 1e6
+    raw_f = med(p.raw for p in f)
     print(
-        f"frames 640x480x3: raw pyzmq {med(rates['raw_f']):8.0f}/s "
-        f"({med(rates['raw_f']) * mb / 1e3:.2f} GB/s)  physres direct {med(rates['phy_f']):8.0f}/s"
+        f"frames 640x480x3: raw pyzmq {raw_f:8.0f}/s ({raw_f * mb / 1e3:.2f} GB/s)  "
+        f"physres direct {med(p.phy for p in f):8.0f}/s"
     )
     print(
-        f"64-byte messages: raw pyzmq {med(rates['raw_s']):8.0f}/s  "
-        f"physres direct {med(rates['phy_s']):8.0f}/s (HWM drops counted by physres: {drops})"
+        f"64-byte messages: raw pyzmq {med(p.raw for p in s):8.0f}/s  "
+        f"physres direct {med(p.phy for p in s):8.0f}/s "
+        f"(HWM drops counted by physres: {sum(p.drops for p in s)})"
     )
     print(
-        f"command round trip p50: raw REQ/REP {med(rtts['raw']) * 1e6:6.0f} us  "
-        f"physres {med(rtts['phy']) * 1e6:6.0f} us"
+        f"command round trip p50: raw REQ/REP {med(r for r, _ in rtts) * 1e6:6.0f} us  "
+        f"physres {med(q for _, q in rtts) * 1e6:6.0f} us"
     )
     print(
-        f"via the broker (one more hop, XSUB/XPUB proxy): frames {med(b_ratio):.2f}, "
-        f"small {med(bs_ratio):.2f} of raw direct"
+        f"via the broker (one more hop, XSUB/XPUB proxy): frames "
+        f"{med(p.broker / p.raw for p in f):.2f}, small {med(p.broker / p.raw for p in s):.2f} "
+        "of raw direct"
     )
     print(
         f"(median of {reps} back-to-back pairs; per-pair frame ratios "
-        f"{', '.join(f'{x:.2f}' for x in f_ratio)})"
+        f"{', '.join(f'{p.ratio:.2f}' for p in f)})"
     )
     print(
-        f"per subscriber CPU second (load-independent): frames {med(cpu_f):.2f}, "
-        f"small messages {med(cpu_s):.2f} of raw"
+        f"per subscriber CPU second (load-independent): frames {med(p.cpu_ratio for p in f):.2f}, "
+        f"small messages {med(p.cpu_ratio for p in s):.2f} of raw"
     )
-    print(f"small-message ratio physres/raw = {med(s_ratio):.2f} (goal >= 0.5)")
-    print(f"command p50 ratio physres/raw = {med(c_ratio):.2f} (goal <= 2.0)")
-    print(f"frame throughput ratio physres/raw = {med(f_ratio):.2f} (goal >= 0.8)")
+    print(f"small-message ratio physres/raw = {med(p.ratio for p in s):.2f} (goal >= 0.5)")
+    print(f"command p50 ratio physres/raw = {med(q / r for r, q in rtts):.2f} (goal <= 2.0)")
+    print(f"frame throughput ratio physres/raw = {med(p.ratio for p in f):.2f} (goal >= 0.8)")
 
 
 if __name__ == "__main__":
