@@ -92,9 +92,9 @@ def pack_meta(obj: Any) -> bytes:
 # constant part of the header once per layout and appends the three integers
 # as fixed-width int64 (``_TAIL``: 37 bytes). The decoder recognises exactly
 # that byte form and looks the constant part up in a cache filled only after a
-# full validation, so a stream's steady state skips msgpack and re-validation.
-# Any other valid msgpack header (old recordings, meta, other writers) takes
-# the general path and is checked field by field.
+# full validation, so a stream's steady state skips msgpack and re-validation
+# (a header with meta only unpacks the meta). Any other valid msgpack header
+# (old recordings, other writers) takes the general path, checked field by field.
 _TAIL = struct.Struct(">5sq4sq4sq")
 # each integer follows its key and the int64 marker: "seq" 0xd3, "td" 0xd3, "th" 0xd3
 _K_SEQ, _K_TD, _K_TH = b"\xa3seq\xd3", b"\xa2td\xd3", b"\xa2th\xd3"
@@ -119,6 +119,9 @@ class _Slot(NamedTuple):
 _ENC: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
 # decoder: header bytes before the tail -> (source, stream, slots)
 _DEC: dict[bytes, tuple[str, str, tuple[_Slot, ...]]] = {}
+# lengths of known bodies seen with meta (an ordered set: a header with meta has no
+# fixed-size end to count back from, so decode tries these few lengths)
+_META_BODY_LENS: dict[int, None] = {}
 
 
 def _body(source: str, stream: str, specs: list[list[Any]]) -> bytes:
@@ -131,6 +134,8 @@ def _body(source: str, stream: str, specs: list[list[Any]]) -> bytes:
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) >= _CACHE_MAX:  # a stream of ever-changing layouts: start over
         cache.clear()
+        if cache is _DEC:
+            _META_BODY_LENS.clear()
     cache[key] = value
 
 
@@ -224,20 +229,50 @@ def decode(frames: Sequence[Any]) -> Message:
     h = frames[1]
     if type(h) is not bytes:
         h = bytes(h.buffer if type(h) is _Frame else h)
-    cut = len(h) - _TAIL_LEN
-    known = _DEC.get(h[1:cut]) if cut > 0 and h[0] == 0x87 else None
+    meta: dict[str, Any] = {}
+    if h and h[0] == 0x87:  # no meta: the tail ends the header
+        cut = len(h) - _TAIL_LEN
+        known = _DEC.get(h[1:cut]) if cut > 0 else None
+    elif h and h[0] == 0x88:  # meta after the tail: find the body among known lengths
+        known, cut = _known_with_meta(h)
+    else:
+        known = None
     if known is None:
         return _decode_general(frames, h)
     k1, seq, k2, td, k3, th = _TAIL.unpack_from(h, cut)
     if k1 != _K_SEQ or k2 != _K_TD or k3 != _K_TH:
         return _decode_general(frames, h)
+    if h[0] == 0x88:
+        meta = _meta_after(h, cut + _TAIL_LEN)
+        if meta is None:
+            return _decode_general(frames, h)  # says exactly what is wrong
     src, st, slots = known
     if len(slots) != n - 2:
         raise FrameError(
             f"{src}/{st}: header lists {len(slots)} buffer(s), message has {n - 2}", kind="parts"
         )
     arrays, units = _arrays(src, st, slots, frames)
-    return Message(src, st, _topic(frames[0]), seq, td, th, arrays, units, {})
+    return Message(src, st, _topic(frames[0]), seq, td, th, arrays, units, meta)
+
+
+def _known_with_meta(h: bytes) -> tuple[Any, int]:
+    """(layout, offset of the tail) for a header with meta, if its body is a known one."""
+    for n in _META_BODY_LENS:
+        known = _DEC.get(h[1 : 1 + n])
+        if known is not None and len(h) > 1 + n + _TAIL_LEN + len(_META_KEY):
+            return known, 1 + n
+    return None, 0
+
+
+def _meta_after(h: bytes, at: int) -> dict[str, Any] | None:
+    """The meta map that must fill the header after the tail; None if it does not."""
+    if h[at : at + len(_META_KEY)] != _META_KEY:
+        return None
+    try:
+        meta = msgpack.unpackb(h[at + len(_META_KEY) :], raw=False)  # trailing bytes raise
+    except Exception:
+        return None
+    return meta if type(meta) is dict else None
 
 
 def _topic(t: Any) -> str:
@@ -318,7 +353,7 @@ def _decode_checked(frames: Sequence[Any], h: bytes) -> Message:
     elif type(meta) is not dict:
         raise FrameError(f"{src}/{st}: meta is not a map", kind="header")
     arrays, units = _arrays(src, st, slots, frames)
-    if len(header) == 7 and h[0] == 0x87 and h[-_TAIL_LEN : 5 - _TAIL_LEN] == _K_SEQ:
+    if len(header) == (8 if "m" in header else 7) and h[0] in (0x87, 0x88):
         _learn(h, src, st, specs, slots, (seq, td, th))
     return Message(src, st, topic, seq, td, th, arrays, units, meta)
 
@@ -326,14 +361,21 @@ def _decode_checked(frames: Sequence[Any], h: bytes) -> Message:
 def _learn(
     h: bytes, src: str, st: str, specs: list[Any], slots: tuple[_Slot, ...], ints: tuple
 ) -> None:
-    """Remember a validated layout if its header is byte for byte what encode() writes."""
+    """Remember a validated layout if its header is byte for byte what encode() writes
+    (with meta: the same body and tail, then the meta entry, checked in decode)."""
     try:
         tail = _TAIL.pack(_K_SEQ, ints[0], _K_TD, ints[1], _K_TH, ints[2])
     except struct.error:  # integers beyond int64: not the fixed form
         return
-    body = h[1:-_TAIL_LEN]
-    if h[-_TAIL_LEN:] == tail and body == _body(src, st, specs):
+    body = _body(src, st, specs)
+    end = 1 + len(body) + _TAIL_LEN
+    if h[1 : 1 + len(body)] != body or h[1 + len(body) : end] != tail:
+        return
+    if h[0] == 0x87 and len(h) == end:
         _remember(_DEC, body, (src, st, slots))
+    elif h[0] == 0x88 and h[end : end + len(_META_KEY)] == _META_KEY:
+        _remember(_DEC, body, (src, st, slots))
+        _META_BODY_LENS[len(body)] = None
 
 
 def _slot(src: str, st: str, spec: Any) -> _Slot:
