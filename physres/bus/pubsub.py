@@ -222,9 +222,10 @@ class Subscriber:
     def recv(self, timeout_s: float | None = None) -> Message | None:
         """Next valid message, or None after ``timeout_s`` (None: wait forever).
 
-        One blocking receive with the socket's own timeout: no poll before it and
-        no exception for an empty queue, which a frame-rate consumer would pay
-        on every message (set only when the timeout changes: it is a syscall).
+        One blocking receive bounded by the socket's own timeout (set only when
+        it changes: a syscall). A frame-rate consumer mostly waits for the next
+        message; a poll before every receive, or a failed try and its exception,
+        would cost it on every frame.
         """
         t0 = time.monotonic()
         left = timeout_s
