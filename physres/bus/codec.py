@@ -24,8 +24,9 @@ with a ``kind`` so receivers can count garbage by kind and skip it.
 
 from __future__ import annotations
 
+import functools
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -122,6 +123,7 @@ _DEC: dict[bytes, tuple[str, str, tuple[_Slot, ...]]] = {}
 # lengths of known bodies seen with meta (an ordered set: a header with meta has no
 # fixed-size end to count back from, so decode tries these few lengths)
 _META_BODY_LENS: dict[int, None] = {}
+_META_LENS_MAX = 64
 
 
 def _body(source: str, stream: str, specs: list[list[Any]]) -> bytes:
@@ -215,6 +217,23 @@ def _dtype(wire: Any) -> np.dtype:
 _Frame = zmq.Frame
 
 
+def _never_crash(fn: Callable[..., Message]) -> Callable[..., Message]:
+    """Any other exception while decoding untrusted bytes is a FrameError too: a case the
+    checks missed is still garbage to count and skip, never the end of a node."""
+
+    @functools.wraps(fn)
+    def checked(*args: Any) -> Message:
+        try:
+            return fn(*args)
+        except FrameError:
+            raise
+        except Exception as e:
+            raise FrameError(f"undecodable message: {type(e).__name__}: {e}", kind="header") from e
+
+    return checked
+
+
+@_never_crash
 def decode(frames: Sequence[Any]) -> Message:
     """Validate and decode a multipart; raise FrameError(kind=...) on anything wrong.
 
@@ -257,7 +276,7 @@ def decode(frames: Sequence[Any]) -> Message:
 
 def _known_with_meta(h: bytes) -> tuple[Any, int]:
     """(layout, offset of the tail) for a header with meta, if its body is a known one."""
-    for n in _META_BODY_LENS:
+    for n in tuple(_META_BODY_LENS):  # a snapshot: other threads may learn meanwhile
         known = _DEC.get(h[1 : 1 + n])
         if known is not None and len(h) > 1 + n + _TAIL_LEN + len(_META_KEY):
             return known, 1 + n
@@ -269,7 +288,9 @@ def _meta_after(h: bytes, at: int) -> dict[str, Any] | None:
     if h[at : at + len(_META_KEY)] != _META_KEY:
         return None
     try:
-        meta = msgpack.unpackb(h[at + len(_META_KEY) :], raw=False)  # trailing bytes raise
+        # as the entry of a one-entry map, so msgpack's nesting limit counts the levels
+        # exactly as in the whole header; trailing bytes raise
+        meta = msgpack.unpackb(b"\x81" + h[at:], raw=False)["m"]
     except Exception:
         return None
     return meta if type(meta) is dict else None
@@ -310,16 +331,8 @@ def _view(src: str, st: str, slot: _Slot, frame: Any) -> np.ndarray:
     return arr.reshape(slot.shape) if len(slot.shape) != 1 else arr
 
 
+@_never_crash
 def _decode_general(frames: Sequence[Any], h: bytes) -> Message:
-    try:
-        return _decode_checked(frames, h)
-    except FrameError:
-        raise
-    except Exception as e:  # a case the checks missed: still garbage, never a crash
-        raise FrameError(f"undecodable message: {type(e).__name__}: {e}", kind="header") from e
-
-
-def _decode_checked(frames: Sequence[Any], h: bytes) -> Message:
     n = len(frames)
     try:
         header = msgpack.unpackb(h, raw=False)
@@ -374,6 +387,8 @@ def _learn(
     if h[0] == 0x87 and len(h) == end:
         _remember(_DEC, body, (src, st, slots))
     elif h[0] == 0x88 and h[end : end + len(_META_KEY)] == _META_KEY:
+        if len(body) not in _META_BODY_LENS and len(_META_BODY_LENS) >= _META_LENS_MAX:
+            return  # decode tries every length: keep that list short
         _remember(_DEC, body, (src, st, slots))
         _META_BODY_LENS[len(body)] = None
 

@@ -240,3 +240,59 @@ def test_mutated_headers_decode_the_same_on_both_paths_or_are_refused() -> None:
         assert all(np.array_equal(fast.arrays[k], slow.arrays[k]) for k in fast.arrays)
         outcomes["same"] += 1
     assert outcomes["same"] > 500 and outcomes["refused"] > 500  # both branches exercised
+
+
+def test_nesting_too_deep_is_refused_whether_or_not_the_layout_is_remembered() -> None:
+    """msgpack's depth limit must count the same on the cached path (which unpacks only the
+    meta) as on the general path (which unpacks the whole header)."""
+    from physres.bus import codec
+
+    good = encode("dev", "s", 1, {"x": np.zeros(2)}, meta={"a": 1})
+    deep = b"\x81\xa1k" + b"\x91" * 1023 + b"\xc0"  # the meta map one level past the limit
+    bad = [good[0], good[1][: -len(codec.pack_meta({"a": 1}))] + deep, *good[2:]]
+    codec._DEC.clear()
+    codec._META_BODY_LENS.clear()
+    with pytest.raises(FrameError):
+        decode(bad)  # nothing remembered: the general path
+    decode(good)  # now remembered
+    with pytest.raises(FrameError):
+        decode(bad)
+
+
+def test_decoding_while_other_threads_learn_new_layouts() -> None:
+    """Nodes, the broker and the recorder decode in threads of one process."""
+    import sys
+    import threading
+
+    known = encode("cli", "cmd", 1, {}, meta={"id": 1})
+    decode(known)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                assert decode(known).meta == {"id": 1}
+            except BaseException as e:  # any failure is the finding
+                failures.append(e)
+                return
+
+    def learn() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            decode(encode(f"w{i}", "s" + "x" * (i % 50), 0, {}, meta={"a": 1}))
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    threads = [threading.Thread(target=read), threading.Thread(target=learn)]
+    try:
+        for t in threads:
+            t.start()
+        stop.wait(1.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        sys.setswitchinterval(old)
+    assert failures == []
