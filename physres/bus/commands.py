@@ -12,7 +12,6 @@ works across the bus.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import time
 from collections.abc import Mapping
@@ -25,7 +24,7 @@ from physres import errors
 from physres.bus.broker import BROKER, ERR, REQ
 from physres.bus.codec import Message, decode, encode
 from physres.bus.config import BusConfig
-from physres.bus.sockets import try_send
+from physres.bus.sockets import timeout_ms, try_send
 from physres.errors import CommandTimeout, FrameError, NodeUnreachable, RemoteError
 
 __all__ = ["CommandClient", "remote_error", "split_args", "unpack_result"]
@@ -134,7 +133,7 @@ class CommandClient:
                 "(its queue is full: hung, or far too slow?)"
             )
         deadline = time.monotonic() + timeout
-        wait_ms = max(1, math.ceil(timeout * 1000))
+        wait_ms = timeout_ms(timeout) or 1
         timed_out = CommandTimeout(
             f"no reply from node {node!r} to command {command!r} within {timeout:g} s "
             f"(bus {self.cfg.name!r}); is the node alive? (`physres ls`)"
@@ -153,9 +152,10 @@ class CommandClient:
                 reply = reply[1:]  # the broker prefixes who answered
             if len(reply) < 2 or reply[1] != rid:
                 # a late answer to an earlier, timed-out call (or junk): wait on
-                wait_ms = math.ceil((deadline - time.monotonic()) * 1000)
-                if wait_ms <= 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise timed_out
+                wait_ms = timeout_ms(left) or 1
                 continue
             kind, _rid, *payload = reply
             try:

@@ -46,18 +46,29 @@ def _runtime_dir() -> Path:
     return Path(base) / f"physres-{user}"
 
 
+_DEFAULT_ROUTE_PROBE = "192.0.2.1"  # TEST-NET-1: never answers, only picks a route
+
+
 def interface_towards(host: str) -> str:
     """This machine's IPv4 address on the route to ``host`` (``host`` itself if loopback).
 
     Asks the kernel for the route with an unconnected-UDP ``connect``: no packet
-    is sent. A node bound there can be reached by the broker's machine.
+    is sent. A node bound there can be reached by the broker's machine. For a
+    wildcard ``host`` (a broker bound on every interface of this machine) it is
+    the interface of the default route, or loopback when there is none.
     """
     try:
         addr = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0]
     except socket.gaierror as e:
         raise BusError(f"bus host {host!r} does not resolve ({e}); check bus.host") from None
-    if ipaddress.ip_address(addr).is_loopback:
+    ip = ipaddress.ip_address(addr)
+    if ip.is_loopback:
         return addr
+    if ip.is_unspecified:
+        try:
+            return interface_towards(_DEFAULT_ROUTE_PROBE)
+        except BusError:
+            return "127.0.0.1"
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.connect((addr, 9))
@@ -123,10 +134,17 @@ class BusConfig(BaseModel):
         from the socket and advertised in heartbeats).
         """
         if self.transport == "tcp":
-            return f"tcp://{self.bind_host or interface_towards(self.host)}:*"
+            return f"tcp://{self.bind_host or self._default_bind()}:*"
         d = Path(self.ipc_dir) if self.ipc_dir else _runtime_dir()
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in node)
         return f"ipc://{d}/{self.name}-{safe}-{what}"
+
+    def _default_bind(self) -> str:
+        """Where nodes bind when ``bind_host`` is unset: every interface when the broker
+        does (``host: 0.0.0.0``), else the one interface that routes to the broker."""
+        if self.host == "0.0.0.0":
+            return "0.0.0.0"
+        return interface_towards(self.host)
 
     def advertised(self, bound: str) -> str:
         """The address peers should use for a socket bound at ``bound`` (its last_endpoint).

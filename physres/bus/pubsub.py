@@ -11,7 +11,6 @@ consumer that must not miss the start of a stream performs a handshake first
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -24,7 +23,7 @@ import zmq
 from physres.bus.codec import Message, decode, encode
 from physres.bus.config import BusConfig
 from physres.bus.memory import keep_large_buffers
-from physres.bus.sockets import recv_frames, send_parts
+from physres.bus.sockets import recv_frames, send_parts, timeout_ms
 from physres.errors import FrameError
 
 __all__ = ["GarbageCounter", "Publisher", "SeqTracker", "StreamStats", "Subscriber", "stream_key"]
@@ -231,9 +230,8 @@ class Subscriber:
         left = timeout_s
         while True:
             if left != self._timeout_s:
-                self._timeout_s = left
-                ms = -1 if left is None else max(0, math.ceil(left * 1000))
-                self.sock.setsockopt(zmq.RCVTIMEO, ms)
+                self.sock.setsockopt(zmq.RCVTIMEO, timeout_ms(left))
+                self._timeout_s = left  # only once the socket has it
             try:
                 frames = recv_frames(self.sock)
             except zmq.Again:

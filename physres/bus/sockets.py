@@ -8,11 +8,12 @@ zero-copy, which is what keeps physres near raw pyzmq rates.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import zmq
 
-__all__ = ["recv_frames", "send_parts", "try_send"]
+__all__ = ["recv_frames", "send_parts", "timeout_ms", "try_send"]
 
 _MORE = int(zmq.SNDMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -32,6 +33,16 @@ def send_parts(sock: zmq.Socket, parts: list[Any], flags: int = 0) -> None:
             send(p, f)
         else:
             send(p, f, copy=False)
+
+
+_MAX_MS = 2**31 - 1  # RCVTIMEO is a C int of milliseconds
+
+
+def timeout_ms(seconds: float | None) -> int:
+    """A ZeroMQ timeout: -1 (wait forever) for None, infinity or beyond ~24.8 days."""
+    if seconds is None or seconds * 1000 >= _MAX_MS:
+        return -1
+    return max(0, math.ceil(seconds * 1000))
 
 
 def try_send(sock: zmq.Socket, parts: list[Any]) -> bool:

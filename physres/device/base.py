@@ -217,8 +217,14 @@ class Device(ABC):
                 # refuse before the cast: 300 into int8 would wrap to 44 and pass the limits
                 info = np.iinfo(dt)
                 lo, hi = arr.min(), arr.max()
-                if lo < info.min or hi > info.max:
-                    bad = lo if lo < info.min else hi
+                if arr.dtype.kind == "f":  # in float, int64's max rounds up to 2**63: use
+                    # the powers of two that bound the range exactly
+                    top = 2.0 ** (info.bits - (dt.kind == "i"))
+                    too_low, too_high = lo < float(info.min), hi >= top
+                else:
+                    too_low, too_high = lo < info.min, hi > info.max
+                if too_low or too_high:
+                    bad = lo if too_low else hi
                     raise SafetyError(
                         f"{self.name}.{spec.name}: {bad} {spec.units} does not fit {dt} "
                         f"[{info.min}, {info.max}]"

@@ -17,8 +17,10 @@ from physres.errors import SafetyError
 class Dac(Device):
     kind = "test.dac"
 
-    def __init__(self) -> None:
+    def __init__(self, dtype: str = "i1", limits: Limits | None = None) -> None:
         super().__init__("dac")
+        self.dtype = dtype
+        self.limits = Limits(low=0, high=100) if limits is None else limits
         self.sent: list[np.ndarray] = []
 
     def describe(self):
@@ -26,7 +28,7 @@ class Dac(Device):
             streams=[StreamSpec(name="y", shape=(1,))],
             inputs=[
                 InputSpec(
-                    name="code", dtype="i1", shape=(1,), units="LSB", limits=Limits(low=0, high=100)
+                    name="code", dtype=self.dtype, shape=(1,), units="LSB", limits=self.limits
                 )
             ],
         )
@@ -83,3 +85,19 @@ def test_inputs_of_the_wrong_kind_are_refused_with_what_was_expected(
     with pytest.raises(ValueError, match=match):
         dac.apply({"code": value})
     assert dac.sent == []
+
+
+@pytest.mark.parametrize(
+    ("dtype", "fits", "too_big"),
+    [("<i8", 2.0**62, 2.0**63), ("<u8", 2.0**63, 2.0**64), ("<u2", 65535.0, 65536.0)],
+)
+def test_the_widest_integer_inputs_are_range_checked_exactly(
+    dtype: str, fits: float, too_big: float
+) -> None:
+    """In float, int64's largest value rounds up to 2**63: the check must not let it wrap."""
+    with Dac(dtype, Limits()) as dac:
+        dac.apply({"code": [[fits]]})
+        assert int(dac.sent[-1][0, 0]) == int(fits)
+        with pytest.raises(SafetyError, match=f"does not fit {np.dtype(dtype)}"):
+            dac.apply({"code": [[too_big]]})
+        assert len(dac.sent) == 1
