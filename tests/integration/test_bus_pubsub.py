@@ -194,7 +194,7 @@ def test_recv_waits_no_longer_than_asked_even_while_garbage_arrives(
     finally:
         stop.set()
         sprayer.join()
-    assert got is None and 0.25 < waited < 0.6
+    assert got is None and 0.25 < waited < 1.0  # a restarted clock would never return
     assert sub.garbage.counts["header"] > 0
     pub.publish("x", {"v": np.arange(3)})
     assert sub.recv(1.0).data.tolist() == [0, 1, 2]  # still delivers the good ones
