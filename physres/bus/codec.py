@@ -331,7 +331,6 @@ def _view(src: str, st: str, slot: _Slot, frame: Any) -> np.ndarray:
     return arr.reshape(slot.shape) if len(slot.shape) != 1 else arr
 
 
-@_never_crash
 def _decode_general(frames: Sequence[Any], h: bytes) -> Message:
     n = len(frames)
     try:
@@ -376,13 +375,20 @@ def _learn(
 ) -> None:
     """Remember a validated layout if its header is byte for byte what encode() writes
     (with meta: the same body and tail, then the meta entry, checked in decode)."""
+    # cheap checks first: headers in other layouts (old recordings, other writers)
+    # come through here on every message and must not pay for packing a body
+    at = h.find(_K_SEQ)
+    if at < 1:
+        return
     try:
         tail = _TAIL.pack(_K_SEQ, ints[0], _K_TD, ints[1], _K_TH, ints[2])
     except struct.error:  # integers beyond int64: not the fixed form
         return
+    if h[at : at + _TAIL_LEN] != tail:
+        return
     body = _body(src, st, specs)
-    end = 1 + len(body) + _TAIL_LEN
-    if h[1 : 1 + len(body)] != body or h[1 + len(body) : end] != tail:
+    end = at + _TAIL_LEN
+    if h[1:at] != body:
         return
     if h[0] == 0x87 and len(h) == end:
         _remember(_DEC, body, (src, st, slots))

@@ -9,6 +9,7 @@ own metadata); the index is a fast listing with a checksum of each file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -76,14 +77,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable; best effort (some filesystems cannot fsync a folder)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
     finally:
         os.close(fd)
 

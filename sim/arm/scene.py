@@ -14,6 +14,7 @@ no ``pybullet_data`` file is copied into the repository.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -618,7 +619,5 @@ class Scene:
         return np.asarray(rgba, dtype=np.uint8).reshape(s, s, 4)[:, :, :3].copy()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(p.error):  # already disconnected
             self.client.disconnect()
-        except p.error:
-            pass

@@ -51,8 +51,8 @@ class PipeCamera:
                         return
                 if self._stop.wait(pause):
                     return
-        except BrokenPipeError:
-            pass
+        except BrokenPipeError:  # the camera closed its end: the scripted feed is over
+            return
         finally:
             os.close(fd)
             self.done.set()
