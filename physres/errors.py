@@ -19,6 +19,7 @@ __all__ = [
     "PhysresError",
     "RecordingError",
     "RemoteError",
+    "RunFolderError",
     "SafetyError",
 ]
 
@@ -84,6 +85,10 @@ class DeviceError(PhysresError):
 
 class DeviceTimeout(DeviceError, TimeoutError):
     """A device did not answer within its timeout."""
+
+
+class RunFolderError(PhysresError, FileExistsError):
+    """A run folder cannot be used (not empty, not a folder): an earlier run must survive."""
 
 
 class RecordingError(PhysresError):
