@@ -31,7 +31,17 @@ class RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         unit = task.fields.get("unit", "it")
-        return Text("" if speed is None else f"{speed:,.3g} {unit}/s", style="progress.data.speed")
+        return Text(
+            "" if speed is None else f"{_short(speed)} {unit}/s", style="progress.data.speed"
+        )
+
+
+def _short(x: float) -> str:
+    """3 significant digits without exponent noise: 23.1k, 480, 2.5, 0.04."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if x >= scale:
+            return f"{x / scale:.3g}{suffix}"
+    return f"{x:.3g}"
 
 
 def progress_bar(console: Console | None = None, *, disable: bool = False) -> Progress:

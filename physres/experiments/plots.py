@@ -57,8 +57,8 @@ def _figure(title: str, width: float = 9.0, height: float = 3.6) -> Figure:
     return fig
 
 
-def states_figure(states: np.ndarray, title: str) -> Figure:
-    """Every state feature over the first test steps as a heat-map (feature × step)."""
+def states_figure(states: np.ndarray, title: str, *, what: str = "test") -> Figure:
+    """Every state feature over the first steps of ``what`` as a heat-map (feature × step)."""
     x = np.asarray(states, dtype=np.float64)
     x = x.reshape(len(x), -1)[:_SHOW_STEPS]
     fig = _figure(title)
@@ -71,7 +71,7 @@ def states_figure(states: np.ndarray, title: str) -> Figure:
     ax.set(
         xlabel="test step",
         ylabel=f"state feature (of {x.shape[1]})",
-        title=f"reservoir states, first {len(x)} test steps",
+        title=f"reservoir states, {what}: first {len(x)} steps",
     )
     fig.colorbar(im, ax=ax, label="state value")
     return fig
@@ -106,7 +106,7 @@ def memory_figure(r2: Sequence[float], n_features: int, title: str) -> Figure:
 
 
 def free_run_figure(
-    warmup: np.ndarray, truth: np.ndarray, prediction: np.ndarray, title: str
+    warmup: np.ndarray, truth: np.ndarray, prediction: np.ndarray, title: str, score: str = ""
 ) -> Figure:
     """The closed loop: true series, then the readout's own predictions fed back."""
     warm = np.asarray(warmup, dtype=np.float64).reshape(len(warmup), -1)[:, 0]
@@ -124,14 +124,19 @@ def free_run_figure(
     ax.set(
         xlabel="step (0 = feedback starts)",
         ylabel="series",
-        title=f"free run, {len(true)} steps of the readout's own predictions",
+        title=f"free run: {len(true)} steps of the readout's own predictions{score}",
     )
     fig.legend(loc="outside right upper")
     return fig
 
 
 def confusion_figure(
-    true: Sequence[int], predicted: Sequence[int], classes: Sequence[str], title: str
+    true: Sequence[int],
+    predicted: Sequence[int],
+    classes: Sequence[str],
+    title: str,
+    *,
+    unit: str = "test sequences",
 ) -> Figure:
     """Counts of true × predicted class on the test set, with the counts written in."""
     true, predicted = np.asarray(true, int), np.asarray(predicted, int)
@@ -145,7 +150,7 @@ def confusion_figure(
     ticks = np.arange(n)
     ax.set_xticks(ticks, names, rotation=45 if n > 4 else 0)
     ax.set_yticks(ticks, names)
-    ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix ({len(true)} test)")
+    ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix ({len(true)} {unit})")
     if n <= 20:
         for i, j in np.ndindex(m.shape):
             dark = m[i, j] > m.max() / 2
@@ -209,8 +214,9 @@ def write_plots(
     """
     title = headline(result)
     x = np.asarray(states_test[0])
-    figs: dict[str, Figure] = {"states": states_figure(x, title)}
     ep = data.test[0]
+    what = "test series" if len(data.test) == 1 else f"test sequence 1 of {len(data.test)}"
+    figs: dict[str, Figure] = {"states": states_figure(x, title, what=what)}
     if frame_shape is not None:
         n = min(8, len(x))
         y = None if isinstance(ep.y, int) else np.asarray(ep.y)
@@ -228,13 +234,22 @@ def write_plots(
         if task.metric == "accuracy":  # a per-step decision, thresholded as the task scores it
             w = data.washout
             figs["confusion"] = confusion_figure(
-                (y[w:, 0] > 0.5).astype(int), (p[w:, 0] > 0.5).astype(int), ("0", "1"), title
+                (y[w:, 0] > 0.5).astype(int),
+                (p[w:, 0] > 0.5).astype(int),
+                ("0", "1"),
+                title,
+                unit="test steps",
             )
     if "r2_1" in metrics:
         r2 = [metrics[f"r2_{k}"] for k in range(1, int(metrics.get("delays_scored", 0)) + 1)]
         figs["memory"] = memory_figure(r2, x.reshape(len(x), -1).shape[1], title)
     if free_run is not None:
-        figs["free_run"] = free_run_figure(*free_run, title)
+        score = (
+            f" (nrmse_free {_num(metrics['nrmse_free'])} over {_num(metrics.get('trials'))} trials)"
+            if "nrmse_free" in metrics
+            else ""
+        )
+        figs["free_run"] = free_run_figure(*free_run, title, score)
     paths = {}
     for kind, fig in figs.items():
         paths[kind] = out / f"{kind}.png"
