@@ -29,8 +29,9 @@ def test_one_long_series_reports_progress_after_every_chunk() -> None:
     for split, steps in (("train", 2000), ("test", 1000)):
         done = [d for s, d, n in calls if s == split]
         assert {n for s, _, n in calls if s == split} == {steps}
-        assert len(done) == math.ceil(steps / 100), "one report per chunk, not 0/1 then 1/1"
-        assert done == sorted(set(done)) and done[-1] == steps and done[0] == 100
+        assert len(done) == 1 + math.ceil(steps / 100), "a start, then one report per chunk"
+        assert done == sorted(set(done)) and done[0] == 0 and done[1] == 100
+        assert done[-1] == steps
     fit = [(d, n) for s, d, n in calls if s == "fit + score"]
     assert fit == [(0, None), (1, 1)], "the fit shows up while it runs, then completes"
     assert [c[0] for c in calls].index("fit + score") > max(
@@ -45,7 +46,7 @@ def test_episodes_count_their_steps_so_short_and_long_episodes_weigh_what_they_c
     with ESN("esn", n_units=10, n_inputs=2, seed=0) as esn:
         run_protocol(esn, task, data, chunk=64, progress=lambda *c: calls.append(c))
     train = [d for s, d, _ in calls if s == "train"]
-    assert train == [64, 128, 192, 250]  # the last chunk is short: counted as what it is
+    assert train == [0, 64, 128, 192, 250]  # the last chunk is short: counted as what it is
 
 
 def test_phase_bars_keep_one_bar_per_phase_with_rate_and_time_left() -> None:
