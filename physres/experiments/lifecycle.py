@@ -9,7 +9,11 @@ recorder is told why the run ended, so the recording's last note agrees with
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -42,6 +46,26 @@ def device_params(kind: str, params: dict[str, Any], n_inputs: int | None) -> di
     return out
 
 
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold a second Ctrl-C until teardown is done; then raise it.
+
+    The first Ctrl-C starts the teardown; an impatient second one must not
+    cut the recording short before its end note and footer are written.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old if old is not None else signal.default_int_handler)
+    if pending and sys.exc_info()[0] is None:
+        raise KeyboardInterrupt
+
+
 class RunSession:
     """Every configured device on the bus (or local), recorded; ``device`` is the one driven.
 
@@ -72,7 +96,8 @@ class RunSession:
         try:
             self._open()
         except BaseException as e:
-            self._stack.__exit__(type(e), e, e.__traceback__)
+            with _sigint_deferred():
+                self._stack.__exit__(type(e), e, e.__traceback__)
             raise
         return self
 
@@ -82,7 +107,8 @@ class RunSession:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stack.__exit__(exc_type, exc, tb)
+        with _sigint_deferred():
+            self._stack.__exit__(exc_type, exc, tb)
 
     def _open(self) -> None:
         from physres.bus import ensure_broker
