@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -120,3 +121,42 @@ def test_the_commands_that_matter_are_all_walked() -> None:
     assert robot in (set(), {"robot experts", "robot collect", "robot view"})
     no_defaults = {n for n, p in LEAVES if "default" not in p.format_help()}
     assert no_defaults <= {"check"}, no_defaults  # check takes a config and nothing else
+
+
+def test_robot_experts_moves_its_bar_per_episode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`robot experts` used to show a spinner only; the bar now counts episodes."""
+    import physres.sim.arm.cli as arm_cli
+    import physres.sim.arm.experts as experts
+    from physres.sim.arm.tasks import TASKS
+
+    console = Console(record=True, width=160, force_terminal=False)
+    made: list[Any] = []  # the Progress the command builds, to read its bar mid-run
+    real_bar = arm_cli.progress_bar
+    monkeypatch.setattr(
+        arm_cli, "progress_bar", lambda *a, **kw: made.append(real_bar(*a, **kw)) or made[-1]
+    )
+    seen: list[float] = []
+
+    def fake(task: str, seeds: Any, *, render_size: int, on_episode: Any = None) -> Any:
+        assert on_episode is not None, "the CLI asks for per-episode reports"
+        for _ in seeds:
+            on_episode(True)
+            seen.append(made[-1].tasks[0].completed)
+        return experts.ExpertResult(task, list(seeds), [True] * len(seeds), [10] * len(seeds), 1.0)
+
+    monkeypatch.setattr(experts, "evaluate_expert", fake)
+    monkeypatch.setattr(arm_cli, "console", console)
+    names = ",".join(list(TASKS)[:2])
+    args = build_parser().parse_args(["robot", "experts", "--tasks", names, "--seeds", "7"])
+    assert args.func(args) == 0
+    assert made[-1].tasks[0].total == 14
+    assert seen == list(range(1, 15)), "one step per episode, not one per task"
+    assert "14/14" in console.export_text()
+
+
+def test_evaluate_expert_reports_each_episode_as_it_ends() -> None:
+    from physres.sim.arm.experts import evaluate_expert
+
+    got: list[bool] = []
+    result = evaluate_expert("pick_place", [0, 1], render_size=32, on_episode=got.append)
+    assert got == result.successes and len(got) == 2
