@@ -198,8 +198,16 @@ def test_a_second_ctrl_c_during_teardown_waits_until_the_recording_is_finished(
     assert _json(out2 / "run.json")["status"] == "interrupted"
 
 
-def test_sigint_to_a_physres_run_process_leaves_an_interrupted_run_and_an_intact_recording(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("sig", "code", "reason"),
+    [
+        (signal.SIGINT, 130, "KeyboardInterrupt"),
+        (signal.SIGTERM, 143, "Terminated: SIGTERM"),
+    ],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_to_a_physres_run_process_leaves_an_interrupted_run_and_an_intact_recording(
+    tmp_path: Path, sig: signal.Signals, code: int, reason: str
 ) -> None:
     # one bus round trip per task step: long enough (tens of seconds) to interrupt mid-drive
     cfg = _cfg(tmp_path, n_train=100_000, chunk=1)
@@ -217,20 +225,20 @@ def test_sigint_to_a_physres_run_process_leaves_an_interrupted_run_and_an_intact
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the run never started recording"
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, err.decode()
-    assert "interrupted" in err.decode() and "Traceback" not in err.decode()
+    assert proc.returncode == code, err.decode()
+    assert "Traceback" not in err.decode()
     run = _json(out / "run.json")
-    assert run["status"] == "interrupted" and "KeyboardInterrupt" in run["reason"], run
+    assert run["status"] == "interrupted" and reason in run["reason"], run
     info, msgs = read_recording(out / "recording.mcap")
     topics = {m.topic for _, m in msgs}
     assert not info.truncated and not info.problem and not info.corrupt
-    assert "KeyboardInterrupt" in info.end_reason and {"esn/in", "esn/state"} <= topics
+    assert reason in info.end_reason and {"esn/in", "esn/state"} <= topics
     assert run["recording"]["messages"] == sum(1 for _ in read_recording(rec)[1])
     assert _nothing_left_on(bus)
 
