@@ -14,6 +14,7 @@ __all__ = [
     "DeviceError",
     "DeviceTimeout",
     "FrameError",
+    "NameTaken",
     "NodeUnreachable",
     "NotConnectedError",
     "PhysresError",
@@ -57,6 +58,10 @@ class CommandTimeout(BusError, TimeoutError):
 
 class NodeUnreachable(CommandTimeout):
     """The broker knows no connected node by that name: no reply can ever come."""
+
+
+class NameTaken(BusError):
+    """The broker refused a node: a live node on the bus already holds its name."""
 
 
 class RemoteError(BusError):
