@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from physres import __version__
@@ -312,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     except PhysresError as e:
         if args.debug:
             raise
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        # one line whatever the message holds: no wrapping, no markup read from user values
+        msg = escape(" ".join(str(e).split()))
+        err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")
