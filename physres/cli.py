@@ -421,9 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     except PhysresError as e:
         if args.debug:
             raise
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True, emoji=False
-        )
+        # one line whatever the message holds: no wrapping, no markup read from user values
+        msg = escape(" ".join(str(e).split()))
+        err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, emoji=False)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")
