@@ -20,6 +20,7 @@ __all__ = [
     "PhysresError",
     "RecordingError",
     "RemoteError",
+    "ResourceError",
     "SafetyError",
 ]
 
@@ -89,6 +90,10 @@ class DeviceError(PhysresError):
 
 class DeviceTimeout(DeviceError, TimeoutError):
     """A device did not answer within its timeout."""
+
+
+class ResourceError(PhysresError, MemoryError):
+    """A job would need more memory than the machine has; refused before it starts."""
 
 
 class RecordingError(PhysresError):

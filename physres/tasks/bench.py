@@ -21,7 +21,14 @@ from physres.errors import ConfigError
 from physres.experiments.protocol import run_protocol
 from physres.tasks.registry import create, names
 
-__all__ = ["PRESETS", "add_tasks_command", "register", "run_suite", "run_task"]
+__all__ = [
+    "PRESETS",
+    "SUBSTRATE_DEFAULTS",
+    "add_tasks_command",
+    "register",
+    "run_suite",
+    "run_task",
+]
 
 #: Reference ESN settings per task: (device params, task params). NARMA10 keeps the
 #: literature protocol (N=500, sr 0.95, leak 1, input scaling 1, ridge 1e-7) and tunes only
@@ -77,6 +84,14 @@ PRESETS: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
 }
 
 
+#: Device params every task gets on a substrate unless a preset or ``--device-set`` says
+#: otherwise. The tank's native 128×128 frames are 16,384 readout features (a 2 GiB
+#: Gram matrix, several copies to fit): the camera path's 32×32 INTER_AREA grid instead.
+SUBSTRATE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sim.bucket": {"frame_shape": (32, 32)},
+}
+
+
 def run_task(
     kind: str,
     task_name: str,
@@ -96,7 +111,7 @@ def run_task(
     task = create(task_name, **{**preset_task, **(task_params or {})})
     t0 = time.perf_counter()
     data = task.generate(seed)
-    dev_params = {**preset_dev, **(device_params or {})}
+    dev_params = {**SUBSTRATE_DEFAULTS.get(kind, {}), **preset_dev, **(device_params or {})}
     cls, _ = registry.resolve(kind)
     if "n_inputs" in getattr(cls.Params, "model_fields", {}):
         dev_params.setdefault("n_inputs", data.n_inputs)
@@ -107,8 +122,15 @@ def run_task(
     rows = [_row(task_name, task.metric, m[task.metric], t0, m)]
     if "nrmse_free" in m:
         t_free = res.timing_s.get("free_run_s", 0.0)
-        rows.append(_row(f"{task_name} (free run {int(m['horizon'])})", "nrmse_free",
-                         m["nrmse_free"], time.perf_counter() - t_free, m))
+        rows.append(
+            _row(
+                f"{task_name} (free run {int(m['horizon'])})",
+                "nrmse_free",
+                m["nrmse_free"],
+                time.perf_counter() - t_free,
+                m,
+            )
+        )
     return rows
 
 
