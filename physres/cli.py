@@ -101,7 +101,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         else Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     result = run_experiment(
-        cfg, out, config_path=Path(args.config), console=console, progress=not args.quiet
+        cfg,
+        out,
+        config_path=Path(args.config),
+        console=console,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     return 0 if result.get("status") == "ok" else 1
 
@@ -295,10 +300,25 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- main
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, except flags and options without one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or not action.option_strings:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help shows defaults; subcommands (extensions too) inherit it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="physres", description="Physical reservoir computing over a ZeroMQ bus."
-    )
+    p = _Parser(prog="physres", description="Physical reservoir computing over a ZeroMQ bus.")
     p.add_argument("--version", action="version", version=f"physres {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -306,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run an experiment config: drive → record → fit → score")
     r.add_argument("config", help="YAML run config (see examples/)")
     r.add_argument("--out", help="run folder (default: runs/<name>-<time>)")
+    r.add_argument(
+        "--overwrite", action="store_true", help="replace the earlier run in a non-empty --out"
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_bus_args(r)
     r.set_defaults(func=cmd_run)

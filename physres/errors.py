@@ -21,6 +21,7 @@ __all__ = [
     "RecordingError",
     "RemoteError",
     "ResourceError",
+    "RunFolderError",
     "SafetyError",
 ]
 
@@ -94,6 +95,10 @@ class DeviceTimeout(DeviceError, TimeoutError):
 
 class ResourceError(PhysresError, MemoryError):
     """A job would need more memory than the machine has; refused before it starts."""
+
+
+class RunFolderError(PhysresError, FileExistsError):
+    """A run folder cannot be used (not empty, not a folder): an earlier run must survive."""
 
 
 class RecordingError(PhysresError):

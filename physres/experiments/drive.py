@@ -182,8 +182,17 @@ def _last_sent(device: Device, spec: InputSpec) -> np.ndarray | None:
     return None if sent is None else np.asarray(sent, dtype=np.float64)
 
 
-def _drive(device: Device, u: np.ndarray, task: Task, plan: _Plan) -> np.ndarray:
-    """Drive task inputs ``u`` (T, n_in) through the device; states (T, F) per task step."""
+def _drive(
+    device: Device,
+    u: np.ndarray,
+    task: Task,
+    plan: _Plan,
+    on_chunk: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Drive task inputs ``u`` (T, n_in) through the device; states (T, F) per task step.
+
+    ``on_chunk(steps)`` is told how many task steps each apply covered.
+    """
     hold = task.params.hold
     spec_in, spec_out = plan.spec_in, plan.spec_out
     enc = task.encode(u, spec_in, previous=_last_sent(device, spec_in))
@@ -214,6 +223,8 @@ def _drive(device: Device, u: np.ndarray, task: Task, plan: _Plan) -> np.ndarray
                 time.sleep(delay)
         device.apply({spec_in.name: enc[start : start + step]})
         take(device.read())
+        if on_chunk is not None:
+            on_chunk(min(plan.chunk, u.shape[0] - start // hold))
     if plan.wall:
         deadline = time.monotonic() + plan.timeout_s
         while n_got < need and time.monotonic() < deadline:
@@ -256,7 +267,8 @@ def collect_states(
     ``input_name`` override the automatic choice (:func:`select_stream`,
     :func:`select_input`). Wall-clock devices get ``timeout_s`` after the
     last apply to deliver the episode's samples. ``progress(done, total)``
-    is called after each episode.
+    counts task steps over all episodes and is called after every chunk, so
+    one long series moves as smoothly as many short episodes.
     """
     plan = _plan(
         device,
@@ -268,13 +280,20 @@ def collect_states(
         input_rate_hz=input_rate_hz,
     )
     out: list[np.ndarray] = []
-    for i, ep in enumerate(episodes):
+    total = sum(ep.n_steps for ep in episodes)
+    done = 0
+
+    def on_chunk(steps: int) -> None:
+        nonlocal done
+        done += steps
+        if progress is not None:
+            progress(done, total)
+
+    for ep in episodes:
         if reset_between:
             device.reset(seed)
         device.read()  # drop anything buffered before this episode's first input
-        out.append(_drive(device, ep.u, task, plan))
-        if progress is not None:
-            progress(i + 1, len(episodes))
+        out.append(_drive(device, ep.u, task, plan, on_chunk))
     return out
 
 

@@ -44,13 +44,15 @@ def run_protocol(
     input_rate_hz: float | None = None,
     timeout_s: float = 5.0,
     control: bool = True,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> ProtocolResult:
     """Drive → fit on train → score on test (→ free run) on a connected device.
 
     One long regression series is driven continuously (train then test, no
     reset, as a recording would be); classification episodes reset the
     device before each episode unless ``reset_between`` says otherwise.
+    ``progress(phase, done, total)`` follows the drive in task steps; phases
+    of unknown length (fit, free run) start with ``total=None``.
     """
     if reset_between is None:
         reset_between = data.kind == "classification"
@@ -59,6 +61,10 @@ def run_protocol(
 
     def prog(split: str) -> Callable[[int, int], None] | None:
         return None if progress is None else (lambda i, n: progress(split, i, n))
+
+    def phase(name: str, done: bool) -> None:
+        if progress is not None:
+            progress(name, int(done), 1 if done else None)
 
     kw: dict[str, Any] = {
         "reset_between": reset_between,
@@ -70,12 +76,16 @@ def run_protocol(
     s_train = collect_states(device, data.train, task, progress=prog("train"), **kw)
     s_test = collect_states(device, data.test, task, progress=prog("test"), **kw)
     t_drive = time.perf_counter() - t0
+    phase("fit + score", False)
     metrics = task.evaluate(s_train, data.train, s_test, data.test, data)
     readout = task.fit_readout(s_train, data.train, data)
+    phase("fit + score", True)
     timing = {"drive_s": t_drive, "fit_score_s": time.perf_counter() - t0 - t_drive}
     if data.closed_loop and hasattr(task, "free_run_score"):
         t1 = time.perf_counter()
+        phase("free run", False)
         free = task.free_run_score(device, readout, data, seed=seed)
+        phase("free run", True)
         metrics.update({k: float(v) for k, v in free.items()})
         timing["free_run_s"] = time.perf_counter() - t1
     if control:
