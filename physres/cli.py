@@ -1,6 +1,6 @@
 """``physres``: the only module that talks to a person.
 
-Subcommands: run, bus, ls, record, replay, check (and, from their own modules,
+Subcommands: run, bus, ls, record, replay, info, export, check (and, from their own modules,
 bench and robot). Errors from physres are printed as one clear message and a
 non-zero exit code, never a traceback; ``--debug`` shows the traceback.
 """
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from physres import __version__
@@ -66,6 +67,17 @@ def _seconds(positive: bool) -> Callable[[str], float]:
         return v
 
     return parse
+
+
+class _ShowDefaults(argparse.HelpFormatter):
+    """--help names each option's default, where it has one worth naming."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        skip = (None, False, argparse.SUPPRESS)
+        if "%(default)" in text or action.required or action.default in skip:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _add_bus_args(p: argparse.ArgumentParser) -> None:
@@ -179,7 +191,9 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     cfg = _bus_cfg(args)
     broker = ensure_broker(cfg) if args.start_broker else None
-    rec = Recorder(args.out, args.topics or [""], cfg, flush_s=args.flush)
+    rec = Recorder(
+        args.out, args.topics or [""], cfg, flush_s=args.flush, compression=args.compression
+    )
     signal.signal(signal.SIGTERM, lambda *_: rec.stop("SIGTERM"))
     err_console.print(f"recording {args.topics or ['(all)']} on bus {cfg.name!r} to {args.out}")
     try:
@@ -196,20 +210,81 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn(text: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, emoji=False)
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from physres.bus import ensure_broker
+    from physres.bus.record import check_recording_path
     from physres.bus.replay import replay
 
+    check_recording_path(args.file)  # before a broker starts for nothing
     cfg = _bus_cfg(args)
     broker = ensure_broker(cfg)
     try:
         info, n = replay(
-            args.file, cfg, topics=args.topics or None, speed=args.speed, wait_s=args.wait
+            args.file,
+            cfg,
+            topics=args.topics or None,
+            speed=args.speed,
+            wait_s=args.wait,
+            warn=_warn,
         )
     finally:
         if broker:
             broker.stop()
-    console.print(f"replayed {n} messages from {args.file} (recording ended: {info.end_reason})")
+    console.print(
+        f"replayed {n} messages from {args.file} (recording ended: {info.end_reason})",
+        markup=False,
+        emoji=False,
+    )
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from physres.bus.recinfo import summarize
+
+    s = summarize(args.file)
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    table = Table(
+        title=f"{escape(s['path'])}  ({s['bytes'] / 1e6:.1f} MB, {s['duration_s']:.2f} s)"
+    )
+    for col in ("topic", "messages", "rate (Hz)", "arrays", "seq gaps"):
+        table.add_column(col)
+    for topic, t in s["topics"].items():
+        arrays = ", ".join(
+            f"{n}: {a['dtype']}{tuple(a['shape'])}{' ' + a['units'] if a['units'] else ''}"
+            for n, a in t["arrays"].items()
+        )
+        if t["layout_changes"]:
+            arrays += f" (changes {t['layout_changes']}×)"
+        rate = f"{t['rate_hz']:.1f}" if t["rate_hz"] else "-"
+        table.add_row(escape(topic), str(t["count"]), rate, escape(arrays), str(t["seq_gaps"]))
+    console.print(table)
+    console.print(
+        f"{s['messages']} messages; recording ended: {s['end_reason']}", markup=False, emoji=False
+    )
+    return 1 if s["damaged"] or s["corrupt"] or s["lost"] else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from physres.bus.recexport import export
+
+    r = export(args.file, args.topic, args.out)
+    console.print(f"wrote {r.rows} rows of {args.topic} to {r.out}", markup=False, emoji=False)
+    if r.mismatched:
+        _warn(
+            f"skipped {r.mismatched} messages whose arrays differ in name, dtype or shape "
+            "from the first one's"
+        )
+    if r.info.is_damaged:
+        _warn(f"exported the intact records only: {r.info.end_reason}")
+        return 1
     return 0
 
 
@@ -281,17 +356,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bus_args(ls)
     ls.set_defaults(func=cmd_ls)
 
-    rec = sub.add_parser("record", help="record topics to an MCAP file (crash-safe, append-only)")
+    rec = sub.add_parser(
+        "record",
+        help="record topics to an MCAP file (crash-safe, append-only)",
+        formatter_class=_ShowDefaults,
+    )
     rec.add_argument("topics", nargs="*", help="topic prefixes (default: everything)")
     rec.add_argument("--out", required=True, help="output .mcap file")
     rec.add_argument(
         "--flush",
         type=_seconds(positive=True),
         default=0.5,
-        help="seconds between fsyncs (max loss on crash)",
+        help="seconds between flushes to disk (max loss on crash)",
     )
     rec.add_argument(
         "--duration", type=_seconds(positive=True), help="stop after this many seconds"
+    )
+    rec.add_argument(
+        "--compression",
+        choices=["lz4", "zstd", "none"],
+        default="lz4",
+        help="chunk compression (zstd needs the zstandard package)",
     )
     rec.add_argument(
         "--start-broker", action="store_true", help="start a broker if none is running"
@@ -299,7 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bus_args(rec)
     rec.set_defaults(func=cmd_record)
 
-    rp = sub.add_parser("replay", help="republish a recording with its original timing")
+    rp = sub.add_parser(
+        "replay",
+        help="republish a recording with its original timing",
+        formatter_class=_ShowDefaults,
+    )
     rp.add_argument("file", help="recording (.mcap)")
     rp.add_argument("topics", nargs="*", help="only these topic prefixes")
     rp.add_argument(
@@ -316,6 +405,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_bus_args(rp)
     rp.set_defaults(func=cmd_replay)
+
+    inf = sub.add_parser(
+        "info",
+        help="what a recording holds: topics, counts, dtype/shape, time span, rates, damage"
+        " (exit status 1 if damaged)",
+        formatter_class=_ShowDefaults,
+    )
+    inf.add_argument("file", help="recording (.mcap)")
+    inf.add_argument("--json", action="store_true", help="machine-readable output")
+    inf.set_defaults(func=cmd_info)
+
+    ex = sub.add_parser(
+        "export",
+        help="one topic of a recording to a NumPy .npy or a CSV table with timestamps",
+        formatter_class=_ShowDefaults,
+    )
+    ex.add_argument("file", help="recording (.mcap)")
+    ex.add_argument("topic", help="exact topic name, as `physres info` lists it")
+    ex.add_argument("--out", required=True, help="output file, F.npy or F.csv")
+    ex.set_defaults(func=cmd_export)
 
     c = sub.add_parser("check", help="run the device conformance checks on a config's devices")
     c.add_argument("config")
@@ -341,7 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     except PhysresError as e:
         if args.debug:
             raise
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        # one line whatever the message holds: no wrapping, no markup read from user values
+        msg = escape(" ".join(str(e).split()))
+        err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, emoji=False)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -14,11 +14,13 @@ __all__ = [
     "DeviceError",
     "DeviceTimeout",
     "FrameError",
+    "NameTaken",
     "NodeUnreachable",
     "NotConnectedError",
     "PhysresError",
     "RecordingError",
     "RemoteError",
+    "ResourceError",
     "RunFolderError",
     "SafetyError",
 ]
@@ -60,6 +62,10 @@ class NodeUnreachable(CommandTimeout):
     """The broker knows no connected node by that name: no reply can ever come."""
 
 
+class NameTaken(BusError):
+    """The broker refused a node: a live node on the bus already holds its name."""
+
+
 class RemoteError(BusError):
     """A command raised on the remote node; carries the remote type and message."""
 
@@ -85,6 +91,10 @@ class DeviceError(PhysresError):
 
 class DeviceTimeout(DeviceError, TimeoutError):
     """A device did not answer within its timeout."""
+
+
+class ResourceError(PhysresError, MemoryError):
+    """A job would need more memory than the machine has; refused before it starts."""
 
 
 class RunFolderError(PhysresError, FileExistsError):

@@ -70,7 +70,9 @@ def resolve(kind: str) -> tuple[type[Device], bool]:
     mock = kind.startswith(_MOCK)
     real_kind = _families().get(kind[len(_MOCK) :]) if mock else kind
     if real_kind is None or real_kind not in _KINDS:
-        raise ConfigError(f"unknown device kind {kind!r}; known kinds: {', '.join(kinds())}")
+        from physres.config import short
+
+        raise ConfigError(f"unknown device kind {short(kind)}; known kinds: {', '.join(kinds())}")
     module_name, _, cls_name = _KINDS[real_kind].partition(":")
     try:
         module = importlib.import_module(module_name)

@@ -106,6 +106,9 @@ class BusConfig(BaseModel):
     heartbeat_s: float = Field(0.5, gt=0, le=60, allow_inf_nan=False)
     #: a node silent for this many heartbeats is reported gone
     heartbeat_misses: int = Field(3, ge=1, le=100)
+    #: the broker's node table holds at most this many names (a flood of heartbeats
+    #: with fresh names must not grow it without bound)
+    max_nodes: int = Field(1024, ge=1, le=1_000_000)
     #: nodes also bind their own stream and command sockets, so heavy streams and
     #: latency-critical commands can skip the broker hop (the broker still relays)
     direct: bool = True

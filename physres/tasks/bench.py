@@ -24,7 +24,14 @@ from physres.experiments.protocol import run_protocol
 from physres.progress import PhaseBars, progress_bar
 from physres.tasks.registry import create, names
 
-__all__ = ["PRESETS", "add_tasks_command", "register", "run_suite", "run_task"]
+__all__ = [
+    "PRESETS",
+    "SUBSTRATE_DEFAULTS",
+    "add_tasks_command",
+    "register",
+    "run_suite",
+    "run_task",
+]
 
 #: Reference ESN settings per task: (device params, task params). NARMA10 keeps the
 #: literature protocol (N=500, sr 0.95, leak 1, input scaling 1, ridge 1e-7) and tunes only
@@ -80,6 +87,14 @@ PRESETS: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
 }
 
 
+#: Device params every task gets on a substrate unless a preset or ``--device-set`` says
+#: otherwise. The tank's native 128×128 frames are 16,384 readout features (a 2 GiB
+#: Gram matrix, several copies to fit): the camera path's 32×32 INTER_AREA grid instead.
+SUBSTRATE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sim.bucket": {"frame_shape": (32, 32)},
+}
+
+
 def run_task(
     kind: str,
     task_name: str,
@@ -103,7 +118,11 @@ def run_task(
     task = create(task_name, **{**preset_task, **(task_params or {})})
     t0 = time.perf_counter()
     data = task.generate(seed)
-    dev_params = device_params_for(kind, {**preset_dev, **(device_params or {})}, data.n_inputs)
+    dev_params = device_params_for(
+        kind,
+        {**SUBSTRATE_DEFAULTS.get(kind, {}), **preset_dev, **(device_params or {})},
+        data.n_inputs,
+    )
     device = registry.create(kind, params=dev_params)
     with device:
         res = run_protocol(

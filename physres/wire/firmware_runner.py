@@ -34,6 +34,7 @@ from physres.errors import DeviceError
 
 __all__ = [
     "FirmwareBuildError",
+    "FirmwareFallbackWarning",
     "FirmwareProcess",
     "PwmEdge",
     "Target",
@@ -52,6 +53,10 @@ _BINARIES: dict[str, tuple[str, ...]] = {
 
 class FirmwareBuildError(DeviceError):
     """``make`` failed; the message carries the tail of its output."""
+
+
+class FirmwareFallbackWarning(UserWarning):
+    """simavr cannot run here, so the host build of the same firmware runs instead."""
 
 
 def firmware_dir() -> Path:
@@ -90,9 +95,13 @@ def build_firmware(target: Target) -> list[Path]:
     (fw / "build").mkdir(exist_ok=True)
     with open(fw / "build" / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        proc = subprocess.run(
-            ["make", "-s", "-C", str(fw), *goals], capture_output=True, text=True, check=False
-        )
+        try:
+            proc = subprocess.run(
+                ["make", "-s", "-C", str(fw), *goals], capture_output=True, text=True, check=False
+            )
+        except FileNotFoundError as e:
+            why = f"cannot build {' '.join(goals)}: no make on PATH ({e})"
+            raise FirmwareBuildError(why) from e
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr)[-2000:]
         raise FirmwareBuildError(f"make {' '.join(goals)} in {fw} failed:\n{tail}")

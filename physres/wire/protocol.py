@@ -41,11 +41,13 @@ __all__ = [
     "watchdog_payload",
 ]
 
-PROTO_VERSION = 1
+PROTO_VERSION = 2
 REPLY_FLAG = 0x80
 DUTY_FULL_SCALE = 65535
 FLAG_WATCHDOG_TRIPPED = 0x01
 FLAG_STOPPED = 0x02
+#: STATUS fields before the per-motor duties (proto.h STATUS_FIXED counts the status byte too)
+_STATUS_FIXED = "<IIIHBBHHH"
 
 
 class Msg(IntEnum):
@@ -137,6 +139,9 @@ class Status:
     queue_len: int
     strobe_seq: int
     watchdog_ms: int
+    #: reply/event frames the board's UART queue had no room for (u16, wraps): a
+    #: host that stops reading loses frames, the board never waits for it
+    tx_dropped: int
     duty: tuple[int, ...]
 
     @property
@@ -219,12 +224,13 @@ def parse_time(msg: Msg, payload: bytes, where: str = "board") -> int:
 
 def parse_status(payload: bytes, where: str = "board") -> Status:
     body = expect_ok(Msg.STATUS, payload, where)
-    _need(Msg.STATUS, body, 20, where, at_least=True)
-    up, ok, bad, trips, flags, qlen, sseq, wd = struct.unpack_from("<IIIHBBHH", body)
-    n = (len(body) - 20) // 2
-    _need(Msg.STATUS, body, 20 + 2 * n, where)
-    duty = struct.unpack_from(f"<{n}H", body, 20)
-    return Status(up, ok, bad, trips, flags, qlen, sseq, wd, duty)
+    fixed = struct.calcsize(_STATUS_FIXED)
+    _need(Msg.STATUS, body, fixed, where, at_least=True)
+    up, ok, bad, trips, flags, qlen, sseq, wd, dropped = struct.unpack_from(_STATUS_FIXED, body)
+    n = (len(body) - fixed) // 2
+    _need(Msg.STATUS, body, fixed + 2 * n, where)
+    duty = struct.unpack_from(f"<{n}H", body, fixed)
+    return Status(up, ok, bad, trips, flags, qlen, sseq, wd, dropped, duty)
 
 
 def parse_strobe(payload: bytes, where: str = "board") -> StrobeEvent:

@@ -32,6 +32,7 @@ raises :class:`DeviceError` instead of silently changing the drive.
 from __future__ import annotations
 
 import time
+import warnings
 import weakref
 from typing import TYPE_CHECKING, Literal
 
@@ -91,8 +92,11 @@ class FirmwareLoop:
         step_s: float,
         steps_per_motor: int,
         owner: str = "sim.bucket",
+        key: str = "motor_driver",
     ) -> None:
         self.target = target
+        #: the config key that chose the target (``motors`` or ``motor_driver``)
+        self.key = key
         self.n_motors = n_motors
         self.period_s = 1.0 / motor_rate_hz
         self.step_ns = round(step_s * 1e9)
@@ -115,14 +119,30 @@ class FirmwareLoop:
     def start(self) -> FirmwareLoop:
         """Build if needed, launch the firmware, handshake the driver (raises on failure)."""
         from physres.drivers.bucket.motorboard import MotorBoard
-        from physres.wire.firmware_runner import FirmwareProcess, simavr_missing
+        from physres.wire.firmware_runner import (
+            FirmwareBuildError,
+            FirmwareFallbackWarning,
+            FirmwareProcess,
+            simavr_missing,
+        )
 
-        if self.target == "simavr" and (why := simavr_missing()):
-            raise ConfigError(
-                f"{self.owner}: motor_driver 'simavr' cannot run here ({why}); "
-                "use motor_driver: host (the same firmware logic built for this machine)"
+        asked = self.target
+        if asked == "simavr" and (why := simavr_missing()):
+            warnings.warn(
+                f"{self.owner}: params.{self.key} 'simavr' cannot run here ({why}); running "
+                f"the host build of the same firmware instead (write {self.key}: host to say so)",
+                FirmwareFallbackWarning,
+                stacklevel=2,
             )
-        fw = FirmwareProcess(self.target, n_motors=self.n_motors).start()
+            self.target = "host"
+        try:
+            fw = FirmwareProcess(self.target, n_motors=self.n_motors).start()
+        except FirmwareBuildError as e:
+            first = str(e).splitlines()[0]
+            raise ConfigError(
+                f"{self.owner}: params.{self.key} {asked!r} needs the {self.target} build of "
+                f"the motor firmware, which failed: {first}"
+            ) from e
         # a run that dies without disconnect() must not leave the emulator running
         weakref.finalize(self, fw.stop)
         board = MotorBoard(

@@ -48,7 +48,7 @@ def set_duty(link: SerialLink, duty: list[int]) -> P.Applied:
 
 def test_handshake_reports_version_motors_and_limits(link: SerialLink) -> None:
     h = hello(link)
-    assert h.proto_version == P.PROTO_VERSION and h.fw_version == (1, 0, 0)
+    assert h.proto_version == P.PROTO_VERSION and h.fw_version == (1, 1, 0)
     assert h.n_motors == 4 and h.sched_depth == 8
     assert h.duty_max == (60000,) * 4 and h.slew_per_tick == 2048 and h.tick_us == 1000
     assert (h.watchdog_ms, h.watchdog_min_ms, h.watchdog_max_ms) == (250, 50, 5000)
