@@ -86,10 +86,10 @@ def states_figure(states: np.ndarray, title: str, *, what: str = "test") -> Figu
 
 def readout_figure(target: np.ndarray, prediction: np.ndarray, title: str) -> Figure:
     """Readout against target on the first test steps (first output)."""
-    y_all = np.asarray(target, dtype=np.float64).reshape(len(target), -1)
-    y = y_all[:_SHOW_STEPS, 0]
-    p = np.asarray(prediction, dtype=np.float64).reshape(len(prediction), -1)[:_SHOW_STEPS, 0]
-    which = f", output 1 of {y_all.shape[1]}" if y_all.shape[1] > 1 else ""
+    y = np.asarray(target, dtype=np.float64).reshape(len(target), -1)[:_SHOW_STEPS, 0]
+    p_all = np.asarray(prediction, dtype=np.float64).reshape(len(prediction), -1)
+    p = p_all[:_SHOW_STEPS, 0]
+    which = f", output 1 of {p_all.shape[1]}" if p_all.shape[1] > 1 else ""
     fig = _figure(title)
     ax = fig.add_subplot()
     ax.plot(y, "k", lw=1.2, label="target")

@@ -100,6 +100,9 @@ def test_memory_capacity_is_plotted_against_delay_with_the_n_bound(tmp_path: Pat
     curve = next(ln for ln in bottom.get_lines() if ln.get_label().startswith("MC up to"))
     assert np.isclose(curve.get_ydata()[-1], m["mc"]) and max(curve.get_ydata()) <= 20
     assert all(p.stat().st_size > 5000 for p in paths.values())
+    ep, pred = run["data"].test[0], run["task"].predict(run["res"].readout, run["res"].states_test)
+    readout = plots.readout_figure(ep.y, pred[0], "t")
+    assert readout.axes[0].get_title() == "readout vs target (test, output 1 of 40)"  # 2N delays
 
 
 def test_mackey_glass_shows_its_free_run(tmp_path: Path) -> None:
