@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "confusion_figure",
+    "figures",
     "frames_figure",
     "free_run_figure",
     "headline",
@@ -203,13 +204,13 @@ def frames_figure(
 
 
 def _step_label(i: int, u: np.ndarray, y: Any) -> str:
+    """``step 3: in (1, -1) → 1``: the task input a frame answers, and its target."""
     ins = ", ".join(f"{v:g}" for v in np.ravel(u))
-    tgt = ", ".join(f"{v:g}" for v in np.ravel(y)) if y is not None else "-"
+    tgt = y if isinstance(y, str) else ", ".join(f"{v:g}" for v in np.ravel(y))
     return f"step {i}: in ({ins}) → {tgt}"
 
 
-def write_plots(
-    out: Path,
+def figures(
     *,
     result: dict[str, Any],
     task: Any,
@@ -218,8 +219,8 @@ def write_plots(
     readout: Any,
     frame_shape: tuple[int, ...] | None = None,
     free_run: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-) -> dict[str, Path]:
-    """Save every figure that fits this run into ``out``; ``{kind: path}``.
+) -> dict[str, Figure]:
+    """Every figure that fits this run, by kind (the file stem it is saved under).
 
     ``frame_shape`` is the 2-D shape of a camera stream read as state (frames
     are plotted); ``free_run`` is ``(warm-up, truth, prediction)`` of one
@@ -232,8 +233,11 @@ def write_plots(
     figs: dict[str, Figure] = {"states": states_figure(x, title, what=what)}
     if frame_shape is not None:
         n = min(8, len(x))
-        y = None if isinstance(ep.y, int) else np.asarray(ep.y)
-        labels = [_step_label(i, ep.u[i], None if y is None else y[i]) for i in range(n)]
+        if isinstance(ep.y, int):  # one label for the whole sequence
+            name = data.classes[ep.y] if ep.y < len(data.classes) else str(ep.y)
+            labels = [_step_label(i, ep.u[i], name) for i in range(n)]
+        else:
+            labels = [_step_label(i, ep.u[i], ep.y[i]) for i in range(n)]
         figs["frames"] = frames_figure(x[:n].reshape(n, *frame_shape), labels, title)
     pred = task.predict(readout, states_test)
     metrics = result.get("metrics") or {}
@@ -263,8 +267,13 @@ def write_plots(
             else ""
         )
         figs["free_run"] = free_run_figure(*free_run, title, score)
+    return figs
+
+
+def write_plots(out: Path, **run: Any) -> dict[str, Path]:
+    """Save :func:`figures` (same keywords) into ``out`` as ``<kind>.png``; ``{kind: path}``."""
     paths = {}
-    for kind, fig in figs.items():
+    for kind, fig in figures(**run).items():
         paths[kind] = out / f"{kind}.png"
         fig.savefig(paths[kind], dpi=100)
     return paths
