@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from physres import __version__
 from physres.errors import ConfigError, PhysresError
@@ -129,35 +128,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table(title=f"bus {cfg.name}")
-    for col in (
-        "node",
-        "kind",
-        "state",
-        "streams (dtype shape @ rate)",
-        "commands",
-        "published",
-        "dropped",
-        "garbage",
-    ):
-        table.add_column(col)
-    for r in rows:
-        streams = "\n".join(
-            f"{n}: {s.get('dtype')} {tuple(s.get('shape', ()))} @ {s.get('rate_hz') or '-'} Hz"
-            for n, s in (r.get("streams") or {}).items()
-        )
-        state = "[green]alive[/]" if r["alive"] else f"[red]gone[/] ({r['silent_s']:.1f} s silent)"
-        drops = {k: v for k, v in (r.get("dropped") or {}).items() if v}
-        table.add_row(
-            r["name"],
-            str(r.get("kind", "")),
-            state,
-            streams,
-            ", ".join(r.get("commands", [])),
-            str(sum((r.get("published") or {}).values())),
-            str(drops or 0),
-            str(r.get("garbage") or 0),
-        )
+    from physres.bus.listing import ls_table
+
+    table = ls_table(rows, f"bus {cfg.name}")
     console.print(table)
     return 0
 
