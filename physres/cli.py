@@ -37,7 +37,7 @@ def _bus_cfg(args: argparse.Namespace) -> Any:
 
     from physres.bus import BusConfig
 
-    kw: dict[str, Any] = {"name": args.bus}
+    kw: dict[str, Any] = {} if args.bus is None else {"name": args.bus}
     try:
         if args.tcp:
             host, _, port = args.tcp.rpartition(":")
@@ -69,7 +69,9 @@ def _seconds(positive: bool) -> Callable[[str], float]:
 
 def _add_bus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--bus", default="default", help="bus name (one machine, ipc sockets; default: %(default)s)"
+        "--bus",
+        help="bus name (one machine, ipc sockets; default: 'default', except that "
+        "`physres run` gets a private bus unless its config or this option names one)",
     )
     p.add_argument("--tcp", metavar="HOST:PORT", help="use TCP at HOST:PORT..PORT+2 instead of ipc")
 
@@ -80,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from physres.experiments.run import run_experiment
 
     cfg = load_config(args.config)
-    if args.bus != "default" or args.tcp:
+    if args.bus is not None or args.tcp:  # named on purpose: join that bus
         cfg = cfg.model_copy(update={"bus": _bus_cfg(args)})
     out = (
         Path(args.out)

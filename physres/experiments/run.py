@@ -88,7 +88,7 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run ``cfg`` into folder ``out``; returns what ``metrics.json`` holds."""
     from physres import tasks
-    from physres.bus import ensure_broker
+    from physres.bus import bus_for_run, ensure_broker
     from physres.bus.record import Recorder
     from physres.device.node import DeviceNode
     from physres.device.remote import RemoteDevice
@@ -128,7 +128,8 @@ def run_experiment(
             for name, dc in cfg.devices.items()
         }
         if cfg.drive.via == "bus":
-            broker = ensure_broker(cfg.bus, ctx)
+            cfg = cfg.model_copy(update={"bus": bus_for_run(cfg.bus)})  # private unless named
+            broker = ensure_broker(cfg.bus, ctx, say=console.print)
             nodes = [DeviceNode(d, cfg.bus, ctx).start() for d in devices.values()]
             if cfg.record.enabled:
                 topics = cfg.record.topics or [f"{n}/" for n in devices]
