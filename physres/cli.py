@@ -39,7 +39,7 @@ def _bus_cfg(args: argparse.Namespace) -> Any:
 
     from physres.bus import BusConfig
 
-    kw: dict[str, Any] = {"name": args.bus}
+    kw: dict[str, Any] = {} if args.bus is None else {"name": args.bus}
     try:
         if args.tcp:
             host, _, port = args.tcp.rpartition(":")
@@ -82,7 +82,9 @@ class _ShowDefaults(argparse.HelpFormatter):
 
 def _add_bus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--bus", default="default", help="bus name (one machine, ipc sockets; default: %(default)s)"
+        "--bus",
+        help="bus name (one machine, ipc sockets; default: 'default', except that "
+        "`physres run` gets a private bus unless its config or this option names one)",
     )
     p.add_argument("--tcp", metavar="HOST:PORT", help="use TCP at HOST:PORT..PORT+2 instead of ipc")
 
@@ -93,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from physres.experiments.run import run_experiment
 
     cfg = load_config(args.config)
-    if args.bus != "default" or args.tcp:
+    if args.bus is not None or args.tcp:  # named on purpose: join that bus
         cfg = cfg.model_copy(update={"bus": _bus_cfg(args)})
     out = (
         Path(args.out)
@@ -146,35 +148,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table(title=f"bus {cfg.name}")
-    for col in (
-        "node",
-        "kind",
-        "state",
-        "streams (dtype shape @ rate)",
-        "commands",
-        "published",
-        "dropped",
-        "garbage",
-    ):
-        table.add_column(col)
-    for r in rows:
-        streams = "\n".join(
-            f"{n}: {s.get('dtype')} {tuple(s.get('shape', ()))} @ {s.get('rate_hz') or '-'} Hz"
-            for n, s in (r.get("streams") or {}).items()
-        )
-        state = "[green]alive[/]" if r["alive"] else f"[red]gone[/] ({r['silent_s']:.1f} s silent)"
-        drops = {k: v for k, v in (r.get("dropped") or {}).items() if v}
-        table.add_row(
-            r["name"],
-            str(r.get("kind", "")),
-            state,
-            streams,
-            ", ".join(r.get("commands", [])),
-            str(sum((r.get("published") or {}).values())),
-            str(drops or 0),
-            str(r.get("garbage") or 0),
-        )
+    from physres.bus.listing import ls_table
+
+    table = ls_table(rows, f"bus {cfg.name}")
     console.print(table)
     return 0
 
@@ -446,7 +422,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # one line whatever the message holds: no wrapping, no markup read from user values
         msg = escape(" ".join(str(e).split()))
-        err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, emoji=False)
+        err_console.print(
+            f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, emoji=False
+        )
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

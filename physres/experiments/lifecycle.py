@@ -9,6 +9,7 @@ recorder is told why the run ended, so the recording's last note agrees with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -57,12 +58,14 @@ class RunSession:
         bus: BusConfig,
         n_inputs: int | None,
         recording: Path | None,
+        say: Callable[[str], object] | None = None,
     ) -> None:
         self.cfg = cfg
         self.target = target
         self.bus = bus
         self.n_inputs = n_inputs
         self.recording = recording
+        self.say = say
         self.device: Device | None = None
         self.description: Description | None = None
         self.recording_stats: dict[str, Any] | None = None
@@ -85,7 +88,7 @@ class RunSession:
         self._stack.__exit__(exc_type, exc, tb)
 
     def _open(self) -> None:
-        from physres.bus import ensure_broker
+        from physres.bus import bus_for_run, ensure_broker
         from physres.device.node import DeviceNode
         from physres.device.remote import RemoteDevice
 
@@ -99,9 +102,10 @@ class RunSession:
             self.device = devices[self.target].connect()
             stack.callback(self.device.disconnect)
             return
+        self.bus = bus_for_run(self.bus)  # a private bus unless the config or user named one
         ctx = zmq.Context()
         stack.callback(ctx.destroy, linger=0)
-        broker = ensure_broker(self.bus, ctx)
+        broker = ensure_broker(self.bus, ctx, say=self.say)
         if broker is not None:
             stack.callback(broker.stop)
         for d in devices.values():

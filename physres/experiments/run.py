@@ -100,7 +100,14 @@ def run_experiment(
     try:
         data = task.generate(cfg.seed)
         recording = out / "recording.mcap" if cfg.record.enabled else None
-        session = RunSession(cfg, target, bus=cfg.bus, n_inputs=data.n_inputs, recording=recording)
+        session = RunSession(
+            cfg,
+            target,
+            bus=cfg.bus,
+            n_inputs=data.n_inputs,
+            recording=recording,
+            say=console.print,
+        )
         with session, progress_bar(console, disable=not progress) as bars:
             on_progress = PhaseBars(bars, f"{cfg.task.kind} on {target}")
             res = _protocol(session, task, data, cfg, on_progress)
