@@ -189,3 +189,20 @@ def test_writer_options_are_checked_before_a_file_is_made(tmp_path: Path, bad: d
     with pytest.raises(ConfigError, match="compression 'gzip' is not one of|positive byte"):
         RecordingWriter(tmp_path / "r.mcap", **bad)
     assert not (tmp_path / "r.mcap").exists()
+
+
+def test_flipped_bits_in_message_data_never_come_back_as_changed_messages(tmp_path: Path) -> None:
+    """The bug as filed: default writer, bits flipped mid-file, the reader said `completed`."""
+    path = tmp_path / "r.mcap"
+    w = RecordingWriter(path)
+    for i in range(200):
+        w.write(encode("s", "x", i, {"v": payload(i)}), log_time=T0 + i)
+    w.close("done")
+    raw = bytearray(path.read_bytes())
+    for off in range(len(raw) // 5, len(raw) * 4 // 5, len(raw) // 7):
+        raw[off] ^= 0x04
+    path.write_bytes(bytes(raw))
+    info, got = read_back(path)
+    changed = [i for i, b in got.items() if b != payload(i).tobytes()]
+    assert changed == [] and len(got) < 200
+    assert info.end_reason.startswith("damaged")
