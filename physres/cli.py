@@ -218,9 +218,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     from physres.bus.recinfo import summarize
 
     s = summarize(args.file)
+    status = 1 if s["damaged"] or s["corrupt"] or s["lost"] else 0
     if args.json:
         print(json.dumps(s, indent=2))
-        return 0
+        return status
     table = Table(
         title=f"{escape(s['path'])}  ({s['bytes'] / 1e6:.1f} MB, {s['duration_s']:.2f} s)"
     )
@@ -239,7 +240,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     console.print(
         f"{s['messages']} messages; recording ended: {s['end_reason']}", markup=False, emoji=False
     )
-    return 1 if s["damaged"] or s["corrupt"] or s["lost"] else 0
+    return status
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ from mcap.records import (
     Statistics,
     SummaryOffset,
 )
-from mcap.stream_reader import breakup_chunk
+from mcap.stream_reader import CRCValidationError, breakup_chunk
 
 from physres.errors import RecordingError
 
@@ -158,8 +158,10 @@ def _check(op: int, rec: McapRecord) -> list[McapRecord]:
             return breakup_chunk(rec, validate_crc=True)
         except UnsupportedCompressionError as e:
             raise RecordingError(f"cannot read {rec.compression} chunks: {e}") from e
+        except CRCValidationError as e:
+            raise _Bad("chunk fails its CRC-32 check") from e
         except Exception as e:  # bad compressed bytes raise the codec's own errors
-            raise _Bad(f"chunk fails its check ({type(e).__name__}: {e})") from e
+            raise _Bad(f"chunk does not unpack ({type(e).__name__}: {e})") from e
     if isinstance(rec, Metadata):
         if unseal(rec.metadata) is None:
             raise _Bad(f"metadata {rec.name!r} fails its CRC")

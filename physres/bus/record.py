@@ -172,7 +172,7 @@ class RecordingWriter:
             self._channels[topic] = ch
             self._w.add_metadata(_CHANNEL_NOTE, seal({"id": str(ch), "topic": topic}))
         header = bytes(_bytes(frames[1]))
-        parts = [_LEN.pack(len(header)), header, *(bytes(_bytes(f)) for f in frames[2:])]
+        parts = [_LEN.pack(len(header)), header, *(_bytes(f) for f in frames[2:])]  # no copies
         th = _host_time(header) if publish_time is None else publish_time
         lt = time.time_ns() if log_time is None else log_time
         self._w.add_message(
