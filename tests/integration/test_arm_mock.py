@@ -12,7 +12,6 @@ import math
 import time
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
 
 from physres import registry
