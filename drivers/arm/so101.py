@@ -120,6 +120,9 @@ class SO101(Device):
             )
         self.kin = Kinematics(self.model)
         self._bus: StsBus | None = None
+        self._mock_url: str | None = None  # servobus:// address while connected in mock mode
+        self._port_open = p.port  # the address actually opened (the emulator's in mock mode)
+        self.emulator: Any = None  # mock mode: the in-memory ServoBus under the SDK
         self._io = threading.RLock()
         self._q_ref = np.zeros(n)  # last commanded target (rad): the speed limit's reference
         self._q_present = np.zeros(n)  # last read positions (rad): where a hold holds
@@ -243,15 +246,31 @@ class SO101(Device):
 
     # ------------------------------------------------------------ lifecycle
     def _connect(self) -> None:
+        self._open(self.params.port)
+
+    def _connect_mock(self) -> bool:
+        """Mock mode: this driver, the SDK and the emulator's servos, with the bytes in
+        memory (``servobus://``) instead of on a pty, so clipping, refusing, faults and
+        e-stop behave exactly as on the real port. ``self.emulator`` is those servos."""
+        from physres.sim.servobus import ServoBus
+        from physres.sim.servobus.protocol_servobus import attach
+
+        self.emulator = ServoBus()
+        self._mock_url = attach(self.emulator)
+        self._open(self._mock_url)
+        return True
+
+    def _open(self, port: str) -> None:
         p = self.params
-        bus = StsBus(p.port, p.baudrate, p.timeout_s, p.retries)
+        self._port_open = port
+        bus = StsBus(port, p.baudrate, p.timeout_s, p.retries)
         bus.open()
         try:
             for sid in p.ids:
                 model = bus.ping(sid)
                 if p.expect_model is not None and model != p.expect_model:
                     raise DeviceError(
-                        f"servo {sid} on {p.port} is model {model}, expected {p.expect_model} "
+                        f"servo {sid} on {port} is model {model}, expected {p.expect_model} "
                         "(set expect_model to accept it)"
                     )
             self._bus = bus
@@ -271,6 +290,11 @@ class SO101(Device):
         if self._bus is not None:
             self._bus.close()
             self._bus = None
+        if self._mock_url is not None:
+            from physres.sim.servobus.protocol_servobus import detach
+
+            detach(self._mock_url)
+            self._mock_url = None
 
     def _reset(self, seed: int | None) -> None:
         """A real arm has no seed: forget pending commands and re-anchor at the present pose."""
@@ -326,7 +350,7 @@ class SO101(Device):
         with self._io:
             if self._fault is not None:
                 raise DeviceError(
-                    f"{self.name} on {self.params.port} is faulted ({self._fault}); motion is "
+                    f"{self.name} on {self._port_open} is faulted ({self._fault}); motion is "
                     "refused until clear_fault() succeeds"
                 )
             motion = [k for k in ("ee", "joints", "action") if k in inputs]
