@@ -26,10 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
-from physres.errors import ConfigError, DeviceError, DeviceTimeout
-from physres.wire.framing import Packet
-from physres.wire.link import LinkLost, SerialLink
-from physres.wire.protocol import (
+from physres.drivers.bucket.protocol import (
     DUTY_FULL_SCALE,
     PROTO_VERSION,
     Hello,
@@ -47,6 +44,9 @@ from physres.wire.protocol import (
     schedule_payload,
     watchdog_payload,
 )
+from physres.errors import ConfigError, DeviceError, DeviceTimeout
+from physres.wire.framing import Packet
+from physres.wire.link import LinkLost, SerialLink
 
 __all__ = ["STATUS_DTYPE", "STROBE_DTYPE", "MotorBoard", "MotorBoardParams"]
 

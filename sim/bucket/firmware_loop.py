@@ -3,7 +3,7 @@
 With ``motor_driver: simavr`` (or ``host``) :class:`~physres.sim.bucket.Bucket`
 does not feed its duty input to the tank directly. It starts the bucket
 firmware (the ATmega328P ELF in simavr, or the host build of the same C
-logic) with :class:`~physres.wire.firmware_runner.FirmwareProcess`, opens the
+logic) with :class:`~physres.drivers.bucket.firmware.BucketFirmware`, opens the
 real :class:`~physres.drivers.bucket.motorboard.MotorBoard` driver on its
 pseudo-terminal, sends each duty row through it at the motor update rate, and
 steps the tank with the duty the firmware's pins actually output (the timer
@@ -41,8 +41,8 @@ import numpy as np
 from physres.errors import ConfigError, DeviceError
 
 if TYPE_CHECKING:  # imported when started: the direct mode needs no serial stack
+    from physres.drivers.bucket.firmware import BucketFirmware
     from physres.drivers.bucket.motorboard import MotorBoard
-    from physres.wire.firmware_runner import FirmwareProcess
 
 __all__ = [
     "FIRMWARE_MAX_DUTY",
@@ -102,7 +102,7 @@ class FirmwareLoop:
         self.step_ns = round(step_s * 1e9)
         self.steps_per_motor = steps_per_motor
         self.owner = owner
-        self.fw: FirmwareProcess | None = None
+        self.fw: BucketFirmware | None = None
         self.board: MotorBoard | None = None
         self._t0_us: int | None = None  # board time of row 0 of the current schedule
         self._n_rows = 0
@@ -118,13 +118,9 @@ class FirmwareLoop:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> FirmwareLoop:
         """Build if needed, launch the firmware, handshake the driver (raises on failure)."""
+        from physres.drivers.bucket.firmware import BucketFirmware, simavr_missing
         from physres.drivers.bucket.motorboard import MotorBoard
-        from physres.wire.firmware_runner import (
-            FirmwareBuildError,
-            FirmwareFallbackWarning,
-            FirmwareProcess,
-            simavr_missing,
-        )
+        from physres.wire.firmware_runner import FirmwareBuildError, FirmwareFallbackWarning
 
         asked = self.target
         if asked == "simavr" and (why := simavr_missing()):
@@ -136,7 +132,7 @@ class FirmwareLoop:
             )
             self.target = "host"
         try:
-            fw = FirmwareProcess(self.target, n_motors=self.n_motors).start()
+            fw = BucketFirmware(self.target, n_motors=self.n_motors).start()
         except FirmwareBuildError as e:
             first = str(e).splitlines()[0]
             raise ConfigError(
