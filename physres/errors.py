@@ -16,10 +16,13 @@ __all__ = [
     "FrameError",
     "NodeUnreachable",
     "NotConnectedError",
+    "ParamsError",
     "PhysresError",
     "RecordingError",
     "RemoteError",
+    "RuleError",
     "SafetyError",
+    "UnknownNameError",
 ]
 
 
@@ -88,3 +91,26 @@ class DeviceTimeout(DeviceError, TimeoutError):
 
 class RecordingError(PhysresError):
     """A recording on disk is unreadable or damaged beyond its last good record."""
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A name no registry has (device kind, task); also a KeyError, as a Mapping lookup is."""
+
+    __str__ = ConfigError.__str__  # KeyError's would quote the whole message
+
+
+class ParamsError(ConfigError):
+    """Params failed their model; keeps pydantic's error and the model, so a config names lines."""
+
+    def __init__(self, message: str, error: Exception, model: type) -> None:
+        super().__init__(message)
+        self.error = error
+        self.model = model
+
+
+class RuleError(ConfigError):
+    """A rule across fields of a Params model is broken; ``key`` is the field it points at."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key

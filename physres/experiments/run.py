@@ -57,13 +57,9 @@ def versions() -> dict[str, str]:
 
 
 def _device_params(cfg: RunConfig, name: str, n_inputs: int | None) -> dict[str, Any]:
-    """Config params, plus the task's input count where the kind takes ``n_inputs``."""
+    """Config params, plus the task's input count where the kind declares a field for it."""
     dev = cfg.devices[name]
-    params = dict(dev.params)
-    cls, _ = registry.resolve(dev.kind)
-    if n_inputs is not None and "n_inputs" in getattr(cls.Params, "model_fields", {}):
-        params.setdefault("n_inputs", n_inputs)
-    return params
+    return registry.bind_task(dev.kind, dev.params, n_inputs)
 
 
 def _jsonable(x: Any) -> Any:
@@ -187,10 +183,7 @@ def run_experiment(
         }
         if cfg.reference is not None:
             ref_kind = cfg.reference.kind
-            ref_params = dict(cfg.reference.params)
-            cls, _ = registry.resolve(ref_kind)
-            if "n_inputs" in getattr(cls.Params, "model_fields", {}):
-                ref_params.setdefault("n_inputs", data.n_inputs)
+            ref_params = registry.bind_task(ref_kind, cfg.reference.params, data.n_inputs)
             with registry.create(ref_kind, "reference", ref_params) as ref:
                 ref_res = run_protocol(ref, task, data, seed=cfg.seed, control=False)
             result["reference"] = {"kind": ref_kind, "metrics": ref_res.metrics}

@@ -2,7 +2,7 @@
 
 Each task is generated (seeded), driven through a fresh device of ``KIND``
 with :func:`~physres.experiments.drive.collect_states`, fitted and scored by
-the task itself. Devices whose params have ``n_inputs`` (``sim.esn``) get it
+the task itself. Devices whose params declare ``task_inputs`` (``sim.esn``) get it
 set to the task's input count. :data:`PRESETS` holds per-task device and
 task parameters for known substrates (the reference ESN's tuned settings);
 ``--set task.key=value`` / ``--device-set task.key=value`` override them.
@@ -96,10 +96,7 @@ def run_task(
     task = create(task_name, **{**preset_task, **(task_params or {})})
     t0 = time.perf_counter()
     data = task.generate(seed)
-    dev_params = {**preset_dev, **(device_params or {})}
-    cls, _ = registry.resolve(kind)
-    if "n_inputs" in getattr(cls.Params, "model_fields", {}):
-        dev_params.setdefault("n_inputs", data.n_inputs)
+    dev_params = registry.bind_task(kind, {**preset_dev, **(device_params or {})}, data.n_inputs)
     device = registry.create(kind, params=dev_params)
     with device:
         res = run_protocol(device, task, data, seed=seed, reset_between=reset_between)
