@@ -52,6 +52,12 @@ def _bus_cfg(args: argparse.Namespace) -> Any:
         raise ConfigError(f"--bus {args.bus!r} --tcp {args.tcp!r}: {first}") from None
 
 
+def _print_error(e: BaseException) -> None:
+    """One line whatever the message holds: no wrapping, no markup read from user values."""
+    msg = escape(" ".join(str(e).split()))
+    err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, emoji=False)
+
+
 def _seconds(positive: bool) -> Callable[[str], float]:
     """argparse type: a finite number of seconds (> 0, or >= 0)."""
 
@@ -260,19 +266,30 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Validate every config whole (devices, reference, task), then run the device checks."""
     from physres import registry
     from physres.config import load_config
     from physres.device import check_device
 
-    cfg = load_config(args.config)
+    configs = []
+    for path in args.config:
+        try:
+            configs.append(load_config(path))
+        except ConfigError as e:
+            if len(args.config) == 1:
+                raise
+            _print_error(e)
+    if len(configs) < len(args.config):
+        return 2
     failed = 0
-    for name, dev in cfg.devices.items():
-        rep = check_device(registry.create(dev.kind, name, dev.params), raise_on_failure=False)
-        for p in rep.passed:
-            console.print(f"[green]PASS[/] {rep.device}: {p}")
-        for f in rep.failed:
-            console.print(f"[red]FAIL[/] {rep.device}: {f}")
-        failed += len(rep.failed)
+    for cfg in configs:
+        for name, dev in cfg.devices.items():
+            rep = check_device(registry.create(dev.kind, name, dev.params), raise_on_failure=False)
+            for p in rep.passed:
+                console.print(f"[green]PASS[/] {rep.device}: {p}")
+            for f in rep.failed:
+                console.print(f"[red]FAIL[/] {rep.device}: {f}")
+            failed += len(rep.failed)
     return 1 if failed else 0
 
 
@@ -397,8 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True, help="output file, F.npy or F.csv")
     ex.set_defaults(func=cmd_export)
 
-    c = sub.add_parser("check", help="run the device conformance checks on a config's devices")
-    c.add_argument("config")
+    c = sub.add_parser(
+        "check", help="validate configs whole (task included), then check their devices"
+    )
+    c.add_argument("config", nargs="+", help="YAML run configs")
     c.set_defaults(func=cmd_check)
 
     for mod in EXTENSIONS:
@@ -421,11 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     except PhysresError as e:
         if args.debug:
             raise
-        # one line whatever the message holds: no wrapping, no markup read from user values
-        msg = escape(" ".join(str(e).split()))
-        err_console.print(
-            f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, emoji=False
-        )
+        _print_error(e)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
 from physres.drivers.arm.kinematics import Kinematics
@@ -50,7 +50,7 @@ from physres.drivers.arm.safety import (
     no_worse,
 )
 from physres.drivers.arm.sts import STS, StsBus
-from physres.errors import ConfigError, DeviceError, SafetyError
+from physres.errors import DeviceError, RuleError, SafetyError
 
 __all__ = ["SO101", "SO101Params"]
 
@@ -89,6 +89,27 @@ class SO101Params(BaseModel):
     estop_mode: Literal["hold", "torque_off"] = "hold"
     urdf: str | None = None
 
+    @model_validator(mode="after")
+    def _fits_the_arm(self) -> SO101Params:
+        """One servo ID, offset and direction per URDF joint; a box that is not inside out."""
+        model = load_model(SO101_URDF if self.urdf is None else Path(self.urdf))
+        n = len(model.joint_names)
+        for key in ("ids", "homing_offset", "direction"):
+            if len(getattr(self, key)) != n:
+                raise RuleError(
+                    key,
+                    f"{key} has {len(getattr(self, key))} entries, "
+                    f"the arm has {n} joints {list(model.joint_names)}"
+                )
+        if any(d not in (1, -1) for d in self.direction):
+            raise RuleError("direction", f"direction must be ±1, got {self.direction}")
+        if any(lo > hi for lo, hi in zip(self.workspace_low, self.workspace_high)):
+            raise RuleError(
+                "workspace_low",
+                f"workspace_low {self.workspace_low} is above workspace_high {self.workspace_high}",
+            )
+        return self
+
 
 class SO101(Device):
     """An SO-101-class arm: Feetech STS servos through ``scservo_sdk``."""
@@ -103,21 +124,6 @@ class SO101(Device):
         p = self.params
         self.model: ArmModel = load_model(SO101_URDF if p.urdf is None else Path(p.urdf))
         n = len(self.model.joint_names)
-        for key in ("ids", "homing_offset", "direction"):
-            if len(getattr(p, key)) != n:
-                raise ConfigError(
-                    f"device {self.name!r} params: {key} has {len(getattr(p, key))} entries, "
-                    f"the arm has {n} joints {self.model.joint_names}"
-                )
-        if any(d not in (1, -1) for d in p.direction):
-            raise ConfigError(
-                f"device {self.name!r} params: direction must be ±1, got {p.direction}"
-            )
-        if any(lo > hi for lo, hi in zip(p.workspace_low, p.workspace_high)):
-            raise ConfigError(
-                f"device {self.name!r} params: workspace_low {p.workspace_low} is above "
-                f"workspace_high {p.workspace_high}"
-            )
         self.kin = Kinematics(self.model)
         self._bus: StsBus | None = None
         self._mock_url: str | None = None  # servobus:// address while connected in mock mode

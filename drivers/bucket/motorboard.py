@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
 from physres.drivers.bucket.protocol import (
@@ -44,7 +44,7 @@ from physres.drivers.bucket.protocol import (
     schedule_payload,
     watchdog_payload,
 )
-from physres.errors import ConfigError, DeviceError, DeviceTimeout
+from physres.errors import ConfigError, DeviceError, DeviceTimeout, RuleError
 from physres.wire.framing import Packet
 from physres.wire.link import LinkLost, SerialLink
 
@@ -98,6 +98,18 @@ class MotorBoardParams(BaseModel):
     #: set the board's watchdog (ms) at connect; None keeps the board's default (250)
     watchdog_ms: int | None = Field(None, ge=1, le=65535)
 
+    @model_validator(mode="after")
+    def _keepalive_inside_watchdog(self) -> MotorBoardParams:
+        """Two keepalives must fit in one watchdog period, or a healthy run trips it."""
+        k, wd = self.keepalive_s, self.watchdog_ms
+        if k and wd and k * 1000 * 2 > wd:
+            raise RuleError(
+                "keepalive_s",
+                f"keepalive_s={k} is more than half of watchdog_ms={wd}; "
+                "the watchdog would trip in a healthy run"
+            )
+        return self
+
 
 class MotorBoard(Device):
     """Input ``duty`` (n_motors,) in [0, max_duty]; streams ``strobe``, ``status``, ``duty_out``."""
@@ -109,12 +121,6 @@ class MotorBoard(Device):
 
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
         super().__init__(name or "motors", mock=mock, **params)
-        p = self.params
-        if p.keepalive_s and p.watchdog_ms and p.keepalive_s * 1000 * 2 > p.watchdog_ms:
-            raise ConfigError(
-                f"device {self.name!r}: keepalive_s={p.keepalive_s} is more than half of "
-                f"watchdog_ms={p.watchdog_ms}; the watchdog would trip in a healthy run"
-            )
         self._link: SerialLink | None = None
         self.hello: Hello | None = None
         self._lock = threading.Lock()

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Self, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from physres._messages import issues
 from physres.device.spec import Chunk, CommandSpec, Description, InputSpec, StreamSpec
 from physres.errors import ConfigError, NotConnectedError, SafetyError
 
@@ -60,7 +61,9 @@ class Device(ABC):
         try:
             self.params = self.Params(**params)
         except ValidationError as e:
-            raise ConfigError(_pydantic_message(f"device {self.name!r} params", e)) from e
+            raise ConfigError(
+                _pydantic_message(f"device {self.name!r} params", e, self.Params)
+            ) from e
         self._connected = False
         self._backend: Any = None  # MockBackend when mock
         self._last_sent: dict[str, np.ndarray] = {}
@@ -344,9 +347,7 @@ class Device(ABC):
         return f"<{type(self).__name__} {self.name!r} kind={self.kind} {state}{mock}>"
 
 
-def _pydantic_message(where: str, err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
-        lines.append(f"{where}: {loc}: {e['msg']} (got {e.get('input')!r})")
-    return "\n".join(lines)
+def _pydantic_message(where: str, err: ValidationError, model: type[BaseModel]) -> str:
+    """One line, values cut short: the CLI shows it as it is."""
+    found = issues(err, model)
+    return "; ".join(f"{where}: {'.'.join(loc) or '(root)'}: {text}" for loc, text in found)

@@ -31,16 +31,13 @@ __all__ = ["RunSession", "device_params"]
 
 
 def device_params(kind: str, params: dict[str, Any], n_inputs: int | None) -> dict[str, Any]:
-    """``params``, plus the task's input count where the kind takes ``n_inputs``.
+    """``params``, plus the task's input count where the kind declares a field for it.
 
     The one place a task's shape reaches a device's params (run devices and
-    the reference substrate alike).
+    the reference substrate alike); the binding itself is the registry's
+    (:func:`physres.registry.bind_task`), declared by each kind, never sniffed.
     """
-    out = dict(params)
-    cls, _ = registry.resolve(kind)
-    if n_inputs is not None and "n_inputs" in getattr(cls.Params, "model_fields", {}):
-        out.setdefault("n_inputs", n_inputs)
-    return out
+    return registry.bind_task(kind, params, n_inputs)
 
 
 class RunSession:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from physres._messages import issues
 from physres.device.spec import InputSpec
 from physres.errors import ConfigError, DataError, SafetyError
 
@@ -242,12 +243,12 @@ class Task(ABC):
         try:
             self.params = self.Params(**params)
         except ValidationError as e:
-            lines = [
-                f"task {self.name!r} param {'.'.join(map(str, err['loc'])) or '(root)'}: "
-                f"{err['msg']} (got {err.get('input')!r})"
-                for err in e.errors()
-            ]
-            raise ConfigError("\n".join(lines)) from e
+            raise ConfigError(
+                "; ".join(
+                    f"task {self.name!r} param {'.'.join(loc) or '(root)'}: {text}"
+                    for loc, text in issues(e, self.Params)
+                )
+            ) from e
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self.params.model_dump()}>"
