@@ -172,6 +172,8 @@ def run_experiment(
                 input_rate_hz=cfg.drive.rate_hz,
                 timeout_s=cfg.drive.timeout_s,
                 progress=on_progress,
+                features=cfg.features,
+                readout=cfg.readout,
             )
         result = {
             "status": "ok",
@@ -184,6 +186,7 @@ def run_experiment(
             "timing_s": {**res.timing_s, "total_s": time.perf_counter() - t0},
             "n_train": len(data.train),
             "n_test": len(data.test),
+            **res.counts,
         }
         if cfg.reference is not None:
             ref_kind = cfg.reference.kind
@@ -232,7 +235,8 @@ def _plot(out: Path, res: Any, data: Any, task: Any, desc: Any) -> None:
 
     from physres.experiments.drive import select_stream
 
-    x = np.asarray(res.states_test[0])
+    first = res.states_test[0]  # plotted as the readout's input rows (after feature stages)
+    x = np.asarray(res.readout[:-1].transform([first])[0] if len(res.readout) > 1 else first)
     n = min(300, len(x))
     fig, ax = plt.subplots(figsize=(9, 3))
     ax.plot(x[:n, : min(8, x.shape[1])], lw=0.8)
@@ -241,7 +245,7 @@ def _plot(out: Path, res: Any, data: Any, task: Any, desc: Any) -> None:
     fig.savefig(out / "states.png", dpi=100)
     plt.close(fig)
     spec = select_stream(desc)
-    if spec.kind == "frame" and len(spec.shape) == 2:
+    if spec.kind == "frame" and len(spec.shape) == 2 and x.shape[1] == np.prod(spec.shape):
         frames = x.reshape(len(x), *spec.shape)[: min(8, len(x))]
         fig, axes = plt.subplots(1, len(frames), figsize=(2 * len(frames), 2.2))
         for i, (a, f) in enumerate(zip(np.atleast_1d(axes), frames)):
