@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import zmq
@@ -26,6 +27,7 @@ from physres.bus.config import BusConfig
 from physres.bus.node import Node
 from physres.bus.service import Service
 from physres.device.base import Device
+from physres.device.spec import InputSpec
 from physres.errors import PhysresError
 
 __all__ = ["DeviceNode"]
@@ -55,6 +57,7 @@ class DeviceNode(Service):
         self.fault_retry_s = fault_retry_s
         self._retry_at = 0.0
         self._last_fault = ""
+        self._inputs: Mapping[str, InputSpec] = {}
 
     @property
     def service_name(self) -> str:
@@ -71,6 +74,7 @@ class DeviceNode(Service):
             raise
         self.node = node
         desc = dev.describe()
+        self._inputs = desc.inputs
         for s in desc.streams.values():
             node.declare_stream(
                 s.name,
@@ -143,6 +147,9 @@ class DeviceNode(Service):
     # ------------------------------------------------------------------ I/O
     def _handle_input(self, node: Node, seq: int, arrays: dict[str, Any], stepped: bool) -> None:
         try:
+            for name, arr in arrays.items():  # size first: a huge input is refused unread
+                if (spec := self._inputs.get(name)) is not None:
+                    spec.check_len(self.device.name, arr)
             sent = self.device.apply(arrays)
             node.pub.publish("sent", sent, meta={"in_seq": seq}, t_dev=self.device.now_ns())
             if stepped:

@@ -125,3 +125,35 @@ def test_an_unwrapped_driver_error_is_reported_once_and_the_node_keeps_serving(
     assert watch.drain() == [] and node.faults >= 3
     assert client.call("flaky", "_ping", timeout_s=2) == "pong"
     node.stop()
+
+
+def test_an_input_over_its_declared_length_is_refused_unread(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, closer: list
+) -> None:
+    """Before: one 16 MB input kept an ESN node busy (deaf to commands) for 13 s."""
+    node = DeviceNode(ESN("esn", n_units=200), bus_cfg, ctx).start()
+    faults = Subscriber(ctx, bus_cfg, ["esn/_fault"])
+    pub = Publisher(ctx, bus_cfg, "attacker")
+    closer.extend([faults, pub])
+    time.sleep(0.3)  # subscriptions settle
+    max_len = ESN("x", n_units=2).describe().inputs["u"].max_len
+    t0 = time.monotonic()
+    pub.publish("apply", {"u": np.zeros((2_000_000, 1))}, topic="esn/in")  # 16 MB
+    fault = faults.recv(timeout_s=10)
+    assert fault is not None and time.monotonic() - t0 < 3
+    assert fault.meta["type"] == "SafetyError"
+    assert "2000000 samples in one message" in fault.meta["message"]
+    assert f"max_len {max_len}" in fault.meta["message"]
+    with RemoteDevice("esn", cfg=bus_cfg, ctx=ctx) as remote:  # still serving
+        remote.apply({"u": np.zeros((max_len, 1))})  # exactly at the limit is fine
+        assert remote.read()["state"].data.shape == (max_len, 200)
+    node.stop()
+
+
+def test_max_len_must_be_a_whole_positive_number() -> None:
+    from physres.device.spec import InputSpec
+    from physres.errors import ConfigError
+
+    for bad in (0, -1, 2.5, None):
+        with pytest.raises(ConfigError, match="max_len"):
+            InputSpec(name="u", max_len=bad)
