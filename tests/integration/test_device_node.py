@@ -157,3 +157,26 @@ def test_max_len_must_be_a_whole_positive_number() -> None:
     for bad in (0, -1, 2.5, None):
         with pytest.raises(ConfigError, match="max_len"):
             InputSpec(name="u", max_len=bad)
+
+
+def test_a_flood_of_join_handshakes_cannot_grow_a_node(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, closer: list
+) -> None:
+    cfg = bus_cfg.model_copy(update={"sndhwm": 0, "rcvhwm": 0})
+    node = DeviceNode(ESN("esn", n_units=4), cfg, ctx).start()
+    pub = Publisher(ctx, cfg, "attacker")
+    closer.append(pub)
+    time.sleep(0.3)
+    for i in range(3000):
+        pub.publish("_sync", meta={"token": f"t{i}" * 200}, topic="esn/in")
+    deadline = time.monotonic() + 20
+    while node.node.sub.seq.streams.get("esn/in (attacker/_sync)") is None or (
+        node.node.sub.seq.streams["esn/in (attacker/_sync)"].received < 3000
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    assert len(node._sync_tokens) == DeviceNode._MAX_SYNC_TOKENS
+    with RemoteDevice("esn", cfg=cfg, ctx=ctx) as remote:  # its own handshake still works
+        remote.apply({"u": np.ones((2, 1))})
+        assert remote.read()["state"].data.shape == (2, 4)
+    node.stop()
