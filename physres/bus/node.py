@@ -283,6 +283,11 @@ class Node:
             info = pack_meta(self._identity())
         try_send(self.dealer, [BROKER, kind, self.name.encode(), info])
 
+    def heartbeat_if_due(self) -> None:
+        """For loops that work through a long backlog between polls: stay listed."""
+        if time.monotonic() >= self._next_hb:
+            self.heartbeat()
+
     # ---------------------------------------------------------------- loop
     def spin_once(self, timeout_s: float = 0.05) -> list[Message]:
         """Poll once; serve commands; return the valid stream messages received."""

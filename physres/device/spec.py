@@ -178,6 +178,9 @@ class InputSpec:
     rate_hz: float | None = None
     limits: Limits = field(default_factory=Limits)
     doc: str = ""
+    #: most samples one message may carry: a node applies inputs one at a time, so a
+    #: huge one (16 MB took an ESN node 13 s) would leave it deaf to everything else
+    max_len: int = 65_536
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", dtype_to_wire(dtype_from_wire(self.dtype)))
@@ -185,6 +188,21 @@ class InputSpec:
         if isinstance(self.limits, Mapping):
             object.__setattr__(self, "limits", Limits(**self.limits))
         _finite_or_none(self.rate_hz, f"input {self.name!r} rate_hz")
+        if type(self.max_len) is not int or self.max_len < 1:
+            raise ConfigError(
+                f"input {self.name!r}: max_len must be a whole number of samples >= 1, "
+                f"got {self.max_len!r}"
+            )
+
+    def check_len(self, device: str, data: Any) -> None:
+        """Refuse a message with more than ``max_len`` samples, before any of it is applied."""
+        shape = getattr(data, "shape", ())
+        n = shape[0] if len(shape) > len(self.shape) else 1
+        if n > self.max_len:
+            raise SafetyError(
+                f"{device}.{self.name}: {n} samples in one message, over the declared "
+                f"max_len {self.max_len}; send it in smaller chunks"
+            )
 
     @property
     def np_dtype(self) -> np.dtype:

@@ -204,3 +204,38 @@ def test_mutated_valid_messages_that_still_decode_cannot_end_a_device_node(
         finally:
             raw.close()
             node.stop()
+
+
+def test_the_recorder_survives_a_message_with_a_negative_host_time(
+    bus_cfg: BusConfig, ctx: zmq.Context, tmp_path
+) -> None:
+    """Before: it decoded, the MCAP writer refused its negative publish time, and the
+    recorder died (the file kept 48 of 221 good messages)."""
+    import struct
+
+    from physres.bus import Publisher
+    from physres.bus.record import Recorder, read_recording
+
+    cfg = bus_cfg.model_copy(update={"sndhwm": 0, "rcvhwm": 0})
+    with Broker(cfg, ctx):
+        rec = Recorder(tmp_path / "r.mcap", ["x/"], cfg, ctx, flush_s=0.05).start()
+        pub = Publisher(ctx, cfg, "x")
+        raw = _raw_pub(ctx, cfg)
+        try:
+            for i in range(221):
+                if i == 48:
+                    frames = [bytes(memoryview(f).cast("B")) for f in encode("x", "s", 0, {})]
+                    h = bytearray(frames[1])
+                    struct.pack_into(">q", h, len(h) - 8, -1)  # th, the last int64
+                    raw.send_multipart([frames[0], bytes(h)])
+                    time.sleep(0.05)  # lands between the good ones
+                pub.publish("s", {"v": np.full(3, i)})
+            time.sleep(0.5)
+        finally:
+            pub.close()
+            raw.close()
+            rec.stop()
+    assert rec.stats["garbage"] == {"range": 1}
+    info, msgs = read_recording(tmp_path / "r.mcap")
+    assert [int(m.data[0]) for _, m in msgs] == list(range(221))
+    assert info.end_reason == "stopped" and not info.truncated
