@@ -60,11 +60,13 @@ def read_back(path: Path) -> tuple[object, dict[int, bytes]]:
     return info, got
 
 
+@pytest.mark.parametrize("compression", ["lz4", "none"])
 def test_flipped_bits_a_zeroed_block_and_a_torn_tail_lose_only_the_chunks_they_hit(
-    tmp_path: Path,
+    tmp_path: Path, compression: str
 ) -> None:
+    """Uncompressed chunks hold bare message records: resync must not take them as good."""
     path = tmp_path / "r.mcap"
-    sent = write(path)
+    sent = write(path, compression=compression)
     layout = chunks(path)
     assert len(layout) > 12, "the test needs many chunks"
     raw = bytearray(path.read_bytes())
