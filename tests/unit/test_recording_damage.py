@@ -208,3 +208,35 @@ def test_flipped_bits_in_message_data_never_come_back_as_changed_messages(tmp_pa
     changed = [i for i, b in got.items() if b != payload(i).tobytes()]
     assert changed == [] and len(got) < 200
     assert info.end_reason.startswith("damaged")
+
+
+def test_recordings_made_before_chunking_still_read_and_resync_after_damage(
+    tmp_path: Path,
+) -> None:
+    """Old files: bare message records, no CRC; structure damage is still skipped."""
+    from mcap.writer import CompressionType, Writer
+
+    path = tmp_path / "old.mcap"
+    with open(path, "wb") as f:
+        w = Writer(f, use_chunking=False, compression=CompressionType.NONE)
+        w.start(profile="physres", library="physres 0.0.9")
+        w.add_metadata("physres", {"format": "physres/v1"})
+        ch = w.register_channel(topic="s/x", message_encoding="physres/v1", schema_id=0)
+        for i in range(N):
+            frames = encode("s", "x", i, {"v": payload(i)})
+            data = struct.pack("<I", len(frames[1])) + b"".join(bytes(x) for x in frames[1:])
+            w.add_message(ch, T0 + i, data, T0 + i, i)
+        w.add_metadata("physres.end", {"reason": "done", "messages": str(N)})
+        w.finish()
+    info, got = read_back(path)
+    assert len(got) == N and info.end_reason == "done" and not info.is_damaged
+    raw = bytearray(path.read_bytes())
+    z = len(raw) // 2
+    raw[z : z + 4096] = bytes(4096)
+    path.write_bytes(bytes(raw))
+    info, got = read_back(path)
+    record = len(raw) // N  # about one message record
+    first_hit = (z - record - 8) // record
+    untouched = [i for i in range(N) if i < first_hit - 2 or i > (z + 4096) // record + 2]
+    assert all(got.get(i) == payload(i).tobytes() for i in untouched)
+    assert len(got) < N and info.damaged >= 1 and info.end_reason.startswith("damaged")
