@@ -240,3 +240,20 @@ def test_recordings_made_before_chunking_still_read_and_resync_after_damage(
     untouched = [i for i in range(N) if i < first_hit - 2 or i > (z + 4096) // record + 2]
     assert all(got.get(i) == payload(i).tobytes() for i in untouched)
     assert len(got) < N and info.damaged >= 1 and info.end_reason.startswith("damaged")
+
+
+def test_an_mcap_file_from_another_tool_is_refused_not_called_damaged(tmp_path: Path) -> None:
+    from mcap.writer import Writer
+
+    path = tmp_path / "ros.mcap"
+    with open(path, "wb") as f:
+        w = Writer(f)
+        w.start(profile="ros2", library="other")
+        ch = w.register_channel(topic="/imu", message_encoding="cdr", schema_id=0)
+        w.add_message(ch, 1, b"\x00\x01", 1)
+        w.finish()
+    _, msgs = read_recording(path)
+    with pytest.raises(
+        RecordingError, match="not a physres recording: channel '/imu' carries 'cdr'"
+    ):
+        list(msgs)
