@@ -39,7 +39,7 @@ def _bus_cfg(args: argparse.Namespace) -> Any:
 
     from physres.bus import BusConfig
 
-    kw: dict[str, Any] = {"name": args.bus}
+    kw: dict[str, Any] = {} if args.bus is None else {"name": args.bus}
     try:
         if args.tcp:
             host, _, port = args.tcp.rpartition(":")
@@ -50,6 +50,12 @@ def _bus_cfg(args: argparse.Namespace) -> Any:
     except (ValueError, ValidationError) as e:
         first = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
         raise ConfigError(f"--bus {args.bus!r} --tcp {args.tcp!r}: {first}") from None
+
+
+def _print_error(e: BaseException) -> None:
+    """One line whatever the message holds: no wrapping, no markup read from user values."""
+    msg = escape(" ".join(str(e).split()))
+    err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, emoji=False)
 
 
 def _seconds(positive: bool) -> Callable[[str], float]:
@@ -82,7 +88,9 @@ class _ShowDefaults(argparse.HelpFormatter):
 
 def _add_bus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--bus", default="default", help="bus name (one machine, ipc sockets; default: %(default)s)"
+        "--bus",
+        help="bus name (one machine, ipc sockets; default: 'default', except that "
+        "`physres run` gets a private bus unless its config or this option names one)",
     )
     p.add_argument("--tcp", metavar="HOST:PORT", help="use TCP at HOST:PORT..PORT+2 instead of ipc")
 
@@ -90,19 +98,30 @@ def _add_bus_args(p: argparse.ArgumentParser) -> None:
 # ------------------------------------------------------------------- commands
 def cmd_run(args: argparse.Namespace) -> int:
     from physres.config import load_config
+    from physres.experiments.lifecycle import Terminated, terminate_like_ctrl_c
     from physres.experiments.run import run_experiment
 
     cfg = load_config(args.config)
-    if args.bus != "default" or args.tcp:
+    if args.bus is not None or args.tcp:  # named on purpose: join that bus
         cfg = cfg.model_copy(update={"bus": _bus_cfg(args)})
     out = (
         Path(args.out)
         if args.out
         else Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    result = run_experiment(
-        cfg, out, config_path=Path(args.config), console=console, progress=not args.quiet
-    )
+    try:
+        with terminate_like_ctrl_c():
+            result = run_experiment(
+                cfg,
+                out,
+                config_path=Path(args.config),
+                console=console,
+                progress=not args.quiet,
+                overwrite=args.overwrite,
+            )
+    except Terminated:
+        err_console.print(f"terminated; {out / 'run.json'} says so")
+        return 128 + signal.SIGTERM
     return 0 if result.get("status") == "ok" else 1
 
 
@@ -141,35 +160,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table(title=f"bus {cfg.name}")
-    for col in (
-        "node",
-        "kind",
-        "state",
-        "streams (dtype shape @ rate)",
-        "commands",
-        "published",
-        "dropped",
-        "garbage",
-    ):
-        table.add_column(col)
-    for r in rows:
-        streams = "\n".join(
-            f"{n}: {s.get('dtype')} {tuple(s.get('shape', ()))} @ {s.get('rate_hz') or '-'} Hz"
-            for n, s in (r.get("streams") or {}).items()
-        )
-        state = "[green]alive[/]" if r["alive"] else f"[red]gone[/] ({r['silent_s']:.1f} s silent)"
-        drops = {k: v for k, v in (r.get("dropped") or {}).items() if v}
-        table.add_row(
-            r["name"],
-            str(r.get("kind", "")),
-            state,
-            streams,
-            ", ".join(r.get("commands", [])),
-            str(sum((r.get("published") or {}).values())),
-            str(drops or 0),
-            str(r.get("garbage") or 0),
-        )
+    from physres.bus.listing import ls_table
+
+    table = ls_table(rows, f"bus {cfg.name}")
     console.print(table)
     return 0
 
@@ -279,27 +272,53 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Validate every config whole (devices, reference, task), then run the device checks."""
     from physres import registry
     from physres.config import load_config
     from physres.device import check_device
 
-    cfg = load_config(args.config)
+    configs = []
+    for path in args.config:
+        try:
+            configs.append(load_config(path))
+        except ConfigError as e:
+            if len(args.config) == 1:
+                raise
+            _print_error(e)
+    if len(configs) < len(args.config):
+        return 2
     failed = 0
-    for name, dev in cfg.devices.items():
-        rep = check_device(registry.create(dev.kind, name, dev.params), raise_on_failure=False)
-        for p in rep.passed:
-            console.print(f"[green]PASS[/] {rep.device}: {p}")
-        for f in rep.failed:
-            console.print(f"[red]FAIL[/] {rep.device}: {f}")
-        failed += len(rep.failed)
+    for cfg in configs:
+        for name, dev in cfg.devices.items():
+            rep = check_device(registry.create(dev.kind, name, dev.params), raise_on_failure=False)
+            for p in rep.passed:
+                console.print(f"[green]PASS[/] {rep.device}: {p}")
+            for f in rep.failed:
+                console.print(f"[red]FAIL[/] {rep.device}: {f}")
+            failed += len(rep.failed)
     return 1 if failed else 0
 
 
 # ---------------------------------------------------------------------- main
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, except flags and options without one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or not action.option_strings:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help shows defaults; subcommands (extensions too) inherit it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="physres", description="Physical reservoir computing over a ZeroMQ bus."
-    )
+    p = _Parser(prog="physres", description="Physical reservoir computing over a ZeroMQ bus.")
     p.add_argument("--version", action="version", version=f"physres {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -307,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run an experiment config: drive → record → fit → score")
     r.add_argument("config", help="YAML run config (see examples/)")
     r.add_argument("--out", help="run folder (default: runs/<name>-<time>)")
+    r.add_argument(
+        "--overwrite", action="store_true", help="replace the earlier run in a non-empty --out"
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_bus_args(r)
     r.set_defaults(func=cmd_run)
@@ -398,8 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True, help="output file, F.npy or F.csv")
     ex.set_defaults(func=cmd_export)
 
-    c = sub.add_parser("check", help="run the device conformance checks on a config's devices")
-    c.add_argument("config")
+    c = sub.add_parser(
+        "check", help="validate configs whole (task included), then check their devices"
+    )
+    c.add_argument("config", nargs="+", help="YAML run configs")
     c.set_defaults(func=cmd_check)
 
     for mod in EXTENSIONS:
@@ -422,9 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     except PhysresError as e:
         if args.debug:
             raise
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True, emoji=False
-        )
+        _print_error(e)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -10,15 +10,30 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
+from physres._messages import issues, one_line, short
 from physres.bus.config import BusConfig
-from physres.errors import ConfigError
+from physres.errors import ConfigError, ParamsError
 
-__all__ = ["DeviceConfig", "DriveConfig", "RecordConfig", "RunConfig", "TaskConfig", "load_config"]
+if TYPE_CHECKING:
+    from physres.registry import Registry
+
+__all__ = [
+    "DeviceConfig",
+    "DriveConfig",
+    "ReadoutConfig",
+    "RecordConfig",
+    "RunConfig",
+    "StageConfig",
+    "TaskConfig",
+    "load_config",
+]
 
 
 class _Strict(BaseModel):
@@ -43,6 +58,16 @@ class TaskConfig(_Strict):
 class ReadoutConfig(_Strict):
     #: override the task's readout regularisation; None keeps the task's default
     alpha: float | None = Field(None, ge=0, allow_inf_nan=False)
+    #: readout kind (ridge, ridge_cv, classifier, rls); None keeps the task's own readout
+    kind: str | None = None
+    #: keyword parameters of that readout (the task's washout is filled in unless set)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class StageConfig(_Strict):
+    #: feature stage (frame, events, delay, pool, flatten; physres.readout.pipeline)
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class RecordConfig(_Strict):
@@ -71,6 +96,8 @@ class RunConfig(_Strict):
     bus: BusConfig = Field(default_factory=BusConfig)
     devices: dict[str, DeviceConfig]
     task: TaskConfig | None = None
+    #: stages from the device's stream to the readout's rows, in order (default: none)
+    features: list[StageConfig] = Field(default_factory=list)
     readout: ReadoutConfig = Field(default_factory=ReadoutConfig)
     #: a reference substrate run on the same task data (e.g. sim.esn beside a bucket)
     reference: DeviceConfig | None = None
@@ -90,8 +117,158 @@ class RunConfig(_Strict):
         return v
 
 
-def _line_map(text: str) -> dict[tuple[str, ...], int]:
-    """Key path → 1-based line, from YAML's own node marks."""
+#: a config is a page of YAML; anything bigger is the wrong file (a recording, a video)
+MAX_CONFIG_BYTES = 1 << 20
+#: nesting deeper than this is no config a person wrote (and would exhaust the C stack)
+MAX_DEPTH = 32
+#: values once aliases are expanded (a long scalar counts once per 1,000 characters):
+#: bounds the work and memory a few lines of aliases can ask for ("billion laughs").
+#: The examples hold under 100; composing 10,000 takes about 0.15 s
+MAX_VALUES = 10_000
+#: field errors listed in one message; the rest are counted
+SHOWN_ERRORS = 3
+
+
+# libyaml's parser when present: the pure-Python scanner looks ahead up to 1,024
+# characters at every flow level, so 5,000 nested "[" take 1.7 s before any bound applies
+if yaml.__with_libyaml__:
+    from yaml.cyaml import CParser
+
+    _EVENTS: tuple[type, ...] = (CParser,)
+else:  # pragma: no cover - every wheel of PyYAML ships libyaml
+    _EVENTS = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
+
+
+class _BoundedLoader(yaml.composer.Composer, *_EVENTS, SafeConstructor, Resolver):  # type: ignore[misc]
+    """PyYAML's safe loader, refusing what no config needs and what costs without bound.
+
+    Duplicate keys (PyYAML keeps the last silently), nesting deeper than
+    MAX_DEPTH (the composer recurses: RecursionError), aliases that contain
+    themselves, and documents whose aliases expand beyond MAX_VALUES are
+    refused while composing, at the line that crossed the bound, before any
+    Python object is built.
+    """
+
+    def __init__(self, text: str, source: str) -> None:
+        self.source = source
+        self._depth = 0
+        self._values = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> its size with aliases expanded
+        _EVENTS[0].__init__(self, text)  # the reader (or libyaml's parser) takes the text
+        for base in _EVENTS[1:]:
+            base.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+
+    def _refuse(self, mark: Any, what: str) -> NoReturn:
+        raise ConfigError(f"{self.source}:{mark.line + 1}: {what}")
+
+    def _count(self, n: int, mark: Any) -> None:
+        self._values += n
+        if self._values > MAX_VALUES:
+            self._refuse(
+                mark,
+                f"the document expands to more than {MAX_VALUES:,} values (aliases included); "
+                "a config is a page of settings",
+            )
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                size = self._sizes.get(id(target))
+                if size is None:
+                    self._refuse(
+                        event.start_mark,
+                        f"alias *{short(event.anchor)[1:-1]} refers to a value "
+                        "that contains the alias itself (a recursive alias)",
+                    )
+                self._count(size, event.start_mark)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            self._refuse(event.start_mark, f"nested deeper than {MAX_DEPTH} levels")
+        size = 1 + len(event.value) // 1000 if isinstance(event, yaml.ScalarEvent) else 1
+        self._count(size, event.start_mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if isinstance(node, yaml.SequenceNode):
+            size += sum(self._sizes[id(c)] for c in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        self._sizes[id(node)] = size
+        return node
+
+    def compose_mapping_node(self, anchor: Any) -> Any:
+        node = super().compose_mapping_node(anchor)
+        seen_at: dict[tuple[str, str], Any] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            ident = (key.tag, key.value)
+            if ident in seen_at:
+                self._refuse(
+                    key.start_mark,
+                    f"duplicate key {short(key.value)} (first at line "
+                    f"{seen_at[ident].line + 1}); YAML would silently keep the last",
+                )
+            seen_at[ident] = key.start_mark
+        return node
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ConfigError, yaml.YAMLError):
+            raise
+        except (ValueError, OverflowError, TypeError) as e:  # int(huge), date(2026, 13, 45)...
+            raise ConfigError(
+                f"{self.source}:{node.start_mark.line + 1}: {short(node.value)} cannot be read "
+                f"as {node.tag.rsplit(':', 1)[-1]}: {one_line(str(e))}"
+            ) from None
+
+
+def _yaml_message(e: yaml.YAMLError, text: str, source: str) -> str:
+    """PyYAML's multi-line report as one line: file:line: what is wrong."""
+    if isinstance(e, yaml.reader.ReaderError):
+        line = text.count("\n", 0, max(e.position, 0)) + 1
+        char = e.character if isinstance(e.character, str) else chr(e.character)
+        return (
+            f"{source}:{line}: not a text config: character {char!r} is not allowed in YAML "
+            "(a binary file such as a recording or an image?)"
+        )
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f"{source}:{mark.line + 1}" if mark is not None else source
+    parts = [getattr(e, "context", None), getattr(e, "problem", None)]
+    what = ", ".join(str(p) for p in parts if p) or str(e)
+    return f"{where}: not valid YAML: {one_line(what)}"
+
+
+def _compose(text: str, source: str) -> tuple[Any, Any]:
+    """(composed root node, plain Python data): YAML parsed once, within bounds."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{source}: {len(text):,} characters; a config is at most {MAX_CONFIG_BYTES:,} "
+            "(is this the right file?)"
+        )
+    loader = None
+    try:
+        loader = _BoundedLoader(text, source)
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.YAMLError as e:
+        raise ConfigError(_yaml_message(e, text, source)) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return root, data
+
+
+def _line_map(root: Any) -> dict[tuple[str, ...], int]:
+    """Key path → 1-based line, from YAML's own node marks (bounded by MAX_VALUES)."""
     lines: dict[tuple[str, ...], int] = {}
 
     def walk(node: Any, path: tuple[str, ...]) -> None:
@@ -99,16 +276,12 @@ def _line_map(text: str) -> dict[tuple[str, ...], int]:
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 p = (*path, str(k.value))
-                lines[p] = k.start_mark.line + 1
+                lines.setdefault(p, k.start_mark.line + 1)
                 walk(v, p)
         elif isinstance(node, yaml.SequenceNode):
             for i, v in enumerate(node.value):
                 walk(v, (*path, str(i)))
 
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return lines
     if root is not None:
         walk(root, ())
     return lines
@@ -135,67 +308,109 @@ def _reject_non_finite(obj: Any, path: tuple[str, ...], source: str, lines: dict
             _reject_non_finite(v, (*path, str(i)), source, lines)
 
 
+def _field_errors(
+    error: ValidationError,
+    model: type[BaseModel],
+    prefix: tuple[str, ...],
+    source: str,
+    lines: dict,
+) -> ConfigError:
+    """One line for pydantic errors: file:line: key.path: what was expected (got value)."""
+    msgs = []
+    for loc, text in issues(error, model):
+        loc = (*prefix, *loc)
+        msgs.append(f"{_where(source, lines, loc)}: {'.'.join(loc) or '(top)'}: {text}")
+    more = len(msgs) - SHOWN_ERRORS
+    return ConfigError("; ".join(msgs[:SHOWN_ERRORS]) + (f"; and {more} more" if more > 0 else ""))
+
+
 def parse_config(text: str, source: str = "<config>") -> RunConfig:
     """Validate YAML text into a RunConfig (device params against their kinds)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: not valid YAML: {e}") from e
+    root, raw = _compose(text, source)
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top, got {type(raw).__name__}")
-    lines = _line_map(text)
+    lines = _line_map(root)
     _reject_non_finite(raw, (), source, lines)
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as e:
-        msgs = []
-        for err in e.errors():
-            loc = err["loc"]
-            key = ".".join(str(p) for p in loc) or "(top)"
-            got = err.get("input")
-            got_s = "missing" if err["type"] == "missing" else f"got {got!r}"
-            msgs.append(f"{_where(source, lines, loc)}: {key}: {err['msg']} ({got_s})")
-        raise ConfigError("\n".join(msgs)) from e
-    _validate_devices(cfg, source, lines)
+        raise _field_errors(e, RunConfig, (), source, lines) from e
+    _validate_entries(cfg, source, lines)
+    _validate_pipeline(cfg, source, lines)
     return cfg
 
 
-def _validate_devices(cfg: RunConfig, source: str, lines: dict) -> None:
+def _validate_pipeline(cfg: RunConfig, source: str, lines: dict) -> None:
+    """Feature stages and the readout exist and take the params given (values: at fit)."""
+    from physres.readout.pipeline import make_stage
+
+    specs = [(("features", str(i)), "feature stage", f) for i, f in enumerate(cfg.features)]
+    if cfg.readout.kind is not None:
+        specs.append((("readout",), "readout", cfg.readout))
+    for loc, role, spec in specs:
+        try:
+            make_stage(spec.kind, spec.params, role=role)
+        except (ConfigError, TypeError, ValueError) as e:
+            raise ConfigError(f"{_where(source, lines, loc)}: {'.'.join(loc)}: {e}") from e
+
+
+def _check_entry(
+    reg: Registry[Any],
+    kind: str,
+    params: dict[str, Any],
+    at: tuple[str, ...],
+    source: str,
+    lines: dict,
+) -> None:
+    """One named entry (a device, the reference, the task): its kind, then its params."""
+    try:
+        reg.validate(kind, params)
+    except ParamsError as e:
+        raise _field_errors(e.error, e.model, (*at, "params"), source, lines) from e
+    except ConfigError as e:  # unknown name (with the nearest one), an extra not installed
+        loc = (*at, "kind")
+        raise ConfigError(f"{_where(source, lines, loc)}: {'.'.join(loc)}: {e}") from e
+
+
+def _validate_entries(cfg: RunConfig, source: str, lines: dict) -> None:
+    """Everything a config names, checked by its registry before anything starts."""
     from physres import registry
+    from physres.tasks.registry import TASKS
 
     for name, dev in cfg.devices.items():
-        loc = ("devices", name, "kind")
-        try:
-            cls, _mock = registry.resolve(dev.kind)
-        except ConfigError as e:
-            raise ConfigError(f"{_where(source, lines, loc)}: devices.{name}.kind: {e}") from e
-        try:
-            cls.Params(**dev.params)
-        except ValidationError as e:
-            msgs = []
-            for err in e.errors():
-                ploc = ("devices", name, "params", *[str(p) for p in err["loc"]])
-                key = ".".join(ploc)
-                got = "missing" if err["type"] == "missing" else f"got {err.get('input')!r}"
-                msgs.append(f"{_where(source, lines, ploc)}: {key}: {err['msg']} ({got})")
-            raise ConfigError("\n".join(msgs)) from e
+        _check_entry(registry.DEVICES, dev.kind, dev.params, ("devices", name), source, lines)
     if cfg.reference is not None:
-        try:
-            cls, _mock = registry.resolve(cfg.reference.kind)
-            cls.Params(**cfg.reference.params)
-        except (ConfigError, ValidationError) as e:
-            raise ConfigError(f"{_where(source, lines, ('reference',))}: reference: {e}") from e
-    if cfg.task is not None and cfg.task.device is not None and cfg.task.device not in cfg.devices:
-        raise ConfigError(
-            f"{_where(source, lines, ('task', 'device'))}: task.device: {cfg.task.device!r} is "
-            f"not one of the configured devices {sorted(cfg.devices)}"
-        )
+        ref = cfg.reference
+        _check_entry(registry.DEVICES, ref.kind, ref.params, ("reference",), source, lines)
+    if cfg.task is not None:
+        _check_entry(TASKS, cfg.task.kind, cfg.task.params, ("task",), source, lines)
+        if cfg.task.device is not None and cfg.task.device not in cfg.devices:
+            raise ConfigError(
+                f"{_where(source, lines, ('task', 'device'))}: task.device: "
+                f"{short(cfg.task.device)} is not one of the configured devices "
+                f"{sorted(cfg.devices)}"
+            )
 
 
 def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a config file; a binary or oversized file is refused in one line."""
     p = Path(path)
     try:
-        text = p.read_text()
+        with p.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
-        raise ConfigError(f"cannot read config {p}: {e.strerror or e}") from e
+        raise ConfigError(f"cannot read config {p}: {e.strerror or e}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{p}: larger than the {MAX_CONFIG_BYTES:,} bytes a config may be "
+            "(is this the right file?)"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            f"{p}:{line}: not a text config: byte 0x{data[e.start]:02x} at offset {e.start} is "
+            "not UTF-8 (a binary file such as a recording or an image?)"
+        ) from None
     return parse_config(text, str(p))

@@ -14,12 +14,18 @@ __all__ = [
     "DeviceError",
     "DeviceTimeout",
     "FrameError",
+    "NameTaken",
     "NodeUnreachable",
     "NotConnectedError",
+    "ParamsError",
     "PhysresError",
     "RecordingError",
     "RemoteError",
+    "ResourceError",
+    "RuleError",
+    "RunFolderError",
     "SafetyError",
+    "UnknownNameError",
 ]
 
 
@@ -59,6 +65,10 @@ class NodeUnreachable(CommandTimeout):
     """The broker knows no connected node by that name: no reply can ever come."""
 
 
+class NameTaken(BusError):
+    """The broker refused a node: a live node on the bus already holds its name."""
+
+
 class RemoteError(BusError):
     """A command raised on the remote node; carries the remote type and message."""
 
@@ -86,5 +96,36 @@ class DeviceTimeout(DeviceError, TimeoutError):
     """A device did not answer within its timeout."""
 
 
+class ResourceError(PhysresError, MemoryError):
+    """A job would need more memory than the machine has; refused before it starts."""
+
+
+class RunFolderError(PhysresError, FileExistsError):
+    """A run folder cannot be used (not empty, not a folder): an earlier run must survive."""
+
+
 class RecordingError(PhysresError):
     """A recording on disk is unreadable or damaged beyond its last good record."""
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A name no registry has (device kind, task); also a KeyError, as a Mapping lookup is."""
+
+    __str__ = ConfigError.__str__  # KeyError's would quote the whole message
+
+
+class ParamsError(ConfigError):
+    """Params failed their model; keeps pydantic's error and the model, so a config names lines."""
+
+    def __init__(self, message: str, error: Exception, model: type) -> None:
+        super().__init__(message)
+        self.error = error
+        self.model = model
+
+
+class RuleError(ConfigError):
+    """A rule across fields of a Params model is broken; ``key`` is the field it points at."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key

@@ -27,10 +27,10 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physres.device import Chunk, Description, Device, StreamSpec, command
-from physres.errors import ConfigError, DeviceError, DeviceTimeout
+from physres.errors import ConfigError, DeviceError, DeviceTimeout, RuleError
 
 __all__ = [
     "EVENT_DTYPE",
@@ -167,6 +167,25 @@ class CameraParams(BaseModel):
     #: FFMPEG demuxer options for this source ("key;value|key;value"), e.g.
     #: "probesize;32|analyzeduration;0" so a pipe opens after one frame, not 5 MB
     ffmpeg_options: str | None = None
+
+    @model_validator(mode="after")
+    def _sizes_fit(self) -> CameraParams:
+        """Sizes are positive and the ROI lies inside the frame, or features come out empty."""
+        for key in ("frame_shape", "feature_size", "capture_size"):
+            size = getattr(self, key)
+            if size is not None and min(size) < 1:
+                raise RuleError(key, f"{key} {size} must be positive")
+        if self.roi is not None:
+            top, bottom, left, right = self.roi
+            rows, cols = self.frame_shape
+            if not (0 <= top < bottom <= rows and 0 <= left < right <= cols):
+                raise RuleError(
+                    "roi",
+                    f"roi (top, bottom, left, right) = {self.roi} must satisfy "
+                    f"0 <= top < bottom <= {rows} and 0 <= left < right <= {cols} "
+                    f"(frame_shape {self.frame_shape})"
+                )
+        return self
 
 
 def _source_kind(source: int | str) -> Literal["file", "live"]:

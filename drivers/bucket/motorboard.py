@@ -23,13 +23,10 @@ import time
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
-from physres.errors import ConfigError, DeviceError, DeviceTimeout
-from physres.wire.framing import Packet
-from physres.wire.link import LinkLost, SerialLink
-from physres.wire.protocol import (
+from physres.drivers.bucket.protocol import (
     DUTY_FULL_SCALE,
     PROTO_VERSION,
     Hello,
@@ -47,6 +44,9 @@ from physres.wire.protocol import (
     schedule_payload,
     watchdog_payload,
 )
+from physres.errors import ConfigError, DeviceError, DeviceTimeout, RuleError
+from physres.wire.framing import Packet
+from physres.wire.link import LinkLost, SerialLink
 
 __all__ = ["STATUS_DTYPE", "STROBE_DTYPE", "MotorBoard", "MotorBoardParams"]
 
@@ -62,6 +62,7 @@ STATUS_DTYPE = np.dtype(
         ("frames_ok", "<u4"),
         ("frames_bad", "<u4"),
         ("wd_trips", "<u2"),
+        ("tx_dropped", "<u2"),
         ("flags", "u1"),
         ("queue", "u1"),
     ]
@@ -97,6 +98,18 @@ class MotorBoardParams(BaseModel):
     #: set the board's watchdog (ms) at connect; None keeps the board's default (250)
     watchdog_ms: int | None = Field(None, ge=1, le=65535)
 
+    @model_validator(mode="after")
+    def _keepalive_inside_watchdog(self) -> MotorBoardParams:
+        """Two keepalives must fit in one watchdog period, or a healthy run trips it."""
+        k, wd = self.keepalive_s, self.watchdog_ms
+        if k and wd and k * 1000 * 2 > wd:
+            raise RuleError(
+                "keepalive_s",
+                f"keepalive_s={k} is more than half of watchdog_ms={wd}; "
+                "the watchdog would trip in a healthy run"
+            )
+        return self
+
 
 class MotorBoard(Device):
     """Input ``duty`` (n_motors,) in [0, max_duty]; streams ``strobe``, ``status``, ``duty_out``."""
@@ -108,12 +121,6 @@ class MotorBoard(Device):
 
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
         super().__init__(name or "motors", mock=mock, **params)
-        p = self.params
-        if p.keepalive_s and p.watchdog_ms and p.keepalive_s * 1000 * 2 > p.watchdog_ms:
-            raise ConfigError(
-                f"device {self.name!r}: keepalive_s={p.keepalive_s} is more than half of "
-                f"watchdog_ms={p.watchdog_ms}; the watchdog would trip in a healthy run"
-            )
         self._link: SerialLink | None = None
         self.hello: Hello | None = None
         self._lock = threading.Lock()
@@ -274,8 +281,9 @@ class MotorBoard(Device):
         st = self._poll_status()
         return {
             "uptime_us": st.uptime_us, "frames_ok": st.frames_ok, "frames_bad": st.frames_bad,
-            "wd_trips": st.wd_trips, "watchdog_tripped": st.watchdog_tripped,
-            "stopped": st.stopped, "queue": st.queue_len, "strobe_seq": st.strobe_seq,
+            "wd_trips": st.wd_trips, "tx_dropped": st.tx_dropped,
+            "watchdog_tripped": st.watchdog_tripped, "stopped": st.stopped,
+            "queue": st.queue_len, "strobe_seq": st.strobe_seq,
             "watchdog_ms": st.watchdog_ms,
             "duty_out": [d / DUTY_FULL_SCALE for d in st.duty[: self.params.n_motors]],
         }
@@ -383,7 +391,8 @@ class MotorBoard(Device):
         with self._lock:
             self.last_status = st
             self._status_rows.append(
-                (t_host, up, st.frames_ok, st.frames_bad, st.wd_trips, st.flags, st.queue_len)
+                (t_host, up, st.frames_ok, st.frames_bad, st.wd_trips, st.tx_dropped, st.flags,
+                 st.queue_len)
             )
             self._duty_rows.append(
                 np.asarray(st.duty[: self.params.n_motors], dtype=np.float32) / DUTY_FULL_SCALE

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Self, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from physres._messages import issues
 from physres.device.spec import Chunk, CommandSpec, Description, InputSpec, StreamSpec
 from physres.errors import ConfigError, NotConnectedError, SafetyError
 
@@ -60,7 +61,9 @@ class Device(ABC):
         try:
             self.params = self.Params(**params)
         except ValidationError as e:
-            raise ConfigError(_pydantic_message(f"device {self.name!r} params", e)) from e
+            raise ConfigError(
+                _pydantic_message(f"device {self.name!r} params", e, self.Params)
+            ) from e
         self._connected = False
         self._backend: Any = None  # MockBackend when mock
         self._last_sent: dict[str, np.ndarray] = {}
@@ -91,6 +94,12 @@ class Device(ABC):
     def _reset(self, seed: int | None) -> None:
         """Return to the initial state; simulators reseed. Default: nothing to reset."""
 
+    def _connect_mock(self) -> bool:
+        """Open an in-memory transport *below* this class's own code and return True,
+        so mock mode runs its planning and safety; default False: the generic in-memory
+        backend (:mod:`physres.device.mock`) stands in for the whole device."""
+        return False
+
     # --------------------------------------------------------------- lifecycle
     @property
     def connected(self) -> bool:
@@ -101,9 +110,9 @@ class Device(ABC):
         if self._connected:
             return self
         if self.mock:
-            from physres.device.mock import MockBackend
+            from physres.device.mock import open_mock
 
-            self._backend = MockBackend(self.describe())
+            self._backend = open_mock(self)
         else:
             self._connect()
         self._connected = True
@@ -118,6 +127,8 @@ class Device(ABC):
         try:
             if not self.mock:
                 self._disconnect()
+            elif self._backend is not None:
+                self._backend.close()
         finally:
             self._connected = False
             self._backend = None
@@ -336,9 +347,7 @@ class Device(ABC):
         return f"<{type(self).__name__} {self.name!r} kind={self.kind} {state}{mock}>"
 
 
-def _pydantic_message(where: str, err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
-        lines.append(f"{where}: {loc}: {e['msg']} (got {e.get('input')!r})")
-    return "\n".join(lines)
+def _pydantic_message(where: str, err: ValidationError, model: type[BaseModel]) -> str:
+    """One line, values cut short: the CLI shows it as it is."""
+    found = issues(err, model)
+    return "; ".join(f"{where}: {'.'.join(loc) or '(root)'}: {text}" for loc, text in found)

@@ -22,11 +22,11 @@ import math
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
 from physres.drivers.arm.safety import SafetyMode, limit_joint_step, limit_workspace
-from physres.errors import ConfigError, DeviceError, SafetyError
+from physres.errors import DeviceError, SafetyError
 from physres.sim.arm.scene import ARM_JOINTS, HOME_JOINTS, Scene
 from physres.sim.arm.spec import ACTION_SPEC
 from physres.sim.arm.tasks import TASKS, make_task
@@ -43,7 +43,8 @@ _Q_SPEED = np.array([2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61])
 class SimArmParams(BaseModel):
     """The world to load and the safety settings of the simulated Panda."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # nan/inf (however written) is refused at load: an infinite floor is no floor
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: which task layout to put on the table (objects to interact with)
     task: str = "pick_place"
@@ -64,6 +65,13 @@ class SimArmParams(BaseModel):
         ACTION_SPEC.yaw_limit,
     )
 
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, v: str) -> str:
+        if v not in TASKS:
+            raise TASKS.unknown(v)
+        return v
+
 
 class SimArm(Device):
     """The simulated Panda (see module docstring)."""
@@ -75,11 +83,6 @@ class SimArm(Device):
 
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
         super().__init__(name or "arm", mock=mock, **params)
-        if self.params.task not in TASKS:
-            raise ConfigError(
-                f"device {self.name!r} params: task {self.params.task!r} unknown; known: "
-                f"{', '.join(TASKS)}"
-            )
         self._scene: Scene | None = None
         self._q_ref = np.asarray(HOME_JOINTS, dtype=float)
         self._rows: dict[str, list[np.ndarray]] = {}

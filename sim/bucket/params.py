@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    model_validator,
+)
+
+from physres.errors import RuleError
 
 __all__ = ["DUTY_MAX_STEP", "MOTOR_RATE_HZ", "BucketParams", "MotorParams"]
 
@@ -118,10 +127,14 @@ class BucketParams(BaseModel):
     backend: Literal["numba", "numpy"] = "numba"
     seed: int = 0
 
-    @model_validator(mode="before")
+    #: the config key that chose the driver, so messages quote what the user wrote
+    _driver_key: str = PrivateAttr("motor_driver")
+
+    @model_validator(mode="wrap")
     @classmethod
-    def _motors_shorthand(cls, data: Any) -> Any:
+    def _motors_shorthand(cls, data: Any, handler: ModelWrapValidatorHandler[BucketParams]) -> Any:
         """``motors: simavr`` (a driver name instead of a motor list) sets ``motor_driver``."""
+        key = "motor_driver"
         if isinstance(data, dict) and isinstance(data.get("motors"), str):
             data = dict(data)
             driver = data.pop("motors")
@@ -130,25 +143,38 @@ class BucketParams(BaseModel):
                     f"motors: {driver!r} and motor_driver: {data['motor_driver']!r} disagree"
                 )
             data["motor_driver"] = driver
-        return data
+            key = "motors"
+        model = handler(data)
+        if isinstance(model, BucketParams) and key != "motor_driver":
+            model._driver_key = key
+        return model
+
+    @property
+    def driver_key(self) -> str:
+        """``motors`` or ``motor_driver``: the key this config used to pick the driver."""
+        return self._driver_key
 
     @model_validator(mode="after")
     def _check(self) -> BucketParams:
         ny, nx = self.grid
         if not (8 <= ny <= 4096 and 8 <= nx <= 4096):
-            raise ValueError(f"grid {self.grid} must be between 8 and 4096 cells a side")
+            raise RuleError("grid", f"grid {self.grid} must be between 8 and 4096 cells a side")
         dx, dy = self.tank_m[0] / nx, self.tank_m[1] / ny
         if min(self.tank_m) <= 0:
-            raise ValueError(f"tank_m {self.tank_m} must be positive")
+            raise RuleError("tank_m", f"tank_m {self.tank_m} must be positive")
         if abs(dx / dy - 1.0) > 1e-3:
-            raise ValueError(
-                f"cells are {dx * 1e3:.2f} x {dy * 1e3:.2f} mm; tank_m/grid must give square cells"
+            raise RuleError(
+                "grid",
+                f"cells are {dx * 1e3:.2f} x {dy * 1e3:.2f} mm; tank_m/grid must give square cells",
             )
         lo, hi = self.dispersion_band_hz
         if not 0 < lo < hi:
-            raise ValueError(f"dispersion_band_hz {self.dispersion_band_hz} must be 0 < lo < hi")
+            raise RuleError(
+                "dispersion_band_hz",
+                f"dispersion_band_hz {self.dispersion_band_hz} must be 0 < lo < hi",
+            )
         if self.frame_shape is not None and min(self.frame_shape) < 1:
-            raise ValueError(f"frame_shape {self.frame_shape} must be positive")
+            raise RuleError("frame_shape", f"frame_shape {self.frame_shape} must be positive")
         return self
 
     @property
