@@ -362,6 +362,11 @@ def read_recording(
                 d = scan.damage[0]
                 log.warning("%s: skipping %d damaged bytes at %d: %s", p, d.length, d.offset, d.why)
             if isinstance(rec, Channel):
+                if rec.message_encoding != ENCODING:
+                    raise RecordingError(
+                        f"{p} is an MCAP file but not a physres recording: channel "
+                        f"{rec.topic!r} carries {rec.message_encoding!r}, not {ENCODING!r}"
+                    )
                 channels[rec.id] = rec.topic
             elif isinstance(rec, Metadata):
                 entries = unseal(rec.metadata) or {}
