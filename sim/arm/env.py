@@ -39,6 +39,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from physres.device import Chunk
 from physres.errors import ConfigError
 from physres.sim.arm.device import SimArm
 from physres.sim.arm.scene import Scene
@@ -207,16 +208,17 @@ class TabletopEnv(gym.Env):
         a = self._action_spec.validate(action, on_violation=self.on_violation)
         sp = self._action_spec
         end = bool(a[5] > sp.terminate_threshold)
+        state = None
         if not end:  # the device's control loop: workspace box, IK, physics, task progress
             self.device.apply({"action": a.astype(np.float64)})
-            self.device.read()  # drain its per-step rows: the env observes the scene itself
+            state = self.device.read()  # the state it recorded after the step
         self.steps += 1
         success = self.device.success()
         terminated = end or (self.terminate_on_success and success)
         truncated = (not terminated) and self.steps >= self.max_steps
         info = self._info(success=success)
         info["action_applied"] = a
-        return self._obs(), float(success), terminated, truncated, info
+        return self._obs(state), float(success), terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode == "rgb_array":
@@ -237,17 +239,21 @@ class TabletopEnv(gym.Env):
     def action_spec(self) -> ActionSpec:
         return self._action_spec
 
-    def proprio(self) -> np.ndarray:
-        pos, yaw = self.scene.ee_pose()
-        q = self.scene.joints()
-        return np.concatenate(
-            [pos, [yaw, self.scene.finger_width(), float(self.scene.gripper_closed)], q[:7]]
-        ).astype(np.float32)
+    def proprio(self, state: dict[str, Chunk] | None = None) -> np.ndarray:
+        """``PROPRIO_NAMES`` now; from the device's last recorded row when ``state`` is given
+        (the same pybullet values, not fetched twice)."""
+        if state is None:
+            pos, yaw = self.scene.ee_pose()
+            ee, q = np.array([*pos, yaw]), self.scene.joints()[:7]
+        else:
+            ee, q = state["ee"].data[-1], state["joints"].data[-1]
+        grip = [self.scene.finger_width(), float(self.scene.gripper_closed)]
+        return np.concatenate([ee, grip, q]).astype(np.float32)
 
-    def _obs(self) -> dict[str, Any]:
+    def _obs(self, state: dict[str, Chunk] | None = None) -> dict[str, Any]:
         obs: dict[str, Any] = {
             "image": self.scene.render(),
-            "proprio": self.proprio(),
+            "proprio": self.proprio(state),
             "prompt": self.prompt,
         }
         if self.scene.wrist_camera:
