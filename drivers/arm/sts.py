@@ -41,7 +41,11 @@ class STS:
 
 
 _ERROR_BITS = {
-    1: "input voltage", 2: "angle sensor", 4: "overheat", 8: "over-current", 32: "overload"
+    1: "input voltage",
+    2: "angle sensor",
+    4: "overheat",
+    8: "over-current",
+    32: "overload",
 }
 
 

@@ -5,12 +5,15 @@
 * :class:`DemoDataset` opens a folder, loads every complete episode, reports
   the broken ones and yields numpy training batches
   (``physres.datasets.torch_dataset.TorchDemoDataset`` wraps it for torch);
+* :class:`DeviceDemo` records a demonstration through any arm Device (local,
+  mock or on the bus: a real arm driven by a person or a policy) in the same format;
 * :func:`write_video` writes an episode to MP4/GIF with its prompt overlaid.
 
 The on-disk format is versioned and documented in ``FORMAT.md`` next to this file.
 """
 
 from physres.datasets.collect import CollectResult, NoiseConfig, collect, episode_seed, run_episode
+from physres.datasets.device_demo import DeviceDemo
 from physres.datasets.format import FORMAT_NAME, FORMAT_VERSION, DatasetError
 from physres.datasets.reader import BrokenDemo, Demo, DemoDataset, DemoInfo
 from physres.datasets.viewer import annotate_frames, write_video
@@ -27,6 +30,7 @@ __all__ = [
     "DemoDataset",
     "DemoInfo",
     "DemoRecorder",
+    "DeviceDemo",
     "NoiseConfig",
     "annotate_frames",
     "collect",

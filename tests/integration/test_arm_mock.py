@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from physres import registry
@@ -103,3 +104,25 @@ def test_the_comparison_catches_a_mock_that_skips_the_drivers_safety() -> None:
         real = SO101("arm", port=servos.port, timeout_s=0.2)
         problem = same_as_sent(Generic("arm", mock=True), real)
     assert problem is not None and "the reference" in problem
+
+
+def test_poses_are_in_the_table_frame_wherever_the_base_stands() -> None:
+    """A base moved and turned on the table: the same table-frame pose, other joints."""
+    base = (0.05, 0.05, 0.0, math.pi / 4)
+    pose = [0.15, 0.05, 0.05, 0.4]  # 10 cm in front of the base, 45 degrees to its left
+    low, high = (0.1, -0.2, 0.03, -1.5), (0.5, 0.2, 0.2, 1.5)
+    got = {}
+    for b in ((0.0, 0.0, 0.0, 0.0), base):
+        params = {"base_pose": b, "rate_hz": 1.0, "workspace_low": low, "workspace_high": high}
+        with registry.create("mock.arm", "arm", params) as arm:
+            time.sleep(1.0)  # one period at 1 Hz: the whole move is within the speed limit
+            sent = arm.apply({"ee": pose})
+            time.sleep(1.5)  # the emulated servos get there
+            got[b] = (sent["ee"][0], sent["joints"][0], arm.read()["ee"].data[0])
+    ee, q, read = got[base]
+    np.testing.assert_allclose(ee, pose, atol=1e-9)  # commanded in the table frame
+    np.testing.assert_allclose(read[:3], pose[:3], atol=2e-3)  # and read back in it
+    assert not np.allclose(q, got[(0.0, 0.0, 0.0, 0.0)][1])  # other joints for another base
+    with registry.create("mock.arm", "arm", {"base_pose": base}) as arm:
+        assert arm.describe().meta["workspace"]["frame"] == "table"
+        assert arm.describe().meta["base_pose"] == list(base)
