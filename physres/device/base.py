@@ -52,6 +52,10 @@ class Device(ABC):
     default_kind: ClassVar[str] = ""
     #: "stepped" simulators advance only when driven; "wall" devices run in real time.
     clock: ClassVar[str] = "wall"
+    #: True: mock mode runs this driver's own code over a simulated transport (its
+    #: ``_connect`` sees ``self.mock``), so planning, limits and keepalive are the
+    #: real ones; False: the generic in-memory MockBackend stands in for ``_apply``.
+    mock_transport: ClassVar[bool] = False
 
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
         self.name = name or type(self).__name__.lower()
@@ -93,6 +97,11 @@ class Device(ABC):
 
     # --------------------------------------------------------------- lifecycle
     @property
+    def _generic_mock(self) -> bool:
+        """Mock mode served by the MockBackend (not by the driver's own transport)."""
+        return self.mock and not self.mock_transport
+
+    @property
     def connected(self) -> bool:
         return self._connected
 
@@ -100,7 +109,7 @@ class Device(ABC):
         """Open the device (or its in-memory mock); idempotent; returns self."""
         if self._connected:
             return self
-        if self.mock:
+        if self._generic_mock:
             from physres.device.mock import MockBackend
 
             self._backend = MockBackend(self.describe())
@@ -116,7 +125,7 @@ class Device(ABC):
         if not self._connected:
             return
         try:
-            if not self.mock:
+            if not self._generic_mock:
                 self._disconnect()
         finally:
             self._connected = False
@@ -147,7 +156,7 @@ class Device(ABC):
         self._require_connected("apply")
         desc = self.describe()
         checked = self.check_inputs(inputs, desc)
-        if self.mock:
+        if self._generic_mock:
             sent = self._backend.apply(checked)
         else:
             sent = self._apply(checked)
@@ -235,7 +244,7 @@ class Device(ABC):
     def read(self) -> dict[str, Chunk]:
         """Observations since the last read: ``{stream: Chunk((T, *shape))}``."""
         self._require_connected("read")
-        if self.mock:
+        if self._generic_mock:
             return self._backend.read()
         return self._read()
 
@@ -243,7 +252,7 @@ class Device(ABC):
         """Back to the initial state; simulators with the same seed repeat exactly."""
         self._last_sent.clear()
         self._clock_ns = 0
-        if self.mock:
+        if self._generic_mock:
             if self._backend is not None:
                 self._backend.reset(seed)
             return
@@ -257,7 +266,7 @@ class Device(ABC):
 
     def now_ns(self) -> int:
         """The device's time base: simulated time when stepped, else its clock."""
-        if self.mock and self._backend is not None:
+        if self._generic_mock and self._backend is not None:
             return self._backend.now_ns
         if self.clock == "stepped":
             return self._clock_ns
