@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
+from physres.drivers.bucket.limits import MAX_DUTY, MAX_STEP
 from physres.drivers.bucket.protocol import (
     DUTY_FULL_SCALE,
     PROTO_VERSION,
@@ -86,9 +87,9 @@ class MotorBoardParams(BaseModel):
     #: motors used (the first n of the board's outputs)
     n_motors: int = Field(4, ge=1, le=16)
     #: host-side duty ceiling (0..1); must not exceed the firmware's own clamp
-    max_duty: float = Field(0.9, gt=0, le=1, allow_inf_nan=False)
+    max_duty: float = Field(MAX_DUTY, gt=0, le=1, allow_inf_nan=False)
     #: host-side slew limit: largest change of a motor's duty between samples
-    max_step: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
+    max_step: float = Field(MAX_STEP, gt=0, le=1, allow_inf_nan=False)
     #: reply timeout per attempt; at 38400 baud a STATUS round trip takes ~11 ms on
     #: the wire (median 25 ms, p99 65 ms in simavr on a loaded 2-core machine)
     timeout_s: float = Field(0.2, gt=0, le=10)
