@@ -119,6 +119,8 @@ class SO101(Device):
     Params = SO101Params
     default_kind = "drivers.so101"
     clock = "wall"
+    #: mock mode runs this driver over the servo-bus emulator, in memory (see _connect)
+    mock_transport = True
     params: SO101Params
 
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
@@ -213,19 +215,19 @@ class SO101(Device):
 
     # ------------------------------------------------------------ lifecycle
     def _connect(self) -> None:
-        self._open(self.params.port)
-
-    def _connect_mock(self) -> bool:
-        """Mock mode: this driver, the SDK and the emulator's servos, with the bytes in
-        memory (``servobus://``) instead of on a pty, so clipping, refusing, faults and
-        e-stop behave exactly as on the real port. ``self.emulator`` is those servos."""
+        """Open the configured port; in mock mode, this driver, the SDK and the emulator's
+        servos with the bytes in memory (``servobus://``) instead of on a pty, so clipping,
+        refusing, faults and e-stop behave exactly as on the real port (``self.emulator``
+        is those servos)."""
+        if not self.mock:
+            self._open(self.params.port)
+            return
         from physres.sim.servobus import ServoBus
         from physres.sim.servobus.protocol_servobus import attach
 
         self.emulator = ServoBus()
         self._mock_url = attach(self.emulator)
         self._open(self._mock_url)
-        return True
 
     def _open(self, port: str) -> None:
         p = self.params

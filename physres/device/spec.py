@@ -31,6 +31,7 @@ __all__ = [
     "StreamSpec",
     "dtype_from_wire",
     "dtype_to_wire",
+    "slew_limit",
 ]
 
 #: What a stream carries; consumers pick features by kind (frame → image features...).
@@ -274,3 +275,33 @@ class Chunk:
     data: np.ndarray
     t_dev_ns: int
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+def slew_limit(
+    x: np.ndarray, max_step: float, previous: np.ndarray | None, *, margin: float = 1e-3
+) -> np.ndarray:
+    """Rate-limit ``x`` (T, C): each sample moves at most ``max_step`` from the one before.
+
+    The one ramp planner for every slew-limited input (motor duty, stimulation,
+    joints), next to the :class:`Limits` check it must pass. ``previous`` is the
+    value the device holds now (a motor at rest: zeros); None leaves ``x[0]``
+    free. Ramps use ``margin`` (0.1 %) less than the limit: a device reports back
+    what it actually sent (quantised to its DAC/PWM resolution), and a ramp
+    planned exactly at the limit from the unquantised value could then exceed it
+    by one quantum.
+    """
+    max_step = max_step * (1 - margin)
+    diffs = np.abs(np.diff(x, axis=0))
+    first_ok = previous is None or (np.abs(x[0] - previous) <= max_step).all()
+    if first_ok and not (diffs > max_step).any():
+        return x
+    out = np.empty_like(x, dtype=np.float64)
+    y = x[0].astype(np.float64) if previous is None else previous.astype(np.float64).copy()
+    for t in range(len(x)):
+        d = x[t] - y
+        new = y + np.sign(d) * max_step
+        # rounding may make the step one ulp longer than the limit: pull it back
+        new = np.where(np.abs(new - y) > max_step, np.nextafter(new, y), new)
+        y = np.where(np.abs(d) <= max_step, x[t], new)
+        out[t] = y
+    return out

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from physres.device.spec import slew_limit
 from physres.drivers.bucket.camera import FramePreprocessor
 from physres.sim.bucket.device import Bucket
 from physres.sim.bucket.params import MotorParams
-from physres.sim.bucket.trials import slew_limit
 
 __all__ = [
     "SpeechRun",
@@ -62,12 +62,13 @@ def run_words(tank: Bucket, inputs: list[np.ndarray], labels: np.ndarray, *,
     spec = desc.inputs["duty"]
     fps, rate = desc.streams["frame"].rate_hz, spec.rate_hz
     assert fps and rate
-    max_step = (spec.limits.max_step or 1.0) * (1 - 1e-9)
+    max_step = spec.limits.max_step or 1.0
     pre = FramePreprocessor(feature_size, ["grey", "diff"])
     water, raw = [], []
     for i, u in enumerate(inputs):
         pad = np.zeros((round(pad_s * rate), u.shape[1]))
-        duty = slew_limit(np.concatenate([np.clip((u + 1) / 2, 0, 1), pad]), max_step)
+        target = np.concatenate([np.clip((u + 1) / 2, 0, 1), pad])
+        duty = slew_limit(target, max_step, np.zeros(target.shape[1]), margin=1e-9)
         tank.reset(seed=seed * 100_000 + i)
         tank.apply({"duty": duty})
         frames = tank.read()["frame"].data

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from physres.device import Device
+from physres.device.spec import slew_limit
 
-__all__ = ["TrialRun", "drive", "slew_limit", "trial_episodes", "xor_bits"]
+__all__ = ["TrialRun", "drive", "trial_episodes", "xor_bits"]
 
 
 def xor_bits(n_trials: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -27,16 +28,6 @@ def xor_bits(n_trials: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     idx = np.concatenate([rng.permutation(4) for _ in range(math.ceil(n_trials / 4))])[:n_trials]
     bits = pairs[idx]
     return bits, bits[:, 0] ^ bits[:, 1]
-
-
-def slew_limit(duty: np.ndarray, max_step: float, start: np.ndarray | None = None) -> np.ndarray:
-    """Follow ``duty`` (T, M) as closely as a motor limited to ``max_step`` per sample can."""
-    out = np.empty_like(duty, dtype=np.float64)
-    prev = np.zeros(duty.shape[1]) if start is None else np.asarray(start, np.float64)
-    for t in range(len(duty)):
-        prev = prev + np.clip(duty[t] - prev, -max_step, max_step)
-        out[t] = prev
-    return out
 
 
 @dataclass(frozen=True)
@@ -61,7 +52,7 @@ def drive(device: Device, levels: np.ndarray, samples_per_trial: int, *,
     spec = desc.inputs["duty"]
     max_step = spec.limits.max_step or 1.0
     target = np.repeat(np.asarray(levels, np.float64), samples_per_trial, axis=0)
-    duty = slew_limit(target, max_step * (1 - 1e-9))
+    duty = slew_limit(target, max_step, np.zeros(target.shape[1]), margin=1e-9)  # from rest
     frames, heights = [], []
     step = chunk_trials * samples_per_trial
     for i in range(0, len(duty), step):

@@ -18,7 +18,6 @@ import pytest
 from physres import registry
 from physres.device import check_device
 from physres.device.check import same_as_sent
-from physres.device.mock import BelowDriver
 from physres.drivers.arm import SO101
 from physres.errors import DeviceError, DeviceTimeout, SafetyError
 from physres.sim.servobus import ServoBus
@@ -36,7 +35,7 @@ def mock_arm(request) -> Iterator[SO101]:
 
 def test_the_arm_mocks_are_the_driver_in_mock_mode(mock_arm: SO101) -> None:
     assert type(mock_arm) is SO101 and mock_arm.mock
-    assert isinstance(mock_arm._backend, BelowDriver)
+    assert mock_arm._backend is None  # no generic backend: the driver's own code runs
     assert mock_arm.emulator.log  # the SDK pinged the emulated servos on connect
     assert mock_arm.describe().inputs.keys() == SO101(port="x").describe().inputs.keys()
 
@@ -97,8 +96,7 @@ def test_a_mock_and_the_driver_on_the_pty_emulator_send_the_same() -> None:
 
 def test_the_comparison_catches_a_mock_that_skips_the_drivers_safety() -> None:
     class Generic(SO101):  # the old kind of mock: in-memory, but none of the driver's code
-        def _connect_mock(self) -> bool:
-            return False
+        mock_transport = False
 
     with ServoBus() as servos:
         real = SO101("arm", port=servos.port, timeout_s=0.2)
