@@ -131,7 +131,7 @@ class MotorBoard(Device):
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
         super().__init__(name or "motors", mock=mock, **params)
         self._link: SerialLink | None = None
-        self._port = p.port  # the port in use (mock mode: the firmware's pty)
+        self._port = self.params.port  # the port in use (mock mode: the firmware's pty)
         self._mock_board: Any = None  # mock mode: the BucketFirmware process
         self.hello: Hello | None = None
         self._lock = threading.Lock()

@@ -5,9 +5,10 @@ A driver whose transport has a fake (the servo-bus emulator behind
 ``Device.mock_transport = True`` and opens that fake in its own ``_connect``
 when ``self.mock`` is set; mock mode then runs the driver's *own*
 ``_apply``/``_read``, so it clips, refuses and latches faults exactly as the
-real driver does. Every other kind gets :class:`MockBackend`, which does the bare minimum quickly: it honours the
-description (shapes, dtypes, rates) and the limits (the base class checks those
-before the backend sees anything). Realism is the simulators' job.
+real driver does. Every other kind gets :class:`MockBackend`, which does the
+bare minimum quickly: it honours the description (shapes, dtypes, rates) and
+the limits (the base class checks those before the backend sees anything).
+Realism is the simulators' job.
 """
 
 from __future__ import annotations
