@@ -9,6 +9,9 @@ Figures (issue 4), all measured here on the same data in the same process:
 * peak traced memory of ``partial_fit`` over 10 chunks / (one chunk + XᵀX):
   goal <= 1.5 (tracemalloc sees NumPy's allocations).
 * ``RidgeCVReadout`` over 20 alphas (5 blocked folds) / one fit: goal <= 2.
+* ``RidgeClassifierReadout`` on 270 short sequences (20 rows x 1,024 camera
+  features each, one label per sequence) / the same rows stacked into one
+  per-row fit: goal <= 1.5 (one sequence at a time it was 10-20 s vs 0.3 s).
 
 Each time is the best of ``--repeats`` runs, methods interleaved so that
 load from other processes hits all of them alike. The last line printed is
@@ -115,9 +118,39 @@ def time_fits(
     return time_methods(methods, repeats)
 
 
+def time_sequences(
+    n_seq: int = 270, rows: int = 20, p: int = 1024, *, repeats: int = 3
+) -> dict[str, float]:
+    """Classifier on many short labelled sequences vs one stacked per-row fit of the same rows."""
+    from physres.readout import RidgeClassifierReadout
+
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, n_seq)
+    eps = [rng.random((rows, p)) + 0.05 * lab for lab in labels]
+    X, y = np.concatenate(eps), np.repeat(labels, rows)
+    t = time_methods(
+        {
+            "sequences": lambda: RidgeClassifierReadout(0.01, pooling="mean").fit(eps, labels),
+            "stacked": lambda: RidgeClassifierReadout(0.01).fit(X, y),
+        },
+        repeats,
+    )
+    return {
+        "t_sequences": t["sequences"],
+        "t_stacked": t["stacked"],
+        "ratio_sequences": t["sequences"] / t["stacked"],
+    }
+
+
 def measure(
-    n: int, p: int, *, n_out: int = 1, repeats: int = 3, n_chunks: int = 10,
-    n_alphas: int = 20, baselines: bool = True,
+    n: int,
+    p: int,
+    *,
+    n_out: int = 1,
+    repeats: int = 3,
+    n_chunks: int = 10,
+    n_alphas: int = 20,
+    baselines: bool = True,
 ) -> dict[str, float]:
     """All figures for one size; ``baselines=False`` skips sklearn and ReservoirPy."""
     t = time_fits(*make_data(n, p, n_out), repeats=repeats, n_alphas=n_alphas, baselines=baselines)
@@ -141,7 +174,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--p", type=int, help="features (overrides the size)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument(
-        "--threads", type=int, default=None,
+        "--threads",
+        type=int,
+        default=None,
         help="limit BLAS threads for every method (steadier ratios on a busy machine)",
     )
     args = ap.parse_args(argv)
@@ -160,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     with limit:
         r = measure(n, p, repeats=args.repeats)
+        seq = time_sequences(p=min(p, 1024), repeats=args.repeats)
     for k in ("bare", "physres", "sklearn", "reservoirpy", "physres_cv"):
         print(f"  time {k:<12} {r['t_' + k]:8.3f} s")
     print(f"physres / sklearn Ridge:       {r['ratio_sklearn']:.3f}  (reported; < 1 is faster)")
@@ -169,6 +205,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{r['peak_mb']:.0f} MB vs {r['chunk_plus_gram_mb']:.0f} MB)"
     )
     print(f"alpha selection, 20 alphas / one fit: {r['ratio_cv']:.3f}  (goal <= 2)")
+    print(
+        f"classifier, 270 sequences / the same rows stacked: {seq['ratio_sequences']:.3f}  "
+        f"(goal <= 1.5; {seq['t_sequences']:.3f} s vs {seq['t_stacked']:.3f} s)"
+    )
     print(f"physres / bare NumPy: {r['ratio_bare']:.3f}  (goal <= 1.1)")
 
 

@@ -1,6 +1,6 @@
 """``physres``: the only module that talks to a person.
 
-Subcommands: run, bus, ls, record, replay, check (and, from their own modules,
+Subcommands: run, bus, ls, record, replay, info, export, check (and, from their own modules,
 bench and robot). Errors from physres are printed as one clear message and a
 non-zero exit code, never a traceback; ``--debug`` shows the traceback.
 """
@@ -39,7 +39,7 @@ def _bus_cfg(args: argparse.Namespace) -> Any:
 
     from physres.bus import BusConfig
 
-    kw: dict[str, Any] = {"name": args.bus}
+    kw: dict[str, Any] = {} if args.bus is None else {"name": args.bus}
     try:
         if args.tcp:
             host, _, port = args.tcp.rpartition(":")
@@ -55,7 +55,7 @@ def _bus_cfg(args: argparse.Namespace) -> Any:
 def _print_error(e: BaseException) -> None:
     """One line whatever the message holds: no wrapping, no markup read from user values."""
     msg = escape(" ".join(str(e).split()))
-    err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, emoji=False)
 
 
 def _seconds(positive: bool) -> Callable[[str], float]:
@@ -75,9 +75,22 @@ def _seconds(positive: bool) -> Callable[[str], float]:
     return parse
 
 
+class _ShowDefaults(argparse.HelpFormatter):
+    """--help names each option's default, where it has one worth naming."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        skip = (None, False, argparse.SUPPRESS)
+        if "%(default)" in text or action.required or action.default in skip:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _add_bus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--bus", default="default", help="bus name (one machine, ipc sockets; default: %(default)s)"
+        "--bus",
+        help="bus name (one machine, ipc sockets; default: 'default', except that "
+        "`physres run` gets a private bus unless its config or this option names one)",
     )
     p.add_argument("--tcp", metavar="HOST:PORT", help="use TCP at HOST:PORT..PORT+2 instead of ipc")
 
@@ -88,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from physres.experiments.run import run_experiment
 
     cfg = load_config(args.config)
-    if args.bus != "default" or args.tcp:
+    if args.bus is not None or args.tcp:  # named on purpose: join that bus
         cfg = cfg.model_copy(update={"bus": _bus_cfg(args)})
     out = (
         Path(args.out)
@@ -96,7 +109,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         else Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     result = run_experiment(
-        cfg, out, config_path=Path(args.config), console=console, progress=not args.quiet
+        cfg,
+        out,
+        config_path=Path(args.config),
+        console=console,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     return 0 if result.get("status") == "ok" else 1
 
@@ -136,35 +154,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table(title=f"bus {cfg.name}")
-    for col in (
-        "node",
-        "kind",
-        "state",
-        "streams (dtype shape @ rate)",
-        "commands",
-        "published",
-        "dropped",
-        "garbage",
-    ):
-        table.add_column(col)
-    for r in rows:
-        streams = "\n".join(
-            f"{n}: {s.get('dtype')} {tuple(s.get('shape', ()))} @ {s.get('rate_hz') or '-'} Hz"
-            for n, s in (r.get("streams") or {}).items()
-        )
-        state = "[green]alive[/]" if r["alive"] else f"[red]gone[/] ({r['silent_s']:.1f} s silent)"
-        drops = {k: v for k, v in (r.get("dropped") or {}).items() if v}
-        table.add_row(
-            r["name"],
-            str(r.get("kind", "")),
-            state,
-            streams,
-            ", ".join(r.get("commands", [])),
-            str(sum((r.get("published") or {}).values())),
-            str(drops or 0),
-            str(r.get("garbage") or 0),
-        )
+    from physres.bus.listing import ls_table
+
+    table = ls_table(rows, f"bus {cfg.name}")
     console.print(table)
     return 0
 
@@ -175,7 +167,9 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     cfg = _bus_cfg(args)
     broker = ensure_broker(cfg) if args.start_broker else None
-    rec = Recorder(args.out, args.topics or [""], cfg, flush_s=args.flush)
+    rec = Recorder(
+        args.out, args.topics or [""], cfg, flush_s=args.flush, compression=args.compression
+    )
     signal.signal(signal.SIGTERM, lambda *_: rec.stop("SIGTERM"))
     err_console.print(f"recording {args.topics or ['(all)']} on bus {cfg.name!r} to {args.out}")
     try:
@@ -192,20 +186,82 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn(text: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, emoji=False)
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from physres.bus import ensure_broker
+    from physres.bus.record import check_recording_path
     from physres.bus.replay import replay
 
+    check_recording_path(args.file)  # before a broker starts for nothing
     cfg = _bus_cfg(args)
     broker = ensure_broker(cfg)
     try:
         info, n = replay(
-            args.file, cfg, topics=args.topics or None, speed=args.speed, wait_s=args.wait
+            args.file,
+            cfg,
+            topics=args.topics or None,
+            speed=args.speed,
+            wait_s=args.wait,
+            warn=_warn,
         )
     finally:
         if broker:
             broker.stop()
-    console.print(f"replayed {n} messages from {args.file} (recording ended: {info.end_reason})")
+    console.print(
+        f"replayed {n} messages from {args.file} (recording ended: {info.end_reason})",
+        markup=False,
+        emoji=False,
+    )
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from physres.bus.recinfo import summarize
+
+    s = summarize(args.file)
+    status = 1 if s["damaged"] or s["corrupt"] or s["lost"] else 0
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return status
+    table = Table(
+        title=f"{escape(s['path'])}  ({s['bytes'] / 1e6:.1f} MB, {s['duration_s']:.2f} s)"
+    )
+    for col in ("topic", "messages", "rate (Hz)", "arrays", "seq gaps"):
+        table.add_column(col)
+    for topic, t in s["topics"].items():
+        arrays = ", ".join(
+            f"{n}: {a['dtype']}{tuple(a['shape'])}{' ' + a['units'] if a['units'] else ''}"
+            for n, a in t["arrays"].items()
+        )
+        if t["layout_changes"]:
+            arrays += f" (changes {t['layout_changes']}×)"
+        rate = f"{t['rate_hz']:.1f}" if t["rate_hz"] else "-"
+        table.add_row(escape(topic), str(t["count"]), rate, escape(arrays), str(t["seq_gaps"]))
+    console.print(table)
+    console.print(
+        f"{s['messages']} messages; recording ended: {s['end_reason']}", markup=False, emoji=False
+    )
+    return status
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from physres.bus.recexport import export
+
+    r = export(args.file, args.topic, args.out)
+    console.print(f"wrote {r.rows} rows of {args.topic} to {r.out}", markup=False, emoji=False)
+    if r.mismatched:
+        _warn(
+            f"skipped {r.mismatched} messages whose arrays differ in name, dtype or shape "
+            "from the first one's"
+        )
+    if r.info.is_damaged:
+        _warn(f"exported the intact records only: {r.info.end_reason}")
+        return 1
     return 0
 
 
@@ -238,10 +294,25 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- main
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, except flags and options without one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or not action.option_strings:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help shows defaults; subcommands (extensions too) inherit it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="physres", description="Physical reservoir computing over a ZeroMQ bus."
-    )
+    p = _Parser(prog="physres", description="Physical reservoir computing over a ZeroMQ bus.")
     p.add_argument("--version", action="version", version=f"physres {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -249,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run an experiment config: drive → record → fit → score")
     r.add_argument("config", help="YAML run config (see examples/)")
     r.add_argument("--out", help="run folder (default: runs/<name>-<time>)")
+    r.add_argument(
+        "--overwrite", action="store_true", help="replace the earlier run in a non-empty --out"
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_bus_args(r)
     r.set_defaults(func=cmd_run)
@@ -270,17 +344,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bus_args(ls)
     ls.set_defaults(func=cmd_ls)
 
-    rec = sub.add_parser("record", help="record topics to an MCAP file (crash-safe, append-only)")
+    rec = sub.add_parser(
+        "record",
+        help="record topics to an MCAP file (crash-safe, append-only)",
+        formatter_class=_ShowDefaults,
+    )
     rec.add_argument("topics", nargs="*", help="topic prefixes (default: everything)")
     rec.add_argument("--out", required=True, help="output .mcap file")
     rec.add_argument(
         "--flush",
         type=_seconds(positive=True),
         default=0.5,
-        help="seconds between fsyncs (max loss on crash)",
+        help="seconds between flushes to disk (max loss on crash)",
     )
     rec.add_argument(
         "--duration", type=_seconds(positive=True), help="stop after this many seconds"
+    )
+    rec.add_argument(
+        "--compression",
+        choices=["lz4", "zstd", "none"],
+        default="lz4",
+        help="chunk compression (zstd needs the zstandard package)",
     )
     rec.add_argument(
         "--start-broker", action="store_true", help="start a broker if none is running"
@@ -288,7 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bus_args(rec)
     rec.set_defaults(func=cmd_record)
 
-    rp = sub.add_parser("replay", help="republish a recording with its original timing")
+    rp = sub.add_parser(
+        "replay",
+        help="republish a recording with its original timing",
+        formatter_class=_ShowDefaults,
+    )
     rp.add_argument("file", help="recording (.mcap)")
     rp.add_argument("topics", nargs="*", help="only these topic prefixes")
     rp.add_argument(
@@ -305,6 +393,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_bus_args(rp)
     rp.set_defaults(func=cmd_replay)
+
+    inf = sub.add_parser(
+        "info",
+        help="what a recording holds: topics, counts, dtype/shape, time span, rates, damage"
+        " (exit status 1 if damaged)",
+        formatter_class=_ShowDefaults,
+    )
+    inf.add_argument("file", help="recording (.mcap)")
+    inf.add_argument("--json", action="store_true", help="machine-readable output")
+    inf.set_defaults(func=cmd_info)
+
+    ex = sub.add_parser(
+        "export",
+        help="one topic of a recording to a NumPy .npy or a CSV table with timestamps",
+        formatter_class=_ShowDefaults,
+    )
+    ex.add_argument("file", help="recording (.mcap)")
+    ex.add_argument("topic", help="exact topic name, as `physres info` lists it")
+    ex.add_argument("--out", required=True, help="output file, F.npy or F.csv")
+    ex.set_defaults(func=cmd_export)
 
     c = sub.add_parser(
         "check", help="validate configs whole (task included), then check their devices"

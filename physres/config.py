@@ -24,7 +24,16 @@ from physres.errors import ConfigError, ParamsError
 if TYPE_CHECKING:
     from physres.registry import Registry
 
-__all__ = ["DeviceConfig", "DriveConfig", "RecordConfig", "RunConfig", "TaskConfig", "load_config"]
+__all__ = [
+    "DeviceConfig",
+    "DriveConfig",
+    "ReadoutConfig",
+    "RecordConfig",
+    "RunConfig",
+    "StageConfig",
+    "TaskConfig",
+    "load_config",
+]
 
 
 class _Strict(BaseModel):
@@ -49,6 +58,16 @@ class TaskConfig(_Strict):
 class ReadoutConfig(_Strict):
     #: override the task's readout regularisation; None keeps the task's default
     alpha: float | None = Field(None, ge=0, allow_inf_nan=False)
+    #: readout kind (ridge, ridge_cv, classifier, rls); None keeps the task's own readout
+    kind: str | None = None
+    #: keyword parameters of that readout (the task's washout is filled in unless set)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class StageConfig(_Strict):
+    #: feature stage (frame, events, delay, pool, flatten; physres.readout.pipeline)
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class RecordConfig(_Strict):
@@ -77,6 +96,8 @@ class RunConfig(_Strict):
     bus: BusConfig = Field(default_factory=BusConfig)
     devices: dict[str, DeviceConfig]
     task: TaskConfig | None = None
+    #: stages from the device's stream to the readout's rows, in order (default: none)
+    features: list[StageConfig] = Field(default_factory=list)
     readout: ReadoutConfig = Field(default_factory=ReadoutConfig)
     #: a reference substrate run on the same task data (e.g. sim.esn beside a bucket)
     reference: DeviceConfig | None = None
@@ -315,7 +336,22 @@ def parse_config(text: str, source: str = "<config>") -> RunConfig:
     except ValidationError as e:
         raise _field_errors(e, RunConfig, (), source, lines) from e
     _validate_entries(cfg, source, lines)
+    _validate_pipeline(cfg, source, lines)
     return cfg
+
+
+def _validate_pipeline(cfg: RunConfig, source: str, lines: dict) -> None:
+    """Feature stages and the readout exist and take the params given (values: at fit)."""
+    from physres.readout.pipeline import make_stage
+
+    specs = [(("features", str(i)), "feature stage", f) for i, f in enumerate(cfg.features)]
+    if cfg.readout.kind is not None:
+        specs.append((("readout",), "readout", cfg.readout))
+    for loc, role, spec in specs:
+        try:
+            make_stage(spec.kind, spec.params, role=role)
+        except (ConfigError, TypeError, ValueError) as e:
+            raise ConfigError(f"{_where(source, lines, loc)}: {'.'.join(loc)}: {e}") from e
 
 
 def _check_entry(

@@ -14,13 +14,16 @@ __all__ = [
     "DeviceError",
     "DeviceTimeout",
     "FrameError",
+    "NameTaken",
     "NodeUnreachable",
     "NotConnectedError",
     "ParamsError",
     "PhysresError",
     "RecordingError",
     "RemoteError",
+    "ResourceError",
     "RuleError",
+    "RunFolderError",
     "SafetyError",
     "UnknownNameError",
 ]
@@ -62,6 +65,10 @@ class NodeUnreachable(CommandTimeout):
     """The broker knows no connected node by that name: no reply can ever come."""
 
 
+class NameTaken(BusError):
+    """The broker refused a node: a live node on the bus already holds its name."""
+
+
 class RemoteError(BusError):
     """A command raised on the remote node; carries the remote type and message."""
 
@@ -87,6 +94,14 @@ class DeviceError(PhysresError):
 
 class DeviceTimeout(DeviceError, TimeoutError):
     """A device did not answer within its timeout."""
+
+
+class ResourceError(PhysresError, MemoryError):
+    """A job would need more memory than the machine has; refused before it starts."""
+
+
+class RunFolderError(PhysresError, FileExistsError):
+    """A run folder cannot be used (not empty, not a folder): an earlier run must survive."""
 
 
 class RecordingError(PhysresError):

@@ -13,10 +13,21 @@ import numpy as np
 
 from physres.errors import SafetyError
 
-__all__ = ["SafetyMode", "limit_joint_step", "limit_workspace"]
+__all__ = [
+    "WIRE_TOLERANCE_M",
+    "SafetyMode",
+    "box_excess",
+    "limit_joint_step",
+    "limit_workspace",
+    "no_worse",
+]
 
 #: "clip": bring the command inside the limit; "refuse": raise SafetyError; "off": trust it.
 SafetyMode = Literal["clip", "refuse", "off"]
+
+#: Rounding a joint target to whole servo steps (0.0015 rad) moves the tcp by at most
+#: about 0.7 mm: a vector checked exactly may reach the wire this far outside its box.
+WIRE_TOLERANCE_M = 1e-3
 
 
 def limit_workspace(
@@ -65,3 +76,24 @@ def limit_joint_step(
             f"above its limit {max_speed[worst]:.3f} rad/s; nothing was sent"
         )
     return reference + delta / ratio[worst]
+
+
+def box_excess(pose: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Per axis, how far ``pose`` lies outside ``low..high`` (0 inside)."""
+    return np.maximum(0.0, np.maximum(low - pose, pose - high))
+
+
+def no_worse(pose: np.ndarray, before: np.ndarray, low: np.ndarray, high: np.ndarray) -> bool:
+    """Whether the tool at ``pose`` may follow the tool at ``before`` (x, y, z first).
+
+    An arm inside the box must stay inside it; one outside (parked upright at
+    power-on) may only come closer to it, by distance; and the tool never goes
+    lower while below the floor ``low[2]`` (nor below it from above).
+    """
+    ex_new, ex_old = (
+        box_excess(pose[:3], low[:3], high[:3]),
+        box_excess(before[:3], low[:3], high[:3]),
+    )
+    closer = float(np.linalg.norm(ex_new)) <= float(np.linalg.norm(ex_old)) + 1e-9
+    floor = low[2] - pose[2] <= max(0.0, low[2] - before[2]) + 1e-9
+    return bool(closer and floor)

@@ -11,11 +11,14 @@ servos), ``ee`` (forward kinematics of the read joints) and ``command`` (the
 joint targets actually sent since the last read).
 
 Safety runs on the host before a byte is written (``safety``: "clip" by
-default, or "refuse", or "off"): ``ee``/``action`` poses are kept inside the workspace
-box, every joint inside its URDF limits, joint commands keep the tcp above the
-workspace floor, and no joint moves faster than its URDF velocity
-(``speed_scale`` of it) from one control period to the next; the servos'
-goal-speed registers carry the same limit, so the servos enforce it too.
+default, or "refuse", or "off"), on every vector that goes on the wire, not
+only on the target: ``ee``/``action`` poses and every step toward them stay
+inside the workspace box (a shortened step follows the straight tcp line),
+every joint inside its URDF limits, joint commands and every step toward them
+keep the tcp above the workspace floor, and no joint's commanded goal moves
+faster than its URDF velocity (``speed_scale`` of it) over wall time, however
+often ``apply`` is called; the servos' goal-speed registers carry the same
+limit, so the servos enforce it too.
 
 A servo that stops answering raises :class:`DeviceTimeout` naming it and the
 port; the driver then commands every servo to hold where it last was, latches
@@ -39,7 +42,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
 from physres.drivers.arm.kinematics import Kinematics
 from physres.drivers.arm.model import SO101_URDF, ArmModel, load_model
-from physres.drivers.arm.safety import SafetyMode, limit_joint_step, limit_workspace
+from physres.drivers.arm.safety import (
+    SafetyMode,
+    box_excess,
+    limit_joint_step,
+    limit_workspace,
+    no_worse,
+)
 from physres.drivers.arm.sts import STS, StsBus
 from physres.errors import DeviceError, RuleError, SafetyError
 
@@ -51,7 +60,9 @@ _RAD_PER_STEP = 2 * math.pi / STS.STEPS_PER_TURN
 class SO101Params(BaseModel):
     """Port, servo IDs, calibration and safety of one SO-101-class arm."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # nan/inf anywhere (however written: 'nan', '-inf', 1e400) is refused at load: an
+    # infinite floor would let the tool be commanded through the table
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: any path the SDK can open: /dev/ttyACM0 on the bench, the emulator's pty in CI
     port: str = "/dev/ttyACM0"
@@ -115,11 +126,17 @@ class SO101(Device):
         n = len(self.model.joint_names)
         self.kin = Kinematics(self.model)
         self._bus: StsBus | None = None
+        self._mock_url: str | None = None  # servobus:// address while connected in mock mode
+        self._port_open = p.port  # the address actually opened (the emulator's in mock mode)
+        self.emulator: Any = None  # mock mode: the in-memory ServoBus under the SDK
         self._io = threading.RLock()
         self._q_ref = np.zeros(n)  # last commanded target (rad): the speed limit's reference
         self._q_present = np.zeros(n)  # last read positions (rad): where a hold holds
         self._sent: list[np.ndarray] = []
         self._sent_t0 = 0
+        #: the time the last goal vector stands for (never after it was written): the
+        #: speed limit's clock
+        self._t_sent = time.monotonic()
         self._ws_low = np.array(p.workspace_low)
         self._ws_high = np.array(p.workspace_high)
 
@@ -134,29 +151,72 @@ class SO101(Device):
         n, na = len(m.joint_names), m.n_arm
         return self._description(
             streams=[
-                StreamSpec(name="joints", shape=(n,), units="rad", rate_hz=p.rate_hz, kind="state",
-                           doc=f"present joint angles {m.joint_names}"),
-                StreamSpec(name="joint_vel", shape=(n,), units="rad/s", rate_hz=p.rate_hz,
-                           kind="state", doc="present joint speeds"),
-                StreamSpec(name="ee", shape=(4,), units="m, m, m, rad", rate_hz=p.rate_hz,
-                           kind="state", doc="tcp pose (x, y, z, yaw) from the read joints"),
-                StreamSpec(name="command", shape=(n,), units="rad", rate_hz=p.rate_hz,
-                           doc="joint targets actually sent (after safety), since the last read"),
+                StreamSpec(
+                    name="joints",
+                    shape=(n,),
+                    units="rad",
+                    rate_hz=p.rate_hz,
+                    kind="state",
+                    doc=f"present joint angles {m.joint_names}",
+                ),
+                StreamSpec(
+                    name="joint_vel",
+                    shape=(n,),
+                    units="rad/s",
+                    rate_hz=p.rate_hz,
+                    kind="state",
+                    doc="present joint speeds",
+                ),
+                StreamSpec(
+                    name="ee",
+                    shape=(4,),
+                    units="m, m, m, rad",
+                    rate_hz=p.rate_hz,
+                    kind="state",
+                    doc="tcp pose (x, y, z, yaw) from the read joints",
+                ),
+                StreamSpec(
+                    name="command",
+                    shape=(n,),
+                    units="rad",
+                    rate_hz=p.rate_hz,
+                    doc="joint targets actually sent (after safety), since the last read",
+                ),
             ],
             inputs=[
-                InputSpec(name="ee", shape=(4,), units="m, m, m, rad", rate_hz=p.rate_hz,
-                          limits=Limits(low=-math.pi, high=math.pi),
-                          doc="top-down tcp pose (x, y, z, yaw) in the base frame"),
-                InputSpec(name="joints", shape=(na,), units="rad", rate_hz=p.rate_hz,
-                          limits=Limits(low=float(m.lower[:na].min()),
-                                        high=float(m.upper[:na].max())),
-                          doc=f"arm joint targets {m.joint_names[:na]}"),
-                InputSpec(name="gripper", shape=(), units="fraction open", rate_hz=p.rate_hz,
-                          limits=Limits(low=0.0, high=1.0), doc="0 closed … 1 open"),
-                InputSpec(name="action", shape=(6,), units="m, m, m, rad, sign, flag",
-                          rate_hz=p.rate_hz, limits=Limits(low=-1.0, high=1.0),
-                          doc="the tabletop env's layout [dx, dy, dz, dyaw, gripper (>0 closes), "
-                              "terminate (ignored)]: deltas from the last commanded pose"),
+                InputSpec(
+                    name="ee",
+                    shape=(4,),
+                    units="m, m, m, rad",
+                    rate_hz=p.rate_hz,
+                    limits=Limits(low=-math.pi, high=math.pi),
+                    doc="top-down tcp pose (x, y, z, yaw) in the base frame",
+                ),
+                InputSpec(
+                    name="joints",
+                    shape=(na,),
+                    units="rad",
+                    rate_hz=p.rate_hz,
+                    limits=Limits(low=float(m.lower[:na].min()), high=float(m.upper[:na].max())),
+                    doc=f"arm joint targets {m.joint_names[:na]}",
+                ),
+                InputSpec(
+                    name="gripper",
+                    shape=(),
+                    units="fraction open",
+                    rate_hz=p.rate_hz,
+                    limits=Limits(low=0.0, high=1.0),
+                    doc="0 closed … 1 open",
+                ),
+                InputSpec(
+                    name="action",
+                    shape=(6,),
+                    units="m, m, m, rad, sign, flag",
+                    rate_hz=p.rate_hz,
+                    limits=Limits(low=-1.0, high=1.0),
+                    doc="the tabletop env's layout [dx, dy, dz, dyaw, gripper (>0 closes), "
+                    "terminate (ignored)]: deltas from the last commanded pose",
+                ),
             ],
             meta={
                 "joint_names": list(m.joint_names),
@@ -164,8 +224,12 @@ class SO101(Device):
                 "joint_lower_rad": m.lower.tolist(),
                 "joint_upper_rad": m.upper.tolist(),
                 "max_joint_speed_rad_s": self.max_speed.tolist(),
-                "workspace": {"low": list(p.workspace_low), "high": list(p.workspace_high),
-                              "axes": ["x m", "y m", "z m", "yaw rad"], "frame": "arm base"},
+                "workspace": {
+                    "low": list(p.workspace_low),
+                    "high": list(p.workspace_high),
+                    "axes": ["x m", "y m", "z m", "yaw rad"],
+                    "frame": "arm base",
+                },
                 "safety": p.safety,
                 "port": p.port,
                 "urdf": str(m.urdf),
@@ -188,21 +252,38 @@ class SO101(Device):
 
     # ------------------------------------------------------------ lifecycle
     def _connect(self) -> None:
+        self._open(self.params.port)
+
+    def _connect_mock(self) -> bool:
+        """Mock mode: this driver, the SDK and the emulator's servos, with the bytes in
+        memory (``servobus://``) instead of on a pty, so clipping, refusing, faults and
+        e-stop behave exactly as on the real port. ``self.emulator`` is those servos."""
+        from physres.sim.servobus import ServoBus
+        from physres.sim.servobus.protocol_servobus import attach
+
+        self.emulator = ServoBus()
+        self._mock_url = attach(self.emulator)
+        self._open(self._mock_url)
+        return True
+
+    def _open(self, port: str) -> None:
         p = self.params
-        bus = StsBus(p.port, p.baudrate, p.timeout_s, p.retries)
+        self._port_open = port
+        bus = StsBus(port, p.baudrate, p.timeout_s, p.retries)
         bus.open()
         try:
             for sid in p.ids:
                 model = bus.ping(sid)
                 if p.expect_model is not None and model != p.expect_model:
                     raise DeviceError(
-                        f"servo {sid} on {p.port} is model {model}, expected {p.expect_model} "
+                        f"servo {sid} on {port} is model {model}, expected {p.expect_model} "
                         "(set expect_model to accept it)"
                     )
             self._bus = bus
             q = self._read_present()[0]
             self._q_ref = q.copy()
             self._send(q)  # goal := present, speed limits set: nothing moves on connect
+            self._t_sent = time.monotonic()
             bus.sync_write(STS.TORQUE_ENABLE, {sid: [1] for sid in p.ids})
         except Exception:
             self._bus = None
@@ -215,6 +296,11 @@ class SO101(Device):
         if self._bus is not None:
             self._bus.close()
             self._bus = None
+        if self._mock_url is not None:
+            from physres.sim.servobus.protocol_servobus import detach
+
+            detach(self._mock_url)
+            self._mock_url = None
 
     def _reset(self, seed: int | None) -> None:
         """A real arm has no seed: forget pending commands and re-anchor at the present pose."""
@@ -270,30 +356,36 @@ class SO101(Device):
         with self._io:
             if self._fault is not None:
                 raise DeviceError(
-                    f"{self.name} on {self.params.port} is faulted ({self._fault}); motion is "
+                    f"{self.name} on {self._port_open} is faulted ({self._fault}); motion is "
                     "refused until clear_fault() succeeds"
                 )
             motion = [k for k in ("ee", "joints", "action") if k in inputs]
             if len(motion) > 1:
-                raise ValueError(f"{self.name}.apply(): give one of 'ee', 'joints', 'action'; "
-                                 f"got {motion}")
+                raise ValueError(
+                    f"{self.name}.apply(): give one of 'ee', 'joints', 'action'; got {motion}"
+                )
             T = max(a.shape[0] for a in inputs.values())
             na = self.model.n_arm
+            period = 1.0 / self.params.rate_hz
+            # the speed limit is over wall time: the first row may move only as far as max
+            # speed covers from the last vector's time to now (at most one period, so an
+            # idle arm banks nothing), each later row one period; and no row is written
+            # before its time, so the goals on the wire never run ahead of that clock
+            t0 = time.monotonic()
+            dt = min(period, max(0.0, t0 - self._t_sent))
             q_rows, ee_rows = [], []
             q_prev = self._q_ref
             for t in range(T):  # plan and check every row before anything is sent
-                q = self._plan_row(inputs, t, q_prev)
-                q = self._limit_speed(q, q_prev)
+                q = self._plan_row(inputs, t, q_prev, dt)
                 q_rows.append(q)
                 ee_rows.append(self.kin.fk(q[:na]))
-                q_prev = q
-            period = 1.0 / self.params.rate_hz
-            t_next = time.monotonic()
+                q_prev, dt = q, period
+            w0 = time.monotonic()  # row 0 goes out now; row t not before w0 + t periods
             for t, q in enumerate(q_rows):
                 if t:
-                    time.sleep(max(0.0, t_next - time.monotonic()))
+                    time.sleep(max(0.0, w0 + t * period - time.monotonic()))
                 self._send(q)
-                t_next += period
+                self._t_sent = w0 + t * period if t else t0
                 if not self._sent:
                     self._sent_t0 = self.now_ns()
                 self._sent.append(q)
@@ -308,8 +400,11 @@ class SO101(Device):
         lo, hi = self.model.lower[-1], self.model.upper[-1]
         return (g - lo) / (hi - lo)
 
-    def _plan_row(self, inputs: dict[str, np.ndarray], t: int, q_prev: np.ndarray) -> np.ndarray:
-        """Joint targets for row ``t`` from the previous row's, workspace/joint limits applied."""
+    def _plan_row(
+        self, inputs: dict[str, np.ndarray], t: int, q_prev: np.ndarray, dt: float
+    ) -> np.ndarray:
+        """The vector for row ``t``: limits applied to its target, then a step from
+        ``q_prev`` no longer than ``dt`` of max speed, then the wire guard on that step."""
         p, m = self.params, self.model
         na = m.n_arm
         q = q_prev.copy()
@@ -319,13 +414,14 @@ class SO101(Device):
             return a[min(t, a.shape[0] - 1)].astype(float)
 
         if "ee" in inputs or "action" in inputs:
-            if "ee" in inputs:
+            key = "ee" if "ee" in inputs else "action"
+            if key == "ee":
                 target = row("ee")
             else:  # the sim's action layout: deltas from the pose commanded last
                 target = self.kin.fk(q_prev[:na]) + row("action")[:4]
-            pose = limit_workspace(target, self._ws_low, self._ws_high, p.safety,
-                                   f"{self.name}.{'ee' if 'ee' in inputs else 'action'}")
-            q[:na] = self.kin.ik(pose)
+            where = f"{self.name}.{key}"
+            pose = limit_workspace(target, self._ws_low, self._ws_high, p.safety, where)
+            q[:na] = self._arm_step(self.kin.ik(pose), pose, q_prev[:na], dt, where)
         elif "joints" in inputs:
             qa = row("joints")
             lo, hi = m.lower[:na], m.upper[:na]
@@ -345,22 +441,97 @@ class SO101(Device):
                         f"{z:.4f} m, below the workspace floor {self._ws_low[2]:.4f} m; "
                         "nothing was sent"
                     )
-            q[:na] = qa
+            q[:na] = self._arm_step(qa, None, q_prev[:na], dt, f"{self.name}.joints")
         if "gripper" in inputs:
             q[na] = self._gripper_rad(float(row("gripper")))
         elif "action" in inputs:
             q[na] = self._gripper_rad(0.0 if row("action")[4] > 0 else 1.0)  # > 0 closes
+        q[na:] = limit_joint_step(
+            q[na:], q_prev[na:], self.max_speed[na:], dt, p.safety, m.joint_names[na:], self.name
+        )
         return q
 
-    def _limit_speed(self, q: np.ndarray, ref: np.ndarray) -> np.ndarray:
-        """Arm joints scaled together (the tcp keeps its heading); the gripper on its own."""
-        na, dt, mode = self.model.n_arm, 1.0 / self.params.rate_hz, self.params.safety
-        names = self.model.joint_names
-        arm = limit_joint_step(q[:na], ref[:na], self.max_speed[:na], dt, mode, names[:na],
-                               self.name)
-        grip = limit_joint_step(q[na:], ref[na:], self.max_speed[na:], dt, mode, names[na:],
-                                self.name)
-        return np.concatenate([arm, grip])
+    def _arm_step(
+        self,
+        goal: np.ndarray,
+        pose: np.ndarray | None,
+        q_prev: np.ndarray,
+        dt: float,
+        where: str,
+    ) -> np.ndarray:
+        """One step of the arm joints toward ``goal`` (from tcp ``pose`` when given).
+
+        A step the speed limit shortens goes along the straight tcp line to
+        ``pose`` (a box is convex, so every point on it is inside), else along
+        the joint-space line; either way :meth:`_guard` checks the vector itself.
+        """
+        mode = self.params.safety
+        if mode == "off":
+            return goal
+        names = self.model.joint_names[: self.model.n_arm]
+        vmax = self.max_speed[: self.model.n_arm]
+        step = limit_joint_step(goal, q_prev, vmax, dt, mode, names, self.name)
+        if pose is not None and not np.array_equal(step, goal):
+            line = self._along_tcp_line(pose, q_prev, vmax * dt)
+            step = step if line is None else line
+        return self._guard(step, q_prev, where, in_box=pose is not None)
+
+    def _along_tcp_line(
+        self, pose: np.ndarray, q_prev: np.ndarray, allowed: np.ndarray
+    ) -> np.ndarray | None:
+        """Joints at the farthest point toward ``pose`` on the straight tcp line from the
+        present command that ``allowed`` (rad per joint) reaches; None when the present
+        command is no top-down pose (after a joint command) or no point is reachable."""
+        p0 = self.kin.fk(q_prev)
+        try:
+            if np.abs(self.kin.ik(p0) - q_prev).max() > 1e-6:
+                return None
+        except SafetyError:
+            return None
+        best, lo, hi = None, 0.0, 1.0
+        for _ in range(20):  # bisection: to 1e-6 of the line, microseconds per IK
+            mid = (lo + hi) / 2
+            try:
+                q = self.kin.ik(p0 + mid * (pose - p0))
+            except SafetyError:
+                hi = mid
+                continue
+            if (np.abs(q - q_prev) <= allowed + 1e-12).all():
+                best, lo = q, mid
+            else:
+                hi = mid
+        return best
+
+    def _guard(self, q: np.ndarray, q_prev: np.ndarray, where: str, in_box: bool) -> np.ndarray:
+        """Check the very vector bound for the wire, not only the command's target.
+
+        Its tcp (x, y, z; yaw cannot hit anything) must stay above the floor and,
+        for tcp commands, inside the box, or come closer to it when the arm starts
+        outside (:func:`no_worse`). Clip shortens the step until it is; refuse raises.
+        """
+        if in_box:
+            low, high = self._ws_low, self._ws_high
+        else:
+            low = np.array([-np.inf, -np.inf, self._ws_low[2], -np.inf])
+            high = np.full(4, np.inf)
+        before = self.kin.fk(q_prev)
+        pose = self.kin.fk(q)
+        if no_worse(pose, before, low, high):
+            return q
+        if self.params.safety == "refuse":
+            i = int(np.argmax(box_excess(pose[:3], low[:3], high[:3])))
+            raise SafetyError(
+                f"{where}: a step on the way would put the tcp at {'xyz'[i]} = {pose[i]:.4f} m, "
+                f"outside the workspace [{low[i]:.4f}, {high[i]:.4f}] m; nothing was sent"
+            )
+        lo, hi = 0.0, 1.0  # q_prev itself is always acceptable: shorten toward it
+        for _ in range(20):
+            mid = (lo + hi) / 2
+            if no_worse(self.kin.fk(q_prev + mid * (q - q_prev)), before, low, high):
+                lo = mid
+            else:
+                hi = mid
+        return q_prev + lo * (q - q_prev)
 
     # ---------------------------------------------------------------- read
     def _read(self) -> dict[str, Chunk]:
@@ -406,6 +577,7 @@ class SO101(Device):
                 self._q_ref = q.copy()
                 self._fault = None
                 self._send(q)
+                self._t_sent = time.monotonic()
                 self._bus.sync_write(STS.TORQUE_ENABLE, {sid: [1] for sid in self.params.ids})
             self._fault = None
             return self.status()
@@ -418,5 +590,3 @@ def _signed(v: int) -> int:
 
 def _le16(v: int) -> tuple[int, int]:
     return v & 0xFF, (v >> 8) & 0xFF
-
-

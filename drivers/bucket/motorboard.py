@@ -26,10 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
-from physres.errors import ConfigError, DeviceError, DeviceTimeout, RuleError
-from physres.wire.framing import Packet
-from physres.wire.link import LinkLost, SerialLink
-from physres.wire.protocol import (
+from physres.drivers.bucket.protocol import (
     DUTY_FULL_SCALE,
     PROTO_VERSION,
     Hello,
@@ -47,6 +44,9 @@ from physres.wire.protocol import (
     schedule_payload,
     watchdog_payload,
 )
+from physres.errors import ConfigError, DeviceError, DeviceTimeout, RuleError
+from physres.wire.framing import Packet
+from physres.wire.link import LinkLost, SerialLink
 
 __all__ = ["STATUS_DTYPE", "STROBE_DTYPE", "MotorBoard", "MotorBoardParams"]
 
@@ -62,6 +62,7 @@ STATUS_DTYPE = np.dtype(
         ("frames_ok", "<u4"),
         ("frames_bad", "<u4"),
         ("wd_trips", "<u2"),
+        ("tx_dropped", "<u2"),
         ("flags", "u1"),
         ("queue", "u1"),
     ]
@@ -280,8 +281,9 @@ class MotorBoard(Device):
         st = self._poll_status()
         return {
             "uptime_us": st.uptime_us, "frames_ok": st.frames_ok, "frames_bad": st.frames_bad,
-            "wd_trips": st.wd_trips, "watchdog_tripped": st.watchdog_tripped,
-            "stopped": st.stopped, "queue": st.queue_len, "strobe_seq": st.strobe_seq,
+            "wd_trips": st.wd_trips, "tx_dropped": st.tx_dropped,
+            "watchdog_tripped": st.watchdog_tripped, "stopped": st.stopped,
+            "queue": st.queue_len, "strobe_seq": st.strobe_seq,
             "watchdog_ms": st.watchdog_ms,
             "duty_out": [d / DUTY_FULL_SCALE for d in st.duty[: self.params.n_motors]],
         }
@@ -389,7 +391,8 @@ class MotorBoard(Device):
         with self._lock:
             self.last_status = st
             self._status_rows.append(
-                (t_host, up, st.frames_ok, st.frames_bad, st.wd_trips, st.flags, st.queue_len)
+                (t_host, up, st.frames_ok, st.frames_bad, st.wd_trips, st.tx_dropped, st.flags,
+                 st.queue_len)
             )
             self._duty_rows.append(
                 np.asarray(st.duty[: self.params.n_motors], dtype=np.float32) / DUTY_FULL_SCALE

@@ -15,6 +15,13 @@ static void put32(uint8_t *p, uint32_t v)
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | ((uint16_t)p[1] << 8)); }
 static uint32_t get32(const uint8_t *p) { return get16(p) | ((uint32_t)get16(p + 2) << 16); }
 
+/* Hand a frame to the UART; a full queue drops it whole and counts it. */
+static void uart_send(board_t *b, const uint8_t *frame, size_t n)
+{
+    if (!hal_uart_write(frame, n))
+        b->tx_dropped++;
+}
+
 /* Encode type/seq/payload + CRC, COBS it, send it; optionally keep a copy. */
 static void send_frame(board_t *b, uint8_t type, uint8_t seq, const uint8_t *payload,
                        uint8_t len, uint8_t remember)
@@ -28,7 +35,7 @@ static void send_frame(board_t *b, uint8_t type, uint8_t seq, const uint8_t *pay
     put16(raw + 2 + len, crc);
     size_t n = cobs_encode(raw, (size_t)len + 4, enc, sizeof enc - 1);
     enc[n++] = 0;
-    hal_uart_write(enc, n);
+    uart_send(b, enc, n);
     if (remember) {
         memcpy(b->last_reply, enc, n);
         b->last_reply_len = (uint8_t)n;
@@ -154,7 +161,7 @@ static void handle_status(board_t *b, uint8_t seq, uint8_t len)
 {
     if (len != 0)
         return reply_error(b, MSG_STATUS, seq, ERR_BAD_LENGTH, 0);
-    uint8_t r[21 + 2 * N_MOTORS];
+    uint8_t r[STATUS_FIXED + 2 * N_MOTORS];
     r[0] = ERR_OK;
     put32(r + 1, hal_now_us());
     put32(r + 5, b->frames_ok);
@@ -164,8 +171,9 @@ static void handle_status(board_t *b, uint8_t seq, uint8_t len)
     r[16] = b->queue_len;
     put16(r + 17, b->strobe_seq);
     put16(r + 19, b->wd.timeout_ms);
+    put16(r + 21, b->tx_dropped);
     for (uint8_t i = 0; i < N_MOTORS; i++)
-        put16(r + 21 + 2 * i, b->output[i]);
+        put16(r + STATUS_FIXED + 2 * i, b->output[i]);
     reply(b, MSG_STATUS, seq, r, sizeof r);
 }
 
@@ -210,7 +218,7 @@ static void handle_frame(board_t *b)
     uint16_t crc = get16(raw + n - 2);
     if (b->have_last && type == b->last_type && seq == b->last_seq && crc == b->last_crc) {
         /* the host did not get our reply: resend it, do not act twice */
-        hal_uart_write(b->last_reply, b->last_reply_len);
+        uart_send(b, b->last_reply, b->last_reply_len);
         return;
     }
     b->have_last = 1;

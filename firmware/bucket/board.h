@@ -23,6 +23,7 @@ typedef struct {
     uint16_t duty_max[N_MOTORS];
     link_watchdog_t wd;
     uint32_t frames_ok, frames_bad;
+    uint16_t tx_dropped; /* frames the UART had no room for (wraps) */
     uint16_t strobe_seq;
     uint8_t strobe_level;
     uint8_t flags;

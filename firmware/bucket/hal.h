@@ -1,5 +1,5 @@
 /* Hardware-abstraction layer: everything board.c needs from the outside.
- * avr/hal_avr.c implements it on an ATmega328P, host/main.c on a POSIX pty. */
+ * avr/main.c implements it on an ATmega328P, host/main.c on a POSIX pty. */
 #ifndef BUCKET_HAL_H
 #define BUCKET_HAL_H
 #include <stddef.h>
@@ -13,7 +13,10 @@ uint32_t hal_now_ms(void);
 void hal_set_pwm(uint8_t ch, uint16_t duty);
 /* Drive the camera-sync strobe pin to level (0/1). */
 void hal_strobe(uint8_t level);
-/* Queue bytes for the UART (may block until there is room). */
-void hal_uart_write(const uint8_t *data, size_t len);
+/* Queue one whole frame for the UART and return 1, or drop all of it and
+ * return 0 when there is no room. Never blocks: a host that stops reading must
+ * not stop the tick (and with it the watchdog). Both targets queue through
+ * common/txq.h. */
+uint8_t hal_uart_write(const uint8_t *data, size_t len);
 
 #endif

@@ -1,12 +1,12 @@
 /* Wire protocol of the bucket motor board; firmware/PROTOCOL.md is the spec.
- * physres/wire/protocol.py mirrors these numbers and a unit test parses this
+ * drivers/bucket/protocol.py mirrors these numbers and a unit test parses this
  * header to keep the two in step, so keep one "#define NAME value" per line. */
 #ifndef BUCKET_PROTO_H
 #define BUCKET_PROTO_H
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define FW_VERSION_MAJOR 1
-#define FW_VERSION_MINOR 0
+#define FW_VERSION_MINOR 1
 #define FW_VERSION_PATCH 0
 
 #define N_MOTORS 4
@@ -14,6 +14,8 @@
 /* type + seq + payload + crc16 */
 #define MAX_RAW (2 + MAX_PAYLOAD + 2)
 #define SCHED_DEPTH 8
+/* STATUS reply bytes before the duty_out fields (status byte included) */
+#define STATUS_FIXED 23
 #define DUTY_FULL_SCALE 65535
 /* per-motor clamp: 60000/65535 = 91.6 % */
 #define DUTY_MAX_DEFAULT 60000

@@ -9,6 +9,7 @@
 #include "../bucket/hal.h"
 #include "../common/cobs.h"
 #include "../common/crc16.h"
+#include "../common/txq.h"
 
 /* ------------------------------------------------------------ fake HAL */
 static uint32_t fake_us;
@@ -16,15 +17,19 @@ static uint16_t pwm[N_MOTORS];
 static int strobe_edges;
 static uint8_t tx[1024];
 static size_t tx_len;
+static size_t tx_room = sizeof tx; /* a host that stops reading: set it low */
 
 uint32_t hal_now_us(void) { return fake_us; }
 uint32_t hal_now_ms(void) { return fake_us / 1000u; }
 void hal_set_pwm(uint8_t ch, uint16_t duty) { pwm[ch] = duty; }
 void hal_strobe(uint8_t level) { (void)level; strobe_edges++; }
-void hal_uart_write(const uint8_t *data, size_t len)
+uint8_t hal_uart_write(const uint8_t *data, size_t len)
 {
+    if (tx_len + len > tx_room)
+        return 0;
     memcpy(tx + tx_len, data, len);
     tx_len += len;
+    return 1;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -46,6 +51,7 @@ static void reset(void)
     memset(pwm, 0, sizeof pwm);
     strobe_edges = 0;
     tx_len = 0;
+    tx_room = sizeof tx;
     board_init(&b);
     strobe_edges = 0;
 }
@@ -218,6 +224,57 @@ static void test_schedule_sorted_and_applied_on_time(void)
     CHECK(strobe_edges == 3 && b.target[0] == 1 && b.queue_len == 0);
 }
 
+static void test_txq_whole_frames_or_nothing(void)
+{
+    static txq_t q;
+    txq_init(&q);
+    uint8_t frame[50], out[TXQ_CAP];
+    for (uint8_t i = 0; i < sizeof frame; i++)
+        frame[i] = (uint8_t)(i + 1);
+    CHECK(txq_room(&q) == TXQ_CAP - 1);
+    CHECK(txq_put(&q, frame, 50) && txq_put(&q, frame, 50));
+    CHECK(!txq_put(&q, frame, 50) && txq_room(&q) == TXQ_CAP - 101); /* refused whole */
+    for (int i = 0; i < 60; i++)
+        out[i] = txq_pop(&q);
+    CHECK(out[0] == 1 && out[49] == 50 && out[50] == 1 && out[59] == 10);
+    CHECK(txq_put(&q, frame, 50)); /* wraps around the end of the ring */
+    size_t got = 0;
+    const uint8_t *p;
+    size_t n;
+    while ((n = txq_peek(&q, &p)) > 0) { /* bulk reads see every byte in order */
+        memcpy(out + got, p, n);
+        got += n;
+        txq_consume(&q, n);
+    }
+    CHECK(got == 90 && out[0] == 11 && out[39] == 50 && out[40] == 1 && out[89] == 50);
+    CHECK(txq_empty(&q));
+}
+
+static void test_full_uart_drops_frames_but_not_the_watchdog(void)
+{
+    reset();
+    set_duty(1, 60000, 60000, 60000, 60000);
+    run_to_ms(40);
+    CHECK(pwm[0] == 60000);
+    tx_room = tx_len; /* the host stops reading: nothing more fits */
+    uint8_t seq = 2;
+    for (uint32_t ms = 41; ms <= 100; ms++, seq++) { /* requests keep coming, unanswered */
+        set_duty(seq, 60000, 60000, 60000, 60000);
+        run_to_ms(ms);
+    }
+    CHECK(b.tx_dropped == 60 && b.frames_ok == 61 && pwm[0] == 60000);
+    run_to_ms(348); /* the last request came at 99 ms */
+    CHECK(pwm[0] == 60000 && b.wd.trips == 0);
+    run_to_ms(349); /* 250 ms after it, as if the host were reading */
+    CHECK(pwm[0] == 0 && pwm[3] == 0 && b.wd.trips == 1);
+    tx_room = sizeof tx; /* the host reads again: STATUS reports the drops */
+    tx_len = 0;
+    send(MSG_STATUS, seq, NULL, 0);
+    uint8_t type, p[40];
+    CHECK(take_reply(&type, p) == STATUS_FIXED + 2 * N_MOTORS && type == (MSG_STATUS | REPLY_FLAG));
+    CHECK(p[21] == 60 && p[22] == 0);
+}
+
 int main(void)
 {
     test_crc_and_cobs();
@@ -227,6 +284,8 @@ int main(void)
     test_resent_request_is_not_applied_twice();
     test_bad_frames_are_counted_silently();
     test_schedule_sorted_and_applied_on_time();
+    test_txq_whole_frames_or_nothing();
+    test_full_uart_drops_frames_but_not_the_watchdog();
     if (failures) {
         fprintf(stderr, "%d of %d checks failed\n", failures, checks);
         return 1;

@@ -8,43 +8,43 @@ their heartbeats (``physres ls``).
 
 Command frames (DEALER → ROUTER), after ZeroMQ's routing id::
 
-    [target, kind, request_id, *payload]      kind ∈ REQ, REP, ERR, HB
+    [target, kind, request_id, *payload]      kind ∈ REQ, REP, ERR, HB, BYE
 
 The broker rewrites ``target`` into the sender's id when forwarding, so the
-receiver knows whom to answer.
+receiver knows whom to answer. A heartbeat (HB) or goodbye (BYE) carries the
+node's name in place of the request id and its info map as payload. Names are
+bound to the connection that claimed them (see :mod:`physres.bus.nodetable`):
+a command for a name goes to that connection only, and a claim on a name
+another connection holds is answered with ERR ``NameTaken``.
+
+Nothing a peer sends can stop the router: each message is handled inside
+:class:`~physres.bus.guard.LoopErrors` (counted, logged once per type).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
 import zmq
 
 from physres.bus.codec import decode, encode
 from physres.bus.config import BusConfig
-from physres.bus.sockets import try_send
+from physres.bus.guard import LoopErrors
+from physres.bus.nodetable import NodeTable, check_info, check_name
+from physres.bus.sockets import bus_socket, try_send
 from physres.errors import BusError, FrameError
 
-__all__ = ["BROKER", "Broker", "NodeInfo"]
+__all__ = ["BROKER", "Broker"]
 
 log = logging.getLogger(__name__)
 
 BROKER = b"_broker"
-REQ, REP, ERR, HB = b"REQ", b"REP", b"ERR", b"HB"
-
-
-@dataclass
-class NodeInfo:
-    name: str
-    first_seen: float
-    last_seen: float
-    info: dict[str, Any] = field(default_factory=dict)
+REQ, REP, ERR, HB, BYE = b"REQ", b"REP", b"ERR", b"HB", b"BYE"
 
 
 class Broker:
@@ -53,7 +53,10 @@ class Broker:
     def __init__(self, cfg: BusConfig | None = None, ctx: zmq.Context | None = None) -> None:
         self.cfg = cfg or BusConfig()
         self.ctx = ctx or zmq.Context.instance()
-        self.nodes: dict[str, NodeInfo] = {}
+        self.nodes = NodeTable(self.cfg.heartbeat_s * self.cfg.heartbeat_misses, self.cfg.max_nodes)
+        #: heartbeats refused (out of schema, bad name, name taken, table full)
+        self.refused = 0
+        self.errors = LoopErrors("broker")
         self.started = time.time()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -66,15 +69,12 @@ class Broker:
         """Bind and serve in background threads; raises BusError if the address is taken."""
         self.cfg.ensure_ipc_dir()
         ep = self.cfg.endpoints
-        xsub = self.ctx.socket(zmq.XSUB)
-        xpub = self.ctx.socket(zmq.XPUB)
-        router = self.ctx.socket(zmq.ROUTER)
-        for s in (xsub, xpub, router):
-            s.setsockopt(zmq.LINGER, 0)
-        xsub.setsockopt(zmq.RCVHWM, self.cfg.rcvhwm)
-        xpub.setsockopt(zmq.SNDHWM, self.cfg.sndhwm)
+        xsub = bus_socket(self.ctx, self.cfg, zmq.XSUB, "server")
+        xpub = bus_socket(self.ctx, self.cfg, zmq.XPUB, "server")
+        router = bus_socket(self.ctx, self.cfg, zmq.ROUTER, "server")
+        # unroutable sends raise (a node gone is answered at once, and a name's holder can
+        # be probed); no handover: a second connection can never take over a routing id
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         try:
             xsub.bind(ep.pub)
             xpub.bind(ep.sub)
@@ -83,7 +83,7 @@ class Broker:
             for s in (xsub, xpub, router):
                 s.close(linger=0)
             raise BusError(f"cannot bind the bus broker at {ep}: {e}") from e
-        ctrl = self.ctx.socket(zmq.PAIR)
+        ctrl = bus_socket(self.ctx, self.cfg, zmq.PAIR, "inproc")
         ctrl.bind(self._ctrl_addr)
         self._ctrl = ctrl
         self._threads = [
@@ -130,8 +130,6 @@ class Broker:
     def _unlink_ipc(self) -> None:
         if self.cfg.transport != "ipc":
             return
-        import os
-
         ep = self.cfg.endpoints
         for addr in (ep.pub, ep.sub, ep.cmd):
             with contextlib.suppress(OSError):
@@ -139,7 +137,7 @@ class Broker:
 
     # ---------------------------------------------------------------- proxy
     def _proxy(self, xsub: zmq.Socket, xpub: zmq.Socket) -> None:
-        ctrl = self.ctx.socket(zmq.PAIR)
+        ctrl = bus_socket(self.ctx, self.cfg, zmq.PAIR, "inproc")
         ctrl.connect(self._ctrl_addr)
         try:
             zmq.proxy_steerable(xsub, xpub, None, ctrl)
@@ -156,19 +154,29 @@ class Broker:
             while not self._stop.is_set():
                 if not router.poll(100):
                     continue
-                frames = router.recv_multipart()
-                if len(frames) < 4:
-                    log.debug("broker: dropping short command message (%d parts)", len(frames))
-                    continue
-                sender, target, kind, rid, *payload = frames
-                if kind == HB:
-                    self._heartbeat(sender.decode(errors="replace"), payload)
-                elif target == BROKER:
-                    self._local(router, sender, kind, rid, payload)
-                else:
-                    self._forward(router, sender, target, kind, rid, payload)
+                frames = router.recv_multipart(zmq.NOBLOCK)
+                try:
+                    self._handle(router, frames)
+                except zmq.ContextTerminated:
+                    raise
+                except Exception as e:  # a peer's message must never stop the router
+                    self.errors.record(e)
+        except zmq.ContextTerminated:
+            pass
         finally:
             router.close(linger=0)
+
+    def _handle(self, router: zmq.Socket, frames: list[bytes]) -> None:
+        if len(frames) < 4:
+            log.debug("broker: dropping short command message (%d parts)", len(frames))
+            return
+        sender, target, kind, rid, *payload = frames
+        if kind in (HB, BYE):
+            self._heartbeat(router, sender, rid, payload, bye=kind == BYE)
+        elif target == BROKER:
+            self._local(router, sender, kind, rid, payload)
+        else:
+            self._forward(router, sender, target, kind, rid, payload)
 
     def _forward(
         self,
@@ -179,9 +187,14 @@ class Broker:
         rid: bytes,
         payload: list[bytes],
     ) -> None:
-        """Relay a request or reply; a request that cannot be delivered is answered at once."""
+        """Relay a request or reply; a request that cannot be delivered is answered at once.
+
+        A node's name routes to the connection that holds it; anything else (a
+        command client's own id, which a reply goes back to) is used as given.
+        """
+        conn = self.nodes.route(target.decode(errors="replace"))
         try:
-            if try_send(router, [target, sender, kind, rid, *payload]):
+            if try_send(router, [conn or target, sender, kind, rid, *payload]):
                 return
             etype = "NodeBusy"
             text = (
@@ -220,37 +233,48 @@ class Broker:
         except zmq.ZMQError:
             pass  # the asker went away (or stopped reading): nothing to tell
 
-    def _heartbeat(self, name: str, payload: list[bytes]) -> None:
-        now = time.time()
+    def _heartbeat(
+        self, router: zmq.Socket, conn: bytes, rid: bytes, payload: list[bytes], *, bye: bool
+    ) -> None:
+        """Check a heartbeat (or goodbye) and apply it to the table; refuse it with a reason."""
         try:
-            info = msgpack.unpackb(payload[0], raw=False) if payload else {}
-        except Exception:
-            info = {}
-        node = self.nodes.get(name)
-        if node is None:
-            self.nodes[name] = NodeInfo(name, now, now, info if isinstance(info, dict) else {})
-        else:
-            node.last_seen = now
-            if isinstance(info, dict):
-                node.info = info
+            name = check_name(rid.decode() if rid else conn.decode())
+            info = check_info(payload[0] if payload else b"")
+        except (ValueError, UnicodeDecodeError) as e:
+            self._refuse(router, conn, f"heartbeat refused: {e}")
+            return
+        now = time.time()
+        if bye:
+            self.nodes.close(name, conn, info, now)
+            return
+        why = self.nodes.claim(name, conn, info, now, lambda c: self._connected(router, c))
+        if why is not None:
+            self._refuse(router, conn, why, etype="NameTaken")
+
+    def _refuse(self, router: zmq.Socket, conn: bytes, why: str, etype: str = "BusError") -> None:
+        """Count a refused heartbeat, log the first, and tell its sender why."""
+        if self.refused == 0:
+            log.warning("bus %r: %s (further refusals are only counted)", self.cfg.name, why)
+        self.refused = min(self.refused + 1, 2**63 - 1)
+        self._reply(router, conn, BROKER, b"_hb", error={"type": etype, "message": why})
+
+    @staticmethod
+    def _connected(router: zmq.Socket, conn: bytes) -> bool:
+        """Whether a connection with routing id ``conn`` is still there (probe, no reply)."""
+        try:
+            router.send_multipart([conn, BROKER, HB, b"_probe"], zmq.NOBLOCK)
+        except zmq.Again:
+            return True  # there, but its queue is full
+        except zmq.ZMQError as e:
+            if e.errno == zmq.EHOSTUNREACH:
+                return False
+            raise
+        return True
 
     def table(self) -> list[dict[str, Any]]:
-        """Nodes with liveness: ``alive`` false once silent for ``heartbeat_misses`` beats."""
-        now = time.time()
-        limit = self.cfg.heartbeat_s * self.cfg.heartbeat_misses
-        rows = []
-        for n in sorted(self.nodes.values(), key=lambda n: n.name):
-            age = now - n.last_seen
-            rows.append(
-                {
-                    "name": n.name,
-                    "alive": age <= limit,
-                    "silent_s": round(age, 3),
-                    "up_s": round(now - n.first_seen, 3),
-                    **n.info,
-                }
-            )
-        return rows
+        """Rows for ``physres ls``: live nodes, nodes closed within the last
+        ``heartbeat_misses`` beats, and refused claims on a taken name."""
+        return self.nodes.rows(time.time())
 
     def _local(
         self, router: zmq.Socket, sender: bytes, kind: bytes, rid: bytes, payload: list
@@ -258,23 +282,29 @@ class Broker:
         if kind != REQ:
             return
         try:
-            cmd = decode(payload).stream
+            req = decode(payload)
         except FrameError as e:
             self._reply(
                 router, sender, BROKER, rid, error={"type": "FrameError", "message": str(e)}
             )
             return
+        cmd = req.stream
         if cmd == "ping":
-            result: Any = {"bus": self.cfg.name, "up_s": time.time() - self.started}
+            result: Any = {
+                "bus": self.cfg.name,
+                "up_s": time.time() - self.started,
+                "pid": os.getpid(),
+                "refused": self.refused,
+                "errors": dict(self.errors.counts),
+            }
         elif cmd == "ls":
             result = self.table()
         elif cmd == "forget":
-            self.nodes = {
-                k: v
-                for k, v in self.nodes.items()
-                if time.time() - v.last_seen <= self.cfg.heartbeat_s * self.cfg.heartbeat_misses
-            }
+            self.nodes.forget(time.time())
             result = True
+        elif cmd == "register":
+            self._register(router, sender, rid, req.meta.get("args"))
+            return
         else:
             self._reply(
                 router,
@@ -283,8 +313,26 @@ class Broker:
                 rid,
                 error={
                     "type": "ValueError",
-                    "message": f"the broker has no command {cmd!r}; it has ping, ls, forget",
+                    "message": (
+                        f"the broker has no command {cmd!r}; it has ping, ls, forget, register"
+                    ),
                 },
             )
             return
         self._reply(router, sender, BROKER, rid, result=result)
+
+    def _register(self, router: zmq.Socket, conn: bytes, rid: bytes, args: Any) -> None:
+        """A node claims its name before it binds anything (answered REP, or ERR NameTaken)."""
+        try:
+            if type(args) is not dict:
+                raise ValueError("register needs args {name, info}")
+            name = check_name(args.get("name"))
+            info = check_info(args.get("info") or b"")
+        except ValueError as e:
+            self._reply(router, conn, BROKER, rid, error={"type": "BusError", "message": str(e)})
+            return
+        why = self.nodes.claim(name, conn, info, time.time(), lambda c: self._connected(router, c))
+        if why is None:
+            self._reply(router, conn, BROKER, rid, result=True)
+        else:
+            self._reply(router, conn, BROKER, rid, error={"type": "NameTaken", "message": why})

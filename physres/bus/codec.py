@@ -8,6 +8,8 @@
       src  source node name          st   stream name
       seq  per-stream counter, +1 per message (gaps = drops)
       td   device time, ns           th   host time (time.time_ns), ns
+           (all three in 0 .. 2**63-1: what every counter derived from them
+           must stay within to be packed again in a heartbeat)
       b    [[name, dtype, shape, units], ...] one entry per buffer
       m    small msgpack-able extras (prompt text, command args, ids)
 
@@ -37,10 +39,24 @@ import zmq
 from physres.device.spec import dtype_from_wire, dtype_to_wire
 from physres.errors import FrameError
 
-__all__ = ["SCHEMA_VERSION", "Message", "decode", "encode", "pack_meta", "topic_of"]
+__all__ = [
+    "INT_MAX",
+    "MAX_HEADER_BYTES",
+    "SCHEMA_VERSION",
+    "Message",
+    "decode",
+    "encode",
+    "pack_meta",
+    "topic_of",
+]
 
 SCHEMA_VERSION = 1
 _MAX_DIMS = 32
+#: the largest seq or time a header carries, and where every counter saturates
+INT_MAX = 2**63 - 1
+#: headers are small (names, layout, a little meta); a bigger one is refused before
+#: msgpack expands it (an 8 MB header of empty lists costs ~530 MB of Python objects)
+MAX_HEADER_BYTES = 1 << 20
 
 
 @dataclass(slots=True)
@@ -179,10 +195,12 @@ def encode(
         cached = (_body(source, stream, specs), t)
         _remember(_ENC, key, cached)
     body, t = cached
+    if seq < 0 or t_dev < 0 or t_host < 0:
+        raise ValueError(f"{source}/{stream}: seq/t_dev/t_host must be >= 0")
     try:
         tail = _TAIL.pack(_K_SEQ, seq, _K_TD, t_dev, _K_TH, t_host)
-    except struct.error:  # beyond int64: let msgpack choose the encoding
-        tail = pack_meta({"seq": int(seq), "td": int(t_dev), "th": int(t_host)})[1:]
+    except struct.error as e:  # beyond int64: no receiver would accept it
+        raise ValueError(f"{source}/{stream}: seq/t_dev/t_host must be <= 2**63-1 ({e})") from e
     if meta:
         header = b"".join((_MAP8, body, tail, _META_KEY, pack_meta(dict(meta))))
     else:
@@ -248,6 +266,10 @@ def decode(frames: Sequence[Any]) -> Message:
     h = frames[1]
     if type(h) is not bytes:
         h = bytes(h.buffer if type(h) is _Frame else h)
+    if len(h) > MAX_HEADER_BYTES:
+        raise FrameError(
+            f"header of {len(h)} bytes is over the limit of {MAX_HEADER_BYTES}", kind="size"
+        )
     meta: dict[str, Any] = {}
     if h and h[0] == 0x87:  # no meta: the tail ends the header
         cut = len(h) - _TAIL_LEN
@@ -261,6 +283,8 @@ def decode(frames: Sequence[Any]) -> Message:
     k1, seq, k2, td, k3, th = _TAIL.unpack_from(h, cut)
     if k1 != _K_SEQ or k2 != _K_TD or k3 != _K_TH:
         return _decode_general(frames, h)
+    if seq < 0 or td < 0 or th < 0:  # int64 by construction: only the sign to check
+        _out_of_range(seq, td, th)
     if h[0] == 0x88:
         meta = _meta_after(h, cut + _TAIL_LEN)
         if meta is None:
@@ -272,6 +296,10 @@ def decode(frames: Sequence[Any]) -> Message:
         )
     arrays, units = _arrays(src, st, slots, frames)
     return Message(src, st, _topic(frames[0]), seq, td, th, arrays, units, meta)
+
+
+def _out_of_range(seq: int, td: int, th: int) -> None:
+    raise FrameError(f"header seq={seq} td={td} th={th}: each must be in 0..2**63-1", kind="range")
 
 
 def _known_with_meta(h: bytes) -> tuple[Any, int]:
@@ -353,6 +381,8 @@ def _decode_general(frames: Sequence[Any], h: bytes) -> Message:
         raise FrameError("header src/st must be strings and b a list", kind="header")
     if type(seq) is not int or type(td) is not int or type(th) is not int:
         raise FrameError("header seq/td/th must be integers", kind="header")
+    if not (0 <= seq <= INT_MAX and 0 <= td <= INT_MAX and 0 <= th <= INT_MAX):
+        _out_of_range(seq, td, th)
     topic = _topic(frames[0])
     if len(specs) != n - 2:
         raise FrameError(

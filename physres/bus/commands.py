@@ -24,7 +24,7 @@ from physres import errors
 from physres.bus.broker import BROKER, ERR, REQ
 from physres.bus.codec import Message, decode, encode
 from physres.bus.config import BusConfig
-from physres.bus.sockets import timeout_ms, try_send
+from physres.bus.sockets import bus_socket, timeout_ms, try_send
 from physres.errors import CommandTimeout, FrameError, NodeUnreachable, RemoteError
 
 __all__ = ["CommandClient", "remote_error", "split_args", "unpack_result"]
@@ -77,8 +77,7 @@ class CommandClient:
         self._rid = itertools.count(1)
 
     def _dealer(self, endpoint: str) -> zmq.Socket:
-        s = self.ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
+        s = bus_socket(self.ctx, self.cfg, zmq.DEALER, "client")
         s.setsockopt(zmq.ROUTING_ID, self.name.encode())
         s.connect(endpoint)
         return s
@@ -92,10 +91,22 @@ class CommandClient:
                 rows = self._call_via(None, BROKER.decode(), "ls", 2.0, {})
             except CommandTimeout:
                 return None
-            for row in rows:
-                ep = row.get("cmd_endpoint")
-                if row.get("alive") and ep and row["name"] not in self._direct:
-                    self._direct[row["name"]] = self._dealer(ep)
+            # only the node asked for: a peer advertising an address libzmq refuses must
+            # not break calls to every other node (that one is reached via the broker)
+            ep = next(
+                (
+                    r.get("cmd_endpoint")
+                    for r in rows
+                    if isinstance(r, dict) and r.get("name") == node and r.get("alive")
+                ),
+                None,
+            )
+            if not isinstance(ep, str) or not ep:
+                return None
+            try:
+                self._direct[node] = self._dealer(ep)
+            except zmq.ZMQError:
+                return None
         return self._direct.get(node)
 
     def call(

@@ -4,12 +4,21 @@ A node is single-threaded on purpose (ZeroMQ sockets are not thread-safe):
 ``spin_once`` polls its subscription and command sockets, runs handlers, and
 sends a heartbeat when one is due. Device nodes, readout nodes and the
 recorder are all built on it.
+
+A node claims its name from the broker before it binds anything: the name is
+bound to this node's connection until it closes (a second live node with the
+same name gets :class:`~physres.errors.NameTaken`). Its last heartbeat, sent
+on close, announces the last ``seq`` of every stream it published, so
+subscribers can count messages lost at the very end of a stream
+(:meth:`physres.bus.pubsub.Subscriber.reconcile`). Anything that goes wrong
+while handling one message is contained (:class:`~physres.bus.guard.LoopErrors`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import time
 import traceback
@@ -20,13 +29,15 @@ from typing import Any
 import numpy as np
 import zmq
 
-from physres.bus.broker import BROKER, ERR, HB, REP, REQ
-from physres.bus.codec import Message, decode, encode, pack_meta
+from physres.bus.broker import BROKER, BYE, ERR, HB, REP, REQ
+from physres.bus.codec import INT_MAX, Message, decode, encode, pack_meta
 from physres.bus.commands import split_args
 from physres.bus.config import BusConfig
+from physres.bus.guard import LoopErrors
+from physres.bus.nodetable import check_name
 from physres.bus.pubsub import Publisher, Subscriber
-from physres.bus.sockets import recv_frames, try_send
-from physres.errors import FrameError
+from physres.bus.sockets import bus_socket, recv_frames, try_send
+from physres.errors import BusError, FrameError, NameTaken
 
 __all__ = ["Node"]
 
@@ -48,44 +59,55 @@ class Node:
         kind: str = "node",
         register_timeout_s: float = 5.0,
     ) -> None:
-        if not name or "/" in name or name.startswith("_"):
-            raise ValueError(
-                f"node name {name!r} must be non-empty, without '/', not starting with '_'"
-            )
+        check_name(name)
         self.name = name
         self.kind = kind
         self.cfg = cfg or BusConfig()
         self.ctx = ctx or zmq.Context.instance()
+        self.errors = LoopErrors(f"node {name}")
+        self.command_garbage = 0
+        #: why the broker refused this node's heartbeats, if it did
+        self.refused: str | None = None
+        # one routing id per connection: the broker binds the name to it, so nobody else
+        # can receive this node's commands by claiming the name
+        self.dealer = bus_socket(self.ctx, self.cfg, zmq.DEALER, "client")
+        conn_id = f"{name}#{os.getpid()}-{secrets.token_hex(4)}"
+        self.dealer.setsockopt(zmq.ROUTING_ID, conn_id.encode())
+        self.dealer.connect(self.cfg.endpoints.cmd)
+        self.handlers: dict[str, Handler] = {"_ping": lambda: "pong", "_stats": self.stats}
+        self.streams: dict[str, dict[str, Any]] = {}
+        self._watched: list[Subscriber] = []
+        self._next_hb = 0.0
+        self.sub: Subscriber | None = None
+        self.router: zmq.Socket | None = None
+        self.cmd_endpoint: str | None = None
+        try:
+            # the name first: binding our direct ipc sockets under a taken name would
+            # take them over from the node that holds it
+            self.registered = self._register(register_timeout_s)
+            self._open_sockets(list(subscribe))
+        except BaseException:
+            self.close(bye=False)
+            raise
+        self.heartbeat()
+
+    def _open_sockets(self, topics: list[str]) -> None:
         direct = self.cfg.direct
-        self.pub = Publisher(
+        name = self.name
+        self.pub: Publisher = Publisher(
             self.ctx, self.cfg, name, bind=self.cfg.node_endpoint(name, "pub") if direct else None
         )
-        topics = list(subscribe)
         self.sub = Subscriber(self.ctx, self.cfg, topics, name=name) if topics else None
-        self.dealer = self.ctx.socket(zmq.DEALER)
-        self.dealer.setsockopt(zmq.LINGER, 0)
-        self.dealer.setsockopt(zmq.ROUTING_ID, name.encode())
-        self.dealer.connect(self.cfg.endpoints.cmd)
         self.poller = zmq.Poller()
         self.poller.register(self.dealer, zmq.POLLIN)
         #: a ROUTER of our own: clients that know our address skip the broker hop
-        self.router: zmq.Socket | None = None
-        self.cmd_endpoint: str | None = None
         if direct:
-            self.router = self.ctx.socket(zmq.ROUTER)
-            self.router.setsockopt(zmq.LINGER, 0)
+            self.router = bus_socket(self.ctx, self.cfg, zmq.ROUTER, "server")
             self.router.bind(self.cfg.node_endpoint(name, "cmd"))
             self.cmd_endpoint = self.cfg.advertised(self.router.last_endpoint.decode())
             self.poller.register(self.router, zmq.POLLIN)
         if self.sub is not None:
             self.poller.register(self.sub.sock, zmq.POLLIN)
-        self.handlers: dict[str, Handler] = {"_ping": lambda: "pong", "_stats": self.stats}
-        self.streams: dict[str, dict[str, Any]] = {}
-        self.command_garbage = 0
-        self._watched: list[Subscriber] = []
-        self._next_hb = 0.0
-        self.heartbeat()
-        self.registered = self._register(register_timeout_s)
 
     def _register(self, timeout_s: float) -> bool:
         """Round-trip a ping through the broker so commands can be routed to us on return.
@@ -95,13 +117,17 @@ class Node:
         """
         if timeout_s <= 0:
             return False
-        try_send(self.dealer, [BROKER, REQ, b"_register", *encode(self.name, "ping", 0)])
+        args = {"name": self.name, "info": pack_meta(self._identity())}
+        request = encode(self.name, "register", 0, meta={"args": args})
+        try_send(self.dealer, [BROKER, REQ, b"_register", *request])
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             if not self.dealer.poll(int(left * 1000) + 1):
                 break
             frames = self.dealer.recv_multipart()
             if len(frames) >= 3 and frames[2] == b"_register":
+                if frames[1] == ERR:
+                    raise self._refusal(frames[3:])
                 return True
             self._serve(frames)  # a command that raced our registration
         log.warning(
@@ -111,6 +137,17 @@ class Node:
             timeout_s,
         )
         return False
+
+    def _refusal(self, payload: list[bytes]) -> BusError:
+        """The broker's reason for refusing this node, as the error to raise."""
+        try:
+            err = decode(payload).meta.get("error") or {}
+            text = str(err.get("message", "refused"))
+            taken = err.get("type") == "NameTaken"
+        except FrameError as e:
+            text, taken = f"unreadable refusal: {e}", False
+        text = f"bus {self.cfg.name!r}: {text}"
+        return NameTaken(text) if taken else BusError(text)
 
     # -------------------------------------------------------------- commands
     def command(self, name: str, fn: Handler) -> None:
@@ -125,9 +162,15 @@ class Node:
         """
         self._sock = sock or self.dealer
         if len(frames) < 3:
-            self.command_garbage += 1
+            self.command_garbage = min(self.command_garbage + 1, INT_MAX)
             return
         sender, kind, rid, *payload = frames
+        if kind == ERR and rid == b"_hb" and sock is not self.router:
+            refusal = str(self._refusal(payload))
+            if refusal != self.refused:  # say each new reason once
+                log.error("node %s: heartbeat refused: %s", self.name, refusal)
+            self.refused = refusal
+            return
         if kind != REQ:
             return
         try:
@@ -201,6 +244,9 @@ class Node:
         """
         self._watched.append(sub)
 
+    def _identity(self) -> dict[str, Any]:
+        return {"kind": self.kind, "pid": os.getpid(), "host": socket.gethostname()}
+
     def info(self) -> dict[str, Any]:
         subs = ([self.sub] if self.sub is not None else []) + self._watched
         drops: dict[str, dict[str, int]] = {}
@@ -208,27 +254,34 @@ class Node:
         for s in subs:
             drops.update(s.seq.as_dict())
             garbage.update(s.garbage.counts)
+        pub: Publisher | None = getattr(self, "pub", None)
         return {
-            "kind": self.kind,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
+            **self._identity(),
             "streams": self.streams,
-            "pub_endpoint": self.pub.direct_endpoint,
+            "pub_endpoint": pub.direct_endpoint if pub is not None else None,
             "cmd_endpoint": self.cmd_endpoint,
             "commands": sorted(k for k in self.handlers if not k.startswith("_")),
-            "published": dict(self.pub.sent),
+            "published": dict(pub.sent) if pub is not None else {},
+            "last_seq": pub.last_seq if pub is not None else {},
             "received": {k: v["received"] for k, v in drops.items()},
             "dropped": {k: v["dropped"] for k, v in drops.items()},
-            "garbage": dict(garbage),
+            "garbage": {k: min(n, INT_MAX) for k, n in garbage.items()},
+            "errors": dict(self.errors.counts),
         }
 
     def stats(self) -> dict[str, Any]:
         return self.info()
 
-    def heartbeat(self) -> None:
+    def heartbeat(self, kind: bytes = HB) -> None:
+        """Tell the broker we are alive (or, with ``BYE``, gone), with our counts."""
         # without a broker the queue fills after ~HWM beats; a lost beat is harmless
-        try_send(self.dealer, [BROKER, HB, b"", pack_meta(self.info())])
         self._next_hb = time.monotonic() + self.cfg.heartbeat_s
+        try:
+            info = pack_meta(self.info())
+        except Exception as e:  # a stream spec that cannot be packed: say so, keep serving
+            self.errors.record(e)
+            info = pack_meta(self._identity())
+        try_send(self.dealer, [BROKER, kind, self.name.encode(), info])
 
     # ---------------------------------------------------------------- loop
     def spin_once(self, timeout_s: float = 0.05) -> list[Message]:
@@ -241,26 +294,43 @@ class Node:
         out: list[Message] = []
         if self.sub is not None and self.sub.sock in events:
             # drain what is queued so a burst does not starve commands
+            handle = self.sub.handle
             for _ in range(1000):
                 try:
                     frames = recv_frames(self.sub.sock, zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                msg = self.sub.handle(frames)
+                try:
+                    msg = handle(frames)
+                except Exception as e:  # beyond garbage (FrameError, counted by handle)
+                    self.errors.record(e)
+                    continue
                 if msg is not None:
                     out.append(msg)
         for sock in (self.router, self.dealer):
             if sock is not None and sock in events:
                 # one request per wake-up: the next poll returns at once if more wait, and
                 # we avoid the cost of the zmq.Again that ends a drain loop
-                self._serve(sock.recv_multipart(zmq.NOBLOCK), sock)
+                try:
+                    self._serve(sock.recv_multipart(zmq.NOBLOCK), sock)
+                except zmq.Again:
+                    pass
+                except Exception as e:
+                    if isinstance(e, zmq.ContextTerminated):
+                        raise
+                    self.errors.record(e)
         return out
 
-    def close(self) -> None:
-        self.pub.close()
+    def close(self, *, bye: bool = True) -> None:
+        """Close every socket; first a goodbye with final counts (last seq per stream)."""
+        if bye:
+            self.heartbeat(BYE)
+        if hasattr(self, "pub"):
+            self.pub.close()
         if self.sub is not None:
             self.sub.close()
-        self.dealer.close(linger=0)
+        # a moment to deliver the goodbye; a broker that is gone costs no wait here
+        self.dealer.close(linger=200 if bye else 0)
         if self.router is not None:
             self.router.close(linger=0)
 

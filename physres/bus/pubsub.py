@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import zmq
 
-from physres.bus.codec import Message, decode, encode
+from physres.bus.codec import INT_MAX, Message, decode, encode
 from physres.bus.config import BusConfig
 from physres.bus.memory import keep_large_buffers
-from physres.bus.sockets import recv_frames, send_parts, timeout_ms
+from physres.bus.sockets import bus_socket, recv_frames, send_parts, timeout_ms
 from physres.errors import FrameError
 
 __all__ = ["GarbageCounter", "Publisher", "SeqTracker", "StreamStats", "Subscriber", "stream_key"]
@@ -50,10 +50,7 @@ class Publisher:
         bind: str | None = None,
     ) -> None:
         self.source = source
-        self.sock = ctx.socket(zmq.PUB)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.SNDHWM, cfg.sndhwm)
-        self.sock.copy_threshold = cfg.zero_copy_bytes
+        self.sock = bus_socket(ctx, cfg, zmq.PUB, "client" if bind is None else "server")
         self.sock.connect(endpoint or cfg.endpoints.pub)
         #: the publisher's own address, when it binds one (subscribers may connect directly)
         self.direct_endpoint: str | None = None
@@ -96,6 +93,11 @@ class Publisher:
         self.sent[stream] += 1
         return seq
 
+    @property
+    def last_seq(self) -> dict[str, int]:
+        """The seq of the last message sent on each stream (keyed like subscribers' counters)."""
+        return dict(self._seq)
+
     def send_raw(self, frames: list[Any]) -> None:
         """Forward already-encoded frames unchanged (replay keeps original headers)."""
         send_parts(self.sock, frames)
@@ -114,34 +116,54 @@ class StreamStats:
 
 
 class SeqTracker:
-    """Per-(source, stream) counters: received, dropped (seq gaps), out of order."""
+    """Per-(source, stream) counters: received, dropped (seq gaps), out of order.
+
+    Every counter saturates at :data:`~physres.bus.codec.INT_MAX`: a hostile
+    sender alternating ``seq`` between 0 and 2**63-1 would otherwise push
+    ``dropped`` past what a heartbeat can pack, and end the node that counts.
+    """
+
+    #: streams counted one by one; messages on further ones are only counted in total
+    #: (a sender inventing a new source name per message must not grow a heartbeat)
+    MAX_STREAMS = 1024
+    UNTRACKED = "(other streams)"
 
     def __init__(self) -> None:
         self.streams: dict[str, StreamStats] = {}
+        self.untracked = 0
 
     def see(self, topic: str, seq: int) -> int:
         """Record a message; return how many were missed just before it."""
         st = self.streams.get(topic)
         if st is None:
+            if len(self.streams) >= self.MAX_STREAMS:
+                self.untracked = min(self.untracked + 1, INT_MAX)
+                return 0
             self.streams[topic] = StreamStats(first_seq=seq, last_seq=seq, received=1)
             return 0
-        st.received += 1
+        if st.received < INT_MAX:
+            st.received += 1
         gap = seq - st.last_seq - 1
         if gap < 0:
             # a publisher restarted (seq back to 0) or reordering: re-baseline
-            st.out_of_order += 1
+            if st.out_of_order < INT_MAX:
+                st.out_of_order += 1
             st.last_seq = seq
             return 0
-        st.dropped += gap
+        if gap:
+            st.dropped = min(st.dropped + gap, INT_MAX)
         st.last_seq = seq
         return gap
 
     @property
     def dropped(self) -> int:
-        return sum(s.dropped for s in self.streams.values())
+        return min(sum(s.dropped for s in self.streams.values()), INT_MAX)
 
     def as_dict(self) -> dict[str, dict[str, int]]:
-        return {k: vars(v).copy() for k, v in self.streams.items()}
+        out = {k: vars(v).copy() for k, v in self.streams.items()}
+        if self.untracked:
+            out[self.UNTRACKED] = {"received": self.untracked, "dropped": 0}
+        return out
 
 
 class GarbageCounter:
@@ -159,11 +181,12 @@ class GarbageCounter:
                 err.kind,
                 err,
             )
-        self.counts[err.kind] += 1
+        if self.counts[err.kind] < INT_MAX:
+            self.counts[err.kind] += 1
 
     @property
     def total(self) -> int:
-        return sum(self.counts.values())
+        return min(sum(self.counts.values()), INT_MAX)
 
 
 class Subscriber:
@@ -180,9 +203,7 @@ class Subscriber:
     ) -> None:
         if cfg.tune_malloc:
             keep_large_buffers()
-        self.sock = ctx.socket(zmq.SUB)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.RCVHWM, cfg.rcvhwm)
+        self.sock = bus_socket(ctx, cfg, zmq.SUB, "client")
         self.sock.connect(endpoint or cfg.endpoints.sub)
         for t in topics:
             self.subscribe(t)

@@ -1,4 +1,4 @@
-"""Fast multipart send/receive: the hot loop of every node.
+"""Every bus socket is made here (:func:`bus_socket`), and the fast multipart send/receive.
 
 pyzmq's ``send_multipart``/``recv_multipart`` build enum flags and ``Frame``
 objects per part; for small messages that costs more than the message. These
@@ -9,11 +9,56 @@ zero-copy, which is what keeps physres near raw pyzmq rates.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import zmq
 
-__all__ = ["recv_frames", "send_parts", "timeout_ms", "try_send"]
+if TYPE_CHECKING:
+    from physres.bus.config import BusConfig
+
+__all__ = ["apply_security", "bus_socket", "recv_frames", "send_parts", "timeout_ms", "try_send"]
+
+_SENDS_STREAMS = {zmq.PUB, zmq.XPUB}
+_RECEIVES_STREAMS = {zmq.SUB, zmq.XSUB}
+
+Role = Literal["server", "client", "inproc"]
+
+
+def bus_socket(ctx: zmq.Context, cfg: BusConfig, kind: int, role: Role) -> zmq.Socket:
+    """A socket of ``kind`` with the options ``cfg`` sets: the one place they are applied.
+
+    * ``LINGER`` 0: closing never waits on a peer that went away.
+    * Stream sockets get ``cfg.sndhwm`` (PUB, XPUB) or ``cfg.rcvhwm`` (SUB, XSUB)
+      and PUB the zero-copy threshold. Command sockets (DEALER, ROUTER) keep
+      libzmq's bound of 1,000 queued messages on purpose: a full queue is how
+      :func:`try_send` learns that a peer hangs.
+    * ``role`` says which side of a connection this is (``server`` binds,
+      ``client`` connects): what :func:`apply_security` needs.
+    """
+    sock = ctx.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    if kind in _SENDS_STREAMS:
+        sock.setsockopt(zmq.SNDHWM, cfg.sndhwm)
+    elif kind in _RECEIVES_STREAMS:
+        sock.setsockopt(zmq.RCVHWM, cfg.rcvhwm)
+    if kind == zmq.PUB:
+        sock.copy_threshold = cfg.zero_copy_bytes
+    apply_security(sock, cfg, role)
+    return sock
+
+
+def apply_security(sock: zmq.Socket, cfg: BusConfig, role: Role) -> None:
+    """Where bus encryption and authentication will be set up (ZeroMQ CURVE).
+
+    Today a bus is private by its transport (ipc sockets in a 0700 folder,
+    TCP bound to loopback unless configured otherwise) and ``BusConfig`` holds
+    no keys, so there is nothing to set. When it does, this is the only place
+    to change: a ``server`` sets ``curve_server`` and its secret key, a
+    ``client`` its key pair and the server's public key; ``inproc`` sockets
+    never leave the process and stay plain.
+    """
+    del sock, cfg, role  # no keys configured: plaintext, as documented above
+
 
 _MORE = int(zmq.SNDMORE)
 _NOBLOCK = int(zmq.NOBLOCK)

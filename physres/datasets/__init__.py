@@ -12,21 +12,21 @@ The on-disk format is versioned and documented in ``FORMAT.md`` next to this fil
 
 from physres.datasets.collect import CollectResult, NoiseConfig, collect, episode_seed, run_episode
 from physres.datasets.format import FORMAT_NAME, FORMAT_VERSION, DatasetError
-from physres.datasets.reader import BrokenEpisode, DemoDataset, Episode, EpisodeInfo
+from physres.datasets.reader import BrokenDemo, Demo, DemoDataset, DemoInfo
 from physres.datasets.viewer import annotate_frames, write_video
-from physres.datasets.writer import DatasetWriter, EpisodeRecorder
+from physres.datasets.writer import DatasetWriter, DemoRecorder
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
-    "BrokenEpisode",
+    "BrokenDemo",
     "CollectResult",
     "DatasetError",
     "DatasetWriter",
+    "Demo",
     "DemoDataset",
-    "Episode",
-    "EpisodeInfo",
-    "EpisodeRecorder",
+    "DemoInfo",
+    "DemoRecorder",
     "NoiseConfig",
     "annotate_frames",
     "collect",

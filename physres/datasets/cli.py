@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from physres.errors import ConfigError
+from physres.progress import RateColumn
 
 __all__ = ["cmd_collect", "cmd_view", "register"]
 
@@ -55,12 +56,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("success {task.fields[rate]}"),
+        RateColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
         disable=args.quiet,
     ) as progress:
-        bar = progress.add_task("collect", total=total, task_name="", rate="-")
+        bar = progress.add_task("collect", total=total, task_name="", rate="-", unit="episodes")
 
         def on_episode(task: str, line: dict) -> None:
             stats["n"] += 1
@@ -130,8 +132,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="collection seed (episode seeds derive)")
     p.add_argument("--noise", type=float, default=1.0,
                    help="scale of the injected pushes (0: clean demonstrations)")
-    p.add_argument("--render-size", type=int, default=128)
-    p.add_argument("--wrist-camera", action="store_true")
+    p.add_argument("--render-size", type=int, default=128, help="camera image side in pixels")
+    p.add_argument("--wrist-camera", action="store_true", help="also record the wrist camera")
     p.add_argument("--no-resume", action="store_true",
                    help="redo episodes the folder already holds (appends duplicates)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -141,7 +143,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("dataset", type=Path)
     v.add_argument("--episode", type=int, default=0, help="episode number (file ep_NNNNNN)")
     v.add_argument("--out", type=Path, help="video path (.mp4 or .gif); omit for a summary")
-    v.add_argument("--fps", type=float, default=10.0)
+    v.add_argument("--fps", type=float, default=10.0, help="video frame rate")
     v.add_argument("--scale", type=int, default=3, help="pixel upscaling of the frames")
     v.add_argument("--verify", action="store_true", help="decompress every episode to check it")
     v.set_defaults(func=cmd_view)

@@ -23,7 +23,7 @@ import numpy as np
 
 from physres.datasets.format import INDEX_FILE
 from physres.datasets.reader import DemoDataset
-from physres.datasets.writer import DatasetWriter, EpisodeRecorder
+from physres.datasets.writer import DatasetWriter, DemoRecorder
 from physres.errors import ConfigError
 
 __all__ = ["CollectResult", "NoiseConfig", "collect", "episode_seed", "run_episode"]
@@ -92,13 +92,13 @@ def run_episode(
     seed: int,
     noise: NoiseConfig,
     prompt: str | None = None,
-) -> tuple[EpisodeRecorder, dict[str, Any]]:
+) -> tuple[DemoRecorder, dict[str, Any]]:
     """Roll out one episode; returns the recorder and the episode's metadata."""
     rng = np.random.default_rng([seed, 1])
     noisy = rng.random() >= noise.clean_fraction and noise.burst_prob > 0
     options = {"prompt": prompt} if prompt else None
     obs, info = env.reset(seed=seed, options=options)
-    rec = EpisodeRecorder()
+    rec = DemoRecorder()
     burst_left, push = 0, np.zeros(4)
     perturbed_steps = 0
     success = bool(info.get("success", False))

@@ -31,11 +31,11 @@ from physres.datasets.format import (
     sha256_file,
 )
 
-__all__ = ["BrokenEpisode", "DemoDataset", "Episode", "EpisodeInfo"]
+__all__ = ["BrokenDemo", "Demo", "DemoDataset", "DemoInfo"]
 
 
 @dataclass(frozen=True)
-class EpisodeInfo:
+class DemoInfo:
     """Where one complete episode lives and what it is (task, prompt, seed, success...)."""
 
     index: int
@@ -64,7 +64,7 @@ class EpisodeInfo:
 
 
 @dataclass(frozen=True)
-class BrokenEpisode:
+class BrokenDemo:
     """A file or index line that could not be loaded, and why."""
 
     path: Path
@@ -72,10 +72,11 @@ class BrokenEpisode:
 
 
 @dataclass(frozen=True)
-class Episode:
-    """One loaded episode: ``arrays`` (``obs.rgb``, ``action``, ``expert_action``...) and meta."""
+class Demo:
+    """One loaded demonstration (not a reservoir ``physres.tasks.Episode``): ``arrays``
+    (``obs.rgb``, ``action``, ``expert_action``...) and meta."""
 
-    info: EpisodeInfo
+    info: DemoInfo
     arrays: dict[str, np.ndarray]
 
     def __getitem__(self, key: str) -> np.ndarray:
@@ -126,13 +127,13 @@ class DemoDataset:
                 f"(version {FORMAT_VERSION}); upgrade physres"
             )
         self.action_spec: dict[str, Any] = self.header["action_spec"]
-        self.broken: list[BrokenEpisode] = []
-        self.episodes: list[EpisodeInfo] = self._scan(verify)
-        self._cache: OrderedDict[int, Episode] = OrderedDict()
+        self.broken: list[BrokenDemo] = []
+        self.episodes: list[DemoInfo] = self._scan(verify)
+        self._cache: OrderedDict[int, Demo] = OrderedDict()
         self._cache_size = max(1, cache_episodes)
 
     # ---------------------------------------------------------------- scan
-    def _scan(self, verify: str) -> list[EpisodeInfo]:
+    def _scan(self, verify: str) -> list[DemoInfo]:
         indexed: dict[str, dict[str, Any]] = {}
         index_path = self.root / INDEX_FILE
         if index_path.exists():
@@ -144,13 +145,13 @@ class DemoDataset:
                     indexed[Path(line["file"]).name] = line
                 except (json.JSONDecodeError, KeyError, TypeError):
                     reason = f"index line {n} is torn or malformed: {raw[:60]!r}"
-                    self.broken.append(BrokenEpisode(index_path, reason))
+                    self.broken.append(BrokenDemo(index_path, reason))
         folder = self.root / EPISODE_DIR
-        found: list[EpisodeInfo] = []
+        found: list[DemoInfo] = []
         files = sorted(folder.iterdir()) if folder.is_dir() else []
         for path in files:
             if path.name.endswith(".tmp"):
-                self.broken.append(BrokenEpisode(path, "interrupted write (temporary file)"))
+                self.broken.append(BrokenDemo(path, "interrupted write (temporary file)"))
                 continue
             number = episode_number(path.name)
             if number is None:
@@ -158,11 +159,11 @@ class DemoDataset:
             line = indexed.pop(path.name, None)
             problem, meta = self._verify(path, line, verify)
             if problem:
-                self.broken.append(BrokenEpisode(path, problem))
+                self.broken.append(BrokenDemo(path, problem))
             else:
-                found.append(EpisodeInfo(number, path, meta))
+                found.append(DemoInfo(number, path, meta))
         for name, line in sorted(indexed.items()):
-            self.broken.append(BrokenEpisode(folder / name, f"listed in the index (episode "
+            self.broken.append(BrokenDemo(folder / name, f"listed in the index (episode "
                                              f"{line.get('episode')}) but the file is missing"))
         return sorted(found, key=lambda e: e.index)
 
@@ -188,7 +189,7 @@ class DemoDataset:
     def __len__(self) -> int:
         return len(self.episodes)
 
-    def __iter__(self) -> Iterator[Episode]:
+    def __iter__(self) -> Iterator[Demo]:
         for i in range(len(self.episodes)):
             yield self.episode(i)
 
@@ -200,7 +201,7 @@ class DemoDataset:
     def tasks(self) -> list[str]:
         return sorted({e.task for e in self.episodes})
 
-    def episode(self, i: int) -> Episode:
+    def episode(self, i: int) -> Demo:
         """The ``i``-th complete episode (position in :attr:`episodes`), loaded and cached."""
         if i in self._cache:
             self._cache.move_to_end(i)
@@ -210,7 +211,7 @@ class DemoDataset:
             arrays, meta = _load_npz(info.path)
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
             raise DatasetError(f"{info.path}: cannot load episode {info.index}: {e}") from e
-        ep = Episode(EpisodeInfo(info.index, info.path, {**info.meta, **meta}), arrays)
+        ep = Demo(DemoInfo(info.index, info.path, {**info.meta, **meta}), arrays)
         self._cache[i] = ep
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from physres.datasets.reader import Episode
+from physres.datasets.reader import Demo
 
 __all__ = ["annotate_frames", "write_video"]
 
@@ -33,7 +33,7 @@ def _band(width: int, lines: list[str], scale: float, color=_WHITE) -> np.ndarra
     return band
 
 
-def annotate_frames(ep: Episode, *, key: str = "obs.image", scale: int = 3) -> list[np.ndarray]:
+def annotate_frames(ep: Demo, *, key: str = "obs.image", scale: int = 3) -> list[np.ndarray]:
     """RGB uint8 frames of ``ep[key]`` with the prompt above and a status line below."""
     frames = ep.arrays[key]
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -65,7 +65,7 @@ def annotate_frames(ep: Episode, *, key: str = "obs.image", scale: int = 3) -> l
     return out
 
 
-def write_video(ep: Episode, path: str | Path, *, fps: float = 10.0, scale: int = 3) -> Path:
+def write_video(ep: Demo, path: str | Path, *, fps: float = 10.0, scale: int = 3) -> Path:
     """Write ``ep`` to ``path``: ``.mp4`` through ffmpeg, ``.gif`` through Pillow."""
     import imageio.v2 as iio2
     import imageio.v3 as iio3

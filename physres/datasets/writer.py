@@ -1,6 +1,6 @@
 """Append episodes to a dataset folder, one atomic file each.
 
-:class:`EpisodeRecorder` gathers one episode step by step;
+:class:`DemoRecorder` gathers one episode step by step;
 :class:`DatasetWriter` writes it (``episodes/ep_NNNNNN.npz`` via temp file +
 rename) and appends its line to ``index.jsonl``. Opening a folder that
 already holds a dataset appends to it, after checking that the action spec is
@@ -35,11 +35,11 @@ from physres.datasets.format import (
     to_jsonable,
 )
 
-__all__ = ["DatasetWriter", "EpisodeRecorder"]
+__all__ = ["DatasetWriter", "DemoRecorder"]
 
 
 @dataclass
-class EpisodeRecorder:
+class DemoRecorder:
     """Per-step buffers of one episode: observations, executed and expert actions.
 
     ``add`` takes the observation the policy saw, the action actually executed

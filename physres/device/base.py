@@ -94,6 +94,12 @@ class Device(ABC):
     def _reset(self, seed: int | None) -> None:
         """Return to the initial state; simulators reseed. Default: nothing to reset."""
 
+    def _connect_mock(self) -> bool:
+        """Open an in-memory transport *below* this class's own code and return True,
+        so mock mode runs its planning and safety; default False: the generic in-memory
+        backend (:mod:`physres.device.mock`) stands in for the whole device."""
+        return False
+
     # --------------------------------------------------------------- lifecycle
     @property
     def connected(self) -> bool:
@@ -104,9 +110,9 @@ class Device(ABC):
         if self._connected:
             return self
         if self.mock:
-            from physres.device.mock import MockBackend
+            from physres.device.mock import open_mock
 
-            self._backend = MockBackend(self.describe())
+            self._backend = open_mock(self)
         else:
             self._connect()
         self._connected = True
@@ -121,6 +127,8 @@ class Device(ABC):
         try:
             if not self.mock:
                 self._disconnect()
+            elif self._backend is not None:
+                self._backend.close()
         finally:
             self._connected = False
             self._backend = None

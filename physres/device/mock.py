@@ -1,20 +1,66 @@
-"""In-memory backend every device kind gets for ``mock=True``.
+"""In-memory backends for ``mock=True``: below the driver where it can, else generic.
 
-Mocks do the bare minimum quickly: they honour the description (shapes,
-dtypes, rates) and the limits (the base class checks those before the backend
-sees anything), so consumers' unit tests exercise real contracts without
-hardware or a slow simulator. Realism is the simulators' job.
+A driver whose transport has an in-memory fake (the servo-bus emulator behind
+``servobus://``, a motor board's firmware built for the host...) implements
+``Device._connect_mock`` to open it; mock mode then runs the driver's *own*
+``_apply``/``_read`` on top (:class:`BelowDriver`), so it clips, refuses and
+latches faults exactly as the real driver does. Every other kind gets
+:class:`MockBackend`, which does the bare minimum quickly: it honours the
+description (shapes, dtypes, rates) and the limits (the base class checks those
+before the backend sees anything). Realism is the simulators' job.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from physres.device.spec import Chunk, Description, StreamSpec
 
-__all__ = ["MockBackend"]
+if TYPE_CHECKING:
+    from physres.device.base import Device
+
+__all__ = ["BelowDriver", "MockBackend", "open_mock"]
+
+
+def open_mock(device: Device) -> BelowDriver | MockBackend:
+    """The mock backend for ``device``: its own code over an in-memory transport when
+    ``device._connect_mock()`` opens one, else the generic :class:`MockBackend`."""
+    if device._connect_mock():
+        return BelowDriver(device)
+    return MockBackend(device.describe())
+
+
+class BelowDriver:
+    """Mock mode that keeps the driver: its own hooks run, over the in-memory transport
+    its ``_connect_mock`` opened (the base class still checks limits first)."""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+
+    def apply(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        sent = self.device._apply(inputs)
+        return inputs if sent is None else sent
+
+    def read(self) -> dict[str, Chunk]:
+        return self.device._read()
+
+    def reset(self, seed: int | None) -> None:
+        self.device._reset(seed)
+
+    @property
+    def now_ns(self) -> int:
+        """The driver's own clock: simulated steps, or wall time since connect."""
+        d = self.device
+        return d._clock_ns if d.clock == "stepped" else time.monotonic_ns() - d._t0_ns
+
+    def close(self) -> None:
+        self.device._disconnect()
+
+    def __repr__(self) -> str:
+        return f"<BelowDriver {self.device!r}>"
 
 
 class MockBackend:
@@ -44,6 +90,9 @@ class MockBackend:
         if rate:
             self.now_ns += int(n_in * 1e9 / rate)
         return inputs
+
+    def close(self) -> None:
+        """Nothing to close: everything lives in memory."""
 
     def read(self) -> dict[str, Chunk]:
         n_in = int(self._pending)

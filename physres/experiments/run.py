@@ -1,77 +1,46 @@
-"""``physres run``: config → run folder with recording, metrics and provenance.
+"""``physres run``: config → run folder with recording, metrics, plots and provenance.
 
-A run starts a broker in-process when none answers, puts every configured
-device on the bus (one :class:`~physres.device.node.DeviceNode` each), records
-their topics to ``recording.mcap``, drives the task through a
-:class:`~physres.device.remote.RemoteDevice` proxy, fits and scores the
-readout, and writes:
+The run is three parts, each with one home: the folder and its files
+(:mod:`physres.experiments.artifacts`), what is held open while driving —
+bus, device nodes, recorder — (:mod:`physres.experiments.lifecycle`), and the
+protocol that drives, fits and scores (:mod:`physres.experiments.protocol`).
+This module only orders them. The folder gets:
 
 * ``config.yaml`` — the resolved config (defaults filled in);
-* ``run.json`` — versions, seeds, host, start/stop times, drop and garbage
-  counts, and how the run ended (``status``/``reason``);
-* ``metrics.json`` — machine-readable results;
-* ``recording.mcap`` — everything that crossed the bus for the run's topics.
-
-Whatever happens, the recorder is stopped with the reason, so a run that
-fails half-way keeps (and explains) everything recorded up to that moment.
+* ``run.json`` — versions, seeds, host, start/stop times, recording counts,
+  and how the run ended (``status`` ok / failed / interrupted, ``reason``),
+  written before the drive starts and again however the run ends;
+* ``metrics.json`` — machine-readable results (``status`` too);
+* ``recording.mcap`` — everything that crossed the bus for the run's topics;
+* plots (:mod:`physres.experiments.plots`).
 """
 
 from __future__ import annotations
 
-import json
-import platform
-import socket
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-import zmq
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from physres import __version__, registry
+from physres import registry, tasks
 from physres.config import RunConfig
 from physres.errors import ConfigError
+from physres.experiments.artifacts import (
+    RunRecord,
+    outcome,
+    prepare_run_folder,
+    versions,
+    write_config,
+    write_metrics,
+)
+from physres.experiments.lifecycle import RunSession, device_params
+from physres.experiments.protocol import counts as sample_counts
+from physres.progress import PhaseBars, progress_bar
 
-__all__ = ["run_experiment", "versions"]
-
-
-def versions() -> dict[str, str]:
-    import scipy
-    import sklearn
-
-    return {
-        "physres": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "scikit-learn": sklearn.__version__,
-        "pyzmq": zmq.__version__,
-        "libzmq": zmq.zmq_version(),
-        "platform": platform.platform(),
-    }
-
-
-def _device_params(cfg: RunConfig, name: str, n_inputs: int | None) -> dict[str, Any]:
-    """Config params, plus the task's input count where the kind declares a field for it."""
-    dev = cfg.devices[name]
-    return registry.bind_task(dev.kind, dev.params, n_inputs)
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, float) and not np.isfinite(x):
-        return str(x)
-    return x
+__all__ = ["run_experiment", "sample_counts", "versions"]
 
 
 def run_experiment(
@@ -81,94 +50,51 @@ def run_experiment(
     config_path: Path | None = None,
     console: Console | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Run ``cfg`` into folder ``out``; returns what ``metrics.json`` holds."""
-    from physres import tasks
-    from physres.bus import ensure_broker
-    from physres.bus.record import Recorder
-    from physres.device.node import DeviceNode
-    from physres.device.remote import RemoteDevice
-    from physres.experiments.protocol import run_protocol
+    """Run ``cfg`` into folder ``out``; returns what ``metrics.json`` holds.
 
+    Config mistakes raise before the folder is touched; from then on the run
+    always leaves ``run.json`` saying how it ended, and re-raises what ended
+    it (KeyboardInterrupt included).
+    """
     console = console or Console(quiet=not progress)
     if cfg.task is None:
         raise ConfigError(f"{config_path or 'config'}: `physres run` needs a task: section")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    task = tasks.create(cfg.task.kind, **cfg.task.params)
+    task_params = dict(cfg.task.params)
     if cfg.readout.alpha is not None:
-        task = tasks.create(cfg.task.kind, **{**cfg.task.params, "alpha": cfg.readout.alpha})
+        task_params["alpha"] = cfg.readout.alpha
+    task = tasks.create(cfg.task.kind, **task_params)
     target = cfg.task.device or next(iter(cfg.devices))
-    data = task.generate(cfg.seed)
-    run_info: dict[str, Any] = {
-        "name": cfg.name,
-        "config": str(config_path) if config_path else None,
-        "seed": cfg.seed,
-        "host": socket.gethostname(),
-        "argv": sys.argv,
-        "versions": versions(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "task": cfg.task.kind,
-        "device": target,
-        "via": cfg.drive.via,
-        "status": "running",
-    }
-    (out / "run.json").write_text(json.dumps(run_info, indent=2))
-    result: dict[str, Any] = {"status": "failed"}
-    ctx = zmq.Context()
-    broker = nodes = recorder = proxy = None
+    prepare_run_folder(out, overwrite=overwrite)
+    write_config(out, cfg)
+    record = RunRecord(
+        out,
+        name=cfg.name,
+        config=str(config_path) if config_path else None,
+        seed=cfg.seed,
+        task=cfg.task.kind,
+        device=target,
+        via=cfg.drive.via,
+    )
+    result: dict[str, Any] = {"status": "running"}
     t0 = time.perf_counter()
+    session: RunSession | None = None
     try:
-        devices = {
-            name: registry.create(dc.kind, name, _device_params(cfg, name, data.n_inputs))
-            for name, dc in cfg.devices.items()
-        }
-        if cfg.drive.via == "bus":
-            broker = ensure_broker(cfg.bus, ctx)
-            nodes = [DeviceNode(d, cfg.bus, ctx).start() for d in devices.values()]
-            if cfg.record.enabled:
-                topics = cfg.record.topics or [f"{n}/" for n in devices]
-                recorder = Recorder(
-                    out / "recording.mcap",
-                    topics,
-                    cfg.bus,
-                    ctx,
-                    flush_s=cfg.record.flush_s,
-                    metadata={"run": cfg.name, "seed": str(cfg.seed)},
-                ).start()
-            # a stepped device's outputs may take as long as its chunk takes in real time
-            # (firmware in the loop runs at wall-clock pace): wait at least drive.timeout_s
-            proxy = RemoteDevice(
-                target, cfg=cfg.bus, ctx=ctx, timeout_s=max(30.0, cfg.drive.timeout_s)
-            ).connect()
-            device = proxy
-        else:
-            device = devices[target].connect()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not progress,
-        ) as bar:
-            bars: dict[str, Any] = {}
-
-            def on_progress(split: str, i: int, n: int) -> None:
-                if split not in bars:
-                    bars[split] = bar.add_task(f"{cfg.task.kind} on {target}: {split}", total=n)
-                bar.update(bars[split], completed=i)
-
-            res = run_protocol(
-                device,
-                task,
-                data,
-                seed=cfg.seed,
-                chunk=cfg.drive.chunk,
-                input_rate_hz=cfg.drive.rate_hz,
-                timeout_s=cfg.drive.timeout_s,
-                progress=on_progress,
-            )
+        data = task.generate(cfg.seed)
+        recording = out / "recording.mcap" if cfg.record.enabled else None
+        session = RunSession(
+            cfg,
+            target,
+            bus=cfg.bus,
+            n_inputs=data.n_inputs,
+            recording=recording,
+            say=console.print,
+        )
+        with session, progress_bar(console, disable=not progress) as bars:
+            on_progress = PhaseBars(bars, f"{cfg.task.kind} on {target}")
+            res = _protocol(session, task, data, cfg, on_progress)
+            trace = _free_run_trace(session, task, res.readout, data, cfg.seed)
         result = {
             "status": "ok",
             "task": cfg.task.kind,
@@ -178,91 +104,116 @@ def run_experiment(
             "value": float(res.metrics[task.metric]),
             "metrics": res.metrics,
             "timing_s": {**res.timing_s, "total_s": time.perf_counter() - t0},
-            "n_train": len(data.train),
-            "n_test": len(data.test),
+            **res.counts,
         }
         if cfg.reference is not None:
-            ref_kind = cfg.reference.kind
-            ref_params = registry.bind_task(ref_kind, cfg.reference.params, data.n_inputs)
-            with registry.create(ref_kind, "reference", ref_params) as ref:
-                ref_res = run_protocol(ref, task, data, seed=cfg.seed, control=False)
-            result["reference"] = {"kind": ref_kind, "metrics": ref_res.metrics}
-            result["metrics"][f"reference_{ref_kind}_{task.metric}"] = ref_res.metrics[task.metric]
-        _plot(out, res, data, task, devices[target].describe())
-        run_info["status"], run_info["reason"] = "ok", "completed"
+            ref = result["reference"] = _reference(cfg, task, data)
+            result["metrics"][f"reference_{ref['kind']}_{task.metric}"] = ref["metrics"][
+                task.metric
+            ]
+        _write_plots(out, result, task, data, res, session, trace)
     except BaseException as e:
-        run_info["status"] = "failed"
-        run_info["reason"] = f"{type(e).__name__}: {e}"
-        result = {"status": "failed", "reason": run_info["reason"]}
+        result = {**result, "status": outcome(e)[0], "reason": outcome(e)[1]}
+        _finish(out, record, session, result, e)
         raise
-    finally:
-        if proxy is not None:
-            proxy.disconnect()
-        if recorder is not None:
-            recorder.stop(run_info.get("reason", "stopped"))
-            run_info["recording"] = {"file": "recording.mcap", **_jsonable(recorder.stats)}
-        if cfg.drive.via == "local":
-            for d in devices.values() if "devices" in locals() else []:
-                d.disconnect()
-        for n in nodes or []:
-            n.stop()
-        if broker is not None:
-            broker.stop()
-        ctx.destroy(linger=0)
-        run_info["stopped"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        (out / "run.json").write_text(json.dumps(_jsonable(run_info), indent=2))
-        (out / "metrics.json").write_text(json.dumps(_jsonable(result), indent=2))
-    _summary(console, cfg, result, out, run_info)
+    _finish(out, record, session, result, None)
+    _summary(console, cfg, result, out, record.info)
     return result
 
 
-def _plot(out: Path, res: Any, data: Any, task: Any, desc: Any) -> None:
-    """What a person checks first: state traces, frames (if any), readout vs target."""
-    import matplotlib
+def _protocol(
+    session: RunSession, task: Any, data: Any, cfg: RunConfig, on_progress: PhaseBars
+) -> Any:
+    """The run's one call into the protocol (drive → fit → score → controls)."""
+    from physres.experiments.protocol import run_protocol
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    assert session.device is not None
+    return run_protocol(
+        session.device,
+        task,
+        data,
+        seed=cfg.seed,
+        chunk=cfg.drive.chunk,
+        input_rate_hz=cfg.drive.rate_hz,
+        timeout_s=cfg.drive.timeout_s,
+        progress=on_progress,
+        features=cfg.features,
+        readout=cfg.readout,
+    )
 
+
+def _free_run_trace(
+    session: RunSession, task: Any, readout: Any, data: Any, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """One closed-loop trial again, for its plot: (driven warm-up, truth, free-run prediction).
+
+    The protocol scores every trial but keeps no trajectory; this repeats the
+    first trial with the same seed, so it is the one the score starts from.
+    """
+    horizon = getattr(task.params, "horizon", None)
+    if not data.closed_loop or horizon is None:
+        return None
+    from physres.experiments.drive import free_run
+
+    ep = data.closed_loop[0]
+    warm, truth = ep.u[: ep.n_steps - horizon], ep.u[ep.n_steps - horizon :]
+    assert session.device is not None
+    pred = free_run(session.device, task, readout, warm, horizon=horizon, seed=seed)
+    return warm, truth, pred
+
+
+def _reference(cfg: RunConfig, task: Any, data: Any) -> dict[str, Any]:
+    """The reference substrate on the same data (local, not recorded)."""
+    from physres.experiments.protocol import run_protocol
+
+    assert cfg.reference is not None
+    kind = cfg.reference.kind
+    params = device_params(kind, dict(cfg.reference.params), data.n_inputs)
+    with registry.create(kind, "reference", params) as ref:
+        ref_res = run_protocol(ref, task, data, seed=cfg.seed, control=False)
+    return {"kind": kind, "metrics": ref_res.metrics}
+
+
+def _write_plots(
+    out: Path,
+    result: dict[str, Any],
+    task: Any,
+    data: Any,
+    res: Any,
+    session: RunSession,
+    trace: Any,
+) -> None:
     from physres.experiments.drive import select_stream
+    from physres.experiments.plots import write_plots
 
-    x = np.asarray(res.states_test[0])
-    n = min(300, len(x))
-    fig, ax = plt.subplots(figsize=(9, 3))
-    ax.plot(x[:n, : min(8, x.shape[1])], lw=0.8)
-    ax.set(xlabel="test step", ylabel="feature", title="state features (first 8)")
-    fig.tight_layout()
-    fig.savefig(out / "states.png", dpi=100)
-    plt.close(fig)
-    spec = select_stream(desc)
-    if spec.kind == "frame" and len(spec.shape) == 2:
-        frames = x.reshape(len(x), *spec.shape)[: min(8, len(x))]
-        fig, axes = plt.subplots(1, len(frames), figsize=(2 * len(frames), 2.2))
-        for i, (a, f) in enumerate(zip(np.atleast_1d(axes), frames)):
-            a.imshow(f, cmap="gray")
-            a.set_axis_off()
-            a.set_title(f"step {i}", fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "frames.png", dpi=100)
-        plt.close(fig)
-    pred = task.predict(res.readout, res.states_test)
-    fig, ax = plt.subplots(figsize=(9, 3))
-    if data.kind == "regression":
-        y = np.asarray(data.test[0].y).reshape(len(data.test[0].y), -1)
-        p = np.asarray(pred[0]).reshape(len(y), -1)
-        m = min(300, len(y))
-        ax.plot(y[:m, 0], "k", lw=1.2, label="target")
-        ax.plot(p[:m, 0], "r--", lw=1.0, label="readout")
-        ax.set_xlabel("test step")
-    else:
-        true = [ep.label for ep in data.test]
-        ax.plot(true, "ko", ms=6, label="true class")
-        ax.plot(np.asarray(pred), "rx", ms=6, label="readout")
-        ax.set_xlabel("test episode")
-    ax.legend(loc="upper right")
-    ax.set_title("readout vs target (test)")
-    fig.tight_layout()
-    fig.savefig(out / "readout.png", dpi=100)
-    plt.close(fig)
+    assert session.description is not None
+    spec = select_stream(session.description)
+    frame_shape = tuple(spec.shape) if spec.kind == "frame" and len(spec.shape) == 2 else None
+    paths = write_plots(
+        out,
+        result=result,
+        task=task,
+        data=data,
+        states_test=res.states_test,
+        readout=res.readout,
+        frame_shape=frame_shape,
+        free_run=trace,
+    )
+    result["plots"] = {k: p.name for k, p in paths.items()}
+
+
+def _finish(
+    out: Path,
+    record: RunRecord,
+    session: RunSession | None,
+    result: dict[str, Any],
+    exc: BaseException | None,
+) -> None:
+    """``run.json`` and ``metrics.json`` as the run ended (called exactly once)."""
+    if session is not None and session.recording_stats is not None:
+        record.info["recording"] = session.recording_stats
+    record.finish(exc)
+    write_metrics(out, result)
 
 
 def _summary(
@@ -274,6 +225,11 @@ def _summary(
     for k, v in sorted((result.get("metrics") or {}).items()):
         if not k.startswith("r2_"):
             table.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v))
+    table.add_row(
+        "data",
+        f"train {result['n_train_sequences']} sequences / {result['n_train_samples']} samples, "
+        f"test {result['n_test_sequences']} / {result['n_test_samples']}",
+    )
     rec = run_info.get("recording") or {}
     if rec:
         table.add_row(

@@ -88,6 +88,12 @@ class RidgeCVReadout(_RidgeRegressor):
         self.washout = washout
         self.nan_policy = nan_policy
 
+    @property
+    def _gram_copies(self) -> int:  # type: ignore[override]
+        """One p × p statistic per fold plus the total, a difference and the solve's."""
+        k = self.n_folds
+        return (int(k) if isinstance(k, (int, np.integer)) and k > 0 else 5) + 4
+
     def _grid(self) -> np.ndarray:
         a = default_alphas() if self.alphas is None else np.asarray(self.alphas, dtype=np.float64)
         if a.ndim != 1 or a.size == 0 or not np.isfinite(a).all() or (a < 0).any():

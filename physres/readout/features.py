@@ -19,6 +19,7 @@ call on the whole recording gives. ``reset()`` starts a new episode.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -31,6 +32,7 @@ from physres.errors import DataError
 __all__ = [
     "DelayEmbedding",
     "EventBinner",
+    "EventWindow",
     "ExpTrace",
     "FrameFeatures",
     "bin_events",
@@ -98,10 +100,20 @@ class FrameFeatures(TransformerMixin, BaseEstimator):
             f = cv2.resize(np.ascontiguousarray(f), (int(w), int(h)), interpolation=cv2.INTER_AREA)
         return f.reshape(-1)
 
-    def transform(self, frames: Any) -> np.ndarray:
-        """Features for every frame; the previous frame carries over between calls."""
+    def transform(self, frames: Any) -> Any:
+        """Features for every frame; the previous frame carries over between calls.
+
+        A list of episodes ``[(T_i, H, W[, C]), ...]`` gives a list of feature
+        arrays, each episode starting afresh (its first difference is zeros).
+        """
         if not hasattr(self, "prev_"):
             self.fit()
+        if isinstance(frames, (list, tuple)):
+            out = []
+            for episode in frames:
+                self.reset()
+                out.append(self.transform(np.asarray(episode)))
+            return out
         frames = np.asarray(frames)
         if frames.ndim not in (3, 4) or len(frames) == 0:
             raise DataError(
@@ -127,6 +139,34 @@ class FrameFeatures(TransformerMixin, BaseEstimator):
         if self.difference == "abs":
             return np.abs(diff)
         return np.hstack([feats, np.abs(diff)])
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """One episode of an event stream and the task-step grid its events belong to.
+
+    The drive loop makes these from spike or address-event streams (a list of
+    ``(t_ns, channel)`` records, as an MEA or an AER board delivers them):
+    ``events`` keep the device's own times; step ``i`` of the episode covers
+    ``[t0_ns + i·step_ns, t0_ns + (i+1)·step_ns)``. ``n_channels`` is the
+    device's channel count when it declares one.
+    """
+
+    events: np.ndarray
+    t0_ns: int
+    step_ns: int
+    n_steps: int
+    n_channels: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.step_ns <= 0 or self.n_steps <= 0:
+            raise DataError(
+                f"EventWindow: need step_ns > 0 and n_steps > 0, got {self.step_ns}, {self.n_steps}"
+            )
+        _event_fields(np.asarray(self.events))
+
+    def __len__(self) -> int:
+        return self.n_steps
 
 
 def _event_fields(events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from physres.errors import DataError
-from physres.readout.stats import SufficientStats
+from physres.readout.stats import SufficientStats, check_memory
 from physres.readout.validation import (
     check_nan_policy,
     check_washout,
@@ -36,6 +36,11 @@ from physres.readout.validation import (
 )
 
 __all__ = ["RidgeReadout", "solve_ridge"]
+
+#: rows per stacked statistics update of short episodes (one O(p²) correction per update)
+_STACK_ROWS = 8192
+#: ... and at most this many bytes of stacked copy
+_STACK_BYTES = 64 * 2**20
 
 
 def solve_ridge(G: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
@@ -233,14 +238,53 @@ class _RidgeCore(_EpisodeInput):
     stats_: SufficientStats
     y_ndim_: int
 
+    #: p × p float64 matrices alive at the peak of a fit (see :func:`check_memory`)
+    _gram_copies: int = 4
+
     def _accumulate_blocks(self, blocks: list[tuple[np.ndarray, np.ndarray, int, str]]) -> None:
+        """Add blocks to ``stats_``; many short episodes go in as one stacked update.
+
+        Each update costs ``O(p²)`` on top of its rows (the shift correction,
+        the cancellation check), so 270 episodes of 10 rows × 1,024 features
+        took 10-20 s one at a time and 0.3 s stacked. Blocks are checked for
+        NaN/inf one by one (so errors still name the episode and row), then
+        concatenated up to :data:`_STACK_ROWS` rows (64 MiB) per update.
+        """
+        owner = self._owner()
+        width = blocks[0][0].shape[1] if blocks else 1
+        stack_rows = max(1, min(_STACK_ROWS, _STACK_BYTES // (8 * max(width, 1))))
+        pending: list[tuple[np.ndarray, np.ndarray]] = []
+        n_pending = 0
+
+        def flush() -> None:
+            nonlocal pending, n_pending
+            if not pending:
+                return
+            if len(pending) == 1:
+                Xs, Ys = pending[0]
+            else:
+                Xs = np.concatenate([x for x, _ in pending])
+                Ys = np.concatenate([y for _, y in pending])
+            self.stats_.update(Xs, Ys, where=f"{owner}: ")
+            pending, n_pending = [], 0
+
         for Xb, Yb, row0, where in blocks:
             Xb, Yb = self._omit(Xb, Yb)
             if not hasattr(self, "stats_"):
+                check_memory(Xb.shape[1], Yb.shape[1], copies=self._gram_copies, owner=owner)
                 self.stats_ = SufficientStats(
                     Xb.shape[1], Yb.shape[1], center=bool(self.fit_intercept)
                 )
-            self.stats_.update(Xb, Yb, where=f"{self._owner()}: {where}", row0=row0)
+            if len(Xb) >= stack_rows or len(blocks) == 1:
+                flush()
+                self.stats_.update(Xb, Yb, where=f"{owner}: {where}", row0=row0)
+                continue
+            self.stats_.check_block(Xb, Yb, where=f"{owner}: {where}", row0=row0)
+            pending.append((Xb, Yb))
+            n_pending += len(Xb)
+            if n_pending >= stack_rows:
+                flush()
+        flush()
 
     def _set_solution(self, W: np.ndarray, mean_x: np.ndarray, mean_y: np.ndarray) -> None:
         coef = np.ascontiguousarray(W.T)

@@ -24,23 +24,120 @@ takes one of two paths:
   about one extra memory pass, and as exact as centring a copy.
 
 Targets are always shifted explicitly (they are small: ``n × q``).
+
+Size limits. OpenBLAS's multi-threaded ``dsyrk`` crashed the process
+(SIGSEGV) on a 2,048 × 16,384 block, the Gram update of 128×128 camera
+frames. No BLAS call here sees more than :data:`MAX_BLAS_COLS` columns: wider
+data are split into column tiles (one ``syrk``/``gemm`` per tile pair over
+row blocks of :data:`TILE_ROWS`), and the largest tile is tested in a child
+process. The statistics themselves are ``O(p²)``: :func:`check_memory`
+refuses, with the figures, a readout that would not fit in the memory the
+machine has before anything is allocated.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from scipy.linalg.blas import dsyrk
 
-from physres.errors import DataError
+from physres.errors import DataError, ResourceError
 from physres.readout.validation import raise_nonfinite
 
-__all__ = ["SufficientStats"]
+__all__ = [
+    "MAX_BLAS_COLS",
+    "TILE_ROWS",
+    "SufficientStats",
+    "available_memory_bytes",
+    "check_memory",
+    "gram",
+]
+
+#: widest block (columns) one BLAS call is given; 2,048 × 16,384 crashed OpenBLAS's dsyrk
+MAX_BLAS_COLS = 4096
+#: rows per BLAS call once the columns are tiled (the largest call is TILE_ROWS × MAX_BLAS_COLS)
+TILE_ROWS = 2048
 
 _PATCH_ROWS = 8192  # rows per block when recomputing ill-conditioned columns exactly
 _SHIFT_ROWS = 2048  # rows per block of the explicitly shifted path (a reused buffer)
 _SAMPLE_ROWS = 512  # rows sampled to predict which columns will be ill-conditioned
 #: above this fraction of ill-conditioned columns, shifting every block beats patching
 _EXPLICIT_FRACTION = 0.125
+
+
+def _tiles(p: int) -> list[slice]:
+    return [slice(a, min(a + MAX_BLAS_COLS, p)) for a in range(0, p, MAX_BLAS_COLS)]
+
+
+def _tiled_gram(X: np.ndarray) -> np.ndarray:
+    """``XᵀX`` in tiles of at most TILE_ROWS × MAX_BLAS_COLS per BLAS call."""
+    n, p = X.shape
+    G = np.zeros((p, p))
+    tiles = _tiles(p)
+    for r in range(0, n, TILE_ROWS):
+        Xr = X[r : r + TILE_ROWS]
+        for i, a in enumerate(tiles):
+            Xa = Xr[:, a]
+            for b in tiles[i:]:
+                G[a, b] += Xa.T @ Xr[:, b]
+    for i, a in enumerate(tiles):  # mirror the upper tile triangle
+        for b in tiles[i + 1 :]:
+            G[b, a] = G[a, b].T
+    return G
+
+
+def gram(X: np.ndarray) -> np.ndarray:
+    """``XᵀX`` (float64): one BLAS call up to MAX_BLAS_COLS columns, tiles beyond."""
+    if X.shape[1] <= MAX_BLAS_COLS:
+        return X.T @ X
+    return _tiled_gram(X)
+
+
+def _cross(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``AᵀB`` with B's columns tiled to MAX_BLAS_COLS (A is the narrow side)."""
+    if B.shape[1] <= MAX_BLAS_COLS and A.shape[1] <= MAX_BLAS_COLS:
+        return A.T @ B
+    out = np.zeros((A.shape[1], B.shape[1]))
+    for r in range(0, len(A), TILE_ROWS):
+        Ar, Br = A[r : r + TILE_ROWS], B[r : r + TILE_ROWS]
+        for a in _tiles(A.shape[1]):
+            for b in _tiles(B.shape[1]):
+                out[a, b] += Ar[:, a].T @ Br[:, b]
+    return out
+
+
+def available_memory_bytes() -> int | None:
+    """What the kernel says can still be allocated (MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(n_features: int, n_targets: int, *, copies: int, owner: str) -> int:
+    """Bytes a readout's statistics will need; ResourceError if the machine lacks them.
+
+    ``copies`` is how many p × p float64 matrices are alive at the peak (the
+    running Gram, a chunk's Gram and its shift correction; the solve's copy).
+    """
+    p, q = int(n_features), int(n_targets)
+    need = 8 * (copies * p * p + 4 * p * q)
+    avail = available_memory_bytes()
+    if avail is not None and need > avail:
+        raise ResourceError(
+            f"{owner}: {p:,} features need about {need / 2**30:.1f} GiB for the readout "
+            f"({copies} float64 {p:,} x {p:,} matrices) but {avail / 2**30:.1f} GiB are "
+            "available; use fewer features (a smaller frame_shape, a frame or pooling stage)"
+        )
+    return need
 
 
 def _shifted_gram(
@@ -56,7 +153,10 @@ def _shifted_gram(
         Xb = X[start : start + _SHIFT_ROWS]
         Z = buf[: len(Xb)]
         np.subtract(Xb, s, out=Z)
-        C = dsyrk(1.0, Z.T, beta=1.0, c=C, trans=0, overwrite_c=1)  # upper triangle
+        if p <= MAX_BLAS_COLS:
+            C = dsyrk(1.0, Z.T, beta=1.0, c=C, trans=0, overwrite_c=1)  # upper triangle
+        else:
+            C += _tiled_gram(Z)
         xy += Z.T @ Yc[start : start + _SHIFT_ROWS]
         sums += Z.sum(axis=0)
     upper = np.triu(C)
@@ -152,7 +252,7 @@ class SufficientStats:
             G, xy, sum_shifted = _shifted_gram(X, Yc, s)
             self.n_explicit_chunks += 1
         else:
-            G = X.T @ X  # syrk on the raw chunk: no copy of X
+            G = gram(X)  # syrk on the raw chunk: no copy of X
             sum_shifted = sx_raw - n * s
             xy = xy_raw
             if self.center:
@@ -177,6 +277,20 @@ class SufficientStats:
         self.sum_y += sum_yc
         self.yy += np.einsum("ij,ij->j", Yc, Yc)
         self.n += n
+
+    def check_block(self, X: np.ndarray, Y: np.ndarray, *, where: str = "", row0: int = 0) -> None:
+        """The NaN/inf check of :meth:`update` alone (one cheap pass over the block).
+
+        Readouts check each episode with this before stacking many into one
+        update, so the error still names the episode and its row.
+        """
+        with np.errstate(invalid="ignore", over="ignore"):
+            y_ok = np.isfinite(np.sum(Y))
+            x_ok = np.isfinite(np.sum(X))
+        if not y_ok:
+            raise_nonfinite("y", np.asarray(Y, np.float64).reshape(len(Y), -1), where, row0)
+        if not x_ok:
+            raise_nonfinite("X", np.asarray(X, np.float64), where, row0)
 
     def _expect_bad(self, X: np.ndarray, mean: np.ndarray, s: np.ndarray) -> int:
         """Predicted number of columns with ``κ > kappa_max``, from a row sample."""
@@ -210,8 +324,8 @@ class SufficientStats:
         for start in range(0, X.shape[0], _PATCH_ROWS):
             Xb = X[start : start + _PATCH_ROWS]
             Z = Xb[:, bad] - s[bad]
-            GB += Z.T @ Xb
-            ZZ += Z.T @ Z
+            GB += _cross(Z, Xb)
+            ZZ += gram(Z)
             xyB += Z.T @ Yc[start : start + _PATCH_ROWS]
             sB += Z.sum(axis=0)
         GB -= np.outer(sB, s)

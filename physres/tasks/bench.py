@@ -14,14 +14,23 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from physres import registry
 from physres.errors import ConfigError
 from physres.experiments.protocol import run_protocol
+from physres.progress import PhaseBars, progress_bar
 from physres.tasks.registry import create, names
 
-__all__ = ["PRESETS", "add_tasks_command", "register", "run_suite", "run_task"]
+__all__ = [
+    "PRESETS",
+    "SUBSTRATE_DEFAULTS",
+    "add_tasks_command",
+    "register",
+    "run_suite",
+    "run_task",
+]
 
 #: Reference ESN settings per task: (device params, task params). NARMA10 keeps the
 #: literature protocol (N=500, sr 0.95, leak 1, input scaling 1, ridge 1e-7) and tunes only
@@ -77,6 +86,14 @@ PRESETS: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
 }
 
 
+#: Device params every task gets on a substrate unless a preset or ``--device-set`` says
+#: otherwise. The tank's native 128×128 frames are 16,384 readout features (a 2 GiB
+#: Gram matrix, several copies to fit): the camera path's 32×32 INTER_AREA grid instead.
+SUBSTRATE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sim.bucket": {"frame_shape": (32, 32)},
+}
+
+
 def run_task(
     kind: str,
     task_name: str,
@@ -85,8 +102,12 @@ def run_task(
     device_params: Mapping[str, Any] | None = None,
     task_params: Mapping[str, Any] | None = None,
     reset_between: bool | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Generate, drive, fit and score one task; one row per reported metric.
+
+    ``progress(phase, done, total)`` is passed to
+    :func:`~physres.experiments.protocol.run_protocol`.
 
     Regression tasks made of one long series are driven continuously (train
     then test, no reset), as a recording would be; episode tasks (speech)
@@ -96,16 +117,29 @@ def run_task(
     task = create(task_name, **{**preset_task, **(task_params or {})})
     t0 = time.perf_counter()
     data = task.generate(seed)
-    dev_params = registry.bind_task(kind, {**preset_dev, **(device_params or {})}, data.n_inputs)
+    dev_params = registry.bind_task(
+        kind,
+        {**SUBSTRATE_DEFAULTS.get(kind, {}), **preset_dev, **(device_params or {})},
+        data.n_inputs,
+    )
     device = registry.create(kind, params=dev_params)
     with device:
-        res = run_protocol(device, task, data, seed=seed, reset_between=reset_between)
+        res = run_protocol(
+            device, task, data, seed=seed, reset_between=reset_between, progress=progress
+        )
     m = res.metrics
     rows = [_row(task_name, task.metric, m[task.metric], t0, m)]
     if "nrmse_free" in m:
         t_free = res.timing_s.get("free_run_s", 0.0)
-        rows.append(_row(f"{task_name} (free run {int(m['horizon'])})", "nrmse_free",
-                         m["nrmse_free"], time.perf_counter() - t_free, m))
+        rows.append(
+            _row(
+                f"{task_name} (free run {int(m['horizon'])})",
+                "nrmse_free",
+                m["nrmse_free"],
+                time.perf_counter() - t_free,
+                m,
+            )
+        )
     return rows
 
 
@@ -127,8 +161,12 @@ def run_suite(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     device_overrides: Mapping[str, Mapping[str, Any]] | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callable[[str, str, int, int | None], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every task (or ``tasks``) on substrate ``kind``; rows as :func:`run_task` returns."""
+    """Every task (or ``tasks``) on substrate ``kind``; rows as :func:`run_task` returns.
+
+    ``progress(task, phase, done, total)`` follows each task's drive and fit.
+    """
     rows: list[dict[str, Any]] = []
     for name in tasks or names():
         for row in run_task(
@@ -137,6 +175,7 @@ def run_suite(
             seed=seed,
             task_params=(overrides or {}).get(name),
             device_params=(device_overrides or {}).get(name),
+            progress=None if progress is None else partial(progress, name),
         ):
             rows.append(row)
             if on_row is not None:
@@ -167,15 +206,24 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     table = Table(title=f"physres tasks on {args.substrate} (seed {args.seed})")
     for col in ("task", "metric", "value", "time [s]"):
         table.add_column(col, justify="right" if col in ("value", "time [s]") else "left")
-    selected = args.task or None
-    with console.status(f"running tasks on {args.substrate}..."):
+    selected = args.task or names()
+    with progress_bar(console) as bars:
+        overall = bars.add_task(f"tasks on {args.substrate}", total=len(selected), unit="tasks")
+        phases = PhaseBars(bars, args.substrate)
+
+        def on_row(r: dict[str, Any]) -> None:
+            console.log(f"{r['task']}: {r['metric']} = {r['value']:.4g}")
+            if r["task"] in selected:  # a task's first row: the task is done
+                bars.advance(overall)
+
         rows = run_suite(
             args.substrate,
             selected,
             seed=args.seed,
             overrides=_parse_sets(args.set or [], "--set"),
             device_overrides=_parse_sets(args.device_set or [], "--device-set"),
-            on_row=lambda r: console.log(f"{r['task']}: {r['metric']} = {r['value']:.4g}"),
+            on_row=on_row,
+            progress=lambda name, phase, done, total: phases(f"{name} {phase}", done, total),
         )
     for r in rows:
         table.add_row(r["task"], r["metric"], f"{r['value']:.4g}", f"{r['time_s']:.2f}")
@@ -188,9 +236,9 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 def add_tasks_command(bench_sub: argparse._SubParsersAction) -> None:
     """Add ``tasks`` under an existing ``physres bench`` sub-parser group."""
     p = bench_sub.add_parser("tasks", help="run the task suite on one substrate, print a table")
-    p.add_argument("--substrate", default="sim.esn", help="device kind (default: %(default)s)")
+    p.add_argument("--substrate", default="sim.esn", help="device kind")
     p.add_argument("--task", action="append", choices=names(), help="only this task (repeatable)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="task data and device seed")
     p.add_argument("--set", action="append", metavar="TASK.KEY=VALUE", help="task parameter")
     p.add_argument(
         "--device-set",
@@ -210,7 +258,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Standalone entry: ``python -m physres.tasks.bench tasks --substrate sim.esn``."""
-    ap = argparse.ArgumentParser(prog="python -m physres.tasks.bench")
+    ap = argparse.ArgumentParser(
+        prog="python -m physres.tasks.bench",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     add_tasks_command(ap.add_subparsers(dest="bench_cmd", required=True))
     args = ap.parse_args(argv)
     return int(args.func(args))

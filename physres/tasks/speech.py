@@ -244,7 +244,8 @@ class SpokenDigits(SequenceClassificationTask):
         accents = [i for i, a in enumerate(ds["accents"]) if a in p.accents]
         variants = [i for i, v in enumerate(ds["variants"]) if v in p.variants]
         keep = np.flatnonzero(
-            np.isin(ds["digit"], p.digits) & np.isin(ds["accent"], accents)
+            np.isin(ds["digit"], p.digits)
+            & np.isin(ds["accent"], accents)
             & np.isin(ds["variant"], variants)
         )
         if p.split == "speaker":

@@ -16,7 +16,7 @@ from physres.sim.arm.env import ENV_ID, PROMPT_CHARSET, PROPRIO_NAMES, TabletopE
 from physres.sim.arm.experts import Expert, Waypoint, make_expert
 from physres.sim.arm.scene import Scene, SceneObject, panda_urdf
 from physres.sim.arm.spec import ACTION_SPEC, ActionError, ActionSpec
-from physres.sim.arm.tasks import TASKS, PromptError, Task, make_task, parse_prompt
+from physres.sim.arm.tasks import TASKS, ArmTask, PromptError, make_task, parse_prompt
 
 __all__ = [
     "ACTION_SPEC",
@@ -26,6 +26,7 @@ __all__ = [
     "TASKS",
     "ActionError",
     "ActionSpec",
+    "ArmTask",
     "Expert",
     "PromptError",
     "Scene",
@@ -33,7 +34,6 @@ __all__ = [
     "SimArm",
     "SimArmParams",
     "TabletopEnv",
-    "Task",
     "Waypoint",
     "make_expert",
     "make_task",

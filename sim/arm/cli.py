@@ -8,12 +8,13 @@ next to ``experts``; ``register(sub)`` adds ``experts``.
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from rich.console import Console
 from rich.table import Table
 
 from physres.errors import ConfigError
+from physres.progress import progress_bar
 
 __all__ = ["cmd_experts", "register", "robot_subparsers"]
 
@@ -32,13 +33,23 @@ def robot_subparsers(sub: argparse._SubParsersAction) -> argparse._SubParsersAct
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``physres robot experts`` to the top-level subparsers."""
+    from physres.sim.arm.tasks import TASKS
+
     p = robot_subparsers(sub).add_parser(
-        "experts", help="run the scripted experts over random layouts and print success rates"
+        "experts",
+        help="run the scripted experts over random layouts and print success rates",
+        description=f"Runs every task's scripted expert on --seeds random layouts: by default "
+        f"{len(TASKS)} tasks x 100 = {len(TASKS) * 100} episodes.",
     )
     p.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
-    p.add_argument("--seeds", type=int, default=100, help="episodes (layouts) per task")
-    p.add_argument("--start-seed", type=int, default=0)
-    p.add_argument("--render-size", type=int, default=128)
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=100,
+        help=f"episodes (layouts) per task; {len(TASKS)} tasks with --tasks all",
+    )
+    p.add_argument("--start-seed", type=int, default=0, help="first layout seed")
+    p.add_argument("--render-size", type=int, default=128, help="camera image side in pixels")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (one task each)")
     p.add_argument(
         "--min-rate",
@@ -70,16 +81,31 @@ def cmd_experts(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     seeds = range(args.start_seed, args.start_seed + args.seeds)
-    with console.status(f"running {len(tasks)} experts × {args.seeds} layouts"):
-        if args.jobs > 1:
+    with progress_bar(console) as progress:
+        bar = progress.add_task(
+            f"{len(tasks)} experts × {args.seeds} layouts",
+            total=len(tasks) * args.seeds,
+            unit="episodes",
+        )
+        if args.jobs > 1:  # workers report whole tasks: the bar moves per finished task
             with ProcessPoolExecutor(args.jobs) as pool:
                 futures = [
                     pool.submit(evaluate_expert, t, seeds, render_size=args.render_size)
                     for t in tasks
                 ]
+                for f in as_completed(futures):
+                    progress.advance(bar, len(f.result().seeds))
                 results = [f.result() for f in futures]
         else:
-            results = [evaluate_expert(t, seeds, render_size=args.render_size) for t in tasks]
+            results = [
+                evaluate_expert(
+                    t,
+                    seeds,
+                    render_size=args.render_size,
+                    on_episode=lambda ok: progress.advance(bar),
+                )
+                for t in tasks
+            ]
     table = Table(title=f"scripted experts, seeds {seeds.start}..{seeds.stop - 1}")
     table.add_column("task", no_wrap=True)
     for col in ("success", "rate", "mean steps", "steps/s*"):

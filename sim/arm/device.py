@@ -43,7 +43,8 @@ _Q_SPEED = np.array([2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61])
 class SimArmParams(BaseModel):
     """The world to load and the safety settings of the simulated Panda."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # nan/inf (however written) is refused at load: an infinite floor is no floor
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: which task layout to put on the table (objects to interact with)
     task: str = "pick_place"

@@ -39,7 +39,7 @@ from gymnasium import spaces
 from physres.errors import ConfigError
 from physres.sim.arm.scene import Scene
 from physres.sim.arm.spec import ACTION_SPEC, ActionSpec
-from physres.sim.arm.tasks import TASKS, Task, make_task, parse_prompt
+from physres.sim.arm.tasks import TASKS, ArmTask, make_task, parse_prompt
 
 __all__ = ["ENV_ID", "PROMPT_CHARSET", "PROPRIO_NAMES", "TabletopEnv", "normalize_prompt"]
 
@@ -133,7 +133,7 @@ class TabletopEnv(gym.Env):
         self.action_space = spaces.Box(
             action_spec.low_array, action_spec.high_array, dtype=np.float32
         )
-        self.task: Task | None = None
+        self.task: ArmTask | None = None
         self.prompt = ""
         self.episode = 0
         self.steps = 0

@@ -339,8 +339,17 @@ def run_episode(env: TabletopEnv, expert: Expert, seed: int, **reset_kw: Any) ->
             return bool(info["success"]), steps
 
 
-def evaluate_expert(task: str, seeds: range | list[int], *, render_size: int = 128) -> ExpertResult:
-    """Run the expert for ``task`` on every seed (random layouts) and count successes."""
+def evaluate_expert(
+    task: str,
+    seeds: range | list[int],
+    *,
+    render_size: int = 128,
+    on_episode: Callable[[bool], None] | None = None,
+) -> ExpertResult:
+    """Run the expert for ``task`` on every seed (random layouts) and count successes.
+
+    ``on_episode(success)`` is called after every episode (progress display).
+    """
     import time
 
     env = TabletopEnv(task, render_size=render_size)
@@ -354,6 +363,8 @@ def evaluate_expert(task: str, seeds: range | list[int], *, render_size: int = 1
             s, n = run_episode(env, expert, seed)
             ok.append(s)
             steps.append(n)
+            if on_episode is not None:
+                on_episode(s)
     finally:
         env.close()
     return ExpertResult(task, seeds, ok, steps, time.perf_counter() - t0)

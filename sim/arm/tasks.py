@@ -27,6 +27,7 @@ from physres.sim.arm.scene import TABLE_RGBA, Scene
 
 __all__ = [
     "TASKS",
+    "ArmTask",
     "CupFromPedestal",
     "LyingBottleFromBowl",
     "PickPlace",
@@ -34,7 +35,6 @@ __all__ = [
     "PromptError",
     "PushBowl",
     "StandingBottleFromPedestal",
-    "Task",
     "Wipe",
     "make_task",
     "parse_prompt",
@@ -87,8 +87,9 @@ def _sample_layout(
 
 
 @dataclass
-class Task(ABC):
-    """Base task: subclasses set the class attributes and override the hooks."""
+class ArmTask(ABC):
+    """A tabletop goal for the arm (not a reservoir benchmark, ``physres.tasks.Task``);
+    subclasses set the class attributes and override the hooks."""
 
     name: ClassVar[str] = ""
     #: tasks with the same goal accept each other's prompts (pick_place ± distractors)
@@ -145,7 +146,7 @@ class Task(ABC):
 
 # ----------------------------------------------------------------- 1 wipe
 @dataclass
-class Wipe(Task):
+class Wipe(ArmTask):
     """Wipe a marked area of the table with a sponge (a rigid box; see module docs)."""
 
     name: ClassVar[str] = "wipe"
@@ -217,7 +218,7 @@ class Wipe(Task):
 
 # ---------------------------------------------------------- 2, 7 pick place
 @dataclass
-class PickPlace(Task):
+class PickPlace(ArmTask):
     """Pick the cube and place it in the bowl."""
 
     name: ClassVar[str] = "pick_place"
@@ -303,7 +304,7 @@ class PickPlaceDistractors(PickPlace):
 
 # ------------------------------------------------------- 3 bottle from bowl
 @dataclass
-class LyingBottleFromBowl(Task):
+class LyingBottleFromBowl(ArmTask):
     """Pick the bottle lying in the bowl and lift it out."""
 
     name: ClassVar[str] = "lying_bottle_from_bowl"
@@ -348,7 +349,7 @@ class LyingBottleFromBowl(Task):
 
 # --------------------------------------------------------- 4 cup, 6 bottle
 @dataclass
-class CupFromPedestal(Task):
+class CupFromPedestal(ArmTask):
     """Pick the coffee cup from the pedestal and lift it clear."""
 
     name: ClassVar[str] = "cup_from_pedestal"
@@ -433,7 +434,7 @@ SIDES: dict[str, tuple[str, ...]] = {
 
 
 @dataclass
-class PushBowl(Task):
+class PushBowl(ArmTask):
     """Push the bowl across the table to a named side (no grasping)."""
 
     name: ClassVar[str] = "push_bowl"
@@ -498,7 +499,7 @@ class PushBowl(Task):
 
 
 #: name → class, in the order of the issue (a Mapping: misspelt names get the nearest one)
-TASKS: Registry[type[Task]] = Registry(
+TASKS: Registry[type[ArmTask]] = Registry(
     "task",
     {
         cls.name: f"{__name__}:{cls.__name__}"
@@ -529,7 +530,7 @@ def known_tasks_text() -> str:
     return "; ".join(f"{n} (e.g. {c.example()!r})" for n, c in TASKS.items())
 
 
-def parse_prompt(prompt: str) -> tuple[type[Task], dict[str, Any]]:
+def parse_prompt(prompt: str) -> tuple[type[ArmTask], dict[str, Any]]:
     """The task class a prompt asks for and its parameters; PromptError if none."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise PromptError(
@@ -543,6 +544,6 @@ def parse_prompt(prompt: str) -> tuple[type[Task], dict[str, Any]]:
     raise PromptError(f"prompt {prompt!r} matches no known task; known tasks: {known_tasks_text()}")
 
 
-def make_task(name: str, params: dict[str, Any] | None = None) -> Task:
+def make_task(name: str, params: dict[str, Any] | None = None) -> ArmTask:
     """A task by name; ConfigError listing the names if unknown."""
     return TASKS[name](params=params)

@@ -106,7 +106,8 @@ class Bucket(Device):
             self._fw = FirmwareLoop(p.motor_driver, n_motors=p.n_motors,
                                     motor_rate_hz=p.motor_rate_hz, step_s=self.model.dt,
                                     steps_per_motor=self.model.steps_per_motor,
-                                    owner=f"{self.kind} {self.name!r}").start()
+                                    owner=f"{self.kind} {self.name!r}",
+                                    key=p.driver_key).start()
         if self.params.video_path:
             self._sink = VideoSink(self.params.video_path, self.params.fps, self.frame_shape)
 

@@ -3,7 +3,7 @@
 With ``motor_driver: simavr`` (or ``host``) :class:`~physres.sim.bucket.Bucket`
 does not feed its duty input to the tank directly. It starts the bucket
 firmware (the ATmega328P ELF in simavr, or the host build of the same C
-logic) with :class:`~physres.wire.firmware_runner.FirmwareProcess`, opens the
+logic) with :class:`~physres.drivers.bucket.firmware.BucketFirmware`, opens the
 real :class:`~physres.drivers.bucket.motorboard.MotorBoard` driver on its
 pseudo-terminal, sends each duty row through it at the motor update rate, and
 steps the tank with the duty the firmware's pins actually output (the timer
@@ -32,6 +32,7 @@ raises :class:`DeviceError` instead of silently changing the drive.
 from __future__ import annotations
 
 import time
+import warnings
 import weakref
 from typing import TYPE_CHECKING, Literal
 
@@ -40,8 +41,8 @@ import numpy as np
 from physres.errors import ConfigError, DeviceError
 
 if TYPE_CHECKING:  # imported when started: the direct mode needs no serial stack
+    from physres.drivers.bucket.firmware import BucketFirmware
     from physres.drivers.bucket.motorboard import MotorBoard
-    from physres.wire.firmware_runner import FirmwareProcess
 
 __all__ = [
     "FIRMWARE_MAX_DUTY",
@@ -91,14 +92,17 @@ class FirmwareLoop:
         step_s: float,
         steps_per_motor: int,
         owner: str = "sim.bucket",
+        key: str = "motor_driver",
     ) -> None:
         self.target = target
+        #: the config key that chose the target (``motors`` or ``motor_driver``)
+        self.key = key
         self.n_motors = n_motors
         self.period_s = 1.0 / motor_rate_hz
         self.step_ns = round(step_s * 1e9)
         self.steps_per_motor = steps_per_motor
         self.owner = owner
-        self.fw: FirmwareProcess | None = None
+        self.fw: BucketFirmware | None = None
         self.board: MotorBoard | None = None
         self._t0_us: int | None = None  # board time of row 0 of the current schedule
         self._n_rows = 0
@@ -114,15 +118,27 @@ class FirmwareLoop:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> FirmwareLoop:
         """Build if needed, launch the firmware, handshake the driver (raises on failure)."""
+        from physres.drivers.bucket.firmware import BucketFirmware, simavr_missing
         from physres.drivers.bucket.motorboard import MotorBoard
-        from physres.wire.firmware_runner import FirmwareProcess, simavr_missing
+        from physres.wire.firmware_runner import FirmwareBuildError, FirmwareFallbackWarning
 
-        if self.target == "simavr" and (why := simavr_missing()):
-            raise ConfigError(
-                f"{self.owner}: motor_driver 'simavr' cannot run here ({why}); "
-                "use motor_driver: host (the same firmware logic built for this machine)"
+        asked = self.target
+        if asked == "simavr" and (why := simavr_missing()):
+            warnings.warn(
+                f"{self.owner}: params.{self.key} 'simavr' cannot run here ({why}); running "
+                f"the host build of the same firmware instead (write {self.key}: host to say so)",
+                FirmwareFallbackWarning,
+                stacklevel=2,
             )
-        fw = FirmwareProcess(self.target, n_motors=self.n_motors).start()
+            self.target = "host"
+        try:
+            fw = BucketFirmware(self.target, n_motors=self.n_motors).start()
+        except FirmwareBuildError as e:
+            first = str(e).splitlines()[0]
+            raise ConfigError(
+                f"{self.owner}: params.{self.key} {asked!r} needs the {self.target} build of "
+                f"the motor firmware, which failed: {first}"
+            ) from e
         # a run that dies without disconnect() must not leave the emulator running
         weakref.finalize(self, fw.stop)
         board = MotorBoard(

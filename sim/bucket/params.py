@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    model_validator,
+)
 
 from physres.errors import RuleError
 
@@ -120,10 +127,14 @@ class BucketParams(BaseModel):
     backend: Literal["numba", "numpy"] = "numba"
     seed: int = 0
 
-    @model_validator(mode="before")
+    #: the config key that chose the driver, so messages quote what the user wrote
+    _driver_key: str = PrivateAttr("motor_driver")
+
+    @model_validator(mode="wrap")
     @classmethod
-    def _motors_shorthand(cls, data: Any) -> Any:
+    def _motors_shorthand(cls, data: Any, handler: ModelWrapValidatorHandler[BucketParams]) -> Any:
         """``motors: simavr`` (a driver name instead of a motor list) sets ``motor_driver``."""
+        key = "motor_driver"
         if isinstance(data, dict) and isinstance(data.get("motors"), str):
             data = dict(data)
             driver = data.pop("motors")
@@ -132,7 +143,16 @@ class BucketParams(BaseModel):
                     f"motors: {driver!r} and motor_driver: {data['motor_driver']!r} disagree"
                 )
             data["motor_driver"] = driver
-        return data
+            key = "motors"
+        model = handler(data)
+        if isinstance(model, BucketParams) and key != "motor_driver":
+            model._driver_key = key
+        return model
+
+    @property
+    def driver_key(self) -> str:
+        """``motors`` or ``motor_driver``: the key this config used to pick the driver."""
+        return self._driver_key
 
     @model_validator(mode="after")
     def _check(self) -> BucketParams:

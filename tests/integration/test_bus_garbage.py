@@ -89,7 +89,9 @@ def _fuzz(node: DeviceNode, cfg: BusConfig, ctx: zmq.Context, caplog, n_garbage:
             time.sleep(0.05)
     garbage = node.node.sub.garbage
     assert garbage.total == n_garbage
-    assert set(garbage.counts) == {"parts", "header", "size", "version"}
+    # "range": a flipped byte that made seq or a time negative
+    assert {"parts", "header", "size", "version"} <= set(garbage.counts)
+    assert set(garbage.counts) <= {"parts", "header", "size", "version", "range"}
     # logged once per kind, not 10,000 times
     warnings = [r for r in caplog.records if "malformed" in r.getMessage() and r.args[0] == "esn"]
     assert len(warnings) == len(garbage.counts)
@@ -98,3 +100,107 @@ def _fuzz(node: DeviceNode, cfg: BusConfig, ctx: zmq.Context, caplog, n_garbage:
     np.testing.assert_array_equal(esn.read()["state"].data, before)
     raw.close()
     esn.disconnect()
+
+
+def _raw_pub(ctx: zmq.Context, cfg: BusConfig) -> zmq.Socket:
+    raw = ctx.socket(zmq.PUB)
+    raw.setsockopt(zmq.LINGER, 0)
+    raw.setsockopt(zmq.SNDHWM, 0)
+    raw.connect(cfg.endpoints.pub)
+    time.sleep(0.3)  # subscription forwarding settles
+    return raw
+
+
+def _esn_row(cfg: BusConfig, ctx: zmq.Context, after: float) -> dict:
+    """The esn node's row in `physres ls`, from a heartbeat sent after ``after``."""
+    from physres.bus import CommandClient
+
+    client = CommandClient(ctx, cfg)
+    try:
+        time.sleep(after)
+        deadline = time.monotonic() + 15  # a node busy with a backlog misses heartbeats
+        while True:
+            rows = [r for r in client.call("_broker", "ls") if r["name"] == "esn"]
+            if rows or time.monotonic() > deadline:
+                return rows[0]
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
+def test_seq_alternating_between_extremes_cannot_end_a_device_node(
+    bus_cfg: BusConfig, ctx: zmq.Context
+) -> None:
+    """Four well-formed inputs: before, the drop counter passed 2**64 and the next
+    heartbeat could not be packed, ending the node."""
+    import struct
+
+    from physres.bus.codec import INT_MAX
+
+    cfg = bus_cfg.model_copy(update={"sndhwm": 0, "rcvhwm": 0})
+    with Broker(cfg, ctx):
+        node = DeviceNode(ESN("esn", n_units=8), cfg, ctx).start()
+        raw = _raw_pub(ctx, cfg)
+        try:
+            for seq in (0, INT_MAX, 0, INT_MAX, 0, INT_MAX, -(2**63), INT_MAX):
+                frames = [
+                    bytes(memoryview(f).cast("B"))
+                    for f in encode("attacker", "apply", 0, {"u": np.ones((1, 1))}, topic="esn/in")
+                ]
+                h = bytearray(frames[1])
+                struct.pack_into(">q", h, len(h) - 37 + 5, seq)
+                raw.send_multipart([frames[0], bytes(h), *frames[2:]])
+            row = _esn_row(cfg, ctx, after=cfg.heartbeat_s * 3)
+            assert row["alive"] and node._thread is not None and node._thread.is_alive()
+            assert 0 < row["dropped"]["esn/in (attacker/apply)"] <= INT_MAX
+            assert row["garbage"] == {"range": 1}
+            esn = RemoteDevice("esn", cfg=cfg, ctx=ctx).connect()
+            esn.apply({"u": np.ones((2, 1))})
+            assert esn.read()["state"].data.shape == (2, 8)  # still serving
+            esn.disconnect()
+        finally:
+            raw.close()
+            node.stop()
+
+
+def test_mutated_valid_messages_that_still_decode_cannot_end_a_device_node(
+    bus_cfg: BusConfig, ctx: zmq.Context
+) -> None:
+    """The class the garbage fuzz discards: byte flips that leave a decodable message
+    (a new seq, a time, a name, a size). Before, ~1,600 of them ended a node."""
+    rng = np.random.default_rng(3)
+    good = [
+        bytes(memoryview(f).cast("B"))
+        for f in encode("attacker", "apply", 0, {"u": np.ones((4, 1))}, topic="esn/in")
+    ]
+    valid = []
+    while len(valid) < 3000:
+        h = bytearray(good[1])
+        for _ in range(int(rng.integers(1, 3))):
+            h[int(rng.integers(len(h)))] = int(rng.integers(256))
+        parts = [good[0], bytes(h), good[2]]
+        if not _is_garbage(parts):
+            valid.append(parts)
+    cfg = bus_cfg.model_copy(update={"sndhwm": 0, "rcvhwm": 0})
+    with Broker(cfg, ctx):
+        node = DeviceNode(ESN("esn", n_units=8), cfg, ctx).start()
+        raw = _raw_pub(ctx, cfg)
+        try:
+            for parts in valid:
+                raw.send_multipart(parts)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                st = node.node.sub.seq.streams
+                if sum(v.received for v in st.values()) >= len(valid):
+                    break
+                time.sleep(0.05)
+            row = _esn_row(cfg, ctx, after=cfg.heartbeat_s * 3)
+            assert row["alive"] and node._thread is not None and node._thread.is_alive()
+            assert sum(row["received"].values()) == len(valid)  # tracked + "(other streams)"
+            esn = RemoteDevice("esn", cfg=cfg, ctx=ctx).connect()
+            esn.apply({"u": np.ones((2, 1))})
+            assert esn.read()["state"].data.shape == (2, 8)
+            esn.disconnect()
+        finally:
+            raw.close()
+            node.stop()

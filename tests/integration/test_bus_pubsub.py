@@ -86,25 +86,49 @@ def test_slow_subscriber_gaps_are_counted_not_hidden(
         assert got == sorted(got)
 
 
-def test_liveness_reports_a_silent_node_gone(
+def _ls_until(client: CommandClient, node: Node | None, want, timeout_s: float = 3.0) -> list:
+    deadline = time.monotonic() + timeout_s
+    rows: list = []
+    while time.monotonic() < deadline:
+        if node is not None:
+            node.spin_once(0.02)
+        else:
+            time.sleep(0.02)
+        rows = client.call("_broker", "ls")
+        if want(rows):
+            break
+    return rows
+
+
+def test_liveness_lists_a_closed_node_as_closed_then_expires_it(
     broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context
 ) -> None:
     node = Node("camera", bus_cfg, ctx, kind="drivers.camera")
     node.declare_stream("frame", dtype="|u1", shape=[480, 640], rate_hz=25.0, units="DN")
     client = CommandClient(ctx, bus_cfg)
-    deadline = time.monotonic() + 2
-    rows = []
-    while time.monotonic() < deadline:
-        node.spin_once(0.02)
-        rows = client.call("_broker", "ls")
-        if rows:
-            break
-    assert rows[0]["name"] == "camera" and rows[0]["alive"]
+    rows = _ls_until(client, node, bool)
+    assert rows[0]["name"] == "camera" and rows[0]["alive"] and rows[0]["state"] == "alive"
     assert rows[0]["streams"]["frame"]["rate_hz"] == 25.0
-    node.close()  # stops heartbeating
+    node.close()  # says goodbye: listed as closed, no longer alive
+    rows = _ls_until(client, None, lambda r: r and r[0]["state"] == "closed", 1.0)
+    assert rows[0]["name"] == "camera" and not rows[0]["alive"]
     time.sleep(bus_cfg.heartbeat_s * (bus_cfg.heartbeat_misses + 2))
-    row = client.call("_broker", "ls")[0]
-    assert row["name"] == "camera" and not row["alive"]
+    assert client.call("_broker", "ls") == []  # expired: dead nodes are not listed forever
+    client.close()
+
+
+def test_a_silent_node_is_no_longer_listed_after_its_missed_heartbeats(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context
+) -> None:
+    node = Node("camera", bus_cfg, ctx)
+    client = CommandClient(ctx, bus_cfg)
+    assert _ls_until(client, node, bool)[0]["alive"]
+    # the node stops spinning (hung, or killed without a goodbye)
+    time.sleep(bus_cfg.heartbeat_s * (bus_cfg.heartbeat_misses + 2))
+    assert client.call("_broker", "ls") == []
+    node.spin_once(0.02)  # it comes back: listed again under the same connection
+    assert _ls_until(client, node, bool)[0]["alive"]
+    node.close()
     client.close()
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 
+from physres.drivers.bucket import protocol as P
+from physres.drivers.bucket.firmware import BucketFirmware
 from physres.wire import SerialLink
-from physres.wire import protocol as P
-from physres.wire.firmware_runner import FirmwareProcess
 
 #: extra lateness allowed on each clock: the emulated one is exact to the
 #: harness's 100 µs register sampling; the host one is at the mercy of the OS
@@ -25,7 +25,7 @@ SLACK_MS = {"simavr": 0.3, "host": 50.0}
 LINK_TIMEOUT_S = 2.0
 
 
-def _silence_until_off(fw: FirmwareProcess, link: SerialLink, duty: int) -> float:
+def _silence_until_off(fw: BucketFirmware, link: SerialLink, duty: int) -> float:
     """Apply a vector, say nothing more, return ms from its strobe edge to all pins low."""
     P.parse_applied(link.request(P.Msg.SET_DUTY, P.duties_payload([duty] * 4)))
     assert fw.wait_for(lambda f: f.duty_now().min() > 0, 1.0), "motors never started"
@@ -35,7 +35,7 @@ def _silence_until_off(fw: FirmwareProcess, link: SerialLink, duty: int) -> floa
     return (t_off - t_last) / 1e6
 
 
-def test_silent_host_stops_the_motors_within_250_ms(firmware: FirmwareProcess) -> None:
+def test_silent_host_stops_the_motors_within_250_ms(firmware: BucketFirmware) -> None:
     link = SerialLink(firmware.port, timeout_s=LINK_TIMEOUT_S).open()
     try:
         dt = _silence_until_off(firmware, link, 40000)
@@ -51,7 +51,7 @@ def test_silent_host_stops_the_motors_within_250_ms(firmware: FirmwareProcess) -
         link.close()
 
 
-def test_watchdog_time_is_configurable_within_bounds(firmware: FirmwareProcess) -> None:
+def test_watchdog_time_is_configurable_within_bounds(firmware: BucketFirmware) -> None:
     link = SerialLink(firmware.port, timeout_s=LINK_TIMEOUT_S).open()
     try:
         link.request(P.Msg.SET_WATCHDOG, P.watchdog_payload(100))
@@ -61,7 +61,7 @@ def test_watchdog_time_is_configurable_within_bounds(firmware: FirmwareProcess) 
         link.close()
 
 
-def test_a_talking_host_never_trips_it(firmware: FirmwareProcess) -> None:
+def test_a_talking_host_never_trips_it(firmware: BucketFirmware) -> None:
     link = SerialLink(firmware.port, timeout_s=LINK_TIMEOUT_S).open()
     try:
         P.parse_applied(link.request(P.Msg.SET_DUTY, P.duties_payload([30000] * 4)))

@@ -86,8 +86,9 @@ def test_an_end_effector_target_is_reached_through_the_urdf_kinematics(arm, serv
     q = Kinematics(load_model()).ik(target)
     for j, v in enumerate(q):
         client.resetJointState(body, j, float(v))
-    tcp = next(i for i in range(client.getNumJoints(body))
-           if client.getJointInfo(body, i)[12] == b"tcp")
+    tcp = next(
+        i for i in range(client.getNumJoints(body)) if client.getJointInfo(body, i)[12] == b"tcp"
+    )
     pos = client.getLinkState(body, tcp, computeForwardKinematics=True)[4]
     client.disconnect()
     np.testing.assert_allclose(pos, target[:3], atol=1e-6)
@@ -110,6 +111,8 @@ def test_no_joint_moves_faster_than_its_declared_limit(arm: SO101, servos: Servo
 
 
 def test_a_jump_is_clipped_to_one_period_of_max_speed_and_the_clipped_command_returned(arm) -> None:
+    # idle for three periods: the limit is over wall time, but an idle arm banks at most one
+    time.sleep(3 / arm.params.rate_hz)
     sent = arm.apply({"joints": [1.5, 0.0, 0.0, 0.0, 0.0]})
     step = 3.0 / arm.params.rate_hz  # shoulder_pan: 3 rad/s over one 50 ms period
     assert sent["joints"][0, 0] == pytest.approx(step)
@@ -122,6 +125,7 @@ def test_refuse_mode_rejects_an_over_speed_command_before_the_wire(servos: Servo
     with SO101(port=servos.port, timeout_s=0.2, safety="refuse") as arm:
         arm.read()  # a round trip: the connect's unanswered writes have landed
         n = len(servos.goal_writes())
+        time.sleep(2 / arm.params.rate_hz)  # > one period since the last vector went out
         with pytest.raises(SafetyError, match=r"shoulder_pan would move at 15\.000 rad/s"):
             arm.apply({"joints": [1.5, 0.0, 0.0, 0.0, 0.0]})
         assert len(servos.goal_writes()) == n
@@ -148,6 +152,6 @@ def test_env_style_delta_actions_move_the_commanded_pose_by_their_deltas(arm, se
     # deltas past the box edge are clipped there (clip mode), like the env's workspace
     for _ in range(10):
         sent = arm.apply({"action": [0.0, 0.0, -0.05, 0.0, -1.0, 0.0]})
-        time.sleep(0.02)
+        time.sleep(1 / arm.params.rate_hz)
     assert sent["ee"][0, 2] == pytest.approx(arm.params.workspace_low[2], abs=1e-9)
     assert sent["gripper"][0] == 1.0

@@ -191,9 +191,78 @@ def test_headers_in_other_key_orders_still_decode() -> None:
     np.testing.assert_array_equal(msg.data, [0, 1])
 
 
-def test_meta_and_integers_beyond_int64_take_the_general_path() -> None:
-    msg = decode(_canonical(2**63 + 1, meta={"in_seq": [1, 2]}))
-    assert msg.seq == 2**63 + 1 and msg.meta == {"in_seq": [1, 2]}
+def test_meta_takes_the_general_path_and_integers_beyond_int64_are_refused() -> None:
+    msg = decode(_canonical(2**62, meta={"in_seq": [1, 2]}))
+    assert msg.seq == 2**62 and msg.meta == {"in_seq": [1, 2]}
+    with pytest.raises(ValueError, match="2\\*\\*63-1"):
+        _canonical(2**63 + 1)  # the encoder refuses what no receiver would accept
+
+
+@pytest.mark.parametrize(
+    "over",
+    [{"seq": -1}, {"th": -1}, {"td": -(2**63)}, {"seq": 2**63}, {"th": 2**64 - 1}],
+    ids=["negative-seq", "negative-host-time", "negative-device-time", "seq-2^63", "th-2^64"],
+)
+def test_out_of_range_seq_and_times_are_refused_on_the_general_path(over: dict) -> None:
+    """A negative host time used to decode and then end the recorder that stamped it."""
+    with pytest.raises(FrameError) as err:
+        decode([b"s/x", _header(**over), b"12345678"])
+    assert err.value.kind == "range"
+
+
+@pytest.mark.parametrize("field_at", [0, 1, 2], ids=["seq", "td", "th"])
+def test_negative_integers_in_a_remembered_layout_are_refused(field_at: int) -> None:
+    """The cached path unpacks the fixed int64 tail: its sign bit must be checked too."""
+    import struct
+
+    frames = _canonical(3)
+    decode(frames)  # remembered
+    h = bytearray(frames[1])
+    tail = len(h) - 37
+    offsets = [tail + 5, tail + 5 + 8 + 4, tail + 5 + 8 + 4 + 8 + 4]
+    struct.pack_into(">q", h, offsets[field_at], -5)
+    with pytest.raises(FrameError) as err:
+        decode([frames[0], bytes(h), *frames[2:]])
+    assert err.value.kind == "range"
+
+
+def test_negative_times_are_refused_by_the_encoder() -> None:
+    with pytest.raises(ValueError, match=">= 0"):
+        encode("s", "x", 0, t_host=-1)
+
+
+def test_a_huge_header_is_refused_before_msgpack_expands_it() -> None:
+    """8 MB of empty msgpack arrays cost ~530 MB of Python objects when unpacked."""
+    import time
+    import tracemalloc
+
+    from physres.bus.codec import MAX_HEADER_BYTES
+
+    header = b"\xdd" + (8 << 20).to_bytes(4, "big") + b"\x90" * (8 << 20)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(FrameError, match="over the limit") as err:
+            decode([b"s/x", header])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert err.value.kind == "size"
+    assert peak < 4 * len(header)  # no Python object per array element
+    assert time.perf_counter() - t0 < 0.5
+    ok = msgpack.packb(
+        {
+            "v": 1,
+            "src": "s",
+            "st": "x",
+            "seq": 0,
+            "td": 0,
+            "th": 0,
+            "b": [],
+            "m": {"pad": "x" * (MAX_HEADER_BYTES - 200)},
+        }
+    )
+    assert decode([b"s/x", ok]).meta["pad"]  # just under the limit still decodes
 
 
 def test_mutated_headers_decode_the_same_on_both_paths_or_are_refused() -> None:

@@ -9,7 +9,7 @@ import imageio.v3 as iio3
 import numpy as np
 import pytest
 
-from physres.datasets import DatasetWriter, DemoDataset, EpisodeRecorder, write_video
+from physres.datasets import DatasetWriter, DemoDataset, DemoRecorder, write_video
 
 SPEC = {"names": ["dx", "dy", "dz", "dyaw", "gripper", "terminate"], "version": 1}
 
@@ -19,7 +19,7 @@ def demos(tmp_path: Path) -> DemoDataset:
     """Three episodes whose every value encodes (episode, t), so batches can be checked."""
     writer = DatasetWriter(tmp_path, action_spec=SPEC)
     for e, n in enumerate((4, 6, 5)):
-        rec = EpisodeRecorder()
+        rec = DemoRecorder()
         for t in range(n):
             image = np.full((32, 32, 3), 40 * e + t, np.uint8)
             proprio = np.array([e, t], np.float32)

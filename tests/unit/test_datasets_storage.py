@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from physres.datasets import DatasetError, DatasetWriter, DemoDataset, EpisodeRecorder
+from physres.datasets import DatasetError, DatasetWriter, DemoDataset, DemoRecorder
 
 SPEC = {"names": ["dx", "dy", "dz", "dyaw", "gripper", "terminate"], "version": 1}
 
 
-def fake_episode(rng: np.random.Generator, length: int, prompt: str) -> EpisodeRecorder:
+def fake_episode(rng: np.random.Generator, length: int, prompt: str) -> DemoRecorder:
     """An episode as the collector records it: obs dict with image/proprio/prompt per step."""
-    rec = EpisodeRecorder()
+    rec = DemoRecorder()
     for t in range(length):
         obs = {
             "image": rng.integers(0, 256, (16, 16, 3), dtype=np.uint8),
@@ -30,7 +30,7 @@ def fake_episode(rng: np.random.Generator, length: int, prompt: str) -> EpisodeR
     return rec
 
 
-def write_dataset(root: Path, lengths=(5, 7, 6), seed: int = 0) -> list[EpisodeRecorder]:
+def write_dataset(root: Path, lengths=(5, 7, 6), seed: int = 0) -> list[DemoRecorder]:
     rng = np.random.default_rng(seed)
     writer = DatasetWriter(root, action_spec=SPEC, info={"test": True})
     recs = []

@@ -54,3 +54,10 @@ def test_last_line_is_the_bare_numpy_ratio(bench, capsys) -> None:
     assert lines[-1].startswith("physres / bare NumPy: ")
     assert "(goal <= 1.1)" in lines[-1]
     assert any(line.startswith("physres / ReservoirPy Ridge:") for line in lines)
+    assert any(line.startswith("classifier, 270 sequences / the same rows") for line in lines)
+
+
+def test_the_sequence_case_times_both_fits_of_the_same_rows(bench) -> None:
+    r = bench.time_sequences(n_seq=30, rows=5, p=64, repeats=1)
+    assert r["ratio_sequences"] == pytest.approx(r["t_sequences"] / r["t_stacked"])
+    assert r["t_sequences"] > 0 and r["t_stacked"] > 0

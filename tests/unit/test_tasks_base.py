@@ -50,8 +50,15 @@ def test_nrmse_is_one_for_the_mean_and_zero_when_exact() -> None:
 
 
 def test_registry_builds_every_task_by_name_and_rejects_typos() -> None:
-    assert {"xor", "narma10", "mackey_glass", "henon", "memory_capacity", "spoken_digits",
-            "spoken_zero_one"} <= set(tasks.names())
+    assert {
+        "xor",
+        "narma10",
+        "mackey_glass",
+        "henon",
+        "memory_capacity",
+        "spoken_digits",
+        "spoken_zero_one",
+    } <= set(tasks.names())
     for name in tasks.names():
         task = tasks.create(name)
         assert task.name == name and task.metric
@@ -126,3 +133,26 @@ def test_slew_limited_inputs_are_ramped_not_refused() -> None:
     assert np.all(np.abs(np.diff(out[:, 0])) < 0.5)
     x = np.array([[0.0], [3.0], [3.0], [3.0], [3.0]])
     assert slew_limit(x, 1.0, None)[:, 0] == pytest.approx([0.0, 0.999, 1.998, 2.997, 3.0])
+
+
+def test_bench_gives_the_bucket_a_frame_size_a_readout_can_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`physres bench tasks --substrate sim.bucket` used 128×128 frames (16,384 features)."""
+    from physres import registry
+    from physres.tasks import bench
+
+    seen: dict = {}
+
+    def fake_create(kind: str, name: object = None, params: dict | None = None) -> None:
+        seen.update(params or {})
+        raise RuntimeError("stop before driving")
+
+    monkeypatch.setattr(registry, "create", fake_create)
+    with pytest.raises(RuntimeError, match="stop before driving"):
+        bench.run_task("sim.bucket", "xor", task_params={"n_train": 10, "n_test": 10})
+    assert tuple(seen["frame_shape"]) == (32, 32)
+    seen.clear()
+    with pytest.raises(RuntimeError):
+        bench.run_task("sim.bucket", "xor", device_params={"frame_shape": (8, 8)})
+    assert tuple(seen["frame_shape"]) == (8, 8)

@@ -16,6 +16,7 @@
 #endif
 #include <util/setbaud.h>
 
+#include "../../common/txq.h"
 #include "../board.h"
 #include "../hal.h"
 
@@ -24,9 +25,8 @@
 AVR_MCU(F_CPU, "atmega328p");
 
 #define RXBUF 64 /* power of two */
-#define TXBUF 128
 static volatile uint8_t rx_buf[RXBUF], rx_head, rx_tail;
-static volatile uint8_t tx_buf[TXBUF], tx_head, tx_tail;
+static txq_t txq; /* drained by the UDRE interrupt */
 static volatile uint32_t ms_ticks;
 
 ISR(USART_RX_vect)
@@ -41,12 +41,11 @@ ISR(USART_RX_vect)
 
 ISR(USART_UDRE_vect)
 {
-    if (tx_head == tx_tail) {
+    if (txq_empty(&txq)) {
         UCSR0B &= (uint8_t)~_BV(UDRIE0);
         return;
     }
-    UDR0 = tx_buf[tx_tail];
-    tx_tail = (uint8_t)((tx_tail + 1) & (TXBUF - 1));
+    UDR0 = txq_pop(&txq);
 }
 
 ISR(TIMER1_COMPA_vect) { ms_ticks++; }
@@ -97,16 +96,12 @@ void hal_strobe(uint8_t level)
         PORTB &= (uint8_t)~_BV(PB0);
 }
 
-void hal_uart_write(const uint8_t *data, size_t len)
+uint8_t hal_uart_write(const uint8_t *data, size_t len)
 {
-    while (len--) {
-        uint8_t next = (uint8_t)((tx_head + 1) & (TXBUF - 1));
-        while (next == tx_tail) {
-        } /* full: wait for the UDRE interrupt to drain */
-        tx_buf[tx_head] = *data++;
-        tx_head = next;
-        UCSR0B |= _BV(UDRIE0);
-    }
+    if (!txq_put(&txq, data, len))
+        return 0; /* the UART is behind: drop the frame, keep ticking */
+    UCSR0B |= _BV(UDRIE0);
+    return 1;
 }
 
 static void hw_init(void)
@@ -141,6 +136,7 @@ int main(void)
 {
     static board_t board;
     hw_init();
+    txq_init(&txq);
     board_init(&board);
     set_sleep_mode(SLEEP_MODE_IDLE);
     sei();

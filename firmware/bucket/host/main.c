@@ -6,9 +6,15 @@
  * is reported on stdout in the same line format as the simavr harness:
  *   PWM <t_ns> <motor> <duty 0..1>     on every output change
  *   STROBE <t_ns> <level>              on every strobe edge
- * t_ns is time since start. SIGTERM/SIGINT end it cleanly (the link is removed). */
+ * t_ns is time since start. SIGTERM/SIGINT end it cleanly (the link is removed).
+ *
+ * The pty is non-blocking: replies go through the same kind of transmit queue
+ * as on the MCU (common/txq.h) and are written as the pty takes them. A host
+ * that stops reading fills the pty; then frames are dropped and counted
+ * (STATUS tx_dropped) while the tick, and so the watchdog, runs on. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -19,10 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/txq.h"
 #include "../board.h"
 #include "../hal.h"
 
 static int master_fd = -1;
+static txq_t txq;
 static struct timespec t0;
 static volatile sig_atomic_t stop_requested;
 
@@ -43,18 +51,26 @@ void hal_set_pwm(uint8_t ch, uint16_t duty)
 
 void hal_strobe(uint8_t level) { printf("STROBE %llu %u\n", (unsigned long long)now_ns(), level); }
 
-void hal_uart_write(const uint8_t *data, size_t len)
+/* Write what the pty takes now; the rest waits for POLLOUT in the main loop. */
+static void tx_flush(void)
 {
-    while (len) {
-        ssize_t n = write(master_fd, data, len);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return;
-        }
-        data += n;
-        len -= (size_t)n;
+    const uint8_t *p;
+    size_t n;
+    while ((n = txq_peek(&txq, &p)) > 0) {
+        ssize_t w = write(master_fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* EAGAIN: the host is not reading */
+        txq_consume(&txq, (size_t)w);
     }
+}
+
+uint8_t hal_uart_write(const uint8_t *data, size_t len)
+{
+    uint8_t queued = txq_put(&txq, data, len);
+    tx_flush();
+    return queued;
 }
 
 static void on_signal(int sig)
@@ -87,6 +103,7 @@ int main(int argc, char **argv)
     tcgetattr(slave_fd, &tio);
     cfmakeraw(&tio);
     tcsetattr(slave_fd, TCSANOW, &tio);
+    fcntl(master_fd, F_SETFL, fcntl(master_fd, F_GETFL) | O_NONBLOCK);
     /* slave_fd stays open so the master never sees a hang-up between clients */
     if (link_path) {
         unlink(link_path);
@@ -103,6 +120,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
 
     static board_t board;
+    txq_init(&txq);
     board_init(&board);
     printf("READY %s\n", name);
 
@@ -111,8 +129,11 @@ int main(int argc, char **argv)
         uint64_t t = now_ns(), next = (uint64_t)(done_ms + 1) * 1000000u;
         uint64_t wait = next > t ? next - t : 0;
         struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
-        struct pollfd pfd = {master_fd, POLLIN, 0};
+        short events = (short)(POLLIN | (txq_empty(&txq) ? 0 : POLLOUT));
+        struct pollfd pfd = {master_fd, events, 0};
         int r = ppoll(&pfd, 1, &ts, NULL);
+        if (r > 0 && (pfd.revents & POLLOUT))
+            tx_flush();
         if (r > 0 && (pfd.revents & POLLIN)) {
             uint8_t buf[256];
             ssize_t n = read(master_fd, buf, sizeof buf);

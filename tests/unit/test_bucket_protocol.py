@@ -12,8 +12,8 @@ import struct
 
 import pytest
 
+from physres.drivers.bucket import protocol as P
 from physres.errors import DeviceError
-from physres.wire import protocol as P
 from physres.wire.firmware_runner import firmware_dir
 
 
@@ -39,15 +39,16 @@ def test_message_ids_and_error_codes_match_proto_h() -> None:
     assert c["FLAG_STOPPED"] == P.FLAG_STOPPED
     # the largest reply (HELLO, STATUS) must fit the firmware's payload buffer
     assert 19 + 2 * c["N_MOTORS"] <= c["MAX_PAYLOAD"]
-    assert 21 + 2 * c["N_MOTORS"] <= c["MAX_PAYLOAD"]
+    assert c["STATUS_FIXED"] + 2 * c["N_MOTORS"] <= c["MAX_PAYLOAD"]
+    assert c["STATUS_FIXED"] == 1 + struct.calcsize(P._STATUS_FIXED)
 
 
 def test_status_reply_decodes_field_by_field() -> None:
-    body = struct.pack("<BIIIHBBHH4H", 0, 123456, 1000, 7, 2, 1, 3, 99, 250, 1, 2, 3, 60000)
+    body = struct.pack("<BIIIHBBHHH4H", 0, 123456, 1000, 7, 2, 1, 3, 99, 250, 42, 1, 2, 3, 60000)
     st = P.parse_status(body)
     assert (st.uptime_us, st.frames_ok, st.frames_bad, st.wd_trips) == (123456, 1000, 7, 2)
     assert st.watchdog_tripped and not st.stopped
-    assert (st.queue_len, st.strobe_seq, st.watchdog_ms) == (3, 99, 250)
+    assert (st.queue_len, st.strobe_seq, st.watchdog_ms, st.tx_dropped) == (3, 99, 250, 42)
     assert st.duty == (1, 2, 3, 60000)
 
 

@@ -1,0 +1,257 @@
+"""The figures a run leaves in its folder, one function per kind.
+
+Each figure's title carries the run's headline number and its raw-input
+control, so a PNG seen alone still says whether the substrate did the work.
+Functions build a :class:`~matplotlib.figure.Figure` without pyplot (no
+global state, safe from any thread); :func:`write_plots` picks the kinds
+that fit a run and saves them. Legends sit outside the axes, never on data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = [
+    "confusion_figure",
+    "frames_figure",
+    "free_run_figure",
+    "headline",
+    "memory_figure",
+    "readout_figure",
+    "states_figure",
+    "write_plots",
+]
+
+_SHOW_STEPS = 300  # test steps shown in time plots: enough to see the dynamics, not a smear
+
+
+def headline(result: dict[str, Any]) -> str:
+    """``xor on bucket (sim.bucket): accuracy 1 · raw-input control 0.52``."""
+    metric = result.get("metric", "score")
+    metrics = result.get("metrics") or {}
+    text = (
+        f"{result.get('task')} on {result.get('device')} ({result.get('kind')}): "
+        f"{metric} {_num(result.get('value'))}"
+    )
+    control = metrics.get(f"control_raw_input_{metric}")
+    if control is not None:
+        text += f" · raw-input control {_num(control)}"
+    ref = result.get("reference")
+    if ref and metric in ref.get("metrics", {}):
+        text += f" · {ref['kind']} reference {_num(ref['metrics'][metric])}"
+    return text
+
+
+def _num(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, (int, float)) else str(v)
+
+
+def _figure(title: str, width: float = 9.0, height: float = 3.6) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def states_figure(states: np.ndarray, title: str, *, what: str = "test") -> Figure:
+    """Every state feature over the first steps of ``what`` as a heat-map (feature × step)."""
+    x = np.asarray(states, dtype=np.float64)
+    x = x.reshape(len(x), -1)[:_SHOW_STEPS]
+    fig = _figure(title)
+    ax = fig.add_subplot()
+    lim = float(np.nanmax(np.abs(x))) or 1.0
+    im = ax.imshow(x.T, aspect="auto", interpolation="nearest", cmap="RdBu_r", vmin=-lim, vmax=lim)
+    if x.min() >= 0:  # non-negative features (camera brightness): a one-sided scale
+        im.set_cmap("viridis")
+        im.set_clim(0, lim)
+    ax.set(
+        xlabel="test step",
+        ylabel=f"state feature (of {x.shape[1]})",
+        title=f"reservoir states, {what}: first {len(x)} steps",
+    )
+    fig.colorbar(im, ax=ax, label="state value")
+    return fig
+
+
+def readout_figure(target: np.ndarray, prediction: np.ndarray, title: str) -> Figure:
+    """Readout against target on the first test steps (first output)."""
+    y = np.asarray(target, dtype=np.float64).reshape(len(target), -1)[:_SHOW_STEPS, 0]
+    p = np.asarray(prediction, dtype=np.float64).reshape(len(prediction), -1)[:_SHOW_STEPS, 0]
+    fig = _figure(title)
+    ax = fig.add_subplot()
+    ax.plot(y, "k", lw=1.2, label="target")
+    ax.plot(p, "r--", lw=1.0, label="readout")
+    ax.set(xlabel="test step", ylabel="output", title="readout vs target (test)")
+    fig.legend(loc="outside right upper")
+    return fig
+
+
+def memory_figure(r2: Sequence[float], n_features: int, title: str) -> Figure:
+    """r² per delay and the capacity summed up to each delay, against the bound MC ≤ N."""
+    r2 = np.asarray(r2, dtype=np.float64)
+    k = np.arange(1, len(r2) + 1)
+    fig = _figure(title, height=5.0)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.bar(k, r2, width=1.0, color="tab:blue")
+    top.set(ylabel="r² (recall)", ylim=(0, 1.05), title="memory curve: recall of u(t−k)")
+    bottom.plot(k, np.cumsum(r2), "tab:blue", lw=1.5, label="MC up to delay k")
+    bottom.axhline(n_features, color="k", ls="--", lw=1, label=f"bound N = {n_features}")
+    bottom.set(xlabel="delay k [task steps]", ylabel="cumulative MC", ylim=(0, n_features * 1.1))
+    fig.legend(loc="outside right upper")
+    return fig
+
+
+def free_run_figure(
+    warmup: np.ndarray, truth: np.ndarray, prediction: np.ndarray, title: str, score: str = ""
+) -> Figure:
+    """The closed loop: true series, then the readout's own predictions fed back."""
+    warm = np.asarray(warmup, dtype=np.float64).reshape(len(warmup), -1)[:, 0]
+    true = np.asarray(truth, dtype=np.float64).reshape(len(truth), -1)[:, 0]
+    pred = np.asarray(prediction, dtype=np.float64).reshape(len(prediction), -1)[:, 0]
+    shown = min(len(warm), 2 * len(true))  # enough driven context to judge the hand-over
+    t_warm = np.arange(-shown, 0)
+    t_free = np.arange(len(true))
+    fig = _figure(title)
+    ax = fig.add_subplot()
+    ax.plot(t_warm, warm[len(warm) - shown :], color="0.5", lw=1.0, label="driven (true input)")
+    ax.plot(t_free, true, "k", lw=1.2, label="true continuation")
+    ax.plot(t_free, pred, "r--", lw=1.2, label="free run (fed back)")
+    ax.axvline(0, color="k", lw=0.6, ls=":")
+    ax.set(
+        xlabel="step (0 = feedback starts)",
+        ylabel="series",
+        title=f"free run: {len(true)} steps of the readout's own predictions{score}",
+    )
+    fig.legend(loc="outside right upper")
+    return fig
+
+
+def confusion_figure(
+    true: Sequence[int],
+    predicted: Sequence[int],
+    classes: Sequence[str],
+    title: str,
+    *,
+    unit: str = "test sequences",
+) -> Figure:
+    """Counts of true × predicted class on the test set, with the counts written in."""
+    true, predicted = np.asarray(true, int), np.asarray(predicted, int)
+    n = max(len(classes), int(max(true.max(), predicted.max())) + 1)
+    names = list(classes) + [str(i) for i in range(len(classes), n)]
+    m = np.zeros((n, n), dtype=int)
+    np.add.at(m, (true, predicted), 1)
+    fig = _figure(title, width=max(4.5, 0.5 * n + 3), height=max(4.0, 0.5 * n + 2))
+    ax = fig.add_subplot()
+    im = ax.imshow(m, cmap="Blues")
+    ticks = np.arange(n)
+    ax.set_xticks(ticks, names, rotation=45 if n > 4 else 0)
+    ax.set_yticks(ticks, names)
+    ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix ({len(true)} {unit})")
+    if n <= 20:
+        for i, j in np.ndindex(m.shape):
+            dark = m[i, j] > m.max() / 2
+            ax.text(
+                j,
+                i,
+                str(m[i, j]),
+                ha="center",
+                va="center",
+                color="white" if dark else "black",
+                fontsize=8,
+            )
+    fig.colorbar(im, ax=ax, label="count")
+    return fig
+
+
+def frames_figure(
+    frames: np.ndarray, labels: Sequence[str], title: str, *, columns: int = 4
+) -> Figure:
+    """Camera frames (one per task step), each titled with its input; one colour scale."""
+    frames = np.asarray(frames, dtype=np.float64)
+    rows = -(-len(frames) // columns)
+    fig = _figure(title, width=2.3 * columns + 1.2, height=2.3 * rows + 0.6)
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    lo, hi = float(frames.min()), float(frames.max())
+    im = None
+    for ax, f, label in zip(axes, frames, labels):
+        im = ax.imshow(f, cmap="gray", vmin=lo, vmax=hi)
+        ax.set_title(label, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[len(frames) :]:
+        ax.set_axis_off()
+    if im is not None:
+        fig.colorbar(im, ax=list(axes), label="brightness (state feature)", shrink=0.8)
+    return fig
+
+
+def _step_label(i: int, u: np.ndarray, y: Any) -> str:
+    ins = ", ".join(f"{v:g}" for v in np.ravel(u))
+    tgt = ", ".join(f"{v:g}" for v in np.ravel(y)) if y is not None else "-"
+    return f"step {i}: in ({ins}) → {tgt}"
+
+
+def write_plots(
+    out: Path,
+    *,
+    result: dict[str, Any],
+    task: Any,
+    data: Any,
+    states_test: Sequence[np.ndarray],
+    readout: Any,
+    frame_shape: tuple[int, ...] | None = None,
+    free_run: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> dict[str, Path]:
+    """Save every figure that fits this run into ``out``; ``{kind: path}``.
+
+    ``frame_shape`` is the 2-D shape of a camera stream read as state (frames
+    are plotted); ``free_run`` is ``(warm-up, truth, prediction)`` of one
+    closed-loop trial.
+    """
+    title = headline(result)
+    x = np.asarray(states_test[0])
+    ep = data.test[0]
+    what = "test series" if len(data.test) == 1 else f"test sequence 1 of {len(data.test)}"
+    figs: dict[str, Figure] = {"states": states_figure(x, title, what=what)}
+    if frame_shape is not None:
+        n = min(8, len(x))
+        y = None if isinstance(ep.y, int) else np.asarray(ep.y)
+        labels = [_step_label(i, ep.u[i], None if y is None else y[i]) for i in range(n)]
+        figs["frames"] = frames_figure(x[:n].reshape(n, *frame_shape), labels, title)
+    pred = task.predict(readout, states_test)
+    metrics = result.get("metrics") or {}
+    if data.kind == "classification":
+        true = [e.label for e in data.test]
+        figs["confusion"] = confusion_figure(true, np.asarray(pred), data.classes, title)
+    else:
+        y = np.asarray(ep.y).reshape(ep.n_steps, -1)
+        p = np.asarray(pred[0]).reshape(ep.n_steps, -1)
+        figs["readout"] = readout_figure(y[data.washout :], p[data.washout :], title)
+        if task.metric == "accuracy":  # a per-step decision, thresholded as the task scores it
+            w = data.washout
+            figs["confusion"] = confusion_figure(
+                (y[w:, 0] > 0.5).astype(int),
+                (p[w:, 0] > 0.5).astype(int),
+                ("0", "1"),
+                title,
+                unit="test steps",
+            )
+    if "r2_1" in metrics:
+        r2 = [metrics[f"r2_{k}"] for k in range(1, int(metrics.get("delays_scored", 0)) + 1)]
+        figs["memory"] = memory_figure(r2, x.reshape(len(x), -1).shape[1], title)
+    if free_run is not None:
+        score = (
+            f" (nrmse_free {_num(metrics['nrmse_free'])} over {_num(metrics.get('trials'))} trials)"
+            if "nrmse_free" in metrics
+            else ""
+        )
+        figs["free_run"] = free_run_figure(*free_run, title, score)
+    paths = {}
+    for kind, fig in figs.items():
+        paths[kind] = out / f"{kind}.png"
+        fig.savefig(paths[kind], dpi=100)
+    return paths
