@@ -24,8 +24,8 @@ LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
 MANY = "x: [" + "1, " * 300_000 + "]\n"
 
 HOSTILE = {
-    "billion-laughs": (LAUGHS, 5, "expands to more than 10,000 values"),
-    "many-values": (MANY, 1, "expands to more than 10,000 values"),
+    "billion-laughs": (LAUGHS, 4, "expands to more than 5,000 values"),
+    "many-values": (MANY, 1, "expands to more than 5,000 values"),
     "recursive-alias": ("name: x\nloop: &a [1, *a]\n", 2, "recursive alias"),
     "recursive-mapping-alias": ("loop: &a\n  self: *a\n", 2, "recursive alias"),
     "deep-flow": ("x: " + "[" * 5000 + "]" * 5000 + "\n", 1, f"deeper than {MAX_DEPTH} levels"),
@@ -76,7 +76,7 @@ def test_hostile_yaml_is_refused_fast_in_one_line_naming_file_and_line(
     assert msg.startswith(f"hostile.yaml:{line}: "), msg[:300]
     assert message in msg
     assert "\n" not in msg and len(msg) < 400, "one readable line, however big the value"
-    assert seconds < 0.5, f"{seconds:.2f} s"
+    assert seconds < 1.0, f"{seconds:.2f} s"  # about 0.06 s at worst on an idle machine
     assert peak < 3 * len(text) + 16_000_000, f"{peak / 1e6:.1f} MB"
 
 
