@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
 from physres.drivers.arm.safety import SafetyMode, limit_joint_step, limit_workspace
-from physres.errors import DeviceError, SafetyError
+from physres.errors import DataError, DeviceError, SafetyError
 from physres.sim.arm.scene import ARM_JOINTS, HOME_JOINTS, Scene
 from physres.sim.arm.spec import ACTION_SPEC
 from physres.sim.arm.tasks import TASKS, make_task
@@ -233,7 +233,7 @@ class SimArm(Device):
                 f"{self.name} is faulted ({self._fault}); motion is refused until clear_fault()"
             )
         if "ee" in inputs and "joints" in inputs:
-            raise ValueError(f"{self.name}.apply(): give 'ee' or 'joints', not both")
+            raise DataError(f"{self.name}.apply(): give 'ee' or 'joints', not both")
         T = max(a.shape[0] for a in inputs.values())
         mode = self.params.safety
         plan: list[tuple[np.ndarray, float | None, np.ndarray | None]] = []
