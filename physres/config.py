@@ -328,7 +328,11 @@ def parse_config(text: str, source: str = "<config>") -> RunConfig:
     """Validate YAML text into a RunConfig (device params against their kinds)."""
     root, raw = _compose(text, source)
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top, got {type(raw).__name__}")
+        got = "an empty document" if raw is None else f"a {type(raw).__name__}"
+        where = f"{source}:{root.start_mark.line + 1}" if root is not None else source
+        raise ConfigError(
+            f"{where}: expected a mapping at the top (devices:, task:, ...), got {got}"
+        )
     lines = _line_map(root)
     _reject_non_finite(raw, (), source, lines)
     try:

@@ -159,6 +159,21 @@ def test_oversized_files_are_refused_before_they_are_read(tmp_path: Path) -> Non
         parse_config("name: " + "x" * MAX_CONFIG_BYTES, "big.yaml")
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", r"^e.yaml: expected a mapping at the top .*got an empty document$"),
+        ("# just a comment\n", r"^e.yaml: expected a mapping .*got an empty document$"),
+        ("\n\n- a\n- b\n", r"^e.yaml:3: expected a mapping .*got a list$"),
+        ("name: x\n\tdevices: 1\n", r"^e.yaml:2: not valid YAML: .*tab character"),
+    ],
+    ids=["empty", "comment-only", "list", "tab"],
+)
+def test_documents_of_the_wrong_shape_say_so_in_one_line(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(text, "e.yaml")
+
+
 def test_a_directory_is_not_a_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=f"cannot read config {tmp_path}"):
         load_config(tmp_path)

@@ -231,6 +231,8 @@ def test_a_registry_is_lazy_and_names_its_entries_without_importing() -> None:
         reg.register("a.three", "json.JSONEncoder")
     with pytest.raises(UnknownNameError):
         reg.load("mock.one")  # mock families are for device kinds only
+    with pytest.raises(ConfigError, match="widget 'a.two' declares no Params model"):
+        reg.validate("a.two", {})
 
 
 def test_device_kinds_get_mock_families_and_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
