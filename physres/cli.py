@@ -98,6 +98,7 @@ def _add_bus_args(p: argparse.ArgumentParser) -> None:
 # ------------------------------------------------------------------- commands
 def cmd_run(args: argparse.Namespace) -> int:
     from physres.config import load_config
+    from physres.experiments.lifecycle import Terminated, terminate_like_ctrl_c
     from physres.experiments.run import run_experiment
 
     cfg = load_config(args.config)
@@ -108,14 +109,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.out
         else Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    result = run_experiment(
-        cfg,
-        out,
-        config_path=Path(args.config),
-        console=console,
-        progress=not args.quiet,
-        overwrite=args.overwrite,
-    )
+    try:
+        with terminate_like_ctrl_c():
+            result = run_experiment(
+                cfg,
+                out,
+                config_path=Path(args.config),
+                console=console,
+                progress=not args.quiet,
+                overwrite=args.overwrite,
+            )
+    except Terminated:
+        err_console.print(f"terminated; {out / 'run.json'} says so")
+        return 128 + signal.SIGTERM
     return 0 if result.get("status") == "ok" else 1
 
 

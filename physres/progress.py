@@ -20,6 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 __all__ = ["PhaseBars", "RateColumn", "progress_bar"]
@@ -27,6 +28,9 @@ __all__ = ["PhaseBars", "RateColumn", "progress_bar"]
 
 class RateColumn(ProgressColumn):
     """Items per second in the task's own unit (``fields["unit"]``), once rich has a rate."""
+
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=True, min_width=12))
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
@@ -48,7 +52,7 @@ def progress_bar(console: Console | None = None, *, disable: bool = False) -> Pr
     """A rich Progress with description, bar, done/total, rate, elapsed and time left."""
     return Progress(
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
         RateColumn(),
         TimeElapsedColumn(),
@@ -74,7 +78,6 @@ class PhaseBars:
     def __call__(self, phase: str, done: int, total: int | None) -> None:
         bar = self.bars.get(phase)
         if bar is None:
-            bar = self.bars[phase] = self.progress.add_task(
-                f"{self.label}: {phase}", total=total, unit=self.unit
-            )
+            text = f"{self.label}: {phase}" if self.label else phase
+            bar = self.bars[phase] = self.progress.add_task(text, total=total, unit=self.unit)
         self.progress.update(bar, completed=done, total=total)

@@ -99,9 +99,11 @@ def outcome(exc: BaseException | None) -> tuple[Status, str]:
     """How a run ended, from the exception that ended it (None: it completed)."""
     if exc is None:
         return "ok", "completed"
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", "KeyboardInterrupt (Ctrl-C / SIGINT)"
     text = str(exc)
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, or SIGTERM raised as a subclass
+        return "interrupted", f"{type(exc).__name__}: {text}" if text else (
+            "KeyboardInterrupt (Ctrl-C / SIGINT)"
+        )
     return "failed", f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

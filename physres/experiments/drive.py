@@ -354,6 +354,8 @@ def collect_states(
         if progress is not None:
             progress(done, total)
 
+    on_chunk(0)  # the clock starts with the first chunk, not after it
+
     for ep in episodes:
         if reset_between:
             device.reset(seed)

@@ -9,8 +9,11 @@ recorder is told why the run ended, so the recording's last note agrees with
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import ExitStack
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
     from physres.device.base import Device
     from physres.device.spec import Description
 
-__all__ = ["RunSession", "device_params"]
+__all__ = ["RunSession", "Terminated", "device_params", "terminate_like_ctrl_c"]
 
 
 def device_params(kind: str, params: dict[str, Any], n_inputs: int | None) -> dict[str, Any]:
@@ -38,6 +41,51 @@ def device_params(kind: str, params: dict[str, Any], n_inputs: int | None) -> di
     (:func:`physres.registry.bind_task`), declared by each kind, never sniffed.
     """
     return registry.bind_task(kind, params, n_inputs)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI timeout, ``docker stop``, systemd) ends a run like Ctrl-C does."""
+
+
+@contextmanager
+def terminate_like_ctrl_c() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` in the main thread.
+
+    Without it the process dies on the spot: no ``run.json`` status, no
+    recording footer.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: Any) -> None:
+        raise Terminated(signal.Signals(signum).name)
+
+    old = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold a second Ctrl-C until teardown is done; then raise it.
+
+    The first Ctrl-C starts the teardown; an impatient second one must not
+    cut the recording short before its end note and footer are written.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old if old is not None else signal.default_int_handler)
+    if pending and sys.exc_info()[0] is None:
+        raise KeyboardInterrupt
 
 
 class RunSession:
@@ -72,7 +120,8 @@ class RunSession:
         try:
             self._open()
         except BaseException as e:
-            self._stack.__exit__(type(e), e, e.__traceback__)
+            with _sigint_deferred():
+                self._stack.__exit__(type(e), e, e.__traceback__)
             raise
         return self
 
@@ -82,7 +131,8 @@ class RunSession:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stack.__exit__(exc_type, exc, tb)
+        with _sigint_deferred():
+            self._stack.__exit__(exc_type, exc, tb)
 
     def _open(self) -> None:
         from physres.bus import bus_for_run, ensure_broker

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "confusion_figure",
@@ -58,22 +59,28 @@ def _figure(title: str, width: float = 9.0, height: float = 3.6) -> Figure:
 
 
 def states_figure(states: np.ndarray, title: str, *, what: str = "test") -> Figure:
-    """Every state feature over the first steps of ``what`` as a heat-map (feature × step)."""
+    """Every state feature over the first steps of ``what`` as a heat-map (feature × step).
+
+    Each feature is shown as its deviation from its own mean: a camera's
+    pixels sit on a large, uneven baseline that would otherwise hide the
+    waves that carry the computation.
+    """
     x = np.asarray(states, dtype=np.float64)
     x = x.reshape(len(x), -1)[:_SHOW_STEPS]
+    dev = x - x.mean(axis=0)
+    lim = float(np.percentile(np.abs(dev), 99)) or 1.0
     fig = _figure(title)
     ax = fig.add_subplot()
-    lim = float(np.nanmax(np.abs(x))) or 1.0
-    im = ax.imshow(x.T, aspect="auto", interpolation="nearest", cmap="RdBu_r", vmin=-lim, vmax=lim)
-    if x.min() >= 0:  # non-negative features (camera brightness): a one-sided scale
-        im.set_cmap("viridis")
-        im.set_clim(0, lim)
+    im = ax.imshow(
+        dev.T, aspect="auto", interpolation="nearest", cmap="RdBu_r", vmin=-lim, vmax=lim
+    )
     ax.set(
         xlabel="test step",
         ylabel=f"state feature (of {x.shape[1]})",
         title=f"reservoir states, {what}: first {len(x)} steps",
     )
-    fig.colorbar(im, ax=ax, label="state value")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.colorbar(im, ax=ax, label="state − its mean", extend="both")
     return fig
 
 

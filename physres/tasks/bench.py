@@ -209,7 +209,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     selected = args.task or names()
     with progress_bar(console) as bars:
         overall = bars.add_task(f"tasks on {args.substrate}", total=len(selected), unit="tasks")
-        phases = PhaseBars(bars, args.substrate)
+        phases = PhaseBars(bars, "")
 
         def on_row(r: dict[str, Any]) -> None:
             console.log(f"{r['task']}: {r['metric']} = {r['value']:.4g}")

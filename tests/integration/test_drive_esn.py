@@ -63,7 +63,7 @@ def test_reset_between_episodes_makes_them_independent_and_progress_is_reported(
         c, d = collect_states(dev, [ep, ep], task, reset_between=False)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(c[0], d[0])  # carried on from the first episode's last state
-    assert seen == [(1, 2), (2, 2)]
+    assert seen == [(0, 80), (40, 80), (80, 80)]  # task steps, after every chunk
 
 
 def test_mock_mode_drives_like_the_real_thing() -> None:

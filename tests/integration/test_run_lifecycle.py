@@ -162,8 +162,52 @@ def test_ctrl_c_in_process_is_recorded_as_interrupted_with_exit_code_130(
     assert _nothing_left_on(bus)
 
 
-def test_sigint_to_a_physres_run_process_leaves_an_interrupted_run_and_an_intact_recording(
-    tmp_path: Path,
+def test_a_second_ctrl_c_during_teardown_waits_until_the_recording_is_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from physres.bus.record import Recorder
+    from physres.device.remote import RemoteDevice
+
+    real_apply, real_stop = RemoteDevice.apply, Recorder.stop
+    calls = {"n": 0}
+
+    def interrupted(self: RemoteDevice, inputs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_apply(self, inputs)
+
+    def impatient(self: Recorder, reason: str = "stopped") -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C again while the file is being finished
+        time.sleep(0.05)
+        real_stop(self, reason)
+
+    monkeypatch.setattr(RemoteDevice, "apply", interrupted)
+    monkeypatch.setattr(Recorder, "stop", impatient)
+    out = tmp_path / "run"
+    assert main(["run", str(_cfg(tmp_path)), "--out", str(out), "--quiet", "--bus", _bus()]) == 130
+    info, msgs = read_recording(out / "recording.mcap")
+    assert list(msgs) and not info.truncated and "KeyboardInterrupt" in info.end_reason
+    assert _json(out / "run.json")["status"] == "interrupted"
+    # a run that completed but was interrupted during teardown is not called ok
+    monkeypatch.setattr(RemoteDevice, "apply", real_apply)
+    out2 = tmp_path / "run2"
+    assert main(["run", str(_cfg(tmp_path)), "--out", str(out2), "--quiet", "--bus", _bus()]) == 130
+    info, msgs = read_recording(out2 / "recording.mcap")
+    assert list(msgs) and not info.truncated and info.end_reason == "completed"
+    assert _json(out2 / "run.json")["status"] == "interrupted"
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "reason"),
+    [
+        (signal.SIGINT, 130, "KeyboardInterrupt"),
+        (signal.SIGTERM, 143, "Terminated: SIGTERM"),
+    ],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_to_a_physres_run_process_leaves_an_interrupted_run_and_an_intact_recording(
+    tmp_path: Path, sig: signal.Signals, code: int, reason: str
 ) -> None:
     # one bus round trip per task step: long enough (tens of seconds) to interrupt mid-drive
     cfg = _cfg(tmp_path, n_train=100_000, chunk=1)
@@ -181,20 +225,20 @@ def test_sigint_to_a_physres_run_process_leaves_an_interrupted_run_and_an_intact
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the run never started recording"
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, err.decode()
-    assert "interrupted" in err.decode() and "Traceback" not in err.decode()
+    assert proc.returncode == code, err.decode()
+    assert "Traceback" not in err.decode()
     run = _json(out / "run.json")
-    assert run["status"] == "interrupted" and "KeyboardInterrupt" in run["reason"], run
+    assert run["status"] == "interrupted" and reason in run["reason"], run
     info, msgs = read_recording(out / "recording.mcap")
     topics = {m.topic for _, m in msgs}
     assert not info.truncated and not info.problem and not info.corrupt
-    assert "KeyboardInterrupt" in info.end_reason and {"esn/in", "esn/state"} <= topics
+    assert reason in info.end_reason and {"esn/in", "esn/state"} <= topics
     assert run["recording"]["messages"] == sum(1 for _ in read_recording(rec)[1])
     assert _nothing_left_on(bus)
 

@@ -153,7 +153,13 @@ def test_states_are_a_heat_map_with_a_colour_scale() -> None:
     ax, cbar = fig.axes
     (im,) = ax.get_images()
     assert im.get_array().shape == (40, 300), "features × the first 300 steps"
-    assert cbar.get_ylabel() == "state value" and "of 40" in ax.get_ylabel()
+    assert cbar.get_ylabel() == "state − its mean" and "of 40" in ax.get_ylabel()
+    shown = x[:300] - x[:300].mean(axis=0)
+    np.testing.assert_allclose(im.get_array(), shown.T)  # every feature, centred on its mean
+    # a camera's bright baseline does not wash the waves out of the colour scale
+    frames = 140 + np.sin(np.arange(50))[:, None] * np.ones((1, 16))
+    (im2,) = plots.states_figure(frames, "t").axes[0].get_images()
+    assert im2.get_clim()[1] < 2
     assert fig._suptitle.get_text() == "narma10 on esn (sim.esn): nrmse 0.12"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -29,8 +30,9 @@ def test_one_long_series_reports_progress_after_every_chunk() -> None:
     for split, steps in (("train", 2000), ("test", 1000)):
         done = [d for s, d, n in calls if s == split]
         assert {n for s, _, n in calls if s == split} == {steps}
-        assert len(done) == math.ceil(steps / 100), "one report per chunk, not 0/1 then 1/1"
-        assert done == sorted(set(done)) and done[-1] == steps and done[0] == 100
+        assert len(done) == 1 + math.ceil(steps / 100), "a start, then one report per chunk"
+        assert done == sorted(set(done)) and done[0] == 0 and done[1] == 100
+        assert done[-1] == steps
     fit = [(d, n) for s, d, n in calls if s == "fit + score"]
     assert fit == [(0, None), (1, 1)], "the fit shows up while it runs, then completes"
     assert [c[0] for c in calls].index("fit + score") > max(
@@ -45,7 +47,7 @@ def test_episodes_count_their_steps_so_short_and_long_episodes_weigh_what_they_c
     with ESN("esn", n_units=10, n_inputs=2, seed=0) as esn:
         run_protocol(esn, task, data, chunk=64, progress=lambda *c: calls.append(c))
     train = [d for s, d, _ in calls if s == "train"]
-    assert train == [64, 128, 192, 250]  # the last chunk is short: counted as what it is
+    assert train == [0, 64, 128, 192, 250]  # the last chunk is short: counted as what it is
 
 
 def test_phase_bars_keep_one_bar_per_phase_with_rate_and_time_left() -> None:
@@ -118,4 +120,44 @@ def test_the_commands_that_matter_are_all_walked() -> None:
     robot = {n for n in names if n.startswith("robot ")}
     assert robot in (set(), {"robot experts", "robot collect", "robot view"})
     no_defaults = {n for n, p in LEAVES if "default" not in p.format_help()}
-    assert no_defaults <= {"check"}, no_defaults  # check takes a config and nothing else
+    # these take files and flags only (no option with a default worth naming)
+    assert no_defaults <= {"check", "info", "export"}, no_defaults
+
+
+def test_robot_experts_moves_its_bar_per_episode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`robot experts` used to show a spinner only; the bar now counts episodes."""
+    import physres.sim.arm.cli as arm_cli
+    import physres.sim.arm.experts as experts
+    from physres.sim.arm.tasks import TASKS
+
+    console = Console(record=True, width=160, force_terminal=False)
+    made: list[Any] = []  # the Progress the command builds, to read its bar mid-run
+    real_bar = arm_cli.progress_bar
+    monkeypatch.setattr(
+        arm_cli, "progress_bar", lambda *a, **kw: made.append(real_bar(*a, **kw)) or made[-1]
+    )
+    seen: list[float] = []
+
+    def fake(task: str, seeds: Any, *, render_size: int, on_episode: Any = None) -> Any:
+        assert on_episode is not None, "the CLI asks for per-episode reports"
+        for _ in seeds:
+            on_episode(True)
+            seen.append(made[-1].tasks[0].completed)
+        return experts.ExpertResult(task, list(seeds), [True] * len(seeds), [10] * len(seeds), 1.0)
+
+    monkeypatch.setattr(experts, "evaluate_expert", fake)
+    monkeypatch.setattr(arm_cli, "console", console)
+    names = ",".join(list(TASKS)[:2])
+    args = build_parser().parse_args(["robot", "experts", "--tasks", names, "--seeds", "7"])
+    assert args.func(args) == 0
+    assert made[-1].tasks[0].total == 14
+    assert seen == list(range(1, 15)), "one step per episode, not one per task"
+    assert "14/14" in console.export_text()
+
+
+def test_evaluate_expert_reports_each_episode_as_it_ends() -> None:
+    from physres.sim.arm.experts import evaluate_expert
+
+    got: list[bool] = []
+    result = evaluate_expert("pick_place", [0, 1], render_size=32, on_episode=got.append)
+    assert got == result.successes and len(got) == 2
