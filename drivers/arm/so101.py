@@ -49,7 +49,7 @@ from physres.drivers.arm.safety import (
 )
 from physres.drivers.arm.schema import FRAME, POSE_AXES, arm_inputs, arm_streams
 from physres.drivers.arm.sts import STS, StsBus
-from physres.errors import DeviceError, RuleError, SafetyError
+from physres.errors import DataError, DeviceError, RuleError, SafetyError
 
 __all__ = ["SO101", "SO101Params"]
 
@@ -324,7 +324,7 @@ class SO101(Device):
                 )
             motion = [k for k in ("ee", "joints", "action") if k in inputs]
             if len(motion) > 1:
-                raise ValueError(
+                raise DataError(
                     f"{self.name}.apply(): give one of 'ee', 'joints', 'action'; got {motion}"
                 )
             T = max(a.shape[0] for a in inputs.values())

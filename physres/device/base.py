@@ -19,9 +19,15 @@ from typing import Any, ClassVar, Self, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from physres._messages import issues
+from physres._messages import issues, short
 from physres.device.spec import Chunk, CommandSpec, Description, InputSpec, StreamSpec
-from physres.errors import ConfigError, NotConnectedError, SafetyError
+from physres.errors import (
+    ConfigError,
+    DataError,
+    NotConnectedError,
+    SafetyError,
+    UnknownNameError,
+)
 
 __all__ = ["Device", "NoParams", "command"]
 
@@ -175,14 +181,14 @@ class Device(ABC):
         """Coerce to ``(T, *shape)`` arrays of the declared dtype and enforce limits."""
         desc = desc or self.describe()
         if not inputs:
-            raise ValueError(
+            raise DataError(
                 f"{self.name}.apply() got no inputs; expected some of {sorted(desc.inputs)}"
             )
         out: dict[str, np.ndarray] = {}
         for key, value in inputs.items():
             spec = desc.inputs.get(key)
             if spec is None:
-                raise ValueError(
+                raise DataError(
                     f"{self.name} has no input {key!r}; its inputs are {sorted(desc.inputs)}"
                 )
             out[key] = self._coerce(spec, value)
@@ -199,11 +205,11 @@ class Device(ABC):
         dt = spec.np_dtype
         numeric = "biufc" if dt.kind == "c" else "biuf"
         if dt.fields is None and arr.dtype.kind not in numeric:
-            raise ValueError(
+            raise DataError(
                 f"{self.name}.{spec.name}: expected numbers ({dt}), got dtype {arr.dtype}"
             )
         if dt.fields is not None and arr.dtype.names != dt.names:
-            raise ValueError(
+            raise DataError(
                 f"{self.name}.{spec.name}: expected records with fields {dt.names}, "
                 f"got dtype {arr.dtype}"
             )
@@ -216,13 +222,13 @@ class Device(ABC):
         if arr.ndim != ndim + 1 or any(
             s is not None and s != d for s, d in zip(spec.shape, arr.shape[1:])
         ):
-            raise ValueError(
+            raise DataError(
                 f"{self.name}.{spec.name}: expected shape {spec.shape} or (T, *{spec.shape}), "
                 f"got {arr.shape}"
             )
         if arr.dtype != dt:
             if dt.kind in "iub" and arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
-                raise ValueError(
+                raise DataError(
                     f"{self.name}.{spec.name}: expected integers ({dt}), got fractional values"
                 )
             if dt.kind in "iu" and arr.size:
@@ -302,7 +308,9 @@ class Device(ABC):
         """Run a declared command by name (what a DeviceNode does for the bus)."""
         specs = self.command_specs()
         if name not in specs:
-            raise ValueError(f"{self.name} has no command {name!r}; it has {sorted(specs)}")
+            raise UnknownNameError(
+                f"{self.name} has no command {short(name)}; it has {sorted(specs)}"
+            )
         return getattr(self, name)(**kwargs)
 
     @property

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from physres.device import Chunk, Description, Device, StreamSpec, command
 from physres.drivers.arm.safety import SafetyMode, limit_joint_step, limit_workspace
 from physres.drivers.arm.schema import FRAME, POSE_AXES, arm_inputs, arm_streams
-from physres.errors import DeviceError, SafetyError
+from physres.errors import DataError, DeviceError, SafetyError
 from physres.sim.arm.scene import ARM_JOINTS, HOME_JOINTS, Scene
 from physres.sim.arm.spec import ACTION_SPEC
 from physres.sim.arm.tasks import TASKS, ArmTask, make_task
@@ -211,7 +211,7 @@ class SimArm(Device):
             )
         motion = [k for k in ("ee", "joints", "action") if k in inputs]
         if len(motion) > 1:
-            raise ValueError(
+            raise DataError(
                 f"{self.name}.apply(): give one of 'ee', 'joints', 'action'; got {motion}"
             )
         T = max(a.shape[0] for a in inputs.values())
