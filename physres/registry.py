@@ -23,6 +23,7 @@ __all__ = ["create", "kinds", "register", "resolve"]
 
 _KINDS: dict[str, str] = {
     "sim.esn": "physres.sim.esn:ESN",
+    "sim.lsm": "physres.sim.lsm:LSM",
     "sim.bucket": "physres.sim.bucket:Bucket",
     "drivers.bucket_camera": "physres.drivers.bucket.camera:Camera",
     "drivers.bucket_motors": "physres.drivers.bucket.motorboard:MotorBoard",
