@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physres.drivers.bucket.camera import FramePreprocessor
+from physres.readout.features import FramePreprocessor
 from physres.sim.bucket.device import Bucket
 from physres.sim.bucket.params import MotorParams
 from physres.sim.bucket.trials import slew_limit
