@@ -193,6 +193,7 @@ DEVICES: Registry[type[Device]] = Registry(
     "device kind",
     {
         "sim.esn": "physres.sim.esn:ESN",
+        "sim.lsm": "physres.sim.lsm:LSM",
         "sim.bucket": "physres.sim.bucket:Bucket",
         "drivers.bucket_camera": "physres.drivers.bucket.camera:Camera",
         "drivers.bucket_motors": "physres.drivers.bucket.motorboard:MotorBoard",

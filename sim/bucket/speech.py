@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from physres.device.spec import slew_limit
-from physres.drivers.bucket.camera import FramePreprocessor
+from physres.readout.features import FramePreprocessor
 from physres.sim.bucket.device import Bucket
 from physres.sim.bucket.params import MotorParams
 

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from physres.drivers.bucket.camera import FramePreprocessor
 from physres.readout import RidgeClassifierReadout
+from physres.readout.features import FramePreprocessor
 from physres.sim.bucket import Bucket
 from physres.sim.bucket.trials import TrialRun, drive, trial_episodes, xor_bits
 
