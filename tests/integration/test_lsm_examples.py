@@ -27,7 +27,8 @@ def test_lsm_example_runs_over_the_bus_and_beats_the_raw_input_control(
     assert m[metric] > m[f"control_raw_input_{metric}"] + margin, m
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert (
-        saved["n_train_sequences"] == 1 and saved["n_train_samples"] == (cfg.task.params["n_train"])
+        saved["n_train_sequences"] == 1
+        and saved["n_train_scored_samples"] == cfg.task.params["n_train"]
     )
     _, messages = read_recording(tmp_path / "recording.mcap", ["liquid/spikes"])
     n_events = sum(len(msg.data) for _, msg in messages)
