@@ -34,7 +34,7 @@ import msgpack
 import numpy as np
 import zmq
 
-from physres.device.spec import dtype_from_wire, dtype_to_wire
+from physres.bus.dtypes import dtype_from_wire, dtype_to_wire
 from physres.errors import FrameError
 
 __all__ = ["SCHEMA_VERSION", "Message", "decode", "encode", "pack_meta", "topic_of"]
