@@ -98,3 +98,19 @@ def test_every_path_in_the_layout_table_exists() -> None:
     paths = re.findall(r"^\| `([^`]+)` \|", table, flags=re.M)
     assert len(paths) >= 6
     assert [p for p in paths if not (ROOT / p).exists()] == []
+
+
+def test_the_contributor_guide_points_at_places_that_exist() -> None:
+    guide = (ROOT / "CONTRIBUTING.md").read_text()
+    for title in ("device kind", "task", "pipeline stage", "firmware"):
+        assert re.search(rf"^## Add an? {title}", guide, flags=re.M), title
+    paths = {p for p in re.findall(r"`([\w./-]+/[\w./-]*)`", guide) if "<" not in p}
+    assert {"physres/registry.py", "firmware/Makefile"} <= paths
+    assert [p for p in paths if not (ROOT / p).exists()] == []
+    places = re.findall(r"`(_[A-Z]+)` in `([\w./]+)`", guide)
+    assert len(places) >= 3 and all(name in (ROOT / f).read_text() for name, f in places)
+    groups = re.findall(r"`(physres\.\w+)` group", guide) + re.findall(
+        r'entry-points\."(physres\.\w+)"', guide
+    )
+    py = (ROOT / "pyproject.toml").read_text() + (ROOT / "physres" / "registry.py").read_text()
+    assert groups and all(f'"{g}"' in py for g in groups)
