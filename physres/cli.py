@@ -293,7 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("config")
     c.set_defaults(func=cmd_check)
 
-    for ep in sorted(entry_points(group=EXTENSION_GROUP), key=lambda e: e.name):
+    found = sorted(entry_points(group=EXTENSION_GROUP), key=lambda e: e.name)
+    if not found:  # metadata from before the group existed, or no install at all
+        logging.getLogger(__name__).warning(
+            "no %r entry points: `physres bench` and `physres robot` are missing; "
+            "run `pip install -e .` again",
+            EXTENSION_GROUP,
+        )
+    for ep in found:
         try:
             ep.load()(sub)
         except ImportError as e:  # an optional extra is missing: say so only when asked

@@ -116,3 +116,25 @@ def test_the_core_loads_no_simulator_or_driver_by_name_either() -> None:
         if pattern.search(p.read_text())
     ]
     assert hits == []
+
+
+def test_cli_families_arrive_through_the_entry_point_group(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import tomllib
+    from importlib.metadata import entry_points
+
+    from physres import cli
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    group = declared[cli.EXTENSION_GROUP]
+    installed = {ep.name: ep.value for ep in entry_points(group=cli.EXTENSION_GROUP)}
+    assert installed == group, "stale install: run `pip install -e .` again"
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
+    assert {"bench", "robot"} <= set(sub.choices)
+    robot = next(a for a in sub.choices["robot"]._actions if a.dest == "robot_command")
+    assert {"experts", "collect", "view"} <= set(robot.choices)
+    # without the metadata the families are absent and the user is told how to fix it
+    monkeypatch.setattr(cli, "entry_points", lambda group: [])
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
+    assert "robot" not in sub.choices and "pip install -e ." in caplog.text
