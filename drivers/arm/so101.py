@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -222,12 +223,11 @@ class SO101(Device):
         if not self.mock:
             self._open(self.params.port)
             return
-        from physres.sim.servobus import ServoBus
-        from physres.sim.servobus.protocol_servobus import attach
-
-        self.emulator = ServoBus()
-        self._mock_url = attach(self.emulator)
+        # a name never attached: the URL handler (beyond the wire) makes a fresh bus for it
+        self._mock_url = f"servobus://{self.name}-{secrets.token_hex(4)}"
         self._open(self._mock_url)
+        assert self._bus is not None
+        self.emulator = getattr(self._bus.serial, "bus", None)
 
     def _open(self, port: str) -> None:
         p = self.params
@@ -259,11 +259,7 @@ class SO101(Device):
         if self._bus is not None:
             self._bus.close()
             self._bus = None
-        if self._mock_url is not None:
-            from physres.sim.servobus.protocol_servobus import detach
-
-            detach(self._mock_url)
-            self._mock_url = None
+        self._mock_url = None  # its emulator went with the port
 
     def _reset(self, seed: int | None) -> None:
         """A real arm has no seed: forget pending commands and re-anchor at the present pose."""

@@ -98,6 +98,11 @@ class StsBus:
         self._ph = scs.PacketHandler(0)  # protocol_end 0: STS (little-endian words)
         self._lock = threading.RLock()
 
+    @property
+    def serial(self) -> Any:
+        """The open pyserial port (for a ``servobus://`` port, its ``.bus`` is the emulator)."""
+        return None if self._port is None else self._port.ser
+
     # ------------------------------------------------------------ lifecycle
     def open(self) -> None:
         port = _Port(self.port_name, self.timeout_s * 1000.0)

@@ -36,7 +36,7 @@ import msgpack
 import numpy as np
 import zmq
 
-from physres.device.spec import dtype_from_wire, dtype_to_wire
+from physres.bus.dtypes import dtype_from_wire, dtype_to_wire
 from physres.errors import FrameError
 
 __all__ = [

@@ -45,9 +45,9 @@ class DeviceDemo:
     the demonstrator saw before it; ``write(writer)`` appends the episode.
     """
 
-    def __init__(self, device: Device, prompt: str, *, action_spec: Any = None) -> None:
-        from physres.sim.arm.spec import ACTION_SPEC
-
+    def __init__(self, device: Device, prompt: str, *, action_spec: Any) -> None:
+        """``action_spec`` is the arm's (``physres.sim.arm.ACTION_SPEC`` for the tabletop
+        contract): the datasets layer names no simulator, so the caller says which."""
         desc = device.describe()
         missing = [s for s in _NEEDED if s not in desc.streams] + (
             [] if "action" in desc.inputs else ["input 'action'"]
@@ -58,7 +58,7 @@ class DeviceDemo:
                 "(see physres.drivers.arm.schema)"
             )
         self.device = device
-        self.spec = action_spec or ACTION_SPEC
+        self.spec = action_spec
         self.rec = DemoRecorder(prompt=prompt)
         self.success = False
         self._latest: dict[str, np.ndarray] = {}

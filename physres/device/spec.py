@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from physres.bus.dtypes import dtype_from_wire, dtype_to_wire
 from physres.errors import ConfigError, SafetyError
 
 __all__ = [
@@ -37,32 +38,6 @@ __all__ = [
 #: What a stream carries; consumers pick features by kind (frame → image features...).
 StreamKind = Literal["continuous", "frame", "events", "state", "text"]
 _KINDS = ("continuous", "frame", "events", "state", "text")
-_OK_DTYPE_KINDS = "biufcV"  # bool, ints, floats, complex, structured; never objects
-
-
-def dtype_to_wire(dtype: np.dtype | str | list) -> str | list:
-    """A msgpack-able dtype: ``'<f4'`` for plain, a descr list for structured."""
-    dt = np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype
-    if dt.fields:
-        return [[name, dtype_to_wire(dt.fields[name][0])] for name in dt.names]
-    return dt.str
-
-
-def dtype_from_wire(spec: Any) -> np.dtype:
-    """Inverse of :func:`dtype_to_wire`; refuses object and unknown dtypes."""
-    try:
-        if isinstance(spec, (list, tuple)):
-            dt = np.dtype([(str(n), dtype_from_wire(d)) for n, d in spec])
-        else:
-            dt = np.dtype(spec)
-    except (TypeError, ValueError, RecursionError) as e:
-        raise ValueError(f"unknown dtype {str(spec)[:80]!r}") from e
-    if dt.kind not in _OK_DTYPE_KINDS or dt.hasobject:
-        raise ValueError(f"dtype {dt} is not allowed (plain numbers or structured only)")
-    if dt.itemsize == 0 or dt.subdtype is not None:
-        # a zero-size element has no count; a sub-array dtype hides part of the shape
-        raise ValueError(f"dtype {dt} is not allowed (zero-size or sub-array; put it in the shape)")
-    return dt
 
 
 def _finite_or_none(value: float | None, what: str) -> float | None:

@@ -32,7 +32,7 @@ ACTIONS = [
 
 
 def record(device, root: Path) -> dict:
-    demo = DeviceDemo(device, "pick up the cube")
+    demo = DeviceDemo(device, "pick up the cube", action_spec=ACTION_SPEC)
     for a in ACTIONS:
         demo.step(a)
     writer = DatasetWriter(root, action_spec=ACTION_SPEC.to_dict())
@@ -65,7 +65,7 @@ def test_a_demo_recorded_through_the_device_on_the_bus_matches_the_local_one(
 
 def test_the_real_arm_records_the_same_format_through_its_mock(tmp_path: Path) -> None:
     with registry.create("mock.arm", "so101") as arm:
-        demo = DeviceDemo(arm, "wave")
+        demo = DeviceDemo(arm, "wave", action_spec=ACTION_SPEC)
         for _ in range(3):
             demo.step([0.0, 0.0, 0.0, 0.0, 1.0, 0.0])
         demo.write(DatasetWriter(tmp_path, action_spec=ACTION_SPEC.to_dict()))
@@ -78,4 +78,4 @@ def test_the_real_arm_records_the_same_format_through_its_mock(tmp_path: Path) -
 def test_a_device_that_is_no_arm_is_refused_by_name() -> None:
     esn = registry.create("sim.esn", "esn", {"n_units": 10})
     with esn, pytest.raises(ConfigError, match="sim.esn device 'esn' is no arm: it lacks"):
-        DeviceDemo(esn, "anything")
+        DeviceDemo(esn, "anything", action_spec=ACTION_SPEC)
