@@ -254,7 +254,9 @@ class Subscriber:
             rows = client.call("_broker", "ls", timeout_s=timeout_s)
         finally:
             client.close()
-        ep = next((r.get("pub_endpoint") for r in rows if r["name"] == node and r["alive"]), None)
+        ep = next(
+            (r.get("pub_endpoint") for r in rows if r.get("name") == node and r.get("alive")), None
+        )
         return cls(ctx, cfg, topics, name=name, endpoint=ep)
 
     def subscribe(self, topic_prefix: str) -> None:
