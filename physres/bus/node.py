@@ -328,6 +328,8 @@ class Node:
 
     def close(self, *, bye: bool = True) -> None:
         """Close every socket; first a goodbye with final counts (last seq per stream)."""
+        if self.dealer.closed:
+            return
         if bye:
             self.heartbeat(BYE)
         if hasattr(self, "pub"):

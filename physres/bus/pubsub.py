@@ -143,6 +143,9 @@ class SeqTracker:
     #: streams counted one by one; messages on further ones are only counted in total
     #: (a sender inventing a new source name per message must not grow a heartbeat)
     MAX_STREAMS = 1024
+    #: longer stream names (a hostile sender's 500 KB source name) are only counted
+    #: in total too: a heartbeat listing them would outgrow what the broker accepts
+    MAX_KEY = 200
     UNTRACKED = "(other streams)"
 
     def __init__(self) -> None:
@@ -153,7 +156,7 @@ class SeqTracker:
         """Record a message; return how many were missed just before it."""
         st = self.streams.get(topic)
         if st is None:
-            if len(self.streams) >= self.MAX_STREAMS:
+            if len(self.streams) >= self.MAX_STREAMS or len(topic) > self.MAX_KEY:
                 self.untracked = min(self.untracked + 1, INT_MAX)
                 return 0
             self.streams[topic] = StreamStats(first_seq=seq, last_seq=seq, received=1)
@@ -251,7 +254,9 @@ class Subscriber:
             rows = client.call("_broker", "ls", timeout_s=timeout_s)
         finally:
             client.close()
-        ep = next((r.get("pub_endpoint") for r in rows if r["name"] == node and r["alive"]), None)
+        ep = next(
+            (r.get("pub_endpoint") for r in rows if r.get("name") == node and r.get("alive")), None
+        )
         return cls(ctx, cfg, topics, name=name, endpoint=ep)
 
     def subscribe(self, topic_prefix: str) -> None:

@@ -78,3 +78,9 @@ def test_a_stream_spec_that_cannot_be_packed_does_not_stop_heartbeats(
     rows = client.call("_broker", "ls")
     assert [r["name"] for r in rows] == ["odd"] and rows[0]["alive"]  # still listed
     node.close()
+
+
+def test_closing_a_node_twice_is_harmless(broker: Broker, bus_cfg: BusConfig, ctx) -> None:
+    node = Node("twice", bus_cfg, ctx)
+    node.close()
+    node.close()

@@ -239,3 +239,23 @@ def test_the_recorder_survives_a_message_with_a_negative_host_time(
     info, msgs = read_recording(tmp_path / "r.mcap")
     assert [int(m.data[0]) for _, m in msgs] == list(range(221))
     assert info.end_reason == "stopped" and not info.truncated
+
+
+def test_a_huge_source_name_cannot_hide_a_node_from_ls(
+    bus_cfg: BusConfig, ctx: zmq.Context
+) -> None:
+    """Its stream key would make the node's heartbeat too big for the broker to accept."""
+    cfg = bus_cfg.model_copy(update={"sndhwm": 0, "rcvhwm": 0})
+    with Broker(cfg, ctx) as b:
+        node = DeviceNode(ESN("esn", n_units=4), cfg, ctx).start()
+        raw = _raw_pub(ctx, cfg)
+        try:
+            for i in range(3):
+                src = f"{i}" + "s" * 400_000
+                raw.send_multipart(encode(src, "apply", 0, {"u": np.ones((1, 1))}, topic="esn/in"))
+            row = _esn_row(cfg, ctx, after=cfg.heartbeat_s * 4)
+            assert row["alive"] and row["received"]["(other streams)"] == 3
+            assert b.refused == 0
+        finally:
+            raw.close()
+            node.stop()
