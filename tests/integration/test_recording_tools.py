@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -317,3 +318,19 @@ def test_export_of_a_damaged_file_writes_the_good_records_and_says_what_it_skipp
     a = np.load(out)
     assert 0 < len(a) < 300 and a["seq"][0] == 0 and a["seq"][-1] == 299
     np.testing.assert_array_equal(a["state"][:, 0], a["seq"])  # nothing changed
+
+
+def test_replay_says_when_its_last_listener_left_midway(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, tmp_path: Path
+) -> None:
+    w = RecordingWriter(tmp_path / "r.mcap")
+    for i in range(40):  # 2 s at speed 1
+        w.write(encode("esn", "state", i, {"v": np.zeros(2)}), log_time=T0 + i * 50_000_000)
+    w.close()
+    sub = Subscriber(ctx, bus_cfg, ["esn/"])
+    threading.Timer(0.6, sub.close).start()  # the only listener goes away during the replay
+    heard: list[str] = []
+    _, n = replay(tmp_path / "r.mcap", bus_cfg, ctx, speed=1, wait_s=5, warn=heard.append)
+    assert n == 40 and len(heard) == 1, heard
+    unheard = int(heard[0].split(" of ")[0])
+    assert 10 < unheard < 35 and "while no node on bus" in heard[0]
