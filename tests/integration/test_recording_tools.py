@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 import zmq
 from mcap.reader import make_reader
 
-from physres.bus import Broker, BusConfig, Publisher, Subscriber
+from physres.bus import Broker, BusConfig, CommandClient, Publisher, Subscriber
 from physres.bus.codec import encode
 from physres.bus.record import Recorder, RecordingWriter, read_recording
 from physres.bus.replay import replay
@@ -70,10 +71,22 @@ def test_a_hostile_clock_is_recorded_as_sent(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------- recorder
-def wait_for(pred, timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not pred() and time.monotonic() < end:
-        time.sleep(0.05)
+def recorder_hears(ctx: zmq.Context, cfg: BusConfig, send) -> None:
+    """Send warm-up messages (stream ``warm``) until the recorder has written one."""
+    client = CommandClient(ctx, cfg)
+    try:
+        end = time.monotonic() + 20
+        while client.call("recorder", "stats")["messages"] == 0:
+            assert time.monotonic() < end, "the recorder never heard the publisher"
+            send()
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
+def not_warm(frames_or_msg) -> bool:
+    topic = getattr(frames_or_msg, "topic", None) or bytes(frames_or_msg[0]).decode()
+    return not topic.endswith("/warm")
 
 
 def test_the_recorder_survives_hostile_headers(
@@ -84,13 +97,13 @@ def test_the_recorder_survives_hostile_headers(
     raw = ctx.socket(zmq.PUB)
     raw.connect(bus_cfg.endpoints.pub)
     closer.append(raw)
-    time.sleep(0.5)
+    recorder_hears(ctx, bus_cfg, lambda: raw.send_multipart(encode("s", "warm", 0, {})))
     for seq, th in enumerate([1, -5, -(2**63), 2**64 - 1, 2**63 - 1, 2]):
         raw.send_multipart(raw_message(seq, th))
     time.sleep(0.5)
     rec.stop("done")
     info, msgs = read_recording(tmp_path / "r.mcap", raw=True)
-    kept = [msgpack.unpackb(bytes(f[1]))["th"] for _, f in msgs]
+    kept = [msgpack.unpackb(bytes(f[1]))["th"] for _, f in msgs if not_warm(f)]
     # what the codec refuses is garbage (counted); everything else is on disk, unchanged
     assert kept[0] == 1 and kept[-1] == 2 and 2**63 - 1 in kept
     assert sum(rec.stats["garbage"].values()) + len(kept) == 6
@@ -116,7 +129,7 @@ def test_any_exception_in_the_recorders_loop_is_contained_counted_and_logged_onc
     rec = Recorder(tmp_path / "r.mcap", ["a/"], bus_cfg, ctx).start()
     pub = Publisher(ctx, bus_cfg, "a")
     closer.append(pub)
-    time.sleep(0.5)
+    recorder_hears(ctx, bus_cfg, lambda: pub.publish("warm", {}))
     for i in range(30):
         meta = {"p": "poison"} if i in (5, 17) else {"i": i}
         pub.publish("x", {"v": np.arange(3)}, meta=meta)
@@ -124,7 +137,9 @@ def test_any_exception_in_the_recorders_loop_is_contained_counted_and_logged_onc
     time.sleep(0.5)
     rec.stop("done")
     info, msgs = read_recording(tmp_path / "r.mcap")
-    assert [m.meta["i"] for _, m in msgs] == [i for i in range(30) if i not in (5, 17)]
+    assert [m.meta["i"] for _, m in msgs if not_warm(m)] == [
+        i for i in range(30) if i not in (5, 17)
+    ]
     assert rec.faults == {"RuntimeError": 2} and rec.stats["faults"] == {"RuntimeError": 2}
     assert info.end_reason == "done"
 
@@ -303,3 +318,19 @@ def test_export_of_a_damaged_file_writes_the_good_records_and_says_what_it_skipp
     a = np.load(out)
     assert 0 < len(a) < 300 and a["seq"][0] == 0 and a["seq"][-1] == 299
     np.testing.assert_array_equal(a["state"][:, 0], a["seq"])  # nothing changed
+
+
+def test_replay_says_when_its_last_listener_left_midway(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, tmp_path: Path
+) -> None:
+    w = RecordingWriter(tmp_path / "r.mcap")
+    for i in range(40):  # 2 s at speed 1
+        w.write(encode("esn", "state", i, {"v": np.zeros(2)}), log_time=T0 + i * 50_000_000)
+    w.close()
+    sub = Subscriber(ctx, bus_cfg, ["esn/"])
+    threading.Timer(0.6, sub.close).start()  # the only listener goes away during the replay
+    heard: list[str] = []
+    _, n = replay(tmp_path / "r.mcap", bus_cfg, ctx, speed=1, wait_s=5, warn=heard.append)
+    assert n == 40 and len(heard) == 1, heard
+    unheard = int(heard[0].split(" of ")[0])
+    assert 10 < unheard < 35 and "while no node on bus" in heard[0]
