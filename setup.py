@@ -3,12 +3,18 @@
 pyproject.toml holds all metadata; this file exists only because setuptools'
 declarative ``packages.find`` cannot re-root a folder under another package name.
 ``drivers/`` installs as ``physres.drivers`` and ``sim/`` as ``physres.sim``, so
-nothing generic lands at the top of site-packages.
+nothing generic lands at the top of site-packages; ``firmware/`` installs as
+``physres.firmware`` (C sources as package data, so a wheel can build them).
 """
 
 from setuptools import find_packages, setup
 
-_ROOTS = {"physres": "physres", "physres.drivers": "drivers", "physres.sim": "sim"}
+_ROOTS = {
+    "physres": "physres",
+    "physres.drivers": "drivers",
+    "physres.sim": "sim",
+    "physres.firmware": "firmware",
+}
 
 
 def _packages() -> list[str]:

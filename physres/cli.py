@@ -8,13 +8,13 @@ non-zero exit code, never a traceback; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import math
 import signal
 import sys
 import time
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ __all__ = ["main"]
 console = Console()
 err_console = Console(stderr=True)
 
-#: modules that add subcommands with ``register(subparsers)`` (imported lazily, optional extras)
-EXTENSIONS: tuple[str, ...] = ("physres.tasks.bench", "physres.sim.arm.cli", "physres.datasets.cli")
+#: entry-point group of ``register(subparsers)`` functions that add subcommands: a family
+#: (``physres robot ...``) plugs in from pyproject, so this module imports no simulator or driver
+EXTENSION_GROUP = "physres.cli"
 
 
 def _bus_cfg(args: argparse.Namespace) -> Any:
@@ -39,7 +40,7 @@ def _bus_cfg(args: argparse.Namespace) -> Any:
 
     from physres.bus import BusConfig
 
-    kw: dict[str, Any] = {"name": args.bus}
+    kw: dict[str, Any] = {} if args.bus is None else {"name": args.bus}
     try:
         if args.tcp:
             host, _, port = args.tcp.rpartition(":")
@@ -50,6 +51,12 @@ def _bus_cfg(args: argparse.Namespace) -> Any:
     except (ValueError, ValidationError) as e:
         first = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
         raise ConfigError(f"--bus {args.bus!r} --tcp {args.tcp!r}: {first}") from None
+
+
+def _print_error(e: BaseException) -> None:
+    """One line whatever the message holds: no wrapping, no markup read from user values."""
+    msg = escape(" ".join(str(e).split()))
+    err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, emoji=False)
 
 
 def _seconds(positive: bool) -> Callable[[str], float]:
@@ -82,7 +89,9 @@ class _ShowDefaults(argparse.HelpFormatter):
 
 def _add_bus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--bus", default="default", help="bus name (one machine, ipc sockets; default: %(default)s)"
+        "--bus",
+        help="bus name (one machine, ipc sockets; default: 'default', except that "
+        "`physres run` gets a private bus unless its config or this option names one)",
     )
     p.add_argument("--tcp", metavar="HOST:PORT", help="use TCP at HOST:PORT..PORT+2 instead of ipc")
 
@@ -94,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from physres.experiments.run import run_experiment
 
     cfg = load_config(args.config)
-    if args.bus != "default" or args.tcp:
+    if args.bus is not None or args.tcp:  # named on purpose: join that bus
         cfg = cfg.model_copy(update={"bus": _bus_cfg(args)})
     out = (
         Path(args.out)
@@ -152,35 +161,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table(title=f"bus {cfg.name}")
-    for col in (
-        "node",
-        "kind",
-        "state",
-        "streams (dtype shape @ rate)",
-        "commands",
-        "published",
-        "dropped",
-        "garbage",
-    ):
-        table.add_column(col)
-    for r in rows:
-        streams = "\n".join(
-            f"{n}: {s.get('dtype')} {tuple(s.get('shape', ()))} @ {s.get('rate_hz') or '-'} Hz"
-            for n, s in (r.get("streams") or {}).items()
-        )
-        state = "[green]alive[/]" if r["alive"] else f"[red]gone[/] ({r['silent_s']:.1f} s silent)"
-        drops = {k: v for k, v in (r.get("dropped") or {}).items() if v}
-        table.add_row(
-            r["name"],
-            str(r.get("kind", "")),
-            state,
-            streams,
-            ", ".join(r.get("commands", [])),
-            str(sum((r.get("published") or {}).values())),
-            str(drops or 0),
-            str(r.get("garbage") or 0),
-        )
+    from physres.bus.listing import ls_table
+
+    table = ls_table(rows, f"bus {cfg.name}")
     console.print(table)
     return 0
 
@@ -248,9 +231,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     from physres.bus.recinfo import summarize
 
     s = summarize(args.file)
+    status = 1 if s["damaged"] or s["corrupt"] or s["lost"] else 0
     if args.json:
         print(json.dumps(s, indent=2))
-        return 0
+        return status
     table = Table(
         title=f"{escape(s['path'])}  ({s['bytes'] / 1e6:.1f} MB, {s['duration_s']:.2f} s)"
     )
@@ -269,7 +253,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     console.print(
         f"{s['messages']} messages; recording ended: {s['end_reason']}", markup=False, emoji=False
     )
-    return 1 if s["damaged"] or s["corrupt"] or s["lost"] else 0
+    return status
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -289,19 +273,30 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Validate every config whole (devices, reference, task), then run the device checks."""
     from physres import registry
     from physres.config import load_config
     from physres.device import check_device
 
-    cfg = load_config(args.config)
+    configs = []
+    for path in args.config:
+        try:
+            configs.append(load_config(path))
+        except ConfigError as e:
+            if len(args.config) == 1:
+                raise
+            _print_error(e)
+    if len(configs) < len(args.config):
+        return 2
     failed = 0
-    for name, dev in cfg.devices.items():
-        rep = check_device(registry.create(dev.kind, name, dev.params), raise_on_failure=False)
-        for p in rep.passed:
-            console.print(f"[green]PASS[/] {rep.device}: {p}")
-        for f in rep.failed:
-            console.print(f"[red]FAIL[/] {rep.device}: {f}")
-        failed += len(rep.failed)
+    for cfg in configs:
+        for name, dev in cfg.devices.items():
+            rep = check_device(registry.create(dev.kind, name, dev.params), raise_on_failure=False)
+            for p in rep.passed:
+                console.print(f"[green]PASS[/] {rep.device}: {p}")
+            for f in rep.failed:
+                console.print(f"[red]FAIL[/] {rep.device}: {f}")
+            failed += len(rep.failed)
     return 1 if failed else 0
 
 
@@ -426,15 +421,24 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True, help="output file, F.npy or F.csv")
     ex.set_defaults(func=cmd_export)
 
-    c = sub.add_parser("check", help="run the device conformance checks on a config's devices")
-    c.add_argument("config")
+    c = sub.add_parser(
+        "check", help="validate configs whole (task included), then check their devices"
+    )
+    c.add_argument("config", nargs="+", help="YAML run configs")
     c.set_defaults(func=cmd_check)
 
-    for mod in EXTENSIONS:
+    found = sorted(entry_points(group=EXTENSION_GROUP), key=lambda e: e.name)
+    if not found:  # metadata from before the group existed, or no install at all
+        logging.getLogger(__name__).warning(
+            "no %r entry points: `physres bench` and `physres robot` are missing; "
+            "run `pip install -e .` again",
+            EXTENSION_GROUP,
+        )
+    for ep in found:
         try:
-            importlib.import_module(mod).register(sub)
+            ep.load()(sub)
         except ImportError as e:  # an optional extra is missing: say so only when asked
-            logging.getLogger(__name__).debug("CLI extension %s unavailable: %s", mod, e)
+            logging.getLogger(__name__).debug("CLI extension %s unavailable: %s", ep.value, e)
     return p
 
 
@@ -450,9 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     except PhysresError as e:
         if args.debug:
             raise
-        # one line whatever the message holds: no wrapping, no markup read from user values
-        msg = escape(" ".join(str(e).split()))
-        err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, emoji=False)
+        _print_error(e)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

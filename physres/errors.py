@@ -17,12 +17,15 @@ __all__ = [
     "NameTaken",
     "NodeUnreachable",
     "NotConnectedError",
+    "ParamsError",
     "PhysresError",
     "RecordingError",
     "RemoteError",
     "ResourceError",
+    "RuleError",
     "RunFolderError",
     "SafetyError",
+    "UnknownNameError",
 ]
 
 
@@ -103,3 +106,26 @@ class RunFolderError(PhysresError, FileExistsError):
 
 class RecordingError(PhysresError):
     """A recording on disk is unreadable or damaged beyond its last good record."""
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A name nothing answers to (device kind, task, command); also a KeyError, as in a Mapping."""
+
+    __str__ = ConfigError.__str__  # KeyError's would quote the whole message
+
+
+class ParamsError(ConfigError):
+    """Params failed their model; keeps pydantic's error and the model, so a config names lines."""
+
+    def __init__(self, message: str, error: Exception, model: type) -> None:
+        super().__init__(message)
+        self.error = error
+        self.model = model
+
+
+class RuleError(ConfigError):
+    """A rule across fields of a Params model is broken; ``key`` is the field it points at."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key

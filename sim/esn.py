@@ -9,7 +9,7 @@ The pure part is :func:`run_chunk`; :class:`ESN` is the stateful Device shell.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +24,8 @@ class ESNParams(BaseModel):
     """Reservoir hyper-parameters (names follow the ESN literature)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    #: the field that receives a task's input count (see physres.registry.bind_task)
+    task_inputs: ClassVar[str | None] = "n_inputs"
 
     n_units: int = Field(100, ge=1, le=100_000)
     n_inputs: int = Field(1, ge=1, le=10_000)

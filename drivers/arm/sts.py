@@ -16,10 +16,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import scservo_sdk as scs
+import serial
 
 from physres.errors import DeviceError, DeviceTimeout
 
 __all__ = ["STS", "StsBus"]
+
+# ``servobus://NAME`` opens the servo-bus emulator in memory (mock mode), as pyserial's
+# ``loop://`` opens a loopback: the address picks the transport, the driver is unchanged
+if "physres.sim.servobus" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("physres.sim.servobus")
 
 
 class STS:
@@ -35,7 +41,11 @@ class STS:
 
 
 _ERROR_BITS = {
-    1: "input voltage", 2: "angle sensor", 4: "overheat", 8: "over-current", 32: "overload"
+    1: "input voltage",
+    2: "angle sensor",
+    4: "overheat",
+    8: "over-current",
+    32: "overload",
 }
 
 
@@ -51,9 +61,24 @@ class _Port(scs.PortHandler):
         super().__init__(port_name)
         self.timeout_ms = timeout_ms
 
+    def setupPort(self, cflag_baud: int) -> bool:
+        """As the SDK's, but through ``serial_for_url``: a device path or any pyserial URL."""
+        if self.is_open:
+            self.closePort()
+        self.ser = serial.serial_for_url(
+            self.port_name, baudrate=self.baudrate, bytesize=serial.EIGHTBITS, timeout=0
+        )
+        self.is_open = True
+        self.ser.reset_input_buffer()
+        self.tx_time_per_byte = (1000.0 / self.baudrate) * 10.0
+        return True
+
     def readPort(self, length: int) -> bytes:
         if self.ser is not None and not self.ser.in_waiting:
-            select.select([self.ser.fileno()], [], [], 0.001)
+            try:
+                select.select([self.ser.fileno()], [], [], 0.001)
+            except (AttributeError, OSError, ValueError):  # an in-memory port has no fd
+                time.sleep(0.0005)
         return self.ser.read(length)
 
     def setPacketTimeout(self, packet_length: int) -> None:
@@ -72,6 +97,11 @@ class StsBus:
         self._port: _Port | None = None
         self._ph = scs.PacketHandler(0)  # protocol_end 0: STS (little-endian words)
         self._lock = threading.RLock()
+
+    @property
+    def serial(self) -> Any:
+        """The open pyserial port (for a ``servobus://`` port, its ``.bus`` is the emulator)."""
+        return None if self._port is None else self._port.ser
 
     # ------------------------------------------------------------ lifecycle
     def open(self) -> None:

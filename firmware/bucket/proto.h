@@ -1,5 +1,5 @@
 /* Wire protocol of the bucket motor board; firmware/PROTOCOL.md is the spec.
- * physres/wire/protocol.py mirrors these numbers and a unit test parses this
+ * drivers/bucket/protocol.py mirrors these numbers and a unit test parses this
  * header to keep the two in step, so keep one "#define NAME value" per line. */
 #ifndef BUCKET_PROTO_H
 #define BUCKET_PROTO_H

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 /* Capacity in bytes: a power of two up to 256 (one slot stays empty). 128 holds
- * three of the longest bucket frames; override with -DTXQ_CAP=N. */
+ * three 38-byte frames (32-byte payload, COBS, CRC); override with -DTXQ_CAP=N. */
 #ifndef TXQ_CAP
 #define TXQ_CAP 128u
 #endif

@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import os
+import secrets
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from physres.errors import BusError
 
-__all__ = ["BusConfig", "Endpoints", "interface_towards"]
+__all__ = ["BusConfig", "Endpoints", "bus_for_run", "interface_towards"]
 
 
 @dataclass(frozen=True)
@@ -165,3 +166,18 @@ class BusConfig(BaseModel):
         if self.transport == "ipc":
             d = Path(self.ipc_dir) if self.ipc_dir else _runtime_dir()
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def bus_for_run(cfg: BusConfig) -> BusConfig:
+    """The bus one run uses: a private one unless the config or the user named a bus.
+
+    Two runs on one machine that both took the bus ``default`` shared a broker,
+    which lived in the first run's process and vanished with it, taking the
+    second run down with a timeout that never mentioned the broker. Joining a
+    bus is therefore a choice: name it (``bus: {name: ...}`` in the config or
+    ``--bus NAME``), or use TCP (an address is a choice too). Otherwise the run
+    gets ``run-<pid>-<random>``, a bus nobody else can reach by accident.
+    """
+    if "name" in cfg.model_fields_set or cfg.transport == "tcp":
+        return cfg
+    return cfg.model_copy(update={"name": f"run-{os.getpid()}-{secrets.token_hex(3)}"})

@@ -46,7 +46,7 @@ from mcap.records import (
     Statistics,
     SummaryOffset,
 )
-from mcap.stream_reader import breakup_chunk
+from mcap.stream_reader import CRCValidationError, breakup_chunk
 
 from physres.errors import RecordingError
 
@@ -94,6 +94,10 @@ def unseal(entries: dict[str, str]) -> dict[str, str] | None:
     if entries[_CRC_KEY] != _entries_crc(entries):
         return None
     return {k: v for k, v in entries.items() if k != _CRC_KEY}
+
+
+def _sealed(rec: McapRecord) -> bool:
+    return isinstance(rec, Metadata) and _CRC_KEY in rec.metadata
 
 
 class _Bad(Exception):
@@ -158,8 +162,10 @@ def _check(op: int, rec: McapRecord) -> list[McapRecord]:
             return breakup_chunk(rec, validate_crc=True)
         except UnsupportedCompressionError as e:
             raise RecordingError(f"cannot read {rec.compression} chunks: {e}") from e
+        except CRCValidationError as e:
+            raise _Bad("chunk fails its CRC-32 check") from e
         except Exception as e:  # bad compressed bytes raise the codec's own errors
-            raise _Bad(f"chunk fails its check ({type(e).__name__}: {e})") from e
+            raise _Bad(f"chunk does not unpack ({type(e).__name__}: {e})") from e
     if isinstance(rec, Metadata):
         if unseal(rec.metadata) is None:
             raise _Bad(f"metadata {rec.name!r} fails its CRC")
@@ -170,19 +176,25 @@ def _check(op: int, rec: McapRecord) -> list[McapRecord]:
 
 
 def _resync(
-    mm: Any, start: int, size: int, plausible: Callable[[Message], bool]
+    mm: Any, start: int, size: int, plausible: Callable[[Message], bool] | None
 ) -> tuple[int, list[McapRecord]] | None:
-    """The next offset after ``start`` where a record passes every check."""
+    """The next offset after ``start`` where a record passes every check.
+
+    ``plausible`` None: bare messages are no resynchronisation point (in a chunked file
+    they can only be the unchecked insides of a damaged uncompressed chunk).
+    """
     for m in _RESYNC.finditer(mm, start):
         pos = m.start()
+        if mm[pos] == Opcode.MESSAGE and plausible is None:
+            continue
         try:
             op, rec, _ = _parse(mm, pos, size)
             inner = _check(op, rec)
         except _Bad:
             continue
-        if isinstance(rec, Metadata) and _CRC_KEY not in rec.metadata:
+        if isinstance(rec, Metadata) and not _sealed(rec):
             continue  # only sealed metadata is evidence enough of a record boundary
-        if isinstance(rec, Message) and not plausible(rec):
+        if isinstance(rec, Message) and plausible is not None and not plausible(rec):
             continue
         return pos, inner
     return None
@@ -225,9 +237,12 @@ def walk(
 ) -> Iterator[McapRecord]:
     """Channel, Schema, Metadata and Message records of ``path`` in file order, checked.
 
-    ``plausible`` vets a bare (unchecksummed) message found while resynchronising.
-    Damage and a torn tail are noted in ``scan``; the caller has checked the magic.
+    ``plausible`` vets a bare (unchecksummed) message found while resynchronising an
+    unchunked file (made before physres chunked its recordings); a file is chunked once
+    a chunk or physres's sealed file metadata has been seen. Damage and a torn tail are
+    noted in ``scan``; the caller has checked the magic.
     """
+    chunked = False
     with open(path, "rb") as f:
         size = scan.size = f.seek(0, io.SEEK_END)
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
@@ -242,8 +257,9 @@ def walk(
                     if isinstance(rec, DataEnd):
                         return
                     inner = _check(op, rec)
+                    chunked = chunked or isinstance(rec, Chunk) or _sealed(rec)
                 except _Bad as e:
-                    found = _resync(mm, pos + 1, size, plausible)
+                    found = _resync(mm, pos + 1, size, None if chunked else plausible)
                     if found is None:
                         if e.incomplete:
                             scan.truncated = f"torn record at byte {pos}: {e}"

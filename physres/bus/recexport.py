@@ -51,9 +51,9 @@ def _no_rows(info: Recording, topic: str) -> RecordingError:
     if topic in known:  # its messages are there but none decodes
         return RecordingError(f"{info.path}: no intact message on {topic!r}{damage}")
     near = difflib.get_close_matches(topic, known, n=1, cutoff=0.5)
-    hint = f"did you mean {near[0]!r}? " if near else ""
+    hint = f"; did you mean {near[0]!r}?" if near else ""
     listing = (", ".join(known[:20]) + (" ..." if len(known) > 20 else "")) or "none"
-    return RecordingError(f"{info.path} has no topic {topic!r}; {hint}(topics: {listing}){damage}")
+    return RecordingError(f"{info.path} has no topic {topic!r}{hint} (topics: {listing}){damage}")
 
 
 def export(path: str | Path, topic: str, out: str | Path) -> Exported:

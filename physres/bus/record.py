@@ -52,12 +52,12 @@ from mcap.writer import CompressionType, Writer
 from physres import __version__
 from physres.bus.codec import Message, decode
 from physres.bus.config import BusConfig
+from physres.bus.dtypes import dtype_from_wire
 from physres.bus.mcapscan import MAGIC, Damage, Scan, seal, unseal, walk
 from physres.bus.node import Node
 from physres.bus.pubsub import Subscriber, stream_key
 from physres.bus.service import Service
 from physres.bus.sockets import recv_frames
-from physres.device.spec import dtype_from_wire
 from physres.errors import ConfigError, FrameError, RecordingError
 
 __all__ = [
@@ -172,7 +172,7 @@ class RecordingWriter:
             self._channels[topic] = ch
             self._w.add_metadata(_CHANNEL_NOTE, seal({"id": str(ch), "topic": topic}))
         header = bytes(_bytes(frames[1]))
-        parts = [_LEN.pack(len(header)), header, *(bytes(_bytes(f)) for f in frames[2:])]
+        parts = [_LEN.pack(len(header)), header, *(_bytes(f) for f in frames[2:])]  # no copies
         th = _host_time(header) if publish_time is None else publish_time
         lt = time.time_ns() if log_time is None else log_time
         self._w.add_message(
@@ -362,6 +362,11 @@ def read_recording(
                 d = scan.damage[0]
                 log.warning("%s: skipping %d damaged bytes at %d: %s", p, d.length, d.offset, d.why)
             if isinstance(rec, Channel):
+                if rec.message_encoding != ENCODING:
+                    raise RecordingError(
+                        f"{p} is an MCAP file but not a physres recording: channel "
+                        f"{rec.topic!r} carries {rec.message_encoding!r}, not {ENCODING!r}"
+                    )
                 channels[rec.id] = rec.topic
             elif isinstance(rec, Metadata):
                 entries = unseal(rec.metadata) or {}

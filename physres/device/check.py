@@ -7,6 +7,7 @@ drive loop and the readouts rely on.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ from physres.device.base import Device
 from physres.device.spec import Description, InputSpec, StreamSpec
 from physres.errors import NotConnectedError, PhysresError, SafetyError
 
-__all__ = ["CheckReport", "ConformanceError", "check_device", "valid_input"]
+__all__ = ["CheckReport", "ConformanceError", "check_device", "same_as_sent", "valid_input"]
 
 
 class ConformanceError(PhysresError, AssertionError):
@@ -83,8 +84,40 @@ def _check_chunk(spec: StreamSpec, data: np.ndarray) -> str | None:
     return None
 
 
-def check_device(device: Device, *, raise_on_failure: bool = True) -> CheckReport:
-    """Run every contract check on a *disconnected* device; leaves it disconnected."""
+def same_as_sent(device: Device, reference: Device) -> str | None:
+    """Apply the same inputs to two *disconnected* devices (a mock and its real or
+    simulated kind) and compare what each reports as sent; None when they agree.
+
+    Each input's valid value goes in one row at a time; a wall-clock device first
+    waits one control period, so a speed limit over time grants both the same step.
+    """
+    desc = device.describe()
+    with device, reference:
+        for name, spec in desc.inputs.items():
+            x = valid_input(spec, 1)
+            sent = []
+            for dev in (device, reference):
+                if dev.clock == "wall" and spec.rate_hz:
+                    time.sleep(1.0 / spec.rate_hz)
+                sent.append(dev.apply({name: x}))
+            mine, theirs = sent
+            if mine.keys() != theirs.keys():
+                return f"input {name!r}: sent {sorted(mine)}, the reference sent {sorted(theirs)}"
+            for k in mine:
+                a, b = np.asarray(mine[k]), np.asarray(theirs[k])
+                if a.shape != b.shape or not np.allclose(a, b, atol=1e-9, equal_nan=True):
+                    return f"input {name!r}: sent {k} = {a.tolist()}, the reference {b.tolist()}"
+    return None
+
+
+def check_device(
+    device: Device, *, raise_on_failure: bool = True, reference: Device | None = None
+) -> CheckReport:
+    """Run every contract check on a *disconnected* device; leaves it disconnected.
+
+    With ``reference`` (a disconnected device of the kind ``device`` mocks), also
+    check that both report the same as sent for the same inputs (:func:`same_as_sent`).
+    """
     rep = CheckReport(device=f"{device.kind}:{device.name}")
 
     def check(name: str, fn: Callable[[], str | None]) -> None:
@@ -214,6 +247,11 @@ def check_device(device: Device, *, raise_on_failure: bool = True) -> CheckRepor
             return "read() after disconnect() did not raise NotConnectedError"
 
         check("disconnect is clean and idempotent", disconnect)
+    if reference is not None:
+        check(
+            f"sends what {reference.kind}:{reference.name} sends",
+            lambda: same_as_sent(device, reference),
+        )
     return _finish(rep, raise_on_failure)
 
 

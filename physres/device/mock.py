@@ -1,18 +1,26 @@
-"""In-memory backend every device kind gets for ``mock=True``.
+"""The generic in-memory backend for ``mock=True``, for kinds with no fake below them.
 
-Mocks do the bare minimum quickly: they honour the description (shapes,
-dtypes, rates) and the limits (the base class checks those before the backend
-sees anything), so consumers' unit tests exercise real contracts without
-hardware or a slow simulator. Realism is the simulators' job.
+A driver whose transport has a fake (the servo-bus emulator behind
+``servobus://``, the motor board's firmware built for the host on a pty) sets
+``Device.mock_transport = True`` and opens that fake in its own ``_connect``
+when ``self.mock`` is set; mock mode then runs the driver's *own*
+``_apply``/``_read``, so it clips, refuses and latches faults exactly as the
+real driver does. Every other kind gets :class:`MockBackend`, which does the
+bare minimum quickly: it honours the description (shapes, dtypes, rates) and
+the limits (the base class checks those before the backend sees anything).
+Realism is the simulators' job.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from physres.device.spec import Chunk, Description, StreamSpec
+
+if TYPE_CHECKING:
+    pass
 
 __all__ = ["MockBackend"]
 
@@ -44,6 +52,9 @@ class MockBackend:
         if rate:
             self.now_ns += int(n_in * 1e9 / rate)
         return inputs
+
+    def close(self) -> None:
+        """Nothing to close: everything lives in memory."""
 
     def read(self) -> dict[str, Chunk]:
         n_in = int(self._pending)

@@ -11,7 +11,13 @@ same :class:`~physres.device.Device` API) is driven the same way:
 3. the samples are aligned to task steps from the declared rates (a stream
    at rate r_s driven by an input at rate r_i yields ``hold * r_s / r_i``
    samples per task step), pooled per step (mean or last) and flattened
-   (a frame or an array becomes one feature row).
+   (a frame or an array becomes one feature row) unless ``flatten=False``
+   keeps their shape for a frame feature stage;
+4. an event stream (spikes, address events: ``(t_ns, channel)`` records) is
+   not pooled: each episode becomes an
+   :class:`~physres.readout.features.EventWindow` holding its events and the
+   task-step grid (start time, step length), and the ``events`` feature
+   stage bins them.
 
 Stepped simulators return their samples on the read that follows the apply;
 wall-clock devices are polled until the episode's samples have arrived (the
@@ -31,6 +37,7 @@ import numpy as np
 
 from physres.device.spec import Description, InputSpec, StreamSpec
 from physres.errors import DataError, DeviceTimeout
+from physres.readout.features import EventWindow
 
 if TYPE_CHECKING:
     from physres.device.base import Device
@@ -47,9 +54,16 @@ def _numeric(spec: StreamSpec) -> bool:
     return not spec.np_dtype.fields and all(s is not None for s in spec.shape)
 
 
+def _events(spec: StreamSpec) -> bool:
+    """An event stream: records with ``t_ns`` and ``channel`` fields."""
+    names = spec.np_dtype.names or ()
+    return spec.kind == "events" and "t_ns" in names and "channel" in names
+
+
 def select_stream(desc: Description, stream: str | None = None) -> StreamSpec:
     """The stream read as reservoir state: ``stream`` if given, else the first
-    numeric fixed-shape stream of kind "state", else "frame", else "continuous"."""
+    numeric fixed-shape stream of kind "state", else "frame", else "continuous",
+    else an event stream (``t_ns``/``channel`` records)."""
     if stream is not None:
         if stream not in desc.streams:
             raise DataError(
@@ -68,14 +82,17 @@ def select_stream(desc: Description, stream: str | None = None) -> StreamSpec:
             None,
         )
         if spec is None:
+            spec = next((s for s in desc.streams.values() if _events(s)), None)
+        if spec is None:
             raise DataError(
-                f"device {desc.name!r} has no stream of kind {'/'.join(_STREAM_PREFERENCE)}; "
-                f"name one with stream= (streams: {sorted(desc.streams)})"
+                f"device {desc.name!r} has no stream of kind {'/'.join(_STREAM_PREFERENCE)} "
+                f"or events; name one with stream= (streams: {sorted(desc.streams)})"
             )
-    if not _numeric(spec):
+    if not _numeric(spec) and not _events(spec):
         raise DataError(
-            f"stream {desc.name}/{spec.name} ({spec.kind}, shape {spec.shape}) is not a fixed-size "
-            "numeric sample; bin events into a state stream first (physres.readout features)"
+            f"stream {desc.name}/{spec.name} ({spec.kind}, dtype {spec.np_dtype}, shape "
+            f"{spec.shape}) is neither a fixed-size numeric sample nor events with t_ns and "
+            "channel fields"
         )
     return spec
 
@@ -137,6 +154,12 @@ class _Plan:
     pool: Pool
     timeout_s: float
     input_rate_hz: float | None
+    flatten: bool = True
+    n_channels: int | None = None
+
+    @property
+    def events(self) -> bool:
+        return _events(self.spec_out)
 
 
 def _plan(
@@ -148,6 +171,7 @@ def _plan(
     input_name: str | None,
     timeout_s: float,
     input_rate_hz: float | None,
+    flatten: bool = True,
 ) -> _Plan:
     if pool not in ("mean", "last"):
         raise DataError(f"pool must be 'mean' or 'last', got {pool!r}")
@@ -171,6 +195,8 @@ def _plan(
         pool,  # type: ignore[arg-type]
         timeout_s,
         rate,
+        flatten,
+        desc.meta.get("n_channels"),
     )
 
 
@@ -188,14 +214,18 @@ def _drive(
     task: Task,
     plan: _Plan,
     on_chunk: Callable[[int], None] | None = None,
-) -> np.ndarray:
-    """Drive task inputs ``u`` (T, n_in) through the device; states (T, F) per task step.
+) -> Any:
+    """Drive task inputs ``u`` (T, n_in) through the device; states per task step.
 
-    ``on_chunk(steps)`` is told how many task steps each apply covered.
+    Rows (T, F), samples (T, *shape) when ``plan.flatten`` is off, or an
+    :class:`EventWindow` for an event stream. ``on_chunk(steps)`` is told how
+    many task steps each apply covered.
     """
     hold = task.params.hold
     spec_in, spec_out = plan.spec_in, plan.spec_out
     enc = task.encode(u, spec_in, previous=_last_sent(device, spec_in))
+    if plan.events:
+        return _drive_events(device, enc, u.shape[0], hold, plan)
     per_step = steps_to_samples(spec_in, spec_out, hold, plan.input_rate_hz)
     need = math.floor(u.shape[0] * per_step + 1e-9)
     if need == 0:
@@ -238,7 +268,38 @@ def _drive(
         )
     data = np.concatenate(got)[:need]
     feats = data.reshape(need, -1).astype(np.float64, copy=False)
-    return _pool(feats, u.shape[0], per_step, plan.pool)
+    rows = _pool(feats, u.shape[0], per_step, plan.pool)
+    return rows if plan.flatten else rows.reshape(len(rows), *data.shape[1:])
+
+
+def _drive_events(device: Device, enc: np.ndarray, n_steps: int, hold: int, plan: _Plan) -> Any:
+    """Apply an episode and keep its events with the task-step grid they fall on.
+
+    The grid starts at the device time of the episode's first input (the
+    first chunk's ``t_dev_ns``); a step lasts ``hold`` input samples.
+    """
+    spec_in, spec_out = plan.spec_in, plan.spec_out
+    if not plan.input_rate_hz or plan.wall:
+        raise DataError(
+            f"{device.name}/{spec_out.name}: event streams are binned on the input's time grid; "
+            f"input {spec_in.name!r} must declare rate_hz on a stepped device"
+        )
+    step_ns = round(hold * 1e9 / plan.input_rate_hz)
+    events: list[np.ndarray] = []
+    t0: int | None = None
+    step = plan.chunk * hold
+    for start in range(0, len(enc), step):
+        device.apply({spec_in.name: enc[start : start + step]})
+        c = device.read().get(spec_out.name)
+        if c is None:
+            raise DataError(f"{device.name}: read() gave no {spec_out.name!r} chunk after apply")
+        if t0 is None:
+            t0 = int(c.t_dev_ns)
+        if len(c.data):
+            events.append(c.data)
+    ev = np.concatenate(events) if events else np.zeros(0, dtype=spec_out.np_dtype)
+    assert t0 is not None
+    return EventWindow(ev, t0, step_ns, n_steps, plan.n_channels)
 
 
 def collect_states(
@@ -255,7 +316,8 @@ def collect_states(
     input_rate_hz: float | None = None,
     timeout_s: float = 5.0,
     progress: Callable[[int, int], None] | None = None,
-) -> list[np.ndarray]:
+    flatten: bool = True,
+) -> list[Any]:
     """Drive each episode through a connected ``device``; one ``(T, F)`` array per episode.
 
     ``chunk`` task steps go to each ``apply`` call, then one ``read``
@@ -268,7 +330,9 @@ def collect_states(
     :func:`select_input`). Wall-clock devices get ``timeout_s`` after the
     last apply to deliver the episode's samples. ``progress(done, total)``
     counts task steps over all episodes and is called after every chunk, so
-    one long series moves as smoothly as many short episodes.
+    one long series moves as smoothly as many short episodes. ``flatten=False``
+    keeps each sample's shape (``(T, H, W)`` frames for a frame feature stage);
+    an event stream gives one :class:`EventWindow` per episode.
     """
     plan = _plan(
         device,
@@ -278,8 +342,9 @@ def collect_states(
         input_name=input_name,
         timeout_s=timeout_s,
         input_rate_hz=input_rate_hz,
+        flatten=flatten,
     )
-    out: list[np.ndarray] = []
+    out: list[Any] = []
     total = sum(ep.n_steps for ep in episodes)
     done = 0
 
@@ -331,6 +396,11 @@ def free_run(
         timeout_s=timeout_s,
         input_rate_hz=input_rate_hz,
     )
+    if plan.events:
+        raise DataError(
+            f"{device.name}/{plan.spec_out.name}: a free run feeds predictions back step by "
+            "step; it needs a numeric state stream, not events"
+        )
     warmup = np.asarray(warmup, dtype=np.float64).reshape(len(warmup), -1)
     if reset:
         device.reset(seed)

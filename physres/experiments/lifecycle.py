@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -34,16 +34,13 @@ __all__ = ["RunSession", "Terminated", "device_params", "terminate_like_ctrl_c"]
 
 
 def device_params(kind: str, params: dict[str, Any], n_inputs: int | None) -> dict[str, Any]:
-    """``params``, plus the task's input count where the kind takes ``n_inputs``.
+    """``params``, plus the task's input count where the kind declares a field for it.
 
     The one place a task's shape reaches a device's params (run devices and
-    the reference substrate alike).
+    the reference substrate alike); the binding itself is the registry's
+    (:func:`physres.registry.bind_task`), declared by each kind, never sniffed.
     """
-    out = dict(params)
-    cls, _ = registry.resolve(kind)
-    if n_inputs is not None and "n_inputs" in getattr(cls.Params, "model_fields", {}):
-        out.setdefault("n_inputs", n_inputs)
-    return out
+    return registry.bind_task(kind, params, n_inputs)
 
 
 class Terminated(KeyboardInterrupt):
@@ -106,12 +103,14 @@ class RunSession:
         bus: BusConfig,
         n_inputs: int | None,
         recording: Path | None,
+        say: Callable[[str], object] | None = None,
     ) -> None:
         self.cfg = cfg
         self.target = target
         self.bus = bus
         self.n_inputs = n_inputs
         self.recording = recording
+        self.say = say
         self.device: Device | None = None
         self.description: Description | None = None
         self.recording_stats: dict[str, Any] | None = None
@@ -136,7 +135,7 @@ class RunSession:
             self._stack.__exit__(exc_type, exc, tb)
 
     def _open(self) -> None:
-        from physres.bus import ensure_broker
+        from physres.bus import bus_for_run, ensure_broker
         from physres.device.node import DeviceNode
         from physres.device.remote import RemoteDevice
 
@@ -150,9 +149,10 @@ class RunSession:
             self.device = devices[self.target].connect()
             stack.callback(self.device.disconnect)
             return
+        self.bus = bus_for_run(self.bus)  # a private bus unless the config or user named one
         ctx = zmq.Context()
         stack.callback(ctx.destroy, linger=0)
-        broker = ensure_broker(self.bus, ctx)
+        broker = ensure_broker(self.bus, ctx, say=self.say)
         if broker is not None:
             stack.callback(broker.stop)
         for d in devices.values():

@@ -210,6 +210,18 @@ def _step_label(i: int, u: np.ndarray, y: Any) -> str:
     return f"step {i}: in ({ins}) → {tgt}"
 
 
+def _readout_rows(readout: Any, states: Any) -> np.ndarray:
+    """What the readout reads for one sequence: the states after the feature stages.
+
+    An event stream or a frame sequence is not a matrix until its stages
+    (binning, traces, frame features) have run; a plain state matrix is.
+    """
+    steps = getattr(readout, "steps", None)
+    if steps is not None and len(steps) > 1:
+        return np.asarray(readout[:-1].transform([states])[0], dtype=np.float64)
+    return np.asarray(states, dtype=np.float64)
+
+
 def figures(
     *,
     result: dict[str, Any],
@@ -227,7 +239,8 @@ def figures(
     closed-loop trial.
     """
     title = headline(result)
-    x = np.asarray(states_test[0])
+    first = states_test[0]
+    x = _readout_rows(readout, first)
     ep = data.test[0]
     what = "test series" if len(data.test) == 1 else f"test sequence 1 of {len(data.test)}"
     figs: dict[str, Figure] = {"states": states_figure(x, title, what=what)}
@@ -238,7 +251,8 @@ def figures(
             labels = [_step_label(i, ep.u[i], name) for i in range(n)]
         else:
             labels = [_step_label(i, ep.u[i], ep.y[i]) for i in range(n)]
-        figs["frames"] = frames_figure(x[:n].reshape(n, *frame_shape), labels, title)
+        raw = np.asarray(first)
+        figs["frames"] = frames_figure(raw[:n].reshape(n, *frame_shape), labels, title)
     pred = task.predict(readout, states_test)
     metrics = result.get("metrics") or {}
     if data.kind == "classification":

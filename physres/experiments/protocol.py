@@ -1,36 +1,61 @@
 """The experiment protocol shared by ``physres run`` and ``physres bench``.
 
-Drive the training episodes, then the test episodes, fit the task's readout
-on the training states only and score it on the test states; closed-loop
-tasks (Mackey–Glass) add a free run. The device can be local or a bus proxy:
-the protocol only sees the Device contract.
+Drive the training episodes, then the test episodes, fit the run's pipeline
+(feature stages and readout; by default the task's readout alone) once on
+the training states and score it on the test states; closed-loop tasks
+(Mackey–Glass) add a free run. The device can be local or a bus proxy: the
+protocol only sees the Device contract.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from physres.experiments.drive import collect_states
 
 if TYPE_CHECKING:
     from physres.device.base import Device
-    from physres.tasks.base import Task, TaskData
+    from physres.tasks.base import Episode, Task, TaskData
 
-__all__ = ["ProtocolResult", "raw_input_control", "run_protocol"]
+__all__ = ["ProtocolResult", "counts", "raw_input_control", "run_protocol"]
 
 
 @dataclass
 class ProtocolResult:
+    """What a run produced: metrics, the states driven, the fitted pipeline, what was counted.
+
+    ``readout`` is the fitted :class:`sklearn.pipeline.Pipeline` (its last
+    step is the readout). ``counts`` holds ``n_{train,test}_sequences``
+    (episodes) and ``n_{train,test}_samples`` (task steps after each
+    episode's washout: the rows fitted and scored).
+    """
+
     metrics: dict[str, float]
-    states_train: list[np.ndarray]
-    states_test: list[np.ndarray]
+    states_train: list[Any]
+    states_test: list[Any]
     readout: Any
     timing_s: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def counts(data: TaskData) -> dict[str, int]:
+    """What the readout saw, by name: sequences (episodes) and samples (task steps).
+
+    A 4,000-step NARMA series is one sequence of 4,000 samples; a spoken-digit
+    set is hundreds of short sequences. ``*_scored_samples`` drop each
+    sequence's washout.
+    """
+    out: dict[str, int] = {}
+    for split, eps in (("train", data.train), ("test", data.test)):
+        steps = [ep.n_steps for ep in eps]
+        out[f"n_{split}_sequences"] = len(eps)
+        out[f"n_{split}_samples"] = int(sum(steps))
+        out[f"n_{split}_scored_samples"] = int(sum(max(0, s - data.washout) for s in steps))
+    out["washout_samples"] = int(data.washout)
+    return out
 
 
 def run_protocol(
@@ -45,6 +70,8 @@ def run_protocol(
     timeout_s: float = 5.0,
     control: bool = True,
     progress: Callable[[str, int, int | None], None] | None = None,
+    features: Sequence[Any] = (),
+    readout: Any = None,
 ) -> ProtocolResult:
     """Drive → fit on train → score on test (→ free run) on a connected device.
 
@@ -52,7 +79,10 @@ def run_protocol(
     reset, as a recording would be); classification episodes reset the
     device before each episode unless ``reset_between`` says otherwise.
     ``progress(phase, done, total)`` follows the drive in task steps; phases
-    of unknown length (fit, free run) start with ``total=None``.
+    of unknown length (fit, free run) start with ``total=None``. ``features``
+    and ``readout`` are stage specs (``kind`` + ``params``) for
+    :func:`physres.readout.pipeline.build_pipeline`; by default the task's
+    readout reads the device's state rows.
     """
     if reset_between is None:
         reset_between = data.kind == "classification"
@@ -72,35 +102,44 @@ def run_protocol(
         "chunk": chunk,
         "input_rate_hz": input_rate_hz,
         "timeout_s": timeout_s,
+        "flatten": False,
     }
     s_train = collect_states(device, data.train, task, progress=prog("train"), **kw)
     s_test = collect_states(device, data.test, task, progress=prog("test"), **kw)
     t_drive = time.perf_counter() - t0
     phase("fit + score", False)
-    metrics = task.evaluate(s_train, data.train, s_test, data.test, data)
-    readout = task.fit_readout(s_train, data.train, data)
+    pipe = task.pipeline(data, s_train, features=features, readout=readout)
+    metrics = task.evaluate(s_train, data.train, s_test, data.test, data, pipeline=pipe)
     phase("fit + score", True)
     timing = {"drive_s": t_drive, "fit_score_s": time.perf_counter() - t0 - t_drive}
     if data.closed_loop and hasattr(task, "free_run_score"):
         t1 = time.perf_counter()
         phase("free run", False)
-        free = task.free_run_score(device, readout, data, seed=seed)
+        free = task.free_run_score(device, pipe, data, seed=seed)
         phase("free run", True)
         metrics.update({k: float(v) for k, v in free.items()})
         timing["free_run_s"] = time.perf_counter() - t1
     if control:
-        metrics.update(raw_input_control(task, data))
-    return ProtocolResult(metrics, s_train, s_test, readout, timing)
+        metrics.update(raw_input_control(task, data, features=features, readout=readout))
+    return ProtocolResult(metrics, s_train, s_test, pipe, timing, counts(data))
 
 
-def raw_input_control(task: Task, data: TaskData) -> dict[str, float]:
+def raw_input_control(
+    task: Task, data: TaskData, *, features: Sequence[Any] = (), readout: Any = None
+) -> dict[str, float]:
     """The same readout on the task's raw inputs, at the same time resolution.
 
     This is the control that shows the substrate is doing the work: a linear
     readout of the inputs themselves cannot compute XOR or remember the past,
     so the substrate's score must beat this one to claim any computation.
+    Feature stages that read plain rows (delays, pooling) are kept, so the
+    control gets whatever they contribute on their own; stages for frames or
+    events are dropped.
     """
-    m = task.evaluate(
-        [ep.u for ep in data.train], data.train, [ep.u for ep in data.test], data.test, data
-    )
+
+    def raw(eps: Sequence[Episode]) -> list[Any]:
+        return [ep.u for ep in eps]
+
+    pipe = task.pipeline(data, features=features, readout=readout, rows_only=True)
+    m = task.evaluate(raw(data.train), data.train, raw(data.test), data.test, data, pipeline=pipe)
     return {f"control_raw_input_{task.metric}": float(m[task.metric])}

@@ -37,27 +37,10 @@ from physres.experiments.artifacts import (
     write_metrics,
 )
 from physres.experiments.lifecycle import RunSession, device_params
+from physres.experiments.protocol import counts as sample_counts
 from physres.progress import PhaseBars, progress_bar
 
 __all__ = ["run_experiment", "sample_counts", "versions"]
-
-
-def sample_counts(data: Any) -> dict[str, int]:
-    """What the readout saw, by name: sequences (episodes) and samples (task steps).
-
-    A 4,000-step NARMA series is one sequence of 4,000 samples; a spoken-digit
-    set is hundreds of short sequences. ``*_scored_samples`` drop each
-    sequence's washout.
-    """
-    out: dict[str, int] = {}
-    for split in ("train", "test"):
-        eps = getattr(data, split)
-        steps = [ep.n_steps for ep in eps]
-        out[f"n_{split}_sequences"] = len(eps)
-        out[f"n_{split}_samples"] = int(sum(steps))
-        out[f"n_{split}_scored_samples"] = int(sum(max(0, s - data.washout) for s in steps))
-    out["washout_samples"] = int(data.washout)
-    return out
 
 
 def run_experiment(
@@ -100,7 +83,14 @@ def run_experiment(
     try:
         data = task.generate(cfg.seed)
         recording = out / "recording.mcap" if cfg.record.enabled else None
-        session = RunSession(cfg, target, bus=cfg.bus, n_inputs=data.n_inputs, recording=recording)
+        session = RunSession(
+            cfg,
+            target,
+            bus=cfg.bus,
+            n_inputs=data.n_inputs,
+            recording=recording,
+            say=console.print,
+        )
         with session, progress_bar(console, disable=not progress) as bars:
             on_progress = PhaseBars(bars, f"{cfg.task.kind} on {target}")
             res = _protocol(session, task, data, cfg, on_progress)
@@ -114,7 +104,7 @@ def run_experiment(
             "value": float(res.metrics[task.metric]),
             "metrics": res.metrics,
             "timing_s": {**res.timing_s, "total_s": time.perf_counter() - t0},
-            **sample_counts(data),
+            **res.counts,
         }
         if cfg.reference is not None:
             ref = result["reference"] = _reference(cfg, task, data)
@@ -147,6 +137,8 @@ def _protocol(
         input_rate_hz=cfg.drive.rate_hz,
         timeout_s=cfg.drive.timeout_s,
         progress=on_progress,
+        features=cfg.features,
+        readout=cfg.readout,
     )
 
 

@@ -20,7 +20,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from physres.device.spec import InputSpec
+from physres._messages import issues
+from physres.device.spec import InputSpec, slew_limit
 from physres.errors import ConfigError, DataError, SafetyError
 
 __all__ = [
@@ -141,49 +142,48 @@ def nrmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(np.sqrt(np.mean((yt - yp) ** 2, axis=0)) / sd))
 
 
-def slew_limit(x: np.ndarray, max_step: float, previous: np.ndarray | None) -> np.ndarray:
-    """Rate-limit ``x`` (T, C): each sample moves at most ``max_step`` from the one before.
-
-    Ramps use 0.1 % less than the limit: a device reports back what it actually
-    sent (quantised to its DAC/PWM resolution), and a ramp planned exactly at the
-    limit from the unquantised value could then exceed it by one quantum.
-    """
-    max_step = max_step * (1 - 1e-3)
-    diffs = np.abs(np.diff(x, axis=0))
-    first_ok = previous is None or (np.abs(x[0] - previous) <= max_step).all()
-    if first_ok and not (diffs > max_step).any():
-        return x
-    out = np.empty_like(x)
-    y = x[0].copy() if previous is None else previous.astype(np.float64).copy()
-    for t in range(len(x)):
-        d = x[t] - y
-        new = y + np.sign(d) * max_step
-        # rounding may make the step one ulp longer than the limit: pull it back
-        new = np.where(np.abs(new - y) > max_step, np.nextafter(new, y), new)
-        y = np.where(np.abs(d) <= max_step, x[t], new)
-        out[t] = y
-    return out
-
-
 def check_states(states: States, episodes: Episodes, split: str) -> None:
-    """Refuse state matrices that do not line up with their episodes."""
+    """Refuse states that do not line up with their episodes.
+
+    States are one entry per episode with one sample per task step: rows
+    ``(T, F)``, frames ``(T, H, W)``, or event windows (``len`` = T).
+    """
     if len(states) != len(episodes):
         raise DataError(f"{split}: {len(states)} state matrices for {len(episodes)} episodes")
     n_feat = None
     for i, (x, ep) in enumerate(zip(states, episodes)):
+        if not isinstance(x, np.ndarray) and hasattr(x, "n_steps"):  # an event window
+            if x.n_steps != ep.n_steps:
+                raise DataError(
+                    f"{split}[{i}]: event window has {x.n_steps} steps, the episode {ep.n_steps}"
+                )
+            continue
         x = np.asarray(x)
-        if x.ndim != 2 or x.shape[0] != ep.n_steps:
+        if x.ndim < 2 or x.shape[0] != ep.n_steps:
             raise DataError(
                 f"{split}[{i}]: states must be (T={ep.n_steps}, F) aligned to task steps, "
                 f"got {x.shape}"
             )
         if n_feat is None:
-            n_feat = x.shape[1]
-        elif x.shape[1] != n_feat:
-            raise DataError(f"{split}[{i}] has {x.shape[1]} features, {split}[0] has {n_feat}")
+            n_feat = x.shape[1:]
+        elif x.shape[1:] != n_feat:
+            raise DataError(
+                f"{split}[{i}] has {_width(x.shape[1:])} features, {split}[0] has {_width(n_feat)}"
+            )
         if not np.isfinite(x).all():
-            r, c = (int(j) for j in np.argwhere(~np.isfinite(x))[0])
-            raise DataError(f"{split}[{i}] states[{r}, {c}] = {x[r, c]} is not finite")
+            r, c = (int(j) for j in np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0])
+            raise DataError(
+                f"{split}[{i}] states[{r}, {c}] = {x.reshape(len(x), -1)[r, c]} is not finite"
+            )
+
+
+def _width(shape: tuple[int, ...]) -> str:
+    return str(shape[0]) if len(shape) == 1 else "x".join(map(str, shape))
+
+
+def _sample_shape(states: States) -> tuple[int, ...] | None:
+    x = states[0]
+    return np.asarray(x).shape[1:] if isinstance(x, np.ndarray) else None
 
 
 #: per-episode state matrices (T, F), aligned to task steps
@@ -242,12 +242,12 @@ class Task(ABC):
         try:
             self.params = self.Params(**params)
         except ValidationError as e:
-            lines = [
-                f"task {self.name!r} param {'.'.join(map(str, err['loc'])) or '(root)'}: "
-                f"{err['msg']} (got {err.get('input')!r})"
-                for err in e.errors()
-            ]
-            raise ConfigError("\n".join(lines)) from e
+            raise ConfigError(
+                "; ".join(
+                    f"task {self.name!r} param {'.'.join(loc) or '(root)'}: {text}"
+                    for loc, text in issues(e, self.Params)
+                )
+            ) from e
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self.params.model_dump()}>"
@@ -286,9 +286,13 @@ class Task(ABC):
         gain, offset = self.drive_map(spec)
         p = self.params
         return {
-            "input": spec.name, "units": spec.units, "gain": gain, "offset": offset,
+            "input": spec.name,
+            "units": spec.units,
+            "gain": gain,
+            "offset": offset,
             "channels": list(p.channels) if p.channels is not None else None,
-            "rest": offset + gain * p.rest, "hold": p.hold,
+            "rest": offset + gain * p.rest,
+            "hold": p.hold,
             "slew_limit": spec.limits.max_step,
         }
 
@@ -358,42 +362,96 @@ class Task(ABC):
             ) from e
         return out
 
-    # --------------------------------------------------------------- scoring
-    @abstractmethod
-    def fit_readout(self, states: States, episodes: Episodes, data: TaskData) -> Any:
-        """Fit and return this task's readout on training states (learned on train only)."""
+    # --------------------------------------------------------------- readout
+    def readout_spec(self, data: TaskData) -> tuple[str, dict[str, Any]]:
+        """The readout this task is scored with unless a config names another.
+
+        A ridge regression (``alpha``) on every post-washout step.
+        """
+        return "ridge", {"alpha": self.params.alpha, "washout": data.washout}
+
+    def pipeline(
+        self,
+        data: TaskData,
+        states: States | None = None,
+        *,
+        features: Sequence[Any] = (),
+        readout: Any = None,
+        rows_only: bool = False,
+    ) -> Any:
+        """An unfitted :class:`sklearn.pipeline.Pipeline`: ``features`` stages, then the readout.
+
+        ``states`` (an example split) tells whether frames need flattening or
+        events binning first; see :func:`physres.readout.pipeline.build_pipeline`.
+        """
+        from physres.readout.pipeline import build_pipeline
+
+        shape = _sample_shape(states) if states else ()
+        return build_pipeline(
+            features,
+            readout,
+            default_readout=self.readout_spec(data),
+            washout=data.washout,
+            sample_ndim=2 if rows_only or shape is None else 1 + len(shape),
+            events=bool(states) and shape is None and not rows_only,
+            rows_only=rows_only,
+        )
 
     @abstractmethod
-    def score(
-        self, readout: Any, states: States, episodes: Episodes, data: TaskData
-    ) -> dict[str, float]:
-        """Metrics of a fitted readout on held-out states."""
+    def targets(self, episodes: Episodes, data: TaskData, n_features: int) -> Any:
+        """What the readout is fitted towards (``n_features``: the width it reads)."""
+
+    @abstractmethod
+    def predict(self, readout: Any, states: Any) -> Any:
+        """Predictions of a fitted readout (or pipeline) in the form :meth:`score` takes."""
+
+    @abstractmethod
+    def score(self, predictions: Any, episodes: Episodes, data: TaskData) -> dict[str, float]:
+        """Metrics of predictions for ``episodes`` (held out, or train for ``train_*``)."""
+
+    def fit_readout(
+        self, states: States, episodes: Episodes, data: TaskData, *, pipeline: Any = None
+    ) -> Any:
+        """Fit ``pipeline`` (default: this task's readout alone) once on training states."""
+        from physres.readout.pipeline import fit_pipeline
+
+        pipe = pipeline if pipeline is not None else self.pipeline(data, states)
+        fit_pipeline(pipe, list(states), lambda width: self.targets(episodes, data, width))
+        return pipe
 
     def evaluate(
         self,
-        states_train: Sequence[np.ndarray],
+        states_train: Sequence[Any],
         train: Sequence[Episode],
-        states_test: Sequence[np.ndarray],
+        states_test: Sequence[Any],
         test: Sequence[Episode],
         data: TaskData | None = None,
+        *,
+        pipeline: Any = None,
     ) -> dict[str, float]:
-        """Fit the readout on training states, score it on test states.
+        """Fit the readout (or ``pipeline``) once on training states, score test states.
 
         ``data`` carries the washout and task kind; without it they are taken
-        from this task's defaults (``generate``'s washout). See each task's
-        ``score`` docstring for the metrics.
+        from this task's defaults. The training score (``train_<metric>``)
+        reuses the training feature rows; ``pipeline`` (unfitted, from
+        :meth:`pipeline`) is fitted in place. See each task's ``score``
+        docstring for the metrics.
         """
+        from physres.readout.pipeline import fit_pipeline
+
         data = data or self._shape_only(train, test)
         check_states(states_train, train, "train")
         check_states(states_test, test, "test")
-        if np.asarray(states_train[0]).shape[1] != np.asarray(states_test[0]).shape[1]:
+        s_tr, s_te = _sample_shape(states_train), _sample_shape(states_test)
+        if s_tr != s_te:
             raise DataError(
-                f"train states have {np.asarray(states_train[0]).shape[1]} features, test "
-                f"states {np.asarray(states_test[0]).shape[1]}"
+                f"train states have {_width(s_tr or (0,))} features, test states "
+                f"{_width(s_te or (0,))}"
             )
-        readout = self.fit_readout(states_train, train, data)
-        metrics = self.score(readout, states_test, test, data)
-        train_scores = self.score(readout, states_train, train, data)
+        pipe = pipeline if pipeline is not None else self.pipeline(data, states_train)
+        Z = fit_pipeline(pipe, list(states_train), lambda width: self.targets(train, data, width))
+        metrics = self.score(self.predict(pipe, list(states_test)), test, data)
+        train_scores = self.score(self.predict(pipe[-1], Z), train, data)
         if self.metric in train_scores:
             metrics[f"train_{self.metric}"] = train_scores[self.metric]
         return metrics

@@ -2,7 +2,7 @@
 
 Each task is generated (seeded), driven through a fresh device of ``KIND``
 with :func:`~physres.experiments.drive.collect_states`, fitted and scored by
-the task itself. Devices whose params have ``n_inputs`` (``sim.esn``) get it
+the task itself. Devices whose params declare ``task_inputs`` (``sim.esn``) get it
 set to the task's input count. :data:`PRESETS` holds per-task device and
 task parameters for known substrates (the reference ESN's tuned settings);
 ``--set task.key=value`` / ``--device-set task.key=value`` override them.
@@ -19,7 +19,6 @@ from typing import Any
 
 from physres import registry
 from physres.errors import ConfigError
-from physres.experiments.lifecycle import device_params as device_params_for
 from physres.experiments.protocol import run_protocol
 from physres.progress import PhaseBars, progress_bar
 from physres.tasks.registry import create, names
@@ -118,7 +117,7 @@ def run_task(
     task = create(task_name, **{**preset_task, **(task_params or {})})
     t0 = time.perf_counter()
     data = task.generate(seed)
-    dev_params = device_params_for(
+    dev_params = registry.bind_task(
         kind,
         {**SUBSTRATE_DEFAULTS.get(kind, {}), **preset_dev, **(device_params or {})},
         data.n_inputs,

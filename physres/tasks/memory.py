@@ -20,15 +20,13 @@ per delay are in ``r2_k``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 from scipy.stats import chi2
 
-from physres.tasks import _readout
-from physres.tasks.base import Episode, Episodes, States, TaskData, TaskParams
+from physres.tasks.base import Episode, Episodes, TaskData, TaskParams
 from physres.tasks.kinds import RegressionTask
 
 __all__ = ["MemoryCapacity", "MemoryCapacityParams", "memory_curve"]
@@ -86,24 +84,16 @@ class MemoryCapacity(RegressionTask):
             n_outputs=K,
         )
 
-    def _delays(self, states: Sequence[np.ndarray]) -> int:
-        return min(self.params.max_delay, 2 * np.asarray(states[0]).shape[1])
+    def targets(self, episodes: Episodes, data: TaskData, n_features: int) -> list[np.ndarray]:
+        """Delays ``1..K``, ``K = min(max_delay, 2 × features)``: more cannot be remembered."""
+        K = min(self.params.max_delay, 2 * n_features)
+        return [self._targets(ep)[:, :K] for ep in episodes]
 
-    def fit_readout(self, states: States, episodes: Episodes, data: TaskData) -> Any:
-        K = self._delays(states)
-        targets = [self._targets(ep)[:, :K] for ep in episodes]
-        return _readout.fit_regression(
-            states, targets, alpha=self.params.alpha, washout=data.washout
-        )
-
-    def score(
-        self, readout: Any, states: States, episodes: Episodes, data: TaskData
-    ) -> dict[str, float]:
-        K = self._delays(states)
+    def score(self, predictions: Any, episodes: Episodes, data: TaskData) -> dict[str, float]:
+        K = predictions[0].shape[1]
         w = data.washout
-        preds = self.predict(readout, states)
         y = np.concatenate([self._targets(ep)[w:, :K] for ep in episodes])
-        pr = np.concatenate([x[w:] for x in preds])
+        pr = np.concatenate([x[w:] for x in predictions])
         r2 = memory_curve(y, pr, p_value=self.params.p_value)
         out = {"mc": float(r2.sum()), "delays_scored": float(K)}
         out.update({f"r2_{k + 1}": float(v) for k, v in enumerate(r2)})

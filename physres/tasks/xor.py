@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from physres.tasks.base import Episode, Episodes, States, TaskData, TaskParams
+from physres.tasks.base import Episode, Episodes, TaskData, TaskParams
 from physres.tasks.kinds import RegressionTask
 
 __all__ = ["DelayedXOR", "DelayedXORParams"]
@@ -61,12 +61,10 @@ class DelayedXOR(RegressionTask):
             meta={"delay": p.delay},
         )
 
-    def score(
-        self, readout: Any, states: States, episodes: Episodes, data: TaskData
-    ) -> dict[str, float]:
-        metrics = super().score(readout, states, episodes, data)
+    def score(self, predictions: Any, episodes: Episodes, data: TaskData) -> dict[str, float]:
+        metrics = super().score(predictions, episodes, data)
         w = data.washout
-        pred = np.concatenate([pr[w:] for pr in self.predict(readout, states)])[:, 0] > 0.5
+        pred = np.concatenate([pr[w:] for pr in predictions])[:, 0] > 0.5
         true = np.concatenate([self._targets(ep)[w:] for ep in episodes])[:, 0] > 0.5
         metrics["accuracy"] = float(np.mean(pred == true))
         return metrics

@@ -1,22 +1,29 @@
-"""Build and launch the bucket firmware behind a pseudo-terminal.
+"""Build and launch a physres firmware behind a pseudo-terminal, from its description.
 
-Two targets answer on a pty with the same protocol:
+Each firmware is described once, in ``firmware/<name>/firmware.toml`` (package
+data of ``physres.firmware``, so an installed wheel builds and runs it as a
+source checkout does): the ``make`` goals of each target, the command that
+starts it, what the target needs, and the grammar of the lines it prints.
+:class:`FirmwareSpec` reads that file; :class:`FirmwareProcess` builds, starts
+and watches one target. Two targets answer on a pty with the same protocol:
 
-* ``"simavr"``: the real ATmega328P ELF (avr-gcc) running in simavr through
-  ``firmware/harness/simavr_harness`` (libsimavr + ``uart_pty``);
-* ``"host"``: the same protocol and control C code built with gcc
-  (``bucket_host``), for machines without the AVR toolchain.
+* ``"simavr"``: the real MCU image running in simavr through the harness
+  (libsimavr + ``uart_pty``);
+* ``"host"``: the same protocol and control C code built with gcc, for
+  machines without the AVR toolchain.
 
-Both print what the "MCU" outputs on stdout (``PWM t_ns motor duty`` and
-``STROBE t_ns level``, on the MCU's own clock); :class:`FirmwareProcess`
-collects those lines so tests can measure the watchdog and the wave-tank
-simulator can be driven by the duty the firmware actually outputs.
+Both print what the "MCU" outputs on stdout, one keyword per line, on the MCU's
+own clock; :class:`FirmwareProcess` parses those lines by the grammar in the
+description and hands each to :meth:`FirmwareProcess.on_line`, where a board's
+subclass keeps what it needs. A line that does not parse is counted
+(``bad_lines``) and skipped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import signal
@@ -24,19 +31,18 @@ import subprocess
 import tempfile
 import threading
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import numpy as np
-
-from physres.errors import DeviceError
+from physres.errors import ConfigError, DeviceError
 
 __all__ = [
     "FirmwareBuildError",
     "FirmwareFallbackWarning",
     "FirmwareProcess",
-    "PwmEdge",
+    "FirmwareSpec",
     "Target",
     "build_firmware",
     "firmware_dir",
@@ -45,10 +51,18 @@ __all__ = [
 
 Target = Literal["simavr", "host"]
 SIMAVR_INCLUDE = Path("/usr/include/simavr")
-_BINARIES: dict[str, tuple[str, ...]] = {
-    "host": ("build/bucket_host",),
-    "simavr": ("build/bucket.elf", "build/simavr_harness"),
+#: what a target may need, how to tell it is there, and how to install it
+_NEEDS = {
+    "avr-gcc": (
+        lambda: shutil.which("avr-gcc") is not None,
+        "avr-gcc (apt: gcc-avr avr-libc binutils-avr)",
+    ),
+    "simavr-headers": (
+        lambda: (SIMAVR_INCLUDE / "sim_avr.h").is_file(),
+        "simavr headers (apt: libsimavr-dev libsimavrparts1 simavr)",
+    ),
 }
+_CASTS = {"int": int, "float": float, "str": str}
 
 
 class FirmwareBuildError(DeviceError):
@@ -60,9 +74,19 @@ class FirmwareFallbackWarning(UserWarning):
 
 
 def firmware_dir() -> Path:
-    """``$PHYSRES_FIRMWARE_DIR`` or the repository's ``firmware/`` folder."""
+    """Where the firmware sources are: ``$PHYSRES_FIRMWARE_DIR``, else the installed
+    ``physres.firmware`` package data, else a source checkout's ``firmware/`` folder
+    (an editable install made before the package existed)."""
     env = os.environ.get("PHYSRES_FIRMWARE_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "firmware"
+    if env:
+        path = Path(env)
+    else:
+        try:
+            import physres.firmware as pkg
+
+            path = Path(pkg.__file__).resolve().parent
+        except ImportError:
+            path = Path(__file__).resolve().parents[2] / "firmware"
     if not (path / "Makefile").is_file():
         raise FirmwareBuildError(
             f"no firmware sources at {path} (set PHYSRES_FIRMWARE_DIR to the firmware/ folder)"
@@ -70,7 +94,134 @@ def firmware_dir() -> Path:
     return path
 
 
-def simavr_missing() -> str | None:
+@dataclass(frozen=True)
+class TargetSpec:
+    """One way to run a firmware: ``make`` goals, the command line, what it needs."""
+
+    make: tuple[str, ...]
+    run: tuple[str, ...]
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FirmwareSpec:
+    """A firmware as its ``firmware.toml`` describes it (see ``firmware/bucket/``)."""
+
+    name: str
+    doc: str
+    root: Path
+    targets: dict[str, TargetSpec]
+    lines: dict[str, tuple[tuple[str, str], ...]]
+
+    @classmethod
+    def load(cls, name: str) -> FirmwareSpec:
+        """Read ``<firmware_dir>/<name>/firmware.toml``; a bad file is a one-line ConfigError."""
+        root = firmware_dir()
+        path = root / name / "firmware.toml"
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError as e:
+            known = sorted(p.parent.name for p in root.glob("*/firmware.toml"))
+            raise ConfigError(f"no firmware {name!r} in {root} (known: {known})") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from e
+        try:
+            targets = {
+                t: TargetSpec(tuple(v["make"]), tuple(v["run"]), tuple(v.get("needs", ())))
+                for t, v in raw["targets"].items()
+            }
+            lines = {
+                k: tuple(tuple(f.split(":", 1)) for f in fields)  # type: ignore[misc]
+                for k, fields in raw["lines"].items()
+            }
+            spec = cls(raw["name"], raw.get("doc", ""), root, targets, lines)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ConfigError(f"{path}: missing or malformed key {e}") from e
+        for t in spec.targets.values():
+            for need in t.needs:
+                if need not in _NEEDS:
+                    raise ConfigError(f"{path}: needs {need!r} is not one of {sorted(_NEEDS)}")
+        for key, fields in spec.lines.items():
+            for field in fields:
+                if len(field) != 2 or field[1] not in (*_CASTS, "rest"):
+                    raise ConfigError(
+                        f"{path}: lines.{key} field {':'.join(field)!r} is not "
+                        "name:int, name:float, name:str or name:rest"
+                    )
+        if "READY" not in spec.lines:
+            raise ConfigError(f"{path}: lines.READY (the pty path) is missing")
+        return spec
+
+    def target(self, target: str) -> TargetSpec:
+        if target not in self.targets:
+            raise ValueError(
+                f"firmware {self.name!r} has no target {target!r}; it has {sorted(self.targets)}"
+            )
+        return self.targets[target]
+
+    def missing(self, target: str) -> str | None:
+        """Why ``target`` cannot be built here, or None when it can."""
+        gone = [
+            hint for need in self.target(target).needs for ok, hint in [_NEEDS[need]] if not ok()
+        ]
+        return "missing " + ", ".join(gone) if gone else None
+
+    @property
+    def build_dir(self) -> Path:
+        """``build/`` beside the sources of a checkout; a per-user cache for an installed
+        package (``.../physres/firmware``, whose site-packages may be read-only or shared)."""
+        installed = self.root.parent.name == "physres"
+        if not installed and os.access(self.root, os.W_OK):
+            return self.root / "build"
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:12]
+        return cache / "physres" / "firmware" / digest
+
+    def build(self, target: str) -> Path:
+        """Run ``make`` for ``target`` (serialised by a file lock); return the build folder."""
+        spec = self.target(target)
+        if why := self.missing(target):
+            raise FirmwareBuildError(f"cannot build the {target} target of {self.name!r}: {why}")
+        build = self.build_dir
+        build.mkdir(parents=True, exist_ok=True)
+        cmd = ["make", "-s", "-C", str(self.root), f"BUILD={build}", *spec.make]
+        with open(build / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            except FileNotFoundError as e:
+                why = f"cannot build {' '.join(spec.make)}: no make on PATH ({e})"
+                raise FirmwareBuildError(why) from e
+        if proc.returncode != 0:
+            tail = (proc.stdout + proc.stderr)[-2000:]
+            raise FirmwareBuildError(f"make {' '.join(spec.make)} in {self.root} failed:\n{tail}")
+        return build
+
+    def command(self, target: str, build: Path, link: str) -> list[str]:
+        return [a.format(build=build, link=link) for a in self.target(target).run]
+
+    def parse(self, line: str) -> tuple[str, dict[str, Any]] | None:
+        """``(keyword, fields)`` of one output line; None for a blank line; ValueError if bad."""
+        parts = line.split()
+        if not parts:
+            return None
+        fields = self.lines.get(parts[0])
+        if fields is None:
+            raise ValueError(f"unknown keyword {parts[0]!r}")
+        out: dict[str, Any] = {}
+        for i, (name, kind) in enumerate(fields, 1):
+            if kind == "rest":
+                out[name] = " ".join(parts[i:])
+                return parts[0], out
+            if i >= len(parts):
+                raise ValueError(f"{parts[0]} has {len(parts) - 1} fields, expected {len(fields)}")
+            out[name] = _CASTS[kind](parts[i])
+        if len(parts) != len(fields) + 1:
+            raise ValueError(f"{parts[0]} has {len(parts) - 1} fields, expected {len(fields)}")
+        return parts[0], out
+
+
+def simavr_missing(firmware: str) -> str | None:
     """Why the simavr target cannot run here, or None when it can.
 
     ``PHYSRES_FIRMWARE_TARGET=host`` forces the host build (to test the fallback,
@@ -78,43 +229,15 @@ def simavr_missing() -> str | None:
     """
     if os.environ.get("PHYSRES_FIRMWARE_TARGET", "").lower() == "host":
         return "disabled by PHYSRES_FIRMWARE_TARGET=host"
-    missing = []
-    if shutil.which("avr-gcc") is None:
-        missing.append("avr-gcc (apt: gcc-avr avr-libc binutils-avr)")
-    if not (SIMAVR_INCLUDE / "sim_avr.h").is_file():
-        missing.append("simavr headers (apt: libsimavr-dev libsimavrparts1 simavr)")
-    return "missing " + ", ".join(missing) if missing else None
+    return FirmwareSpec.load(firmware).missing("simavr")
 
 
-def build_firmware(target: Target) -> list[Path]:
-    """Run ``make`` for ``target`` (serialised by a file lock); return its binaries."""
-    fw = firmware_dir()
-    if target == "simavr" and (why := simavr_missing()):
+def build_firmware(target: Target, firmware: str) -> Path:
+    """Build ``target`` of ``firmware``; return its build folder."""
+    spec = FirmwareSpec.load(firmware)
+    if target == "simavr" and (why := simavr_missing(firmware)):
         raise FirmwareBuildError(f"cannot build the simavr target: {why}")
-    goals = ["host"] if target == "host" else ["avr", "harness"]
-    (fw / "build").mkdir(exist_ok=True)
-    with open(fw / "build" / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            proc = subprocess.run(
-                ["make", "-s", "-C", str(fw), *goals], capture_output=True, text=True, check=False
-            )
-        except FileNotFoundError as e:
-            why = f"cannot build {' '.join(goals)}: no make on PATH ({e})"
-            raise FirmwareBuildError(why) from e
-    if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr)[-2000:]
-        raise FirmwareBuildError(f"make {' '.join(goals)} in {fw} failed:\n{tail}")
-    return [fw / b for b in _BINARIES[target]]
-
-
-@dataclass(frozen=True)
-class PwmEdge:
-    """One change of a motor's output duty, on the MCU clock."""
-
-    t_ns: int
-    motor: int
-    duty: float
+    return spec.build(target)
 
 
 class FirmwareProcess:
@@ -124,30 +247,35 @@ class FirmwareProcess:
     with SIGKILL (what an unplugged cable looks like to the host).
     """
 
-    def __init__(self, target: Target, *, n_motors: int = 4, startup_timeout_s: float = 15.0):
+    def __init__(
+        self,
+        target: Target,
+        *,
+        firmware: str,
+        startup_timeout_s: float = 15.0,
+    ):
         if target not in ("simavr", "host"):
             raise ValueError(f"firmware target {target!r} is not one of 'simavr', 'host'")
         self.target = target
-        self.n_motors = n_motors
+        self.spec = FirmwareSpec.load(firmware)
+        self.spec.target(target)
         self.startup_timeout_s = startup_timeout_s
         self.port = ""
         self.link = ""
-        self.pwm: list[PwmEdge] = []
-        self.strobes: list[tuple[int, int]] = []
         self.exit_reason: str | None = None
+        #: output lines that did not parse (counted and skipped), and the last one's reason
+        self.bad_lines = 0
+        self.last_bad_line = ""
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Condition()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._reader: threading.Thread | None = None
 
     def start(self) -> FirmwareProcess:
-        bins = build_firmware(self.target)
+        build = build_firmware(self.target, self.spec.name)
         self._tmp = tempfile.TemporaryDirectory(prefix="physres-fw-")
         self.link = str(Path(self._tmp.name) / "uart")
-        if self.target == "host":
-            cmd = [str(bins[0]), "--link", self.link]
-        else:
-            cmd = [str(bins[1]), str(bins[0]), "--link", self.link]
+        cmd = self.spec.command(self.target, build, self.link)
         self._proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
         )
@@ -164,7 +292,7 @@ class FirmwareProcess:
             err = self._proc.stderr.read() if self._proc.poll() is not None else ""  # type: ignore[union-attr]
             self.stop()
             raise DeviceError(
-                f"firmware target {self.target!r} did not report READY within "
+                f"firmware {self.spec.name!r} target {self.target!r} did not report READY within "
                 f"{self.startup_timeout_s} s: {err.strip() or 'no output'}"
             )
         return self
@@ -178,49 +306,33 @@ class FirmwareProcess:
             self._lock.notify_all()
 
     def _parse_line(self, line: str) -> None:
-        """One stdout line of the harness / host build (unknown lines are ignored)."""
-        parts = line.split()
-        if not parts:
+        """One stdout line, by the grammar in ``firmware.toml``; a bad one is counted."""
+        try:
+            parsed = self.spec.parse(line)
+        except ValueError as e:
+            with self._lock:
+                self.bad_lines += 1
+                self.last_bad_line = f"{line.strip()[:80]!r}: {e}"
             return
+        if parsed is None:
+            return
+        key, fields = parsed
         with self._lock:
-            if parts[0] == "PWM" and len(parts) == 4:
-                self.pwm.append(PwmEdge(int(parts[1]), int(parts[2]), float(parts[3])))
-            elif parts[0] == "STROBE" and len(parts) == 3:
-                self.strobes.append((int(parts[1]), int(parts[2])))
-            elif parts[0] == "READY" and len(parts) == 2:
-                self.port = parts[1]
-            elif parts[0] == "EXIT":
-                self.exit_reason = " ".join(parts[1:])
+            if key == "READY":
+                self.port = fields["port"]
+            elif key == "EXIT":
+                self.exit_reason = fields["reason"]
+            else:
+                self.on_line(key, fields)
             self._lock.notify_all()
 
+    def on_line(self, key: str, fields: dict[str, Any]) -> None:
+        """A parsed output line other than READY/EXIT (called under the lock).
+
+        Default: nothing. A board's subclass keeps what its lines report (pin
+        duty, strobe edges...)."""
+
     # ------------------------------------------------------------- observing
-    def duty_now(self) -> np.ndarray:
-        """The duty each motor's pin outputs now (last reported change)."""
-        out = np.zeros(self.n_motors)
-        with self._lock:
-            for e in self.pwm:
-                if e.motor < self.n_motors:
-                    out[e.motor] = e.duty
-        return out
-
-    def duty_at(self, t_ns: np.ndarray) -> np.ndarray:
-        """Duty of every motor at MCU times ``t_ns`` (T,) → (T, n_motors).
-
-        For a simulator driven by the firmware: resample the pin edges onto its
-        own time grid (the value holds from one edge to the next).
-        """
-        t = np.asarray(t_ns, dtype=np.int64)
-        out = np.zeros((t.size, self.n_motors))
-        with self._lock:
-            edges = list(self.pwm)
-        for m in range(self.n_motors):
-            times = np.array([e.t_ns for e in edges if e.motor == m], dtype=np.int64)
-            duty = np.array([e.duty for e in edges if e.motor == m])
-            if times.size:
-                idx = np.searchsorted(times, t, side="right") - 1
-                out[:, m] = np.where(idx >= 0, duty[np.clip(idx, 0, None)], 0.0)
-        return out
-
     def wait_for(self, predicate: object, timeout_s: float) -> bool:
         """Wait until ``predicate(self)`` is true (re-checked on every output line)."""
         deadline = time.monotonic() + timeout_s

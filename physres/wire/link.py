@@ -19,12 +19,13 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from enum import IntEnum
 
 import serial
 
 from physres.errors import DeviceError, DeviceTimeout
 from physres.wire.framing import Packet, PacketProtocol, encode_packet
-from physres.wire.protocol import REPLY_FLAG, Msg
+from physres.wire.messages import REPLY_FLAG, is_event
 
 __all__ = ["LinkLost", "SerialLink"]
 
@@ -128,7 +129,7 @@ class SerialLink(PacketProtocol):
             self._cond.notify_all()
 
     def handle_packet(self, packet: Packet) -> None:
-        if packet.type == Msg.EVT_STROBE:
+        if is_event(packet.type):
             if self.on_event is not None:
                 self.on_event(packet)
             return
@@ -162,7 +163,7 @@ class SerialLink(PacketProtocol):
 
     def request(
         self,
-        msg: Msg | int,
+        msg: IntEnum | int,
         payload: bytes = b"",
         *,
         timeout_s: float | None = None,
@@ -174,7 +175,7 @@ class SerialLink(PacketProtocol):
         valid reply came after all attempts, :class:`LinkLost` when the port
         died. Thread-safe: one request is in flight at a time.
         """
-        name = msg.name if isinstance(msg, Msg) else f"message {int(msg):#04x}"
+        name = msg.name if isinstance(msg, IntEnum) else f"message {int(msg):#04x}"
         timeout = self.timeout_s if timeout_s is None else timeout_s
         tries = 1 + (self.retries if retries is None else retries)
         with self._req_lock:

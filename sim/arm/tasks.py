@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from physres.errors import ConfigError
+from physres.registry import Registry
 from physres.sim.arm.scene import TABLE_RGBA, Scene
 
 __all__ = [
@@ -497,19 +498,22 @@ class PushBowl(ArmTask):
         return bool(upright and sign * (pos[axis] - thr) >= 0 and not scene.holding("bowl"))
 
 
-#: name → class, in the order of the issue
-TASKS: dict[str, type[ArmTask]] = {
-    cls.name: cls
-    for cls in (
-        Wipe,
-        PickPlace,
-        LyingBottleFromBowl,
-        CupFromPedestal,
-        PushBowl,
-        StandingBottleFromPedestal,
-        PickPlaceDistractors,
-    )
-}
+#: name → class, in the order of the issue (a Mapping: misspelt names get the nearest one)
+TASKS: Registry[type[ArmTask]] = Registry(
+    "task",
+    {
+        cls.name: f"{__name__}:{cls.__name__}"
+        for cls in (
+            Wipe,
+            PickPlace,
+            LyingBottleFromBowl,
+            CupFromPedestal,
+            PushBowl,
+            StandingBottleFromPedestal,
+            PickPlaceDistractors,
+        )
+    },
+)
 # parse order: the most specific first (distractors before plain pick-place, bowl+bottle first)
 _PARSE_ORDER = (
     PickPlaceDistractors,
@@ -542,6 +546,4 @@ def parse_prompt(prompt: str) -> tuple[type[ArmTask], dict[str, Any]]:
 
 def make_task(name: str, params: dict[str, Any] | None = None) -> ArmTask:
     """A task by name; ConfigError listing the names if unknown."""
-    if name not in TASKS:
-        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
     return TASKS[name](params=params)

@@ -3,7 +3,7 @@
 With ``motor_driver: simavr`` (or ``host``) :class:`~physres.sim.bucket.Bucket`
 does not feed its duty input to the tank directly. It starts the bucket
 firmware (the ATmega328P ELF in simavr, or the host build of the same C
-logic) with :class:`~physres.wire.firmware_runner.FirmwareProcess`, opens the
+logic) with :class:`~physres.drivers.bucket.firmware.BucketFirmware`, opens the
 real :class:`~physres.drivers.bucket.motorboard.MotorBoard` driver on its
 pseudo-terminal, sends each duty row through it at the motor update rate, and
 steps the tank with the duty the firmware's pins actually output (the timer
@@ -38,11 +38,12 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from physres.drivers.bucket.limits import MAX_DUTY, MAX_STEP, TICK_US
 from physres.errors import ConfigError, DeviceError
 
 if TYPE_CHECKING:  # imported when started: the direct mode needs no serial stack
+    from physres.drivers.bucket.firmware import BucketFirmware
     from physres.drivers.bucket.motorboard import MotorBoard
-    from physres.wire.firmware_runner import FirmwareProcess
 
 __all__ = [
     "FIRMWARE_MAX_DUTY",
@@ -55,18 +56,17 @@ __all__ = [
 #: how the duty input reaches the water: straight into the tank, or through the
 #: firmware in simavr (the real ELF) or its host build
 MotorDriver = Literal["direct", "simavr", "host"]
-#: the host-side duty ceiling of the MotorBoard driver (below the firmware's own
-#: clamp 60000/65535): the tank's duty input takes this limit in firmware mode,
-#: so a value the board would refuse is refused by the tank before anything is sent
-FIRMWARE_MAX_DUTY = 0.9
-#: the MotorBoard's per-sample slew limit
-FIRMWARE_MAX_STEP = 0.5
+#: the MotorBoard's host-side duty ceiling and per-sample slew limit (defined once,
+#: in physres.drivers.bucket.limits): the tank's duty input takes them in firmware
+#: mode, so a value the board would refuse is refused by the tank before anything is sent
+FIRMWARE_MAX_DUTY = MAX_DUTY
+FIRMWARE_MAX_STEP = MAX_STEP
 #: the board's watchdog in this mode (its default is 250 ms). simavr's UART now and
 #: then answers one request after the driver's 200 ms timeout; the resend plus the
 #: keepalive's 50 ms of quiet would trip 250 ms and stop the motors mid-run
 WATCHDOG_MS = 1000
 #: the firmware's slew tick (board_tick runs every millisecond)
-_TICK_NS = 1_000_000
+_TICK_NS = TICK_US * 1000
 _HALF_TICK_NS = _TICK_NS // 2
 #: schedule rows this far ahead of the board's clock (the link's round trip is
 #: 5-25 ms at 38400 baud); re-anchor when the next row would be this close
@@ -102,7 +102,7 @@ class FirmwareLoop:
         self.step_ns = round(step_s * 1e9)
         self.steps_per_motor = steps_per_motor
         self.owner = owner
-        self.fw: FirmwareProcess | None = None
+        self.fw: BucketFirmware | None = None
         self.board: MotorBoard | None = None
         self._t0_us: int | None = None  # board time of row 0 of the current schedule
         self._n_rows = 0
@@ -118,13 +118,9 @@ class FirmwareLoop:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> FirmwareLoop:
         """Build if needed, launch the firmware, handshake the driver (raises on failure)."""
+        from physres.drivers.bucket.firmware import BucketFirmware, simavr_missing
         from physres.drivers.bucket.motorboard import MotorBoard
-        from physres.wire.firmware_runner import (
-            FirmwareBuildError,
-            FirmwareFallbackWarning,
-            FirmwareProcess,
-            simavr_missing,
-        )
+        from physres.wire.firmware_runner import FirmwareBuildError, FirmwareFallbackWarning
 
         asked = self.target
         if asked == "simavr" and (why := simavr_missing()):
@@ -136,7 +132,7 @@ class FirmwareLoop:
             )
             self.target = "host"
         try:
-            fw = FirmwareProcess(self.target, n_motors=self.n_motors).start()
+            fw = BucketFirmware(self.target, n_motors=self.n_motors).start()
         except FirmwareBuildError as e:
             first = str(e).splitlines()[0]
             raise ConfigError(

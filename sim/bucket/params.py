@@ -18,11 +18,15 @@ from pydantic import (
     model_validator,
 )
 
+from physres.drivers.bucket.limits import MAX_STEP
+from physres.errors import RuleError
+
 __all__ = ["DUTY_MAX_STEP", "MOTOR_RATE_HZ", "BucketParams", "MotorParams"]
 
-#: Duty slew limit per motor update, shared with the real MotorBoard's limits so
-#: a schedule that passes the simulator also passes the hardware driver.
-DUTY_MAX_STEP = 0.5
+#: Duty slew limit per motor update: the real MotorBoard's (defined once in
+#: physres.drivers.bucket.limits), so a schedule that passes the simulator also
+#: passes the hardware driver.
+DUTY_MAX_STEP = MAX_STEP
 #: Motor update rate (Hz) of the driver board; duty vectors arrive at this rate.
 MOTOR_RATE_HZ = 50.0
 
@@ -156,19 +160,23 @@ class BucketParams(BaseModel):
     def _check(self) -> BucketParams:
         ny, nx = self.grid
         if not (8 <= ny <= 4096 and 8 <= nx <= 4096):
-            raise ValueError(f"grid {self.grid} must be between 8 and 4096 cells a side")
+            raise RuleError("grid", f"grid {self.grid} must be between 8 and 4096 cells a side")
         dx, dy = self.tank_m[0] / nx, self.tank_m[1] / ny
         if min(self.tank_m) <= 0:
-            raise ValueError(f"tank_m {self.tank_m} must be positive")
+            raise RuleError("tank_m", f"tank_m {self.tank_m} must be positive")
         if abs(dx / dy - 1.0) > 1e-3:
-            raise ValueError(
-                f"cells are {dx * 1e3:.2f} x {dy * 1e3:.2f} mm; tank_m/grid must give square cells"
+            raise RuleError(
+                "grid",
+                f"cells are {dx * 1e3:.2f} x {dy * 1e3:.2f} mm; tank_m/grid must give square cells",
             )
         lo, hi = self.dispersion_band_hz
         if not 0 < lo < hi:
-            raise ValueError(f"dispersion_band_hz {self.dispersion_band_hz} must be 0 < lo < hi")
+            raise RuleError(
+                "dispersion_band_hz",
+                f"dispersion_band_hz {self.dispersion_band_hz} must be 0 < lo < hi",
+            )
         if self.frame_shape is not None and min(self.frame_shape) < 1:
-            raise ValueError(f"frame_shape {self.frame_shape} must be positive")
+            raise RuleError("frame_shape", f"frame_shape {self.frame_shape} must be positive")
         return self
 
     @property

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from physres.wire.firmware_runner import FirmwareProcess, simavr_missing
+from physres.drivers.bucket.firmware import BucketFirmware, simavr_missing
 
 
 @pytest.fixture(params=["simavr", "host"])
-def firmware(request: pytest.FixtureRequest) -> Iterator[FirmwareProcess]:
+def firmware(request: pytest.FixtureRequest) -> Iterator[BucketFirmware]:
     if request.param == "simavr" and (why := simavr_missing()):
         pytest.skip(f"simavr variant skipped ({why}); the host build of the firmware runs instead")
-    with FirmwareProcess(request.param) as fw:
+    with BucketFirmware(request.param) as fw:
         yield fw

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from physres.config import load_config
+from physres.drivers.bucket.firmware import simavr_missing
 from physres.errors import ConfigError
 from physres.sim.bucket import Bucket
-from physres.wire.firmware_runner import FirmwareFallbackWarning, simavr_missing
+from physres.wire.firmware_runner import FirmwareFallbackWarning
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bucket_xor_firmware.yaml"
 SMALL = {"grid": (64, 64), "frame_shape": (16, 16), "seed": 3}

@@ -21,10 +21,10 @@ import pytest
 
 from physres import cli
 from physres.device import check_device
+from physres.drivers.bucket.firmware import simavr_missing
 from physres.errors import SafetyError
 from physres.sim.bucket import Bucket, BucketParams
 from physres.sim.bucket.firmware_loop import FIRMWARE_MAX_DUTY
-from physres.wire.firmware_runner import simavr_missing
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bucket_xor_firmware.yaml"
 #: a small tank keeps the physics cheap: 64 x 64 cells give 10 ms steps, two per

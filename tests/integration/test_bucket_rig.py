@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from physres import registry
+from physres.drivers.bucket.firmware import BucketFirmware
 from physres.drivers.bucket.rig import BucketRig
 from physres.errors import SafetyError
-from physres.wire.firmware_runner import FirmwareProcess
 
 
 def write_video(path: Path, n: int = 75, fps: float = 25.0) -> Path:
@@ -26,7 +26,7 @@ def write_video(path: Path, n: int = 75, fps: float = 25.0) -> Path:
 
 def test_frames_are_aligned_to_applied_inputs_by_strobe(tmp_path: Path) -> None:
     video = write_video(tmp_path / "tank.avi")
-    with FirmwareProcess("host") as fw:
+    with BucketFirmware("host") as fw:
         rig = registry.create(
             "drivers.bucket",
             "bucket",

@@ -23,8 +23,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from physres.wire import protocol as P
-from physres.wire.firmware_runner import FirmwareProcess
+from physres.drivers.bucket import protocol as P
+from physres.drivers.bucket.firmware import BucketFirmware
 from physres.wire.framing import PacketProtocol, encode_packet
 
 #: the host build's clock is CLOCK_MONOTONIC: the OS scheduler adds jitter on a busy machine
@@ -35,8 +35,8 @@ DUTY_92 = 60_000  # the board's clamp: 60000 / 65535 = 91.6 %
 
 
 @pytest.fixture
-def host_fw() -> Iterator[FirmwareProcess]:
-    with FirmwareProcess("host") as fw:
+def host_fw() -> Iterator[BucketFirmware]:
+    with BucketFirmware("host") as fw:
         yield fw
 
 
@@ -85,7 +85,7 @@ class _Collect(PacketProtocol):
         self.got.append((packet.type, packet.seq, packet.payload))
 
 
-def test_unread_replies_never_stall_the_watchdog(host_fw: FirmwareProcess) -> None:
+def test_unread_replies_never_stall_the_watchdog(host_fw: BucketFirmware) -> None:
     fd = _open_raw(host_fw.port)
     try:
         duty = P.duties_payload([DUTY_92] * 4)
@@ -108,7 +108,7 @@ def test_unread_replies_never_stall_the_watchdog(host_fw: FirmwareProcess) -> No
         t_off = max(e.t_ns for e in host_fw.pwm if e.duty == 0)
         dt_ms = (t_off - t_strobe) / 1e6
         print(f"motors off {dt_ms:.1f} ms after the last request (host wait {waited_ms:.0f} ms)")
-        assert 249.0 <= dt_ms <= 250.0 + SLACK_MS
+        assert 244.0 <= dt_ms <= 250.0 + SLACK_MS  # early side: see test_firmware_watchdog
         assert waited_ms <= 250.0 + SLACK_MS + 300.0  # the log's lines reach us a little later
         # now read what was queued, then ask: the dropped frames are counted and reported
         _drain(fd)

@@ -18,15 +18,15 @@ import numpy as np
 import pytest
 import serial
 
+from physres.drivers.bucket import protocol as P
+from physres.drivers.bucket.firmware import BucketFirmware, simavr_missing
 from physres.wire import Packet, PacketProtocol, SerialLink, encode_packet
-from physres.wire import protocol as P
-from physres.wire.firmware_runner import FirmwareProcess, simavr_missing
 
 FULL = P.DUTY_FULL_SCALE
 
 
 @pytest.fixture
-def link(firmware: FirmwareProcess) -> Iterator[SerialLink]:
+def link(firmware: BucketFirmware) -> Iterator[SerialLink]:
     events: list[Packet] = []
     lk = SerialLink(firmware.port, timeout_s=0.2, on_event=events.append).open()
     lk.events = events  # type: ignore[attr-defined]
@@ -61,7 +61,7 @@ def test_wrong_protocol_version_is_refused(link: SerialLink) -> None:
 
 
 def test_duty_is_clamped_and_slew_limited_on_the_pins(
-    firmware: FirmwareProcess, link: SerialLink
+    firmware: BucketFirmware, link: SerialLink
 ) -> None:
     set_duty(link, [FULL, 30000, 0, 0])
     assert firmware.wait_for(lambda fw: fw.duty_now()[0] > 0.912, 2.0)
@@ -80,7 +80,7 @@ def test_duty_is_clamped_and_slew_limited_on_the_pins(
 
 
 def test_each_applied_vector_toggles_the_strobe_at_the_reported_time(
-    firmware: FirmwareProcess, link: SerialLink
+    firmware: BucketFirmware, link: SerialLink
 ) -> None:
     applied = [set_duty(link, [1000 * i, 0, 0, 0]) for i in range(1, 11)]
     assert [a.strobe_seq for a in applied] == list(range(1, 11))
@@ -97,7 +97,7 @@ def test_each_applied_vector_toggles_the_strobe_at_the_reported_time(
 
 
 def test_scheduled_vectors_apply_at_their_device_time(
-    firmware: FirmwareProcess, link: SerialLink
+    firmware: BucketFirmware, link: SerialLink
 ) -> None:
     now = P.parse_time(P.Msg.PING, link.request(P.Msg.PING))
     when = [now + 120_000, now + 60_000, now + 90_000]  # out of order: the board sorts
@@ -165,7 +165,7 @@ def _raw_exchange(port: str, wire: bytes, n_replies: int) -> Replies:
     return rx
 
 
-def test_a_resent_request_is_answered_again_but_applied_once(firmware: FirmwareProcess) -> None:
+def test_a_resent_request_is_answered_again_but_applied_once(firmware: BucketFirmware) -> None:
     frame = encode_packet(P.Msg.SET_DUTY, 42, P.duties_payload([9000, 0, 0, 0]))
     rx = _raw_exchange(firmware.port, b"\x00" + frame + frame + encode_packet(P.Msg.STATUS, 43), 3)
     first, again, st = rx.got
@@ -174,7 +174,7 @@ def test_a_resent_request_is_answered_again_but_applied_once(firmware: FirmwareP
     assert P.parse_status(st.payload).strobe_seq == 1  # applied (and strobed) once
 
 
-def test_garbage_between_frames_is_counted_and_ignored(firmware: FirmwareProcess) -> None:
+def test_garbage_between_frames_is_counted_and_ignored(firmware: BucketFirmware) -> None:
     junk = [b"\x13\x37\x00", bytes(range(1, 100)) + b"\x00", b"\xff" * 5 + b"\x00"]
     wire = b"\x00" + b"".join(j + encode_packet(P.Msg.PING, i + 1) for i, j in enumerate(junk))
     wire += encode_packet(P.Msg.STATUS, 9)
@@ -187,11 +187,11 @@ def test_garbage_between_frames_is_counted_and_ignored(firmware: FirmwareProcess
 def test_two_boards_run_side_by_side_without_colliding() -> None:
     # each harness makes its own pty link; the fixed /tmp/simavr-uart0 is not used
     target = "host" if simavr_missing() else "simavr"
-    with FirmwareProcess(target) as a, FirmwareProcess(target) as b:
+    with BucketFirmware(target) as a, BucketFirmware(target) as b:
         assert a.port != b.port
         results: dict[str, int] = {}
 
-        def run(fw: FirmwareProcess, duty: int) -> None:
+        def run(fw: BucketFirmware, duty: int) -> None:
             lk = SerialLink(fw.port, timeout_s=0.2).open()
             try:
                 set_duty(lk, [duty] * 4)
@@ -208,7 +208,7 @@ def test_two_boards_run_side_by_side_without_colliding() -> None:
 
 
 def test_pin_duty_can_be_resampled_on_a_simulator_grid(
-    firmware: FirmwareProcess, link: SerialLink
+    firmware: BucketFirmware, link: SerialLink
 ) -> None:
     # what a wave-tank simulator driven by the firmware does: read the pins' duty
     # on its own time grid (MCU clock), here every 1 ms through the 0 -> 30000 slew ramp
@@ -225,7 +225,7 @@ def test_pin_duty_can_be_resampled_on_a_simulator_grid(
         assert np.diff(d).max() <= 2048 / FULL + 1 / 256
 
 
-def test_harness_removes_its_pty_link_on_sigterm(firmware: FirmwareProcess) -> None:
+def test_harness_removes_its_pty_link_on_sigterm(firmware: BucketFirmware) -> None:
     link_path = firmware.link
     assert os.path.realpath(link_path) == firmware.port
     os.kill(firmware.pid, signal.SIGTERM)

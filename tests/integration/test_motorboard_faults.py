@@ -16,21 +16,21 @@ import numpy as np
 import pytest
 
 from physres.drivers.bucket import MotorBoard
+from physres.drivers.bucket.firmware import BucketFirmware
 from physres.wire import LinkLost
 from physres.wire.faults import FaultyRelay
-from physres.wire.firmware_runner import FirmwareProcess
 
 
-def test_bit_errors_and_garbage_over_1000_frames(firmware: FirmwareProcess) -> None:
+def test_bit_errors_and_garbage_over_1000_frames(firmware: BucketFirmware) -> None:
     _run_through_faults(firmware, n_vectors=500, seed=6)  # request + reply: > 1,000 frames
 
 
 @pytest.mark.slow
-def test_soak_10000_frames_through_faults(firmware: FirmwareProcess) -> None:
+def test_soak_10000_frames_through_faults(firmware: BucketFirmware) -> None:
     _run_through_faults(firmware, n_vectors=5_000, seed=7)
 
 
-def _run_through_faults(firmware: FirmwareProcess, *, n_vectors: int, seed: int) -> None:
+def _run_through_faults(firmware: BucketFirmware, *, n_vectors: int, seed: int) -> None:
     relay = FaultyRelay(
         firmware.port, seed=seed,
         corrupt_to_device=0.03, garbage_to_device=0.03,
@@ -82,7 +82,7 @@ def _run_through_faults(firmware: FirmwareProcess, *, n_vectors: int, seed: int)
     assert relay.error is None
 
 
-def test_pty_closed_between_driver_and_board_is_a_clear_error(firmware: FirmwareProcess) -> None:
+def test_pty_closed_between_driver_and_board_is_a_clear_error(firmware: BucketFirmware) -> None:
     relay = FaultyRelay(firmware.port).start()
     board = MotorBoard("motors", port=relay.port)
     try:

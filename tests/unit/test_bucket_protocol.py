@@ -12,8 +12,8 @@ import struct
 
 import pytest
 
+from physres.drivers.bucket import protocol as P
 from physres.errors import DeviceError
-from physres.wire import protocol as P
 from physres.wire.firmware_runner import firmware_dir
 
 

@@ -1,9 +1,11 @@
-"""Message tables and payload codecs of the bucket motor-board protocol.
+"""Message set and payload codecs of the bucket motor board (protocol version 2).
 
-The numbers mirror ``firmware/bucket/proto.h`` (a unit test parses that header
-and compares); the layout is specified in ``firmware/PROTOCOL.md``. All
-multi-byte fields are little-endian. Every reply's payload starts with a status
-byte (:class:`ErrorCode`); a non-zero status is followed by one detail byte.
+The board's own numbers live here, beside its driver; framing, CRC, sequence
+numbers and the request/reply convention are :mod:`physres.wire`'s. The numbers
+mirror ``firmware/bucket/proto.h`` (a unit test parses that header and
+compares); the layout is specified in ``firmware/PROTOCOL.md``. All multi-byte
+fields are little-endian. Every reply's payload starts with a status byte
+(:class:`ErrorCode`); a non-zero status is followed by one detail byte.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
+from physres.drivers.bucket.limits import DUTY_FULL_SCALE
 from physres.errors import DeviceError
+from physres.wire.messages import EVENT_MIN, REPLY_FLAG, ReplyError, need_len
+from physres.wire.messages import expect_ok as _expect_ok
 
 __all__ = [
     "DUTY_FULL_SCALE",
@@ -42,8 +47,6 @@ __all__ = [
 ]
 
 PROTO_VERSION = 2
-REPLY_FLAG = 0x80
-DUTY_FULL_SCALE = 65535
 FLAG_WATCHDOG_TRIPPED = 0x01
 FLAG_STOPPED = 0x02
 #: STATUS fields before the per-motor duties (proto.h STATUS_FIXED counts the status byte too)
@@ -61,7 +64,7 @@ class Msg(IntEnum):
     SET_WATCHDOG = 0x06
     PING = 0x07
     #: unsolicited (board → host): a scheduled vector was applied
-    EVT_STROBE = 0xC0
+    EVT_STROBE = EVENT_MIN
 
 
 class ErrorCode(IntEnum):
@@ -73,19 +76,6 @@ class ErrorCode(IntEnum):
     OUT_OF_RANGE = 3
     QUEUE_FULL = 4
     BAD_VERSION = 5
-
-
-class ReplyError(DeviceError):
-    """The board answered a request with a non-zero status."""
-
-    def __init__(self, where: str, msg: Msg, code: int, detail: int) -> None:
-        self.code = code
-        self.detail = detail
-        try:
-            name = ErrorCode(code).name
-        except ValueError:
-            name = f"unknown error {code}"
-        super().__init__(f"{where}: {msg.name} refused by the board: {name} (detail {detail})")
 
 
 @dataclass(frozen=True)
@@ -154,20 +144,8 @@ class Status:
 
 
 def expect_ok(msg: Msg, payload: bytes, where: str = "board") -> bytes:
-    """The reply body after an OK status byte; :class:`ReplyError` otherwise."""
-    if not payload:
-        raise DeviceError(f"{where}: empty {msg.name} reply (no status byte)")
-    if payload[0] != ErrorCode.OK:
-        raise ReplyError(where, msg, payload[0], payload[1] if len(payload) > 1 else 0)
-    return payload[1:]
-
-
-def _need(msg: Msg, body: bytes, n: int, where: str, *, at_least: bool = False) -> None:
-    if len(body) < n if at_least else len(body) != n:
-        raise DeviceError(
-            f"{where}: {msg.name} reply has {len(body)} bytes after the status, expected "
-            f"{'at least ' if at_least else ''}{n}"
-        )
+    """The reply body after an OK status byte; :class:`ReplyError` naming the code otherwise."""
+    return _expect_ok(msg, payload, where, ErrorCode)
 
 
 def duties_payload(duty: Sequence[int]) -> bytes:
@@ -186,17 +164,17 @@ def watchdog_payload(ms: int) -> bytes:
 
 def parse_hello(payload: bytes, where: str = "board") -> Hello:
     body = expect_ok(Msg.HELLO, payload, where)
-    _need(Msg.HELLO, body, 18, where, at_least=True)
+    need_len(Msg.HELLO, body, 18, where, at_least=True)
     proto, ma, mi, pa, n, depth = body[:6]
     full, slew, tick, wd, wd_min, wd_max = struct.unpack_from("<6H", body, 6)
-    _need(Msg.HELLO, body, 18 + 2 * n, where)
+    need_len(Msg.HELLO, body, 18 + 2 * n, where)
     duty_max = struct.unpack_from(f"<{n}H", body, 18)
     return Hello(proto, (ma, mi, pa), n, depth, full, slew, tick, wd, wd_min, wd_max, duty_max)
 
 
 def parse_applied(payload: bytes, where: str = "board") -> Applied:
     body = expect_ok(Msg.SET_DUTY, payload, where)
-    _need(Msg.SET_DUTY, body, 6, where)
+    need_len(Msg.SET_DUTY, body, 6, where)
     t_us, seq = struct.unpack("<IH", body)
     return Applied(t_us, seq)
 
@@ -204,31 +182,31 @@ def parse_applied(payload: bytes, where: str = "board") -> Applied:
 def parse_queue(payload: bytes, where: str = "board") -> int:
     """SCHEDULE reply: how many vectors are now queued."""
     body = expect_ok(Msg.SCHEDULE, payload, where)
-    _need(Msg.SCHEDULE, body, 1, where)
+    need_len(Msg.SCHEDULE, body, 1, where)
     return body[0]
 
 
 def parse_watchdog(payload: bytes, where: str = "board") -> int:
     """SET_WATCHDOG reply: the timeout now in force (ms)."""
     body = expect_ok(Msg.SET_WATCHDOG, payload, where)
-    _need(Msg.SET_WATCHDOG, body, 2, where)
+    need_len(Msg.SET_WATCHDOG, body, 2, where)
     return int(struct.unpack("<H", body)[0])
 
 
 def parse_time(msg: Msg, payload: bytes, where: str = "board") -> int:
     """STOP/PING reply: the device time (µs) when it was handled."""
     body = expect_ok(msg, payload, where)
-    _need(msg, body, 4, where)
+    need_len(msg, body, 4, where)
     return int(struct.unpack("<I", body)[0])
 
 
 def parse_status(payload: bytes, where: str = "board") -> Status:
     body = expect_ok(Msg.STATUS, payload, where)
     fixed = struct.calcsize(_STATUS_FIXED)
-    _need(Msg.STATUS, body, fixed, where, at_least=True)
+    need_len(Msg.STATUS, body, fixed, where, at_least=True)
     up, ok, bad, trips, flags, qlen, sseq, wd, dropped = struct.unpack_from(_STATUS_FIXED, body)
     n = (len(body) - fixed) // 2
-    _need(Msg.STATUS, body, fixed + 2 * n, where)
+    need_len(Msg.STATUS, body, fixed + 2 * n, where)
     duty = struct.unpack_from(f"<{n}H", body, fixed)
     return Status(up, ok, bad, trips, flags, qlen, sseq, wd, dropped, duty)
 

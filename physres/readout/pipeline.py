@@ -1,0 +1,161 @@
+"""Device streams → predictions as one scikit-learn ``Pipeline`` of named stages.
+
+A run config's ``features:`` list and ``readout:`` section name stages from
+the tables below; each is imported only when a config uses it. Tasks no
+longer own a readout: they say which one they are scored with by default
+(:meth:`physres.tasks.Task.readout_spec`) and a config may choose another.
+
+Stages are fitted exactly once per run by :func:`fit_pipeline`: features are
+computed once on the training episodes, the readout is fitted on them, and
+the same feature rows serve the training score.
+
+The stage table is a lazy ``name → "module:attr"`` map like the device and
+task registries; when the generic registry class lands it can hold these
+two tables as well.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from physres.errors import ConfigError
+
+__all__ = [
+    "FEATURE_STAGES",
+    "READOUTS",
+    "build_pipeline",
+    "fit_pipeline",
+    "make_stage",
+    "stage_names",
+]
+
+#: feature stages: name → "module:Class" (scikit-learn transformers over episodes)
+FEATURE_STAGES: dict[str, str] = {
+    "flatten": "physres.readout.stages:Flatten",
+    "frame": "physres.readout.features:FrameFeatures",
+    "events": "physres.readout.stages:EventFeatures",
+    "delay": "physres.readout.stages:DelayFeatures",
+    "pool": "physres.readout.stages:PoolSequences",
+}
+#: readouts: name → "module:Class" (scikit-learn estimators over episodes)
+READOUTS: dict[str, str] = {
+    "ridge": "physres.readout.ridge:RidgeReadout",
+    "ridge_cv": "physres.readout.cv:RidgeCVReadout",
+    "classifier": "physres.readout.classifier:RidgeClassifierReadout",
+    "rls": "physres.readout.rls:RLSReadout",
+}
+_TABLES = {"feature stage": FEATURE_STAGES, "readout": READOUTS}
+
+
+def stage_names(role: str = "feature stage") -> list[str]:
+    """Registered names of ``role`` ("feature stage" or "readout")."""
+    return sorted(_TABLES[role])
+
+
+def _resolve(name: str, role: str) -> type:
+    table = _TABLES[role]
+    if name not in table:
+        raise ConfigError(f"unknown {role} {name!r}; known: {', '.join(sorted(table))}")
+    module, _, attr = table[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def make_stage(name: str, params: Mapping[str, Any] | None = None, *, role: str = "feature stage"):
+    """Build stage ``name`` with ``params``; an unknown parameter names the valid ones."""
+    cls = _resolve(name, role)
+    params = dict(params or {})
+    valid = cls._get_param_names()
+    bad = sorted(set(params) - set(valid))
+    if bad:
+        raise ConfigError(
+            f"{role} {name!r}: unknown parameter(s) {bad}; its parameters are {valid}"
+        )
+    return cls(**params)
+
+
+def _kind_params(spec: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(spec, Mapping):
+        return str(spec["kind"]), dict(spec.get("params") or {})
+    return str(spec.kind), dict(spec.params or {})
+
+
+def build_pipeline(
+    features: Sequence[Any] = (),
+    readout: Any = None,
+    *,
+    default_readout: tuple[str, Mapping[str, Any]],
+    washout: int = 0,
+    sample_ndim: int = 2,
+    events: bool = False,
+    rows_only: bool = False,
+) -> Pipeline:
+    """The pipeline a run fits: feature stages, then the readout.
+
+    ``features`` / ``readout``: stage specs (``kind`` + ``params``, mappings
+    or config models); ``readout`` None (or without a kind) means the task's
+    ``default_readout``. ``washout`` (task steps) reaches the readout unless
+    set; after a ``pool`` stage it is the pool's ``skip`` instead (each
+    episode is one row by then). Episodes of frames or arrays (``sample_ndim``
+    > 2) are flattened first unless a frame stage reads them; event windows
+    get an ``events`` stage (counts per task step) unless one is configured.
+    ``rows_only`` drops the stages that cannot read plain rows (the raw-input
+    control runs the rest).
+    """
+    steps: list[tuple[str, Any]] = []
+    kinds = [_kind_params(f) for f in features]
+    if rows_only:
+        kinds = [
+            (k, p)
+            for k, p in kinds
+            if getattr(_resolve(k, "feature stage"), "takes_rows", True) and k != "frame"
+        ]
+    else:
+        first = kinds[0][0] if kinds else None
+        if events and not any(k == "events" for k, _ in kinds):
+            kinds.insert(0, ("events", {}))
+        elif not events and sample_ndim > 2 and first not in ("frame", "flatten"):
+            kinds.insert(0, ("flatten", {}))
+    pooled = False
+    for i, (kind, params) in enumerate(kinds):
+        if kind == "pool":
+            params.setdefault("skip", washout)
+            pooled = True
+        steps.append((f"{i}_{kind}", make_stage(kind, params)))
+    r_kind, r_params = (None, {}) if readout is None else _kind_params_opt(readout)
+    d_kind, d_params = default_readout
+    kind = r_kind or d_kind
+    params = dict(d_params) if kind == d_kind else {}
+    params.update(r_params)
+    cls = _resolve(kind, "readout")
+    if "washout" in cls._get_param_names():
+        if pooled:
+            params["washout"] = 0  # one row per episode: the pool already skipped the washout
+        else:
+            params.setdefault("washout", washout)
+    steps.append(("readout", make_stage(kind, params, role="readout")))
+    return Pipeline(steps)
+
+
+def _kind_params_opt(spec: Any) -> tuple[str | None, dict[str, Any]]:
+    if isinstance(spec, Mapping):
+        kind = spec.get("kind")
+        return (None if kind is None else str(kind)), dict(spec.get("params") or {})
+    kind = getattr(spec, "kind", None)
+    return kind, dict(getattr(spec, "params", None) or {})
+
+
+def fit_pipeline(pipe: Pipeline, X: Any, make_y: Callable[[int], Any]) -> Any:
+    """Fit every stage once; returns the readout's input (the training feature rows).
+
+    ``make_y(n_features)`` gives the targets once the feature width is known
+    (memory capacity scores at most twice as many delays as features).
+    """
+    Z = pipe[:-1].fit_transform(X) if len(pipe) > 1 else X
+    first = Z[0] if isinstance(Z, (list, tuple)) else Z
+    pipe[-1].fit(Z, make_y(int(np.asarray(first).shape[-1])))
+    return Z

@@ -1,0 +1,94 @@
+"""``physres.wire`` and ``firmware/common`` know the link, not any board.
+
+The neuromorphic bridge will reuse both; a bucket name or message leaking into
+either would make that reuse a fork. The request/reply convention itself
+(reply = request | 0x80, events from 0xC0, status byte first) is checked here
+with a made-up board's message set.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from enum import IntEnum
+from pathlib import Path
+
+import pytest
+
+import physres.wire
+from physres.errors import DeviceError
+from physres.wire import REPLY_FLAG, ReplyError, expect_ok, is_event
+from physres.wire.firmware_runner import firmware_dir
+
+BOARD_WORDS = re.compile(r"bucket|motor|duty|strobe|pwm", re.I)
+
+
+def _code_words(tree: ast.AST) -> set[str]:
+    """Identifiers, attributes, arguments and string constants, docstrings left out."""
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    words: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            words.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            words.add(node.attr)
+        elif isinstance(node, ast.arg):
+            words.add(node.arg)
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            words.add(node.name)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in docs:
+                words.add(node.value)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            words.add(node.module)
+    return words
+
+
+def test_wire_code_names_no_board() -> None:
+    folder = Path(physres.wire.__file__).parent
+    leaks = {
+        f"{py.name}: {word!r}"
+        for py in folder.glob("*.py")
+        for word in _code_words(ast.parse(py.read_text()))
+        if BOARD_WORDS.search(word) or word.startswith(("physres.drivers", "physres.sim"))
+    }
+    assert not leaks, "board-specific names in physres.wire:\n" + "\n".join(sorted(leaks))
+
+
+def test_firmware_common_includes_only_itself_and_libc() -> None:
+    common = firmware_dir() / "common"
+    sources = sorted(common.glob("*.[ch]"))
+    assert {p.name for p in sources} >= {"cobs.c", "crc16.c", "watchdog.c", "txq.c"}
+    for src in sources:
+        text = src.read_text()
+        for inc in re.findall(r'#include\s+"([^"]+)"', text):
+            assert (common / inc).is_file() and "/" not in inc, f"{src.name} includes {inc}"
+        assert not BOARD_WORDS.search(text), f"{src.name} mentions a board"
+
+
+class _Codes(IntEnum):
+    OK = 0
+    BUSY = 7
+
+
+class _Msg(IntEnum):
+    FIRE = 0x11
+
+
+def test_reply_convention_with_another_boards_messages() -> None:
+    assert REPLY_FLAG == 0x80 and is_event(0xC0) and is_event(0xFF)
+    assert not is_event(_Msg.FIRE | REPLY_FLAG)
+    assert expect_ok(_Msg.FIRE, b"\x00\x01\x02", "bridge", _Codes) == b"\x01\x02"
+    with pytest.raises(ReplyError, match=r"bridge: FIRE refused by the board: BUSY \(detail 3\)"):
+        expect_ok(_Msg.FIRE, b"\x07\x03", "bridge", _Codes)
+    with pytest.raises(ReplyError, match="unknown error 9"):
+        expect_ok(_Msg.FIRE, b"\x09", "bridge", _Codes)
+    with pytest.raises(DeviceError, match="empty FIRE reply"):
+        expect_ok(_Msg.FIRE, b"", "bridge", _Codes)
