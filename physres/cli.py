@@ -301,20 +301,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- main
-class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Every option's help ends with its default, except flags and options without one."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False or not action.option_strings:
-            return action.help
-        return super()._get_help_string(action)
-
-
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose help shows defaults; subcommands (extensions too) inherit it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        kwargs.setdefault("formatter_class", _ShowDefaults)
         super().__init__(*args, **kwargs)
 
 
