@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-#include "../common/crc16.h"
 #include "hal.h"
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -15,36 +14,13 @@ static void put32(uint8_t *p, uint32_t v)
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | ((uint16_t)p[1] << 8)); }
 static uint32_t get32(const uint8_t *p) { return get16(p) | ((uint32_t)get16(p + 2) << 16); }
 
-/* Hand a frame to the UART; a full queue drops it whole and counts it. */
-static void uart_send(board_t *b, const uint8_t *frame, size_t n)
-{
-    if (!hal_uart_write(frame, n))
-        b->tx_dropped++;
-}
-
-/* Encode type/seq/payload + CRC, COBS it, send it; optionally keep a copy. */
-static void send_frame(board_t *b, uint8_t type, uint8_t seq, const uint8_t *payload,
-                       uint8_t len, uint8_t remember)
-{
-    uint8_t raw[MAX_RAW];
-    uint8_t enc[TX_CAP];
-    raw[0] = type;
-    raw[1] = seq;
-    memcpy(raw + 2, payload, len);
-    uint16_t crc = crc16(raw, (size_t)len + 2);
-    put16(raw + 2 + len, crc);
-    size_t n = cobs_encode(raw, (size_t)len + 4, enc, sizeof enc - 1);
-    enc[n++] = 0;
-    uart_send(b, enc, n);
-    if (remember) {
-        memcpy(b->last_reply, enc, n);
-        b->last_reply_len = (uint8_t)n;
-    }
-}
+/* proto.h repeats the common link's numbers for the host's header check: keep them equal */
+typedef char payload_fits_the_link[(MAX_PAYLOAD == LINK_MAX_PAYLOAD) ? 1 : -1];
+typedef char reply_flag_is_the_link_s[(REPLY_FLAG == LINK_REPLY_FLAG) ? 1 : -1];
 
 static void reply(board_t *b, uint8_t type, uint8_t seq, const uint8_t *payload, uint8_t len)
 {
-    send_frame(b, (uint8_t)(type | REPLY_FLAG), seq, payload, len, 1);
+    link_reply(&b->link, type, seq, payload, len);
 }
 
 static void reply_error(board_t *b, uint8_t type, uint8_t seq, uint8_t code, uint8_t detail)
@@ -99,7 +75,7 @@ static void handle_hello(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
     put16(r + 7, DUTY_FULL_SCALE);
     put16(r + 9, SLEW_PER_TICK);
     put16(r + 11, TICK_US);
-    put16(r + 13, b->wd.timeout_ms);
+    put16(r + 13, b->link.wd.timeout_ms);
     put16(r + 15, WATCHDOG_MS_MIN);
     put16(r + 17, WATCHDOG_MS_MAX);
     for (uint8_t i = 0; i < N_MOTORS; i++)
@@ -164,14 +140,14 @@ static void handle_status(board_t *b, uint8_t seq, uint8_t len)
     uint8_t r[STATUS_FIXED + 2 * N_MOTORS];
     r[0] = ERR_OK;
     put32(r + 1, hal_now_us());
-    put32(r + 5, b->frames_ok);
-    put32(r + 9, b->frames_bad);
-    put16(r + 13, b->wd.trips);
+    put32(r + 5, b->link.frames_ok);
+    put32(r + 9, b->link.frames_bad);
+    put16(r + 13, b->link.wd.trips);
     r[15] = b->flags;
     r[16] = b->queue_len;
     put16(r + 17, b->strobe_seq);
-    put16(r + 19, b->wd.timeout_ms);
-    put16(r + 21, b->tx_dropped);
+    put16(r + 19, b->link.wd.timeout_ms);
+    put16(r + 21, b->link.tx_dropped);
     for (uint8_t i = 0; i < N_MOTORS; i++)
         put16(r + STATUS_FIXED + 2 * i, b->output[i]);
     reply(b, MSG_STATUS, seq, r, sizeof r);
@@ -184,7 +160,7 @@ static void handle_set_watchdog(board_t *b, uint8_t seq, const uint8_t *p, uint8
     uint16_t ms = get16(p);
     if (ms < WATCHDOG_MS_MIN || ms > WATCHDOG_MS_MAX)
         return reply_error(b, MSG_SET_WATCHDOG, seq, ERR_OUT_OF_RANGE, 0);
-    b->wd.timeout_ms = ms;
+    b->link.wd.timeout_ms = ms;
     uint8_t r[3] = {ERR_OK, 0, 0};
     put16(r + 1, ms);
     reply(b, MSG_SET_WATCHDOG, seq, r, sizeof r);
@@ -204,30 +180,6 @@ static void dispatch(board_t *b, uint8_t type, uint8_t seq, const uint8_t *p, ui
     }
 }
 
-static void handle_frame(board_t *b)
-{
-    uint8_t raw[MAX_RAW];
-    int n = cobs_decode(b->rx, b->rx_len, raw, sizeof raw);
-    if (n < 4 || crc16(raw, (size_t)n - 2) != get16(raw + n - 2)) {
-        b->frames_bad++;
-        return;
-    }
-    b->frames_ok++;
-    link_watchdog_feed(&b->wd, hal_now_ms());
-    uint8_t type = raw[0], seq = raw[1];
-    uint16_t crc = get16(raw + n - 2);
-    if (b->have_last && type == b->last_type && seq == b->last_seq && crc == b->last_crc) {
-        /* the host did not get our reply: resend it, do not act twice */
-        uart_send(b, b->last_reply, b->last_reply_len);
-        return;
-    }
-    b->have_last = 1;
-    b->last_type = type;
-    b->last_seq = seq;
-    b->last_crc = crc;
-    dispatch(b, type, seq, raw + 2, (uint8_t)(n - 4));
-}
-
 void board_init(board_t *b)
 {
     memset(b, 0, sizeof *b);
@@ -235,30 +187,20 @@ void board_init(board_t *b)
         b->duty_max[i] = DUTY_MAX_DEFAULT;
         hal_set_pwm(i, 0);
     }
-    link_watchdog_init(&b->wd, WATCHDOG_MS_DEFAULT);
+    link_init(&b->link, hal_uart_write, WATCHDOG_MS_DEFAULT);
     hal_strobe(0);
 }
 
 void board_rx_byte(board_t *b, uint8_t byte)
 {
-    if (byte != 0) {
-        if (b->rx_len < RX_CAP)
-            b->rx[b->rx_len++] = byte;
-        else
-            b->rx_overflow = 1;
-        return;
-    }
-    if (b->rx_overflow)
-        b->frames_bad++;
-    else if (b->rx_len > 0) /* empty frames (0x00 0x00) are idle fill */
-        handle_frame(b);
-    b->rx_len = 0;
-    b->rx_overflow = 0;
+    link_frame_t f;
+    if (link_rx_byte(&b->link, byte, hal_now_ms(), &f))
+        dispatch(b, f.type, f.seq, f.payload, f.len);
 }
 
 void board_tick(board_t *b, uint32_t now_ms)
 {
-    if (link_watchdog_expired(&b->wd, now_ms)) {
+    if (link_watchdog_expired(&b->link.wd, now_ms)) {
         all_off(b);
         b->flags |= FLAG_WATCHDOG_TRIPPED;
     }
@@ -273,7 +215,7 @@ void board_tick(board_t *b, uint32_t now_ms)
             put16(e + 7 + 2 * i, b->target[i]);
         b->queue_len--;
         memmove(b->queue, b->queue + 1, b->queue_len * sizeof b->queue[0]);
-        send_frame(b, EVT_STROBE, b->evt_seq++, e, sizeof e, 0);
+        link_send(&b->link, EVT_STROBE, b->evt_seq++, e, sizeof e);
     }
     for (uint8_t i = 0; i < N_MOTORS; i++) {
         uint16_t o = b->output[i], t = b->target[i];

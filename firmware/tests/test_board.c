@@ -154,12 +154,12 @@ static void test_watchdog_boundary(void)
     fake_us = 1000500; /* a frame at 1000.5 ms */
     set_duty(1, 30000, 30000, 30000, 30000);
     run_to_ms(1249);
-    CHECK(pwm[0] == 30000 && b.wd.trips == 0);
+    CHECK(pwm[0] == 30000 && b.link.wd.trips == 0);
     run_to_ms(1250); /* 249.5 ms after the frame: the tick at timeout ms */
-    CHECK(pwm[0] == 0 && pwm[3] == 0 && b.wd.trips == 1);
+    CHECK(pwm[0] == 0 && pwm[3] == 0 && b.link.wd.trips == 1);
     CHECK(b.flags & FLAG_WATCHDOG_TRIPPED);
     run_to_ms(3000);
-    CHECK(b.wd.trips == 1); /* disarmed until the next valid frame */
+    CHECK(b.link.wd.trips == 1); /* disarmed until the next valid frame */
 }
 
 static void test_feed_ahead_of_a_late_tick_does_not_trip(void)
@@ -171,7 +171,7 @@ static void test_feed_ahead_of_a_late_tick_does_not_trip(void)
     uint32_t late;
     for (late = 11; late <= 15; late++)
         board_tick(&b, late);
-    CHECK(b.wd.trips == 0);
+    CHECK(b.link.wd.trips == 0);
 }
 
 static void test_resent_request_is_not_applied_twice(void)
@@ -183,7 +183,7 @@ static void test_resent_request_is_not_applied_twice(void)
     set_duty(9, 1000, 0, 0, 0);
     int n2 = take_reply(&t2, p2);
     CHECK(n1 == n2 && t1 == t2 && !memcmp(p1, p2, (size_t)n1));
-    CHECK(strobe_edges == 1 && b.frames_ok == 2);
+    CHECK(strobe_edges == 1 && b.link.frames_ok == 2);
     set_duty(10, 1000, 0, 0, 0); /* same payload, new seq: a new command */
     CHECK(strobe_edges == 2);
 }
@@ -197,9 +197,9 @@ static void test_bad_frames_are_counted_silently(void)
     for (int i = 0; i < 100; i++) /* longer than any frame */
         board_rx_byte(&b, 0x42);
     board_rx_byte(&b, 0);
-    CHECK(b.frames_bad == 2 && b.frames_ok == 0 && tx_len == 0);
+    CHECK(b.link.frames_bad == 2 && b.link.frames_ok == 0 && tx_len == 0);
     set_duty(1, 5, 5, 5, 5); /* and the next good frame works */
-    CHECK(b.frames_ok == 1 && strobe_edges == 1);
+    CHECK(b.link.frames_ok == 1 && strobe_edges == 1);
 }
 
 static void test_schedule_sorted_and_applied_on_time(void)
@@ -262,11 +262,11 @@ static void test_full_uart_drops_frames_but_not_the_watchdog(void)
         set_duty(seq, 60000, 60000, 60000, 60000);
         run_to_ms(ms);
     }
-    CHECK(b.tx_dropped == 60 && b.frames_ok == 61 && pwm[0] == 60000);
+    CHECK(b.link.tx_dropped == 60 && b.link.frames_ok == 61 && pwm[0] == 60000);
     run_to_ms(348); /* the last request came at 99 ms */
-    CHECK(pwm[0] == 60000 && b.wd.trips == 0);
+    CHECK(pwm[0] == 60000 && b.link.wd.trips == 0);
     run_to_ms(349); /* 250 ms after it, as if the host were reading */
-    CHECK(pwm[0] == 0 && pwm[3] == 0 && b.wd.trips == 1);
+    CHECK(pwm[0] == 0 && pwm[3] == 0 && b.link.wd.trips == 1);
     tx_room = sizeof tx; /* the host reads again: STATUS reports the drops */
     tx_len = 0;
     send(MSG_STATUS, seq, NULL, 0);

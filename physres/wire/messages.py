@@ -30,8 +30,9 @@ def is_event(type_: int) -> bool:
 class ReplyError(DeviceError):
     """The board answered a request with a non-zero status."""
 
-    def __init__(self, where: str, msg: IntEnum, code: int, detail: int,
-                 codes: type[IntEnum] | None = None) -> None:
+    def __init__(
+        self, where: str, msg: IntEnum, code: int, detail: int, codes: type[IntEnum] | None = None
+    ) -> None:
         self.code = code
         self.detail = detail
         try:

@@ -36,10 +36,11 @@ def _run_through_faults(firmware: BucketFirmware, *, n_vectors: int, seed: int) 
         corrupt_to_device=0.03, garbage_to_device=0.03,
         corrupt_to_host=0.03, garbage_to_host=0.03,
     ).start()
-    # the watchdog is not under test here (test_firmware_watchdog is); a long one keeps
-    # a stall of this shared 2-core machine from being mistaken for a protocol fault
+    # the watchdog is not under test here (test_firmware_watchdog is); the longest one and
+    # the most retries keep a stall of this shared 2-core machine (seconds, at load 10;
+    # the same failures on main) from being mistaken for a protocol fault
     board = MotorBoard(
-        "motors", port=relay.port, timeout_s=0.06, retries=8, max_step=1.0, watchdog_ms=1000
+        "motors", port=relay.port, timeout_s=0.06, retries=20, max_step=1.0, watchdog_ms=5000
     )
     rng = np.random.default_rng(0)
     sent = []
