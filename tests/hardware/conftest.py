@@ -40,9 +40,9 @@ def bucket_port(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "real":
         yield real("PHYSRES_BUCKET_PORT")
         return
-    from physres.wire.firmware_runner import FirmwareProcess
+    from physres.drivers.bucket.firmware import BucketFirmware
 
-    with FirmwareProcess("host") as fw:
+    with BucketFirmware("host") as fw:
         yield fw.port
 
 
