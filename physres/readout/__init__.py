@@ -9,6 +9,8 @@
 * :class:`RLSReadout` — recursive least squares / FORCE for online, closed-loop learning.
 * :func:`save_readout` / :func:`load_readout` — versioned, pickle-free files.
 * :mod:`physres.readout.features` — frames, events and delays → readout rows.
+* :mod:`physres.readout.stages` / :mod:`physres.readout.pipeline` — the same as
+  named scikit-learn stages a run config chains into a ``Pipeline``.
 """
 
 from physres.readout.classifier import RidgeClassifierReadout

@@ -78,10 +78,13 @@ def make_stage(name: str, params: Mapping[str, Any] | None = None, *, role: str 
     return cls(**params)
 
 
-def _kind_params(spec: Any) -> tuple[str, dict[str, Any]]:
+def _kind_params(spec: Any) -> tuple[str | None, dict[str, Any]]:
+    """``(kind, params)`` of a stage spec: a mapping or a config model with those fields."""
     if isinstance(spec, Mapping):
-        return str(spec["kind"]), dict(spec.get("params") or {})
-    return str(spec.kind), dict(spec.params or {})
+        kind, params = spec.get("kind"), spec.get("params")
+    else:
+        kind, params = getattr(spec, "kind", None), getattr(spec, "params", None)
+    return (None if kind is None else str(kind)), dict(params or {})
 
 
 def build_pipeline(
@@ -107,7 +110,12 @@ def build_pipeline(
     control runs the rest).
     """
     steps: list[tuple[str, Any]] = []
-    kinds = [_kind_params(f) for f in features]
+    kinds: list[tuple[str, dict[str, Any]]] = []
+    for i, f in enumerate(features):
+        kind, params = _kind_params(f)
+        if kind is None:
+            raise ConfigError(f"features[{i}] names no stage kind; known: {stage_names()}")
+        kinds.append((kind, params))
     if rows_only:
         kinds = [
             (k, p)
@@ -126,7 +134,7 @@ def build_pipeline(
             params.setdefault("skip", washout)
             pooled = True
         steps.append((f"{i}_{kind}", make_stage(kind, params)))
-    r_kind, r_params = (None, {}) if readout is None else _kind_params_opt(readout)
+    r_kind, r_params = (None, {}) if readout is None else _kind_params(readout)
     d_kind, d_params = default_readout
     kind = r_kind or d_kind
     params = dict(d_params) if kind == d_kind else {}
@@ -139,14 +147,6 @@ def build_pipeline(
             params.setdefault("washout", washout)
     steps.append(("readout", make_stage(kind, params, role="readout")))
     return Pipeline(steps)
-
-
-def _kind_params_opt(spec: Any) -> tuple[str | None, dict[str, Any]]:
-    if isinstance(spec, Mapping):
-        kind = spec.get("kind")
-        return (None if kind is None else str(kind)), dict(spec.get("params") or {})
-    kind = getattr(spec, "kind", None)
-    return kind, dict(getattr(spec, "params", None) or {})
 
 
 def fit_pipeline(pipe: Pipeline, X: Any, make_y: Callable[[int], Any]) -> Any:

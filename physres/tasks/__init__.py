@@ -2,7 +2,10 @@
 
 ``tasks.create("narma10")`` builds a task by name; ``generate(seed)`` gives
 honest train/test splits; ``encode`` maps task inputs onto a device input;
-``evaluate`` fits the readout and returns metrics. The drive loop that joins a
+``targets`` and ``score`` say what a readout is fitted towards and how its
+predictions are scored; ``readout_spec`` names the readout a run uses unless
+its config chooses another; ``evaluate`` fits a pipeline once and returns
+metrics. The drive loop that joins a
 task to a device is :func:`physres.experiments.drive.collect_states`.
 """
 
