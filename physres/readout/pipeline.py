@@ -9,14 +9,14 @@ Stages are fitted exactly once per run by :func:`fit_pipeline`: features are
 computed once on the training episodes, the readout is fitted on them, and
 the same feature rows serve the training score.
 
-The stage table is a lazy ``name → "module:attr"`` map like the device and
-task registries; when the generic registry class lands it can hold these
-two tables as well.
+Both tables are :class:`physres.registry.Registry` instances, like the
+device kinds and tasks: lazy ``name → "module:attr"`` maps with nearest-name
+suggestions; other packages add stages through the ``physres.features`` and
+``physres.readouts`` entry-point groups.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from physres.errors import ConfigError
+from physres.registry import Registry
 
 __all__ = [
     "FEATURE_STAGES",
@@ -35,34 +36,38 @@ __all__ = [
 ]
 
 #: feature stages: name → "module:Class" (scikit-learn transformers over episodes)
-FEATURE_STAGES: dict[str, str] = {
-    "flatten": "physres.readout.stages:Flatten",
-    "frame": "physres.readout.features:FrameFeatures",
-    "events": "physres.readout.stages:EventFeatures",
-    "delay": "physres.readout.stages:DelayFeatures",
-    "pool": "physres.readout.stages:PoolSequences",
-}
+FEATURE_STAGES: Registry[type] = Registry(
+    "feature stage",
+    {
+        "flatten": "physres.readout.stages:Flatten",
+        "frame": "physres.readout.features:FrameFeatures",
+        "events": "physres.readout.stages:EventFeatures",
+        "delay": "physres.readout.stages:DelayFeatures",
+        "pool": "physres.readout.stages:PoolSequences",
+    },
+    group="physres.features",
+)
 #: readouts: name → "module:Class" (scikit-learn estimators over episodes)
-READOUTS: dict[str, str] = {
-    "ridge": "physres.readout.ridge:RidgeReadout",
-    "ridge_cv": "physres.readout.cv:RidgeCVReadout",
-    "classifier": "physres.readout.classifier:RidgeClassifierReadout",
-    "rls": "physres.readout.rls:RLSReadout",
-}
+READOUTS: Registry[type] = Registry(
+    "readout",
+    {
+        "ridge": "physres.readout.ridge:RidgeReadout",
+        "ridge_cv": "physres.readout.cv:RidgeCVReadout",
+        "classifier": "physres.readout.classifier:RidgeClassifierReadout",
+        "rls": "physres.readout.rls:RLSReadout",
+    },
+    group="physres.readouts",
+)
 _TABLES = {"feature stage": FEATURE_STAGES, "readout": READOUTS}
 
 
 def stage_names(role: str = "feature stage") -> list[str]:
     """Registered names of ``role`` ("feature stage" or "readout")."""
-    return sorted(_TABLES[role])
+    return sorted(_TABLES[role].names())
 
 
 def _resolve(name: str, role: str) -> type:
-    table = _TABLES[role]
-    if name not in table:
-        raise ConfigError(f"unknown {role} {name!r}; known: {', '.join(sorted(table))}")
-    module, _, attr = table[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return _TABLES[role].load(name)
 
 
 def make_stage(name: str, params: Mapping[str, Any] | None = None, *, role: str = "feature stage"):

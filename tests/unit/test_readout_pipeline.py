@@ -41,8 +41,10 @@ def test_stages_and_readouts_are_built_by_name_with_the_task_washout() -> None:
 
 
 def test_unknown_stages_and_parameters_name_what_is_valid() -> None:
-    with pytest.raises(ConfigError, match=r"unknown feature stage 'fft'; known: .*delay"):
+    with pytest.raises(ConfigError, match=r"unknown feature stage 'fft'; known .*delay"):
         make_stage("fft")
+    with pytest.raises(ConfigError, match=r"did you mean 'events'\?"):
+        make_stage("evnts")  # the same registry as kinds and tasks: the nearest name
     with pytest.raises(
         ConfigError,
         match=r"readout 'ridge': unknown parameter\(s\) \['lam'\]; "
