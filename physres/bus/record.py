@@ -124,9 +124,15 @@ class RecordingWriter:
                 f"recording chunk size must be a positive byte count, got {chunk_bytes!r}"
             )
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.flush_s = flush_s
-        self._f = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        for up in self.path.parents:  # mkdir would only say "File exists"
+            if up.exists() and not up.is_dir():
+                raise RecordingError(f"cannot write recording {self.path}: {up} is not a folder")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        except OSError as e:
+            raise RecordingError(f"cannot write recording {self.path}: {e.strerror or e}") from None
         try:
             self._w = Writer(
                 self._f,
@@ -450,16 +456,16 @@ class Recorder(Service):
         """Record until ``stop()`` (or ``duration_s``); sockets live in this thread."""
         # the node only heartbeats and answers commands; the subscriber is ours alone, so
         # node.spin_once() can never swallow a message meant for the file
-        node = Node(self.name, self.cfg, self.ctx, kind="recorder")
-        cfg = self.cfg.model_copy(update={"rcvhwm": 0})  # never drop on the recorder's side
-        sub = Subscriber(self.ctx, cfg, self.topics, name=self.name)
-        node.watch(sub)  # `physres ls` shows the recorder's drops and garbage
-        writer = RecordingWriter(
+        writer = RecordingWriter(  # first: a path it cannot write leaves no sockets behind
             self.path,
             flush_s=self.flush_s,
             metadata={"topics": ",".join(self.topics), **self.metadata},
             compression=self.compression,
         )
+        node = Node(self.name, self.cfg, self.ctx, kind="recorder")
+        cfg = self.cfg.model_copy(update={"rcvhwm": 0})  # never drop on the recorder's side
+        sub = Subscriber(self.ctx, cfg, self.topics, name=self.name)
+        node.watch(sub)  # `physres ls` shows the recorder's drops and garbage
         node.command("stats", lambda: {"messages": writer.count, "path": str(self.path)})
         self._serving()
         end = None if duration_s is None else time.monotonic() + duration_s

@@ -334,3 +334,16 @@ def test_replay_says_when_its_last_listener_left_midway(
     assert n == 40 and len(heard) == 1, heard
     unheard = int(heard[0].split(" of ")[0])
     assert 10 < unheard < 35 and "while no node on bus" in heard[0]
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_record_to_a_path_it_cannot_write_says_so_in_one_line(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    why = {"a directory": "Is a directory", "under a file": f"{tmp_path / 'file'} is not a folder"}
+    (tmp_path / "file").write_text("x")
+    out = tmp_path if where == "a directory" else tmp_path / "file" / "r.mcap"
+    args = ["record", "--out", str(out), "--duration", "0.1", "--start-broker"]
+    assert main([*args, "--bus", f"w{os.getpid()}"]) == 2
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert errors == [f"error: cannot write recording {out}: {why[where]}"]
