@@ -300,6 +300,12 @@ def test_export_of_an_unknown_topic_suggests_the_nearest(
     assert "no topic 'esn/'" in capsys.readouterr().err, "a prefix is not a topic"
     assert main(["export", str(tmp_path / "r.mcap"), "esn/state", "--out", "o.txt"]) == 2
     assert "expected a file ending in .npy or .csv" in capsys.readouterr().err
+    (tmp_path / "d.npy").mkdir()
+    assert (
+        main(["export", str(tmp_path / "r.mcap"), "esn/state", "--out", str(tmp_path / "d.npy")])
+        == 2
+    )
+    assert f"cannot write export {tmp_path / 'd.npy'}: Is a directory" in capsys.readouterr().err
     assert not out.exists()
 
 
