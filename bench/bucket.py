@@ -83,35 +83,38 @@ class Timer:
 
 
 def xor_check() -> tuple[float, float, float, float]:
-    """Held-out XOR accuracy: raw height of a linear tank, its frames, raw inputs, sim.esn."""
-    from physres.readout import RidgeClassifierReadout
+    """Held-out XOR accuracy: raw height of a linear tank, its frames, raw inputs, sim.esn.
+
+    The general path: the ``xor`` task (one second per step, bits ±1 → duty
+    0 / 1), the drive loop (each step read at its end), the task's readout.
+    """
+    from physres import tasks
+    from physres.experiments import collect_states
     from physres.sim.bucket import Bucket
-    from physres.sim.bucket.trials import drive, trial_episodes, xor_bits
-
-    n_train, n_test, per_trial, window = 160, 80, 50, 10
-    bits, y = xor_bits(n_train + n_test, seed=1)
-    with Bucket(nonlinearity=0.0, height_stream=True) as tank:
-        run = drive(tank, bits.astype(np.float64), per_trial)
-    assert run.heights is not None
-
-    def grid(a: np.ndarray) -> np.ndarray:
-        return np.stack([cv2.resize(x, (32, 32), interpolation=cv2.INTER_AREA)
-                         for x in a]).reshape(len(a), -1).astype(np.float64)
-
-    j = np.arange(1, len(run.frames) + 1)
-    raw = run.duty[np.ceil(j * 50 / 25 - 1e-9).astype(int) - 1]
     from physres.sim.esn import ESN
 
-    with ESN(n_units=100, n_inputs=2, leak_rate=0.5, bias_scaling=0.2, rate_hz=25.0) as esn:
-        esn.apply({"u": 2.0 * raw - 1.0})  # the same duties at the same frame times
-        states = esn.read()["state"].data
-    scores = []
-    for feats, alpha in ((grid(run.heights) * 1e3, 1e-2), (grid(run.frames) / 255, 1e-2),
-                         (raw, 1e-2), (states, 1e-2)):
-        eps = trial_episodes(feats, run.frame_trial, n_train + n_test, window)
-        r = RidgeClassifierReadout(alpha, pooling="mean").fit(eps[:n_train], y[:n_train])
-        scores.append(float(r.score(eps[n_train:], y[n_train:])))
-    return scores[0], scores[1], scores[2], scores[3]
+    task = tasks.create("xor", delay=0, n_train=160, n_test=80, washout=2, hold=50,
+                        gain=0.5, offset=0.5, alpha=1e-2)
+    data = task.generate(1)
+    splits = (data.train, data.test)
+    drive = {"reset_between": False, "seed": 1, "pool": "last", "flatten": False}
+
+    def grid(x: np.ndarray) -> np.ndarray:
+        return np.stack([cv2.resize(f.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA)
+                         for f in x]).reshape(len(x), -1).astype(np.float64)
+
+    states = {}
+    for stream, scale in (("height", 1e3), ("frame", 1 / 255)):
+        with Bucket(nonlinearity=0.0, height_stream=True) as tank:
+            states[stream] = [grid(collect_states(tank, eps, task, stream=stream, **drive)[0])
+                              * scale for eps in splits]
+    states["raw"] = [eps[0].u for eps in splits]
+    with ESN(n_units=100, n_inputs=2, leak_rate=0.5, bias_scaling=0.2, rate_hz=50.0) as esn:
+        states["esn"] = [collect_states(esn, eps, task, **drive)[0] for eps in splits]
+    return tuple(  # type: ignore[return-value]
+        task.evaluate(s[:1], data.train, s[1:], data.test, data)["accuracy"]
+        for s in states.values()
+    )
 
 
 def main() -> None:
@@ -136,7 +139,7 @@ def main() -> None:
     if args.speech:
         from physres.sim.bucket.speech import evaluate_zero_one
 
-        res = evaluate_zero_one()
+        res = evaluate_zero_one()  # the spoken_zero_one task through the general drive loop
         w, r, d, e = res["water"], res["raw"], res["difference"], res["esn"]
         print(f"spoken zero/one, {res['n']} words, leave-two-voices-out: water "
               f"{w['accuracy']:.1%} (95% CI {w['ci95'][0]:.1%}-{w['ci95'][1]:.1%}), raw inputs "

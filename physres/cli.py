@@ -8,13 +8,13 @@ non-zero exit code, never a traceback; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import math
 import signal
 import sys
 import time
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ __all__ = ["main"]
 console = Console()
 err_console = Console(stderr=True)
 
-#: modules that add subcommands with ``register(subparsers)`` (imported lazily, optional extras)
-EXTENSIONS: tuple[str, ...] = ("physres.tasks.bench", "physres.sim.arm.cli", "physres.datasets.cli")
+#: entry-point group of ``register(subparsers)`` functions that add subcommands: a family
+#: (``physres robot ...``) plugs in from pyproject, so this module imports no simulator or driver
+EXTENSION_GROUP = "physres.cli"
 
 
 def _bus_cfg(args: argparse.Namespace) -> Any:
@@ -300,20 +301,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- main
-class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Every option's help ends with its default, except flags and options without one."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False or not action.option_strings:
-            return action.help
-        return super()._get_help_string(action)
-
-
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose help shows defaults; subcommands (extensions too) inherit it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        kwargs.setdefault("formatter_class", _ShowDefaults)
         super().__init__(*args, **kwargs)
 
 
@@ -426,11 +418,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("config", nargs="+", help="YAML run configs")
     c.set_defaults(func=cmd_check)
 
-    for mod in EXTENSIONS:
+    found = sorted(entry_points(group=EXTENSION_GROUP), key=lambda e: e.name)
+    if not found:  # metadata from before the group existed, or no install at all
+        logging.getLogger(__name__).warning(
+            "no %r entry points: `physres bench` and `physres robot` are missing; "
+            "run `pip install -e .` again",
+            EXTENSION_GROUP,
+        )
+    for ep in found:
         try:
-            importlib.import_module(mod).register(sub)
+            ep.load()(sub)
         except ImportError as e:  # an optional extra is missing: say so only when asked
-            logging.getLogger(__name__).debug("CLI extension %s unavailable: %s", mod, e)
+            logging.getLogger(__name__).debug("CLI extension %s unavailable: %s", ep.value, e)
     return p
 
 

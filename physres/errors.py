@@ -109,7 +109,7 @@ class RecordingError(PhysresError):
 
 
 class UnknownNameError(ConfigError, KeyError):
-    """A name no registry has (device kind, task); also a KeyError, as a Mapping lookup is."""
+    """A name nothing answers to (device kind, task, command); also a KeyError, as in a Mapping."""
 
     __str__ = ConfigError.__str__  # KeyError's would quote the whole message
 

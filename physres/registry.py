@@ -149,7 +149,9 @@ class Registry(Mapping[str, T], Generic[T]):
 
     def validate(self, name: str, params: Mapping[str, Any]) -> BaseModel:
         """``params`` checked by the ``Params`` model of ``name`` (every rule, cross-field ones)."""
-        model: type[BaseModel] = self.load(name).Params  # type: ignore[attr-defined]
+        model: type[BaseModel] | None = getattr(self.load(name), "Params", None)
+        if model is None:
+            raise ConfigError(f"{self.what} {name!r} declares no Params model to check params by")
         try:
             return model.model_validate(dict(params))
         except ValidationError as e:
@@ -191,6 +193,7 @@ DEVICES: Registry[type[Device]] = Registry(
     "device kind",
     {
         "sim.esn": "physres.sim.esn:ESN",
+        "sim.lsm": "physres.sim.lsm:LSM",
         "sim.bucket": "physres.sim.bucket:Bucket",
         "drivers.bucket_camera": "physres.drivers.bucket.camera:Camera",
         "drivers.bucket_motors": "physres.drivers.bucket.motorboard:MotorBoard",

@@ -1,14 +1,12 @@
-"""``drivers.so101``: an SO-101-class arm on a Feetech STS bus, via the vendor SDK.
+"""``drivers.arm`` (alias ``drivers.so101``): an SO-101-class arm on a Feetech STS bus.
 
-Inputs (any subset per ``apply``): ``ee`` — a top-down tcp pose ``(x, y, z,
-yaw)`` in the arm's base frame, mapped to joints by the URDF's kinematics;
-``joints`` — the five arm joints (rad); ``gripper`` — 0 closed … 1 open;
-``action`` — the tabletop env's action layout ``[dx, dy, dz, dyaw, gripper,
-terminate]`` as deltas from the last commanded pose, so a policy that emits
-env actions can drive this arm (terminate is the caller's business).
-Streams: ``joints`` and ``joint_vel`` (kind "state", read back from the
-servos), ``ee`` (forward kinematics of the read joints) and ``command`` (the
-joint targets actually sent since the last read).
+It keeps the arm contract of :mod:`physres.drivers.arm.schema`, as ``sim.arm``
+does: ``action`` (tool deltas from the pose commanded last, gripper, terminate),
+``ee`` (a top-down tool pose), ``joints`` (the five arm joints), ``gripper``
+(0 closed … 1 open), all in the table frame (``base_pose`` places the arm's
+base on the table; the URDF's kinematics map poses to joints). Streams:
+``joints``, ``joint_vel``, ``ee``, ``gripper`` read back from the servos, and
+``command`` (what was actually sent since the last read).
 
 Safety runs on the host before a byte is written (``safety``: "clip" by
 default, or "refuse", or "off"), on every vector that goes on the wire, not
@@ -31,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -39,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
+from physres.device import Chunk, Description, Device, command
 from physres.drivers.arm.kinematics import Kinematics
 from physres.drivers.arm.model import SO101_URDF, ArmModel, load_model
 from physres.drivers.arm.safety import (
@@ -49,8 +48,9 @@ from physres.drivers.arm.safety import (
     limit_workspace,
     no_worse,
 )
+from physres.drivers.arm.schema import FRAME, POSE_AXES, arm_inputs, arm_streams
 from physres.drivers.arm.sts import STS, StsBus
-from physres.errors import DeviceError, RuleError, SafetyError
+from physres.errors import DataError, DeviceError, RuleError, SafetyError
 
 __all__ = ["SO101", "SO101Params"]
 
@@ -75,7 +75,7 @@ class SO101Params(BaseModel):
     #: control period the joint speed limit is measured over (one apply row = 1/rate_hz s)
     rate_hz: float = Field(10.0, gt=0, le=1000)
     safety: SafetyMode = "clip"
-    #: tcp box in the base frame: x, y, z (m), yaw (rad); the default is reachable top-down
+    #: tool box in the table frame: x, y, z (m), yaw (rad); the default is reachable top-down
     workspace_low: tuple[float, float, float, float] = (0.10, -0.12, 0.0, -1.57)
     workspace_high: tuple[float, float, float, float] = (0.22, 0.12, 0.10, 1.57)
     #: fraction of the URDF joint velocity limits the driver allows
@@ -85,6 +85,9 @@ class SO101Params(BaseModel):
     direction: tuple[int, ...] = (1, 1, 1, 1, 1, 1)
     #: model number every servo must report on ping (777: STS3215); None skips the check
     expect_model: int | None = STS.MODEL_STS3215
+    #: the arm base in the table frame (x, y, z m, yaw rad): poses in and out, and the
+    #: workspace, are in the table frame, as the simulated arm's are
+    base_pose: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     #: e-stop holds position (safe for an arm that would fall) or drops torque
     estop_mode: Literal["hold", "torque_off"] = "hold"
     urdf: str | None = None
@@ -117,6 +120,8 @@ class SO101(Device):
     Params = SO101Params
     default_kind = "drivers.so101"
     clock = "wall"
+    #: mock mode runs this driver over the servo-bus emulator, in memory (see _connect)
+    mock_transport = True
     params: SO101Params
 
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
@@ -148,76 +153,12 @@ class SO101(Device):
 
     def describe(self) -> Description:
         p, m = self.params, self.model
-        n, na = len(m.joint_names), m.n_arm
+        na = m.n_arm
+        arm = m.joint_names[:na]
+        lo, hi = float(m.lower[:na].min()), float(m.upper[:na].max())
         return self._description(
-            streams=[
-                StreamSpec(
-                    name="joints",
-                    shape=(n,),
-                    units="rad",
-                    rate_hz=p.rate_hz,
-                    kind="state",
-                    doc=f"present joint angles {m.joint_names}",
-                ),
-                StreamSpec(
-                    name="joint_vel",
-                    shape=(n,),
-                    units="rad/s",
-                    rate_hz=p.rate_hz,
-                    kind="state",
-                    doc="present joint speeds",
-                ),
-                StreamSpec(
-                    name="ee",
-                    shape=(4,),
-                    units="m, m, m, rad",
-                    rate_hz=p.rate_hz,
-                    kind="state",
-                    doc="tcp pose (x, y, z, yaw) from the read joints",
-                ),
-                StreamSpec(
-                    name="command",
-                    shape=(n,),
-                    units="rad",
-                    rate_hz=p.rate_hz,
-                    doc="joint targets actually sent (after safety), since the last read",
-                ),
-            ],
-            inputs=[
-                InputSpec(
-                    name="ee",
-                    shape=(4,),
-                    units="m, m, m, rad",
-                    rate_hz=p.rate_hz,
-                    limits=Limits(low=-math.pi, high=math.pi),
-                    doc="top-down tcp pose (x, y, z, yaw) in the base frame",
-                ),
-                InputSpec(
-                    name="joints",
-                    shape=(na,),
-                    units="rad",
-                    rate_hz=p.rate_hz,
-                    limits=Limits(low=float(m.lower[:na].min()), high=float(m.upper[:na].max())),
-                    doc=f"arm joint targets {m.joint_names[:na]}",
-                ),
-                InputSpec(
-                    name="gripper",
-                    shape=(),
-                    units="fraction open",
-                    rate_hz=p.rate_hz,
-                    limits=Limits(low=0.0, high=1.0),
-                    doc="0 closed … 1 open",
-                ),
-                InputSpec(
-                    name="action",
-                    shape=(6,),
-                    units="m, m, m, rad, sign, flag",
-                    rate_hz=p.rate_hz,
-                    limits=Limits(low=-1.0, high=1.0),
-                    doc="the tabletop env's layout [dx, dy, dz, dyaw, gripper (>0 closes), "
-                    "terminate (ignored)]: deltas from the last commanded pose",
-                ),
-            ],
+            streams=arm_streams(arm, p.rate_hz),
+            inputs=arm_inputs(arm, lo, hi, p.rate_hz),
             meta={
                 "joint_names": list(m.joint_names),
                 "servo_ids": list(p.ids),
@@ -227,13 +168,36 @@ class SO101(Device):
                 "workspace": {
                     "low": list(p.workspace_low),
                     "high": list(p.workspace_high),
-                    "axes": ["x m", "y m", "z m", "yaw rad"],
-                    "frame": "arm base",
+                    "axes": list(POSE_AXES),
+                    "frame": FRAME,
                 },
+                "base_pose": list(p.base_pose),
                 "safety": p.safety,
                 "port": p.port,
                 "urdf": str(m.urdf),
             },
+        )
+
+    # ----------------------------------------------------------- frames
+    def _fk(self, q_arm: np.ndarray) -> np.ndarray:
+        """Tool pose in the table frame for arm joint angles."""
+        x, y, z, yaw = self.kin.fk(q_arm)
+        bx, by, bz, byaw = self.params.base_pose
+        c, s = math.cos(byaw), math.sin(byaw)
+        return np.array(
+            [bx + c * x - s * y, by + s * x + c * y, bz + z, math.remainder(yaw + byaw, math.tau)]
+        )
+
+    def _ik(self, pose: np.ndarray) -> np.ndarray:
+        """Arm joint angles for a tool pose in the table frame (SafetyError if unreachable)."""
+        x, y, z, yaw = (float(v) for v in pose)
+        bx, by, bz, byaw = self.params.base_pose
+        c, s = math.cos(byaw), math.sin(byaw)
+        dx, dy = x - bx, y - by
+        return self.kin.ik(
+            np.array(
+                [c * dx + s * dy, -s * dx + c * dy, z - bz, math.remainder(yaw - byaw, math.tau)]
+            )
         )
 
     # ----------------------------------------------------------- conversions
@@ -252,19 +216,18 @@ class SO101(Device):
 
     # ------------------------------------------------------------ lifecycle
     def _connect(self) -> None:
-        self._open(self.params.port)
-
-    def _connect_mock(self) -> bool:
-        """Mock mode: this driver, the SDK and the emulator's servos, with the bytes in
-        memory (``servobus://``) instead of on a pty, so clipping, refusing, faults and
-        e-stop behave exactly as on the real port. ``self.emulator`` is those servos."""
-        from physres.sim.servobus import ServoBus
-        from physres.sim.servobus.protocol_servobus import attach
-
-        self.emulator = ServoBus()
-        self._mock_url = attach(self.emulator)
+        """Open the configured port; in mock mode, this driver, the SDK and the emulator's
+        servos with the bytes in memory (``servobus://``) instead of on a pty, so clipping,
+        refusing, faults and e-stop behave exactly as on the real port (``self.emulator``
+        is those servos)."""
+        if not self.mock:
+            self._open(self.params.port)
+            return
+        # a name never attached: the URL handler (beyond the wire) makes a fresh bus for it
+        self._mock_url = f"servobus://{self.name}-{secrets.token_hex(4)}"
         self._open(self._mock_url)
-        return True
+        assert self._bus is not None
+        self.emulator = getattr(self._bus.serial, "bus", None)
 
     def _open(self, port: str) -> None:
         p = self.params
@@ -296,11 +259,7 @@ class SO101(Device):
         if self._bus is not None:
             self._bus.close()
             self._bus = None
-        if self._mock_url is not None:
-            from physres.sim.servobus.protocol_servobus import detach
-
-            detach(self._mock_url)
-            self._mock_url = None
+        self._mock_url = None  # its emulator went with the port
 
     def _reset(self, seed: int | None) -> None:
         """A real arm has no seed: forget pending commands and re-anchor at the present pose."""
@@ -361,7 +320,7 @@ class SO101(Device):
                 )
             motion = [k for k in ("ee", "joints", "action") if k in inputs]
             if len(motion) > 1:
-                raise ValueError(
+                raise DataError(
                     f"{self.name}.apply(): give one of 'ee', 'joints', 'action'; got {motion}"
                 )
             T = max(a.shape[0] for a in inputs.values())
@@ -378,7 +337,7 @@ class SO101(Device):
             for t in range(T):  # plan and check every row before anything is sent
                 q = self._plan_row(inputs, t, q_prev, dt)
                 q_rows.append(q)
-                ee_rows.append(self.kin.fk(q[:na]))
+                ee_rows.append(self._fk(q[:na]))
                 q_prev, dt = q, period
             w0 = time.monotonic()  # row 0 goes out now; row t not before w0 + t periods
             for t, q in enumerate(q_rows):
@@ -418,10 +377,10 @@ class SO101(Device):
             if key == "ee":
                 target = row("ee")
             else:  # the sim's action layout: deltas from the pose commanded last
-                target = self.kin.fk(q_prev[:na]) + row("action")[:4]
+                target = self._fk(q_prev[:na]) + row("action")[:4]
             where = f"{self.name}.{key}"
             pose = limit_workspace(target, self._ws_low, self._ws_high, p.safety, where)
-            q[:na] = self._arm_step(self.kin.ik(pose), pose, q_prev[:na], dt, where)
+            q[:na] = self._arm_step(self._ik(pose), pose, q_prev[:na], dt, where)
         elif "joints" in inputs:
             qa = row("joints")
             lo, hi = m.lower[:na], m.upper[:na]
@@ -434,7 +393,7 @@ class SO101(Device):
                 )
             if p.safety != "off":
                 qa = np.clip(qa, lo, hi)
-                z = self.kin.fk(qa)[2]
+                z = self._fk(qa)[2]
                 if z < self._ws_low[2]:
                     raise SafetyError(
                         f"{self.name}.joints {np.round(qa, 4).tolist()} put the tcp at z = "
@@ -482,9 +441,9 @@ class SO101(Device):
         """Joints at the farthest point toward ``pose`` on the straight tcp line from the
         present command that ``allowed`` (rad per joint) reaches; None when the present
         command is no top-down pose (after a joint command) or no point is reachable."""
-        p0 = self.kin.fk(q_prev)
+        p0 = self._fk(q_prev)
         try:
-            if np.abs(self.kin.ik(p0) - q_prev).max() > 1e-6:
+            if np.abs(self._ik(p0) - q_prev).max() > 1e-6:
                 return None
         except SafetyError:
             return None
@@ -492,7 +451,7 @@ class SO101(Device):
         for _ in range(20):  # bisection: to 1e-6 of the line, microseconds per IK
             mid = (lo + hi) / 2
             try:
-                q = self.kin.ik(p0 + mid * (pose - p0))
+                q = self._ik(p0 + mid * (pose - p0))
             except SafetyError:
                 hi = mid
                 continue
@@ -514,8 +473,8 @@ class SO101(Device):
         else:
             low = np.array([-np.inf, -np.inf, self._ws_low[2], -np.inf])
             high = np.full(4, np.inf)
-        before = self.kin.fk(q_prev)
-        pose = self.kin.fk(q)
+        before = self._fk(q_prev)
+        pose = self._fk(q)
         if no_worse(pose, before, low, high):
             return q
         if self.params.safety == "refuse":
@@ -527,7 +486,7 @@ class SO101(Device):
         lo, hi = 0.0, 1.0  # q_prev itself is always acceptable: shorten toward it
         for _ in range(20):
             mid = (lo + hi) / 2
-            if no_worse(self.kin.fk(q_prev + mid * (q - q_prev)), before, low, high):
+            if no_worse(self._fk(q_prev + mid * (q - q_prev)), before, low, high):
                 lo = mid
             else:
                 hi = mid
@@ -538,16 +497,18 @@ class SO101(Device):
         with self._io:
             t = self.now_ns()
             q, qd = self._read_present()
-            ee = self.kin.fk(q[: self.model.n_arm])
-            n = len(self.model.joint_names)
-            sent = np.array(self._sent) if self._sent else np.zeros((0, n))
+            na = self.model.n_arm
+            ee = self._fk(q[:na])
+            sent = np.array(self._sent) if self._sent else np.zeros((0, na + 1))
+            sent[:, na] = self._fraction(sent[:, na])  # the gripper as the contract has it
             t_sent = self._sent_t0 if self._sent else t
             self._sent = []
             meta = {"fault": self._fault}
             return {
-                "joints": Chunk(q[None], t, meta),
-                "joint_vel": Chunk(qd[None], t, meta),
+                "joints": Chunk(q[None, :na], t, meta),
+                "joint_vel": Chunk(qd[None, :na], t, meta),
                 "ee": Chunk(ee[None], t, meta),
+                "gripper": Chunk(self._fraction(q[None, na]), t, meta),
                 "command": Chunk(sent, t_sent, meta),
             }
 

@@ -41,7 +41,11 @@ class STS:
 
 
 _ERROR_BITS = {
-    1: "input voltage", 2: "angle sensor", 4: "overheat", 8: "over-current", 32: "overload"
+    1: "input voltage",
+    2: "angle sensor",
+    4: "overheat",
+    8: "over-current",
+    32: "overload",
 }
 
 
@@ -93,6 +97,11 @@ class StsBus:
         self._port: _Port | None = None
         self._ph = scs.PacketHandler(0)  # protocol_end 0: STS (little-endian words)
         self._lock = threading.RLock()
+
+    @property
+    def serial(self) -> Any:
+        """The open pyserial port (for a ``servobus://`` port, its ``.bus`` is the emulator)."""
+        return None if self._port is None else self._port.ser
 
     # ------------------------------------------------------------ lifecycle
     def open(self) -> None:

@@ -22,7 +22,6 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import cv2
@@ -30,7 +29,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physres.device import Chunk, Description, Device, StreamSpec, command
-from physres.errors import ConfigError, DeviceError, DeviceTimeout, RuleError
+from physres.errors import DeviceError, DeviceTimeout, RuleError
+from physres.readout.features import FeatureKind, FramePreprocessor, feature_count
 
 __all__ = [
     "EVENT_DTYPE",
@@ -41,7 +41,6 @@ __all__ = [
     "feature_count",
 ]
 
-FeatureKind = Literal["grey", "diff", "sobel", "flow"]
 _FFMPEG_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 _ENV_LOCK = threading.Lock()
 
@@ -58,78 +57,6 @@ class CameraEvent:
 
 #: one camera event: when (device ns), what (CameraEvent code), how many
 EVENT_DTYPE = np.dtype([("t_ns", "<i8"), ("code", "<i2"), ("count", "<i4")])
-
-
-def feature_count(size: tuple[int, int], kinds: Sequence[str]) -> int:
-    """Length of one feature row: a grid per kind, two (x, y) for optical flow."""
-    return int(size[0] * size[1] * sum(2 if k == "flow" else 1 for k in kinds))
-
-
-class FramePreprocessor:
-    """Grey frames → feature rows: ROI, INTER_AREA grid, difference, Sobel, optical flow.
-
-    Stateful only in the previous frame (for ``diff`` and ``flow``); call
-    :meth:`reset` between episodes. The first frame's difference and flow are 0.
-    """
-
-    def __init__(self, size: tuple[int, int] = (32, 32), kinds: Sequence[FeatureKind] = ("grey",),
-                 roi: tuple[int, int, int, int] | None = None, flow_width: int = 64) -> None:
-        bad = [k for k in kinds if k not in ("grey", "diff", "sobel", "flow")]
-        if bad or not kinds:
-            raise ConfigError(f"features {list(kinds)!r}: each must be one of grey, diff, sobel, "
-                              "flow (at least one)")
-        self.size = (int(size[0]), int(size[1]))
-        self.kinds = tuple(kinds)
-        self.roi = roi
-        self.flow_width = int(flow_width)
-        self.n_features = feature_count(self.size, self.kinds)
-        self.reset()
-
-    def reset(self) -> None:
-        self._prev_small: np.ndarray | None = None
-        self._prev_flow: np.ndarray | None = None
-
-    def _grid(self, img: np.ndarray) -> np.ndarray:
-        h, w = self.size
-        return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """One ``(H, W)`` (or BGR ``(H, W, 3)``) uint8 frame → ``(n_features,)`` float32."""
-        img = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        if self.roi is not None:
-            top, bottom, left, right = self.roi
-            img = img[top:bottom, left:right]
-        small = self._grid(img).astype(np.float32) * np.float32(1 / 255)
-        parts: list[np.ndarray] = []
-        for kind in self.kinds:
-            if kind == "grey":
-                parts.append(small.ravel())
-            elif kind == "diff":
-                prev = small if self._prev_small is None else self._prev_small
-                parts.append(np.abs(small - prev).ravel())
-            elif kind == "sobel":
-                gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
-                gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
-                parts.append(self._grid(cv2.magnitude(gx, gy)).ravel() * np.float32(1 / 1020))
-            else:  # dense optical flow (Farneback) on a reduced copy, pooled to the grid
-                scale = min(1.0, self.flow_width / img.shape[1])
-                fimg = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-                if self._prev_flow is None or self._prev_flow.shape != fimg.shape:
-                    flow = np.zeros((*fimg.shape, 2), np.float32)
-                else:
-                    flow = cv2.calcOpticalFlowFarneback(self._prev_flow, fimg, None, 0.5, 2, 9,
-                                                        2, 5, 1.1, 0)
-                self._prev_flow = fimg
-                parts.append(self._grid(flow).reshape(-1, 2).T.ravel())
-        self._prev_small = small
-        return np.concatenate(parts).astype(np.float32, copy=False)
-
-    def transform(self, frames: np.ndarray) -> np.ndarray:
-        """``(T, H, W)`` frames → ``(T, n_features)``, continuing from the previous call."""
-        out = np.empty((len(frames), self.n_features), np.float32)
-        for i, f in enumerate(frames):
-            out[i] = self(f)
-        return out
 
 
 class CameraParams(BaseModel):

@@ -13,6 +13,11 @@ host build of that firmware. What the driver guarantees:
   and polls ``STATUS`` every ``status_s`` to fill the status streams;
 * a lost port (pty closed, cable pulled) surfaces as :class:`LinkLost` naming
   the port on the next call, promptly; ``disconnect()`` still works.
+
+Mock mode (``mock.bucket_motors``) is a transport, not a shortcut: the driver
+starts the host build of the board's own firmware on a pty and runs all of the
+above against it (handshake, limits, keepalive, STATUS polling), in memory and
+with no hardware; a mock that skipped this code could not catch its bugs.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
+from physres.drivers.bucket.limits import MAX_DUTY, MAX_STEP
 from physres.drivers.bucket.protocol import (
     DUTY_FULL_SCALE,
     PROTO_VERSION,
@@ -80,9 +87,9 @@ class MotorBoardParams(BaseModel):
     #: motors used (the first n of the board's outputs)
     n_motors: int = Field(4, ge=1, le=16)
     #: host-side duty ceiling (0..1); must not exceed the firmware's own clamp
-    max_duty: float = Field(0.9, gt=0, le=1, allow_inf_nan=False)
+    max_duty: float = Field(MAX_DUTY, gt=0, le=1, allow_inf_nan=False)
     #: host-side slew limit: largest change of a motor's duty between samples
-    max_step: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
+    max_step: float = Field(MAX_STEP, gt=0, le=1, allow_inf_nan=False)
     #: reply timeout per attempt; at 38400 baud a STATUS round trip takes ~11 ms on
     #: the wire (median 25 ms, p99 65 ms in simavr on a loaded 2-core machine)
     timeout_s: float = Field(0.2, gt=0, le=10)
@@ -117,11 +124,15 @@ class MotorBoard(Device):
     Params = MotorBoardParams
     default_kind = "drivers.bucket_motors"
     clock = "wall"
+    #: mock mode runs this driver against the host build of the board's firmware
+    mock_transport = True
     params: MotorBoardParams
 
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
         super().__init__(name or "motors", mock=mock, **params)
         self._link: SerialLink | None = None
+        self._port = self.params.port  # the port in use (mock mode: the firmware's pty)
+        self._mock_board: Any = None  # mock mode: the BucketFirmware process
         self.hello: Hello | None = None
         self._lock = threading.Lock()
         self._strobes: list[tuple[int, int, int, int]] = []
@@ -168,14 +179,39 @@ class MotorBoard(Device):
 
     def _connect(self) -> None:
         p = self.params
-        if not p.port:
+        if self.mock:
+            self._port = self._start_mock_board()
+        elif not p.port:
             raise ConfigError(
                 f"device {self.name!r} ({self.kind}) needs params.port, a pyserial URL such as "
                 "/dev/ttyACM0 or a pty path (or mock: true)"
             )
+        try:
+            self._open(str(self._port))
+        except BaseException:
+            self._stop_mock_board()
+            raise
+
+    def _start_mock_board(self) -> str:
+        """Mock mode: the host build of the board's firmware on a pty; returns its path."""
+        from physres.drivers.bucket.firmware import BucketFirmware
+
+        fw = BucketFirmware("host").start()
+        self._mock_board = fw
+        weakref.finalize(self, fw.stop)  # a mock dropped without disconnect() ends it too
+        return fw.port
+
+    def _stop_mock_board(self) -> None:
+        fw, self._mock_board = self._mock_board, None
+        if fw is not None:
+            fw.stop()
+
+    def _open(self, port: str) -> None:
+        """Open the link, handshake, set the watchdog, STOP, start the keepalive."""
+        p = self.params
         self._fault = None
         self._link = SerialLink(
-            p.port, baudrate=p.baudrate, timeout_s=p.timeout_s, retries=p.retries,
+            port, baudrate=p.baudrate, timeout_s=p.timeout_s, retries=p.retries,
             owner=f"{self.kind} {self.name!r}", on_event=self._on_event,
         ).open()
         try:
@@ -210,12 +246,14 @@ class MotorBoard(Device):
             self._keepalive.join(timeout=2)
             self._keepalive = None
         link, self._link = self._link, None
-        if link is None:
-            return
-        if self._fault is None:
-            with contextlib.suppress(DeviceError):
-                link.request(Msg.STOP, retries=1)  # leave the motors off
-        link.close()
+        try:
+            if link is not None:
+                if self._fault is None:
+                    with contextlib.suppress(DeviceError):
+                        link.request(Msg.STOP, retries=1)  # leave the motors off
+                link.close()
+        finally:
+            self._stop_mock_board()
 
     def _apply(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = inputs["duty"]
@@ -254,8 +292,6 @@ class MotorBoard(Device):
     def stop(self) -> int:
         """All motors off now, schedule cleared; returns the board time (µs)."""
         self._require_connected("stop")
-        if self.mock:
-            return 0
         self._last_sent.clear()
         return self._unwrap(parse_time(Msg.STOP, self._request(Msg.STOP), self._where))
 
@@ -264,8 +300,6 @@ class MotorBoard(Device):
         """Apply ``duty`` at board time ``t_dev_us``; returns the queue length."""
         self._require_connected("schedule")
         checked = self.check_inputs({"duty": duty})["duty"]
-        if self.mock:
-            return 1
         q = self._quantize(checked)[-1]
         reply = self._request(Msg.SCHEDULE, schedule_payload(int(t_dev_us), self._pad(q)))
         queued = parse_queue(reply, self._where)
@@ -276,8 +310,6 @@ class MotorBoard(Device):
     def board_status(self) -> dict[str, Any]:
         """Ask the board now: uptime, frame counters, watchdog trips, outputs."""
         self._require_connected("board_status")
-        if self.mock:
-            return {"mock": True}
         st = self._poll_status()
         return {
             "uptime_us": st.uptime_us, "frames_ok": st.frames_ok, "frames_bad": st.frames_bad,
@@ -291,7 +323,7 @@ class MotorBoard(Device):
     # ----------------------------------------------------------- helpers
     @property
     def _where(self) -> str:
-        return f"{self.kind} {self.name!r} on {self.params.port!r}"
+        return f"{self.kind} {self.name!r} on {self._port!r}"
 
     @property
     def link(self) -> SerialLink | None:
@@ -328,20 +360,20 @@ class MotorBoard(Device):
         if h.n_motors < p.n_motors:
             raise ConfigError(
                 f"device {self.name!r}: params.n_motors={p.n_motors} but the board on "
-                f"{p.port!r} drives only {h.n_motors} motors"
+                f"{self._port!r} drives only {h.n_motors} motors"
             )
         wd_ms = p.watchdog_ms or h.watchdog_ms
         if p.keepalive_s and p.keepalive_s * 1000 * 2 > wd_ms:
             raise ConfigError(
                 f"device {self.name!r}: keepalive_s={p.keepalive_s} is more than half of the "
-                f"board's {wd_ms} ms watchdog on {p.port!r}; it would trip in a healthy run"
+                f"board's {wd_ms} ms watchdog on {self._port!r}; it would trip in a healthy run"
             )
         for i in range(p.n_motors):
             fw_max = h.duty_max[i] / h.duty_full_scale
             if p.max_duty > fw_max + 1e-9:
                 raise ConfigError(
                     f"device {self.name!r}: params.max_duty={p.max_duty} is above the firmware "
-                    f"clamp {fw_max:.4f} of motor {i} on {p.port!r}; lower max_duty"
+                    f"clamp {fw_max:.4f} of motor {i} on {self._port!r}; lower max_duty"
                 )
 
     def _request(self, msg: Msg, payload: bytes = b"") -> bytes:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
+from physres.drivers.bucket.limits import DUTY_FULL_SCALE
 from physres.errors import DeviceError
 from physres.wire.messages import EVENT_MIN, REPLY_FLAG, ReplyError, need_len
 from physres.wire.messages import expect_ok as _expect_ok
@@ -46,7 +47,6 @@ __all__ = [
 ]
 
 PROTO_VERSION = 2
-DUTY_FULL_SCALE = 65535
 FLAG_WATCHDOG_TRIPPED = 0x01
 FLAG_STOPPED = 0x02
 #: STATUS fields before the per-motor duties (proto.h STATUS_FIXED counts the status byte too)

@@ -36,7 +36,7 @@ import msgpack
 import numpy as np
 import zmq
 
-from physres.device.spec import dtype_from_wire, dtype_to_wire
+from physres.bus.dtypes import dtype_from_wire, dtype_to_wire
 from physres.errors import FrameError
 
 __all__ = [
@@ -266,10 +266,6 @@ def decode(frames: Sequence[Any]) -> Message:
     h = frames[1]
     if type(h) is not bytes:
         h = bytes(h.buffer if type(h) is _Frame else h)
-    if len(h) > MAX_HEADER_BYTES:
-        raise FrameError(
-            f"header of {len(h)} bytes is over the limit of {MAX_HEADER_BYTES}", kind="size"
-        )
     meta: dict[str, Any] = {}
     if h and h[0] == 0x87:  # no meta: the tail ends the header
         cut = len(h) - _TAIL_LEN
@@ -283,7 +279,7 @@ def decode(frames: Sequence[Any]) -> Message:
     k1, seq, k2, td, k3, th = _TAIL.unpack_from(h, cut)
     if k1 != _K_SEQ or k2 != _K_TD or k3 != _K_TH:
         return _decode_general(frames, h)
-    if seq < 0 or td < 0 or th < 0:  # int64 by construction: only the sign to check
+    if (seq | td | th) < 0:  # int64 by construction: only the signs to check
         _out_of_range(seq, td, th)
     if h[0] == 0x88:
         meta = _meta_after(h, cut + _TAIL_LEN)
@@ -313,8 +309,8 @@ def _known_with_meta(h: bytes) -> tuple[Any, int]:
 
 def _meta_after(h: bytes, at: int) -> dict[str, Any] | None:
     """The meta map that must fill the header after the tail; None if it does not."""
-    if h[at : at + len(_META_KEY)] != _META_KEY:
-        return None
+    if h[at : at + len(_META_KEY)] != _META_KEY or len(h) > MAX_HEADER_BYTES:
+        return None  # the general path says what is wrong
     try:
         # as the entry of a one-entry map, so msgpack's nesting limit counts the levels
         # exactly as in the whole header; trailing bytes raise
@@ -361,6 +357,10 @@ def _view(src: str, st: str, slot: _Slot, frame: Any) -> np.ndarray:
 
 def _decode_general(frames: Sequence[Any], h: bytes) -> Message:
     n = len(frames)
+    if len(h) > MAX_HEADER_BYTES:  # before msgpack expands it
+        raise FrameError(
+            f"header of {len(h)} bytes is over the limit of {MAX_HEADER_BYTES}", kind="size"
+        )
     try:
         header = msgpack.unpackb(h, raw=False)
     except Exception as e:  # msgpack raises several unrelated types

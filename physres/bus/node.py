@@ -283,6 +283,11 @@ class Node:
             info = pack_meta(self._identity())
         try_send(self.dealer, [BROKER, kind, self.name.encode(), info])
 
+    def heartbeat_if_due(self) -> None:
+        """For loops that work through a long backlog between polls: stay listed."""
+        if time.monotonic() >= self._next_hb:
+            self.heartbeat()
+
     # ---------------------------------------------------------------- loop
     def spin_once(self, timeout_s: float = 0.05) -> list[Message]:
         """Poll once; serve commands; return the valid stream messages received."""
@@ -323,6 +328,8 @@ class Node:
 
     def close(self, *, bye: bool = True) -> None:
         """Close every socket; first a goodbye with final counts (last seq per stream)."""
+        if self.dealer.closed:
+            return
         if bye:
             self.heartbeat(BYE)
         if hasattr(self, "pub"):

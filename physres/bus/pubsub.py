@@ -6,11 +6,17 @@ and nothing before it counts as missed; every later jump in ``seq`` is counted
 as dropped (a slow consumer overran its high-water mark, or the publisher's). A
 consumer that must not miss the start of a stream performs a handshake first
 (see :class:`physres.device.remote.RemoteDevice`).
+
+Tail loss: messages dropped after the last one a subscriber received leave no
+gap behind them. A node's goodbye to the broker carries the last ``seq`` of
+each stream it published; :meth:`Subscriber.reconcile` compares those with
+what arrived and counts the difference as dropped (``tail_lost``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -35,6 +41,15 @@ def stream_key(topic: str | None, source: str, stream: str) -> str:
     """How streams are named in counters: the topic, plus the sender when they differ."""
     own = f"{source}/{stream}"
     return own if topic is None or topic == own else f"{topic} ({own})"
+
+
+_FOREIGN = re.compile(r"^.* \(([^/]+)/.*\)$")
+
+
+def _source_of(key: str) -> str:
+    """The publishing node of a counter key made by :func:`stream_key`."""
+    m = _FOREIGN.match(key)
+    return m.group(1) if m else key.split("/", 1)[0]
 
 
 class Publisher:
@@ -113,6 +128,8 @@ class StreamStats:
     received: int = 0
     dropped: int = 0
     out_of_order: int = 0
+    #: of ``dropped``: lost after the last message received (see ``Subscriber.reconcile``)
+    tail_lost: int = 0
 
 
 class SeqTracker:
@@ -126,6 +143,9 @@ class SeqTracker:
     #: streams counted one by one; messages on further ones are only counted in total
     #: (a sender inventing a new source name per message must not grow a heartbeat)
     MAX_STREAMS = 1024
+    #: longer stream names (a hostile sender's 500 KB source name) are only counted
+    #: in total too: a heartbeat listing them would outgrow what the broker accepts
+    MAX_KEY = 200
     UNTRACKED = "(other streams)"
 
     def __init__(self) -> None:
@@ -136,7 +156,7 @@ class SeqTracker:
         """Record a message; return how many were missed just before it."""
         st = self.streams.get(topic)
         if st is None:
-            if len(self.streams) >= self.MAX_STREAMS:
+            if len(self.streams) >= self.MAX_STREAMS or len(topic) > self.MAX_KEY:
                 self.untracked = min(self.untracked + 1, INT_MAX)
                 return 0
             self.streams[topic] = StreamStats(first_seq=seq, last_seq=seq, received=1)
@@ -203,6 +223,7 @@ class Subscriber:
     ) -> None:
         if cfg.tune_malloc:
             keep_large_buffers()
+        self.ctx, self.cfg = ctx, cfg
         self.sock = bus_socket(ctx, cfg, zmq.SUB, "client")
         self.sock.connect(endpoint or cfg.endpoints.sub)
         for t in topics:
@@ -233,7 +254,9 @@ class Subscriber:
             rows = client.call("_broker", "ls", timeout_s=timeout_s)
         finally:
             client.close()
-        ep = next((r.get("pub_endpoint") for r in rows if r["name"] == node and r["alive"]), None)
+        ep = next(
+            (r.get("pub_endpoint") for r in rows if r.get("name") == node and r.get("alive")), None
+        )
         return cls(ctx, cfg, topics, name=name, endpoint=ep)
 
     def subscribe(self, topic_prefix: str) -> None:
@@ -274,6 +297,38 @@ class Subscriber:
             return None
         self.seq.see(stream_key(msg.topic, msg.source, msg.stream), msg.seq)
         return msg
+
+    def reconcile(self, rows: list[Any] | None = None, *, timeout_s: float = 2.0) -> int:
+        """Count messages lost at the end of finished streams; return how many were found.
+
+        ``rows`` is the broker's ``ls`` (fetched when None). Only publishers that
+        said goodbye count: for a live one, messages in flight are not lost. Call
+        it after draining; calling it again finds nothing twice.
+        """
+        if rows is None:
+            from physres.bus.commands import CommandClient
+
+            client = CommandClient(self.ctx, self.cfg)
+            try:
+                rows = client.call("_broker", "ls", timeout_s=timeout_s)
+            finally:
+                client.close()
+        closed = {
+            r.get("name"): r.get("last_seq")
+            for r in rows or []
+            if isinstance(r, dict) and r.get("state") == "closed"
+        }
+        found = 0
+        for key, st in self.seq.streams.items():
+            last = closed.get(_source_of(key))
+            final = last.get(key) if isinstance(last, dict) else None
+            if type(final) is int and st.last_seq < final <= INT_MAX:
+                lost = final - st.last_seq
+                st.dropped = min(st.dropped + lost, INT_MAX)
+                st.tail_lost = min(st.tail_lost + lost, INT_MAX)
+                st.last_seq = final
+                found = min(found + lost, INT_MAX)
+        return found
 
     def drain(self) -> list[Message]:
         """Every message already queued, without waiting."""

@@ -52,12 +52,12 @@ from mcap.writer import CompressionType, Writer
 from physres import __version__
 from physres.bus.codec import Message, decode
 from physres.bus.config import BusConfig
+from physres.bus.dtypes import dtype_from_wire
 from physres.bus.mcapscan import MAGIC, Damage, Scan, seal, unseal, walk
 from physres.bus.node import Node
 from physres.bus.pubsub import Subscriber, stream_key
 from physres.bus.service import Service
 from physres.bus.sockets import recv_frames
-from physres.device.spec import dtype_from_wire
 from physres.errors import ConfigError, FrameError, RecordingError
 
 __all__ = [

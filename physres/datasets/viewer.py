@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from physres.datasets.reader import Demo
+from physres.errors import ConfigError
 
 __all__ = ["annotate_frames", "write_video"]
 
@@ -82,5 +83,5 @@ def write_video(ep: Demo, path: str | Path, *, fps: float = 10.0, scale: int = 3
             frames = [np.pad(f, ((0, pad_h), (0, pad_w), (0, 0))) for f in frames]
         iio2.mimwrite(path, frames, fps=fps, macro_block_size=16)
     else:
-        raise ValueError(f"{path}: unknown video type {suffix!r}; use .mp4 or .gif")
+        raise ConfigError(f"{path}: unknown video type {suffix!r}; use .mp4 or .gif")
     return path

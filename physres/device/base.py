@@ -19,9 +19,15 @@ from typing import Any, ClassVar, Self, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from physres._messages import issues
+from physres._messages import issues, short
 from physres.device.spec import Chunk, CommandSpec, Description, InputSpec, StreamSpec
-from physres.errors import ConfigError, NotConnectedError, SafetyError
+from physres.errors import (
+    ConfigError,
+    DataError,
+    NotConnectedError,
+    SafetyError,
+    UnknownNameError,
+)
 
 __all__ = ["Device", "NoParams", "command"]
 
@@ -53,6 +59,10 @@ class Device(ABC):
     default_kind: ClassVar[str] = ""
     #: "stepped" simulators advance only when driven; "wall" devices run in real time.
     clock: ClassVar[str] = "wall"
+    #: True: mock mode runs this driver's own code over a simulated transport (its
+    #: ``_connect`` sees ``self.mock``), so planning, limits and keepalive are the
+    #: real ones; False: the generic in-memory MockBackend stands in for ``_apply``.
+    mock_transport: ClassVar[bool] = False
 
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
         self.name = name or type(self).__name__.lower()
@@ -94,13 +104,12 @@ class Device(ABC):
     def _reset(self, seed: int | None) -> None:
         """Return to the initial state; simulators reseed. Default: nothing to reset."""
 
-    def _connect_mock(self) -> bool:
-        """Open an in-memory transport *below* this class's own code and return True,
-        so mock mode runs its planning and safety; default False: the generic in-memory
-        backend (:mod:`physres.device.mock`) stands in for the whole device."""
-        return False
-
     # --------------------------------------------------------------- lifecycle
+    @property
+    def _generic_mock(self) -> bool:
+        """Mock mode served by the MockBackend (not by the driver's own transport)."""
+        return self.mock and not self.mock_transport
+
     @property
     def connected(self) -> bool:
         return self._connected
@@ -109,10 +118,10 @@ class Device(ABC):
         """Open the device (or its in-memory mock); idempotent; returns self."""
         if self._connected:
             return self
-        if self.mock:
-            from physres.device.mock import open_mock
+        if self._generic_mock:
+            from physres.device.mock import MockBackend
 
-            self._backend = open_mock(self)
+            self._backend = MockBackend(self.describe())
         else:
             self._connect()
         self._connected = True
@@ -125,10 +134,8 @@ class Device(ABC):
         if not self._connected:
             return
         try:
-            if not self.mock:
+            if not self._generic_mock:
                 self._disconnect()
-            elif self._backend is not None:
-                self._backend.close()
         finally:
             self._connected = False
             self._backend = None
@@ -158,7 +165,7 @@ class Device(ABC):
         self._require_connected("apply")
         desc = self.describe()
         checked = self.check_inputs(inputs, desc)
-        if self.mock:
+        if self._generic_mock:
             sent = self._backend.apply(checked)
         else:
             sent = self._apply(checked)
@@ -174,14 +181,14 @@ class Device(ABC):
         """Coerce to ``(T, *shape)`` arrays of the declared dtype and enforce limits."""
         desc = desc or self.describe()
         if not inputs:
-            raise ValueError(
+            raise DataError(
                 f"{self.name}.apply() got no inputs; expected some of {sorted(desc.inputs)}"
             )
         out: dict[str, np.ndarray] = {}
         for key, value in inputs.items():
             spec = desc.inputs.get(key)
             if spec is None:
-                raise ValueError(
+                raise DataError(
                     f"{self.name} has no input {key!r}; its inputs are {sorted(desc.inputs)}"
                 )
             out[key] = self._coerce(spec, value)
@@ -198,11 +205,11 @@ class Device(ABC):
         dt = spec.np_dtype
         numeric = "biufc" if dt.kind == "c" else "biuf"
         if dt.fields is None and arr.dtype.kind not in numeric:
-            raise ValueError(
+            raise DataError(
                 f"{self.name}.{spec.name}: expected numbers ({dt}), got dtype {arr.dtype}"
             )
         if dt.fields is not None and arr.dtype.names != dt.names:
-            raise ValueError(
+            raise DataError(
                 f"{self.name}.{spec.name}: expected records with fields {dt.names}, "
                 f"got dtype {arr.dtype}"
             )
@@ -215,13 +222,13 @@ class Device(ABC):
         if arr.ndim != ndim + 1 or any(
             s is not None and s != d for s, d in zip(spec.shape, arr.shape[1:])
         ):
-            raise ValueError(
+            raise DataError(
                 f"{self.name}.{spec.name}: expected shape {spec.shape} or (T, *{spec.shape}), "
                 f"got {arr.shape}"
             )
         if arr.dtype != dt:
             if dt.kind in "iub" and arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
-                raise ValueError(
+                raise DataError(
                     f"{self.name}.{spec.name}: expected integers ({dt}), got fractional values"
                 )
             if dt.kind in "iu" and arr.size:
@@ -246,7 +253,7 @@ class Device(ABC):
     def read(self) -> dict[str, Chunk]:
         """Observations since the last read: ``{stream: Chunk((T, *shape))}``."""
         self._require_connected("read")
-        if self.mock:
+        if self._generic_mock:
             return self._backend.read()
         return self._read()
 
@@ -254,7 +261,7 @@ class Device(ABC):
         """Back to the initial state; simulators with the same seed repeat exactly."""
         self._last_sent.clear()
         self._clock_ns = 0
-        if self.mock:
+        if self._generic_mock:
             if self._backend is not None:
                 self._backend.reset(seed)
             return
@@ -268,7 +275,7 @@ class Device(ABC):
 
     def now_ns(self) -> int:
         """The device's time base: simulated time when stepped, else its clock."""
-        if self.mock and self._backend is not None:
+        if self._generic_mock and self._backend is not None:
             return self._backend.now_ns
         if self.clock == "stepped":
             return self._clock_ns
@@ -301,7 +308,9 @@ class Device(ABC):
         """Run a declared command by name (what a DeviceNode does for the bus)."""
         specs = self.command_specs()
         if name not in specs:
-            raise ValueError(f"{self.name} has no command {name!r}; it has {sorted(specs)}")
+            raise UnknownNameError(
+                f"{self.name} has no command {short(name)}; it has {sorted(specs)}"
+            )
         return getattr(self, name)(**kwargs)
 
     @property

@@ -1,18 +1,18 @@
-"""In-memory backends for ``mock=True``: below the driver where it can, else generic.
+"""The generic in-memory backend for ``mock=True``, for kinds with no fake below them.
 
-A driver whose transport has an in-memory fake (the servo-bus emulator behind
-``servobus://``, a motor board's firmware built for the host...) implements
-``Device._connect_mock`` to open it; mock mode then runs the driver's *own*
-``_apply``/``_read`` on top (:class:`BelowDriver`), so it clips, refuses and
-latches faults exactly as the real driver does. Every other kind gets
-:class:`MockBackend`, which does the bare minimum quickly: it honours the
-description (shapes, dtypes, rates) and the limits (the base class checks those
-before the backend sees anything). Realism is the simulators' job.
+A driver whose transport has a fake (the servo-bus emulator behind
+``servobus://``, the motor board's firmware built for the host on a pty) sets
+``Device.mock_transport = True`` and opens that fake in its own ``_connect``
+when ``self.mock`` is set; mock mode then runs the driver's *own*
+``_apply``/``_read``, so it clips, refuses and latches faults exactly as the
+real driver does. Every other kind gets :class:`MockBackend`, which does the
+bare minimum quickly: it honours the description (shapes, dtypes, rates) and
+the limits (the base class checks those before the backend sees anything).
+Realism is the simulators' job.
 """
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,47 +20,9 @@ import numpy as np
 from physres.device.spec import Chunk, Description, StreamSpec
 
 if TYPE_CHECKING:
-    from physres.device.base import Device
+    pass
 
-__all__ = ["BelowDriver", "MockBackend", "open_mock"]
-
-
-def open_mock(device: Device) -> BelowDriver | MockBackend:
-    """The mock backend for ``device``: its own code over an in-memory transport when
-    ``device._connect_mock()`` opens one, else the generic :class:`MockBackend`."""
-    if device._connect_mock():
-        return BelowDriver(device)
-    return MockBackend(device.describe())
-
-
-class BelowDriver:
-    """Mock mode that keeps the driver: its own hooks run, over the in-memory transport
-    its ``_connect_mock`` opened (the base class still checks limits first)."""
-
-    def __init__(self, device: Device) -> None:
-        self.device = device
-
-    def apply(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        sent = self.device._apply(inputs)
-        return inputs if sent is None else sent
-
-    def read(self) -> dict[str, Chunk]:
-        return self.device._read()
-
-    def reset(self, seed: int | None) -> None:
-        self.device._reset(seed)
-
-    @property
-    def now_ns(self) -> int:
-        """The driver's own clock: simulated steps, or wall time since connect."""
-        d = self.device
-        return d._clock_ns if d.clock == "stepped" else time.monotonic_ns() - d._t0_ns
-
-    def close(self) -> None:
-        self.device._disconnect()
-
-    def __repr__(self) -> str:
-        return f"<BelowDriver {self.device!r}>"
+__all__ = ["MockBackend"]
 
 
 class MockBackend:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import zmq
@@ -26,6 +27,7 @@ from physres.bus.config import BusConfig
 from physres.bus.node import Node
 from physres.bus.service import Service
 from physres.device.base import Device
+from physres.device.spec import InputSpec
 from physres.errors import PhysresError
 
 __all__ = ["DeviceNode"]
@@ -51,10 +53,11 @@ class DeviceNode(Service):
         self.ctx = ctx or zmq.Context.instance()
         self.poll_s = poll_s
         self.faults = 0
-        self._sync_tokens: set[str] = set()
+        self._sync_tokens: dict[str, None] = {}  # an ordered set, oldest first
         self.fault_retry_s = fault_retry_s
         self._retry_at = 0.0
         self._last_fault = ""
+        self._inputs: Mapping[str, InputSpec] = {}
 
     @property
     def service_name(self) -> str:
@@ -71,6 +74,7 @@ class DeviceNode(Service):
             raise
         self.node = node
         desc = dev.describe()
+        self._inputs = desc.inputs
         for s in desc.streams.values():
             node.declare_stream(
                 s.name,
@@ -90,12 +94,14 @@ class DeviceNode(Service):
         try:
             while not self._stop.is_set():
                 for msg in node.spin_once(self.poll_s):
-                    if msg.stream == "_sync":
-                        token = str(msg.meta.get("token"))
-                        self._sync_tokens.add(token)
-                        node.pub.publish("_sync", meta={"token": token})
-                        continue
-                    self._handle_input(node, msg.seq, msg.arrays, stepped)
+                    try:
+                        if msg.stream == "_sync":
+                            self._sync(node, str(msg.meta.get("token"))[:256])
+                            continue
+                        self._handle_input(node, msg.seq, msg.arrays, stepped)
+                    except Exception as e:  # nothing that arrives may end the node
+                        node.errors.record(e)
+                    node.heartbeat_if_due()  # a backlog of inputs must not look like death
                 if not stepped:
                     self._poll_wall_device(node)
         finally:
@@ -103,6 +109,16 @@ class DeviceNode(Service):
                 dev.disconnect()
             finally:
                 node.close()
+
+    _MAX_SYNC_TOKENS = 1024
+
+    def _sync(self, node: Node, token: str) -> None:
+        """Answer a join handshake; remember the latest tokens only (a flood cannot grow it)."""
+        self._sync_tokens.pop(token, None)
+        self._sync_tokens[token] = None
+        while len(self._sync_tokens) > self._MAX_SYNC_TOKENS:
+            del self._sync_tokens[next(iter(self._sync_tokens))]
+        node.pub.publish("_sync", meta={"token": token})
 
     def _poll_wall_device(self, node: Node) -> None:
         """Publish what a live device produced; on a fault publish it once and hold.
@@ -143,6 +159,9 @@ class DeviceNode(Service):
     # ------------------------------------------------------------------ I/O
     def _handle_input(self, node: Node, seq: int, arrays: dict[str, Any], stepped: bool) -> None:
         try:
+            for name, arr in arrays.items():  # size first: a huge input is refused unread
+                if (spec := self._inputs.get(name)) is not None:
+                    spec.check_len(self.device.name, arr)
             sent = self.device.apply(arrays)
             node.pub.publish("sent", sent, meta={"in_seq": seq}, t_dev=self.device.now_ns())
             if stepped:

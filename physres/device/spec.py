@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from physres.bus.dtypes import dtype_from_wire, dtype_to_wire
 from physres.errors import ConfigError, SafetyError
 
 __all__ = [
@@ -31,37 +32,12 @@ __all__ = [
     "StreamSpec",
     "dtype_from_wire",
     "dtype_to_wire",
+    "slew_limit",
 ]
 
 #: What a stream carries; consumers pick features by kind (frame → image features...).
 StreamKind = Literal["continuous", "frame", "events", "state", "text"]
 _KINDS = ("continuous", "frame", "events", "state", "text")
-_OK_DTYPE_KINDS = "biufcV"  # bool, ints, floats, complex, structured; never objects
-
-
-def dtype_to_wire(dtype: np.dtype | str | list) -> str | list:
-    """A msgpack-able dtype: ``'<f4'`` for plain, a descr list for structured."""
-    dt = np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype
-    if dt.fields:
-        return [[name, dtype_to_wire(dt.fields[name][0])] for name in dt.names]
-    return dt.str
-
-
-def dtype_from_wire(spec: Any) -> np.dtype:
-    """Inverse of :func:`dtype_to_wire`; refuses object and unknown dtypes."""
-    try:
-        if isinstance(spec, (list, tuple)):
-            dt = np.dtype([(str(n), dtype_from_wire(d)) for n, d in spec])
-        else:
-            dt = np.dtype(spec)
-    except (TypeError, ValueError, RecursionError) as e:
-        raise ValueError(f"unknown dtype {str(spec)[:80]!r}") from e
-    if dt.kind not in _OK_DTYPE_KINDS or dt.hasobject:
-        raise ValueError(f"dtype {dt} is not allowed (plain numbers or structured only)")
-    if dt.itemsize == 0 or dt.subdtype is not None:
-        # a zero-size element has no count; a sub-array dtype hides part of the shape
-        raise ValueError(f"dtype {dt} is not allowed (zero-size or sub-array; put it in the shape)")
-    return dt
 
 
 def _finite_or_none(value: float | None, what: str) -> float | None:
@@ -178,6 +154,9 @@ class InputSpec:
     rate_hz: float | None = None
     limits: Limits = field(default_factory=Limits)
     doc: str = ""
+    #: most samples one message may carry: a node applies inputs one at a time, so a
+    #: huge one (16 MB took an ESN node 13 s) would leave it deaf to everything else
+    max_len: int = 65_536
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", dtype_to_wire(dtype_from_wire(self.dtype)))
@@ -185,6 +164,21 @@ class InputSpec:
         if isinstance(self.limits, Mapping):
             object.__setattr__(self, "limits", Limits(**self.limits))
         _finite_or_none(self.rate_hz, f"input {self.name!r} rate_hz")
+        if type(self.max_len) is not int or self.max_len < 1:
+            raise ConfigError(
+                f"input {self.name!r}: max_len must be a whole number of samples >= 1, "
+                f"got {self.max_len!r}"
+            )
+
+    def check_len(self, device: str, data: Any) -> None:
+        """Refuse a message with more than ``max_len`` samples, before any of it is applied."""
+        shape = getattr(data, "shape", ())
+        n = shape[0] if len(shape) > len(self.shape) else 1
+        if n > self.max_len:
+            raise SafetyError(
+                f"{device}.{self.name}: {n} samples in one message, over the declared "
+                f"max_len {self.max_len}; send it in smaller chunks"
+            )
 
     @property
     def np_dtype(self) -> np.dtype:
@@ -256,3 +250,33 @@ class Chunk:
     data: np.ndarray
     t_dev_ns: int
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+def slew_limit(
+    x: np.ndarray, max_step: float, previous: np.ndarray | None, *, margin: float = 1e-3
+) -> np.ndarray:
+    """Rate-limit ``x`` (T, C): each sample moves at most ``max_step`` from the one before.
+
+    The one ramp planner for every slew-limited input (motor duty, stimulation,
+    joints), next to the :class:`Limits` check it must pass. ``previous`` is the
+    value the device holds now (a motor at rest: zeros); None leaves ``x[0]``
+    free. Ramps use ``margin`` (0.1 %) less than the limit: a device reports back
+    what it actually sent (quantised to its DAC/PWM resolution), and a ramp
+    planned exactly at the limit from the unquantised value could then exceed it
+    by one quantum.
+    """
+    max_step = max_step * (1 - margin)
+    diffs = np.abs(np.diff(x, axis=0))
+    first_ok = previous is None or (np.abs(x[0] - previous) <= max_step).all()
+    if first_ok and not (diffs > max_step).any():
+        return x
+    out = np.empty_like(x, dtype=np.float64)
+    y = x[0].astype(np.float64) if previous is None else previous.astype(np.float64).copy()
+    for t in range(len(x)):
+        d = x[t] - y
+        new = y + np.sign(d) * max_step
+        # rounding may make the step one ulp longer than the limit: pull it back
+        new = np.where(np.abs(new - y) > max_step, np.nextafter(new, y), new)
+        y = np.where(np.abs(d) <= max_step, x[t], new)
+        out[t] = y
+    return out

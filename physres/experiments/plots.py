@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "confusion_figure",
+    "figures",
     "frames_figure",
     "free_run_figure",
     "headline",
@@ -87,12 +88,18 @@ def states_figure(states: np.ndarray, title: str, *, what: str = "test") -> Figu
 def readout_figure(target: np.ndarray, prediction: np.ndarray, title: str) -> Figure:
     """Readout against target on the first test steps (first output)."""
     y = np.asarray(target, dtype=np.float64).reshape(len(target), -1)[:_SHOW_STEPS, 0]
-    p = np.asarray(prediction, dtype=np.float64).reshape(len(prediction), -1)[:_SHOW_STEPS, 0]
+    p_all = np.asarray(prediction, dtype=np.float64).reshape(len(prediction), -1)
+    p = p_all[:_SHOW_STEPS, 0]
+    which = f", output 1 of {p_all.shape[1]}" if p_all.shape[1] > 1 else ""
     fig = _figure(title)
     ax = fig.add_subplot()
     ax.plot(y, "k", lw=1.2, label="target")
     ax.plot(p, "r--", lw=1.0, label="readout")
-    ax.set(xlabel="test step", ylabel="output", title="readout vs target (test)")
+    ax.set(
+        xlabel="test step (after washout)",
+        ylabel="output",
+        title=f"readout vs target (test{which})",
+    )
     fig.legend(loc="outside right upper")
     return fig
 
@@ -197,13 +204,25 @@ def frames_figure(
 
 
 def _step_label(i: int, u: np.ndarray, y: Any) -> str:
+    """``step 3: in (1, -1) → 1``: the task input a frame answers, and its target."""
     ins = ", ".join(f"{v:g}" for v in np.ravel(u))
-    tgt = ", ".join(f"{v:g}" for v in np.ravel(y)) if y is not None else "-"
+    tgt = y if isinstance(y, str) else ", ".join(f"{v:g}" for v in np.ravel(y))
     return f"step {i}: in ({ins}) → {tgt}"
 
 
-def write_plots(
-    out: Path,
+def _readout_rows(readout: Any, states: Any) -> np.ndarray:
+    """What the readout reads for one sequence: the states after the feature stages.
+
+    An event stream or a frame sequence is not a matrix until its stages
+    (binning, traces, frame features) have run; a plain state matrix is.
+    """
+    steps = getattr(readout, "steps", None)
+    if steps is not None and len(steps) > 1:
+        return np.asarray(readout[:-1].transform([states])[0], dtype=np.float64)
+    return np.asarray(states, dtype=np.float64)
+
+
+def figures(
     *,
     result: dict[str, Any],
     task: Any,
@@ -212,23 +231,28 @@ def write_plots(
     readout: Any,
     frame_shape: tuple[int, ...] | None = None,
     free_run: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-) -> dict[str, Path]:
-    """Save every figure that fits this run into ``out``; ``{kind: path}``.
+) -> dict[str, Figure]:
+    """Every figure that fits this run, by kind (the file stem it is saved under).
 
     ``frame_shape`` is the 2-D shape of a camera stream read as state (frames
     are plotted); ``free_run`` is ``(warm-up, truth, prediction)`` of one
     closed-loop trial.
     """
     title = headline(result)
-    x = np.asarray(states_test[0])
+    first = states_test[0]
+    x = _readout_rows(readout, first)
     ep = data.test[0]
     what = "test series" if len(data.test) == 1 else f"test sequence 1 of {len(data.test)}"
     figs: dict[str, Figure] = {"states": states_figure(x, title, what=what)}
     if frame_shape is not None:
         n = min(8, len(x))
-        y = None if isinstance(ep.y, int) else np.asarray(ep.y)
-        labels = [_step_label(i, ep.u[i], None if y is None else y[i]) for i in range(n)]
-        figs["frames"] = frames_figure(x[:n].reshape(n, *frame_shape), labels, title)
+        if isinstance(ep.y, int):  # one label for the whole sequence
+            name = data.classes[ep.y] if ep.y < len(data.classes) else str(ep.y)
+            labels = [_step_label(i, ep.u[i], name) for i in range(n)]
+        else:
+            labels = [_step_label(i, ep.u[i], ep.y[i]) for i in range(n)]
+        raw = np.asarray(first)
+        figs["frames"] = frames_figure(raw[:n].reshape(n, *frame_shape), labels, title)
     pred = task.predict(readout, states_test)
     metrics = result.get("metrics") or {}
     if data.kind == "classification":
@@ -257,8 +281,13 @@ def write_plots(
             else ""
         )
         figs["free_run"] = free_run_figure(*free_run, title, score)
+    return figs
+
+
+def write_plots(out: Path, **run: Any) -> dict[str, Path]:
+    """Save :func:`figures` (same keywords) into ``out`` as ``<kind>.png``; ``{kind: path}``."""
     paths = {}
-    for kind, fig in figs.items():
+    for kind, fig in figures(**run).items():
         paths[kind] = out / f"{kind}.png"
         fig.savefig(paths[kind], dpi=100)
     return paths

@@ -5,9 +5,11 @@ history (the previous frame, the partial bin, the filter state, the last few
 rows) that feeding a recording chunk by chunk gives exactly the rows that one
 call on the whole recording gives. ``reset()`` starts a new episode.
 
-* :class:`FrameFeatures` — camera frames ``(T, H, W[, C])``: region of
-  interest, grayscale, downsample with OpenCV ``INTER_AREA`` (≈ 5× NumPy on
-  these machines), frame difference.
+* :class:`FramePreprocessor` — camera frames as the 2003 paper read them:
+  region of interest, grey, an OpenCV ``INTER_AREA`` grid (≈ 5× NumPy on
+  these machines), frame difference, Sobel edges, optical flow; the camera
+  driver and the simulated tank use it, and :class:`FrameFeatures` is the
+  same thing as a pipeline stage.
 * :class:`EventBinner`, :func:`bin_events` — spike/event records (a
   structured array with ``t_ns`` and ``channel`` fields) → counts per
   channel per bin.
@@ -20,93 +22,154 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 import scipy.signal as sps
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from physres.errors import DataError
+from physres.errors import ConfigError, DataError
 
 __all__ = [
     "DelayEmbedding",
     "EventBinner",
     "EventWindow",
     "ExpTrace",
+    "FeatureKind",
     "FrameFeatures",
+    "FramePreprocessor",
     "bin_events",
     "delay_embed",
+    "feature_count",
     "hstack_features",
 ]
 
-_DIFFERENCES = (None, "abs", "signed", "both")
+FeatureKind = Literal["grey", "diff", "sobel", "flow"]
 
 
-class FrameFeatures(TransformerMixin, BaseEstimator):
-    """``(T, H, W[, C])`` frames → ``(T, F)`` float64 rows.
+def feature_count(size: tuple[int, int], kinds: Sequence[str]) -> int:
+    """Length of one feature row: a grid per kind, two (x, y) for optical flow."""
+    return int(size[0] * size[1] * sum(2 if k == "flow" else 1 for k in kinds))
 
-    Parameters
-    ----------
-    roi : ``(top, bottom, left, right)`` pixel bounds of the crop, or None.
-    size : ``(height, width)`` after downsampling (cv2 INTER_AREA), or None.
-    grayscale : convert 3-channel (BGR) frames to one channel first.
-    difference : None (the frame), "abs" (``|f_t − f_{t−1}|``), "signed"
-        (``f_t − f_{t−1}``) or "both" (frame then abs difference). The first
-        frame of an episode differs from itself (zeros).
-    scale : multiply pixel values by this (None: 1/255 for uint8, else 1).
+
+class FramePreprocessor:
+    """Grey frames → feature rows: ROI, INTER_AREA grid, difference, Sobel, optical flow.
+
+    Stateful only in the previous frame (for ``diff`` and ``flow``); call
+    :meth:`reset` between episodes. The first frame's difference and flow are 0.
     """
 
     def __init__(
         self,
+        size: tuple[int, int] = (32, 32),
+        kinds: Sequence[FeatureKind] = ("grey",),
         roi: tuple[int, int, int, int] | None = None,
-        size: tuple[int, int] | None = None,
-        *,
-        grayscale: bool = True,
-        difference: str | None = None,
-        scale: float | None = None,
+        flow_width: int = 64,
     ) -> None:
+        bad = [k for k in kinds if k not in ("grey", "diff", "sobel", "flow")]
+        if bad or not kinds:
+            raise ConfigError(
+                f"features {list(kinds)!r}: each must be one of grey, diff, sobel, "
+                "flow (at least one)"
+            )
+        self.size = (int(size[0]), int(size[1]))
+        self.kinds = tuple(kinds)
         self.roi = roi
+        self.flow_width = int(flow_width)
+        self.n_features = feature_count(self.size, self.kinds)
+        self.reset()
+
+    def reset(self) -> None:
+        self._prev_small: np.ndarray | None = None
+        self._prev_flow: np.ndarray | None = None
+
+    def _grid(self, img: np.ndarray) -> np.ndarray:
+        h, w = self.size
+        return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """One ``(H, W)`` (or BGR ``(H, W, 3)``) uint8 frame → ``(n_features,)`` float32."""
+        img = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        if self.roi is not None:
+            top, bottom, left, right = self.roi
+            img = img[top:bottom, left:right]
+            if img.size == 0:
+                raise DataError(
+                    f"FramePreprocessor: roi {self.roi} is empty for frames {frame.shape}"
+                )
+        small = self._grid(img).astype(np.float32) * np.float32(1 / 255)
+        parts: list[np.ndarray] = []
+        for kind in self.kinds:
+            if kind == "grey":
+                parts.append(small.ravel())
+            elif kind == "diff":
+                prev = small if self._prev_small is None else self._prev_small
+                parts.append(np.abs(small - prev).ravel())
+            elif kind == "sobel":
+                gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
+                gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
+                parts.append(self._grid(cv2.magnitude(gx, gy)).ravel() * np.float32(1 / 1020))
+            else:  # dense optical flow (Farneback) on a reduced copy, pooled to the grid
+                scale = min(1.0, self.flow_width / img.shape[1])
+                fimg = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+                if self._prev_flow is None or self._prev_flow.shape != fimg.shape:
+                    flow = np.zeros((*fimg.shape, 2), np.float32)
+                else:
+                    flow = cv2.calcOpticalFlowFarneback(
+                        self._prev_flow, fimg, None, 0.5, 2, 9, 2, 5, 1.1, 0
+                    )
+                self._prev_flow = fimg
+                parts.append(self._grid(flow).reshape(-1, 2).T.ravel())
+        self._prev_small = small
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def transform(self, frames: np.ndarray) -> np.ndarray:
+        """``(T, H, W)`` frames → ``(T, n_features)``, continuing from the previous call."""
+        out = np.empty((len(frames), self.n_features), np.float32)
+        for i, f in enumerate(frames):
+            out[i] = self(f)
+        return out
+
+
+class FrameFeatures(TransformerMixin, BaseEstimator):
+    """The ``frame`` pipeline stage: :class:`FramePreprocessor` under the estimator contract.
+
+    ``(T, H, W[, C])`` frames → ``(T, F)`` float64 rows; a list of episodes
+    gives a list, each episode starting without a previous frame. A single
+    array continues from the previous call (a recording fed in chunks).
+    Parameters as :class:`FramePreprocessor`.
+    """
+
+    def __init__(
+        self,
+        size: tuple[int, int] = (32, 32),
+        kinds: Sequence[FeatureKind] = ("grey",),
+        roi: tuple[int, int, int, int] | None = None,
+        flow_width: int = 64,
+    ) -> None:
         self.size = size
-        self.grayscale = grayscale
-        self.difference = difference
-        self.scale = scale
+        self.kinds = kinds
+        self.roi = roi
+        self.flow_width = flow_width
+
+    def _new(self) -> FramePreprocessor:
+        try:
+            return FramePreprocessor(tuple(self.size), list(self.kinds), self.roi, self.flow_width)
+        except (TypeError, ValueError) as e:
+            raise DataError(f"FrameFeatures: {e}") from e
 
     def fit(self, X: Any = None, y: Any = None) -> FrameFeatures:
-        """Stateless apart from the previous frame; checks the parameters."""
-        if self.difference not in _DIFFERENCES:
-            raise DataError(
-                f"FrameFeatures: difference must be one of {_DIFFERENCES}, got {self.difference!r}"
-            )
-        self.prev_: np.ndarray | None = None
+        """Checks the parameters; the only state is the previous frame."""
+        self.pre_ = self._new()
         return self
 
     def reset(self) -> None:
         """Forget the previous frame (a new episode starts)."""
-        self.prev_ = None
-
-    def _one(self, f: np.ndarray) -> np.ndarray:
-        if self.roi is not None:
-            top, bottom, left, right = self.roi
-            f = f[top:bottom, left:right]
-            if f.size == 0:
-                raise DataError(f"FrameFeatures: roi {self.roi} is empty for frames {f.shape}")
-        if self.grayscale and f.ndim == 3 and f.shape[2] == 3:
-            f = cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_BGR2GRAY)
-        if self.size is not None:
-            h, w = self.size
-            if f.dtype not in (np.uint8, np.uint16, np.float32):
-                f = f.astype(np.float32)
-            f = cv2.resize(np.ascontiguousarray(f), (int(w), int(h)), interpolation=cv2.INTER_AREA)
-        return f.reshape(-1)
+        self.pre_.reset()
 
     def transform(self, frames: Any) -> Any:
-        """Features for every frame; the previous frame carries over between calls.
-
-        A list of episodes ``[(T_i, H, W[, C]), ...]`` gives a list of feature
-        arrays, each episode starting afresh (its first difference is zeros).
-        """
-        if not hasattr(self, "prev_"):
+        if not hasattr(self, "pre_"):
             self.fit()
         if isinstance(frames, (list, tuple)):
             out = []
@@ -120,25 +183,9 @@ class FrameFeatures(TransformerMixin, BaseEstimator):
                 f"FrameFeatures: expected frames shaped (T, H, W) or (T, H, W, C) with T > 0, "
                 f"got {frames.shape}"
             )
-        scale = self.scale
-        if scale is None:
-            scale = 1 / 255 if frames.dtype == np.uint8 else 1.0
-        feats = np.stack([self._one(f) for f in frames]).astype(np.float64) * scale
-        if self.difference is None:
-            return feats
-        prev = feats[:1] if self.prev_ is None else self.prev_[None]
-        if prev.shape[1] != feats.shape[1]:
-            raise DataError(
-                f"FrameFeatures: frame features changed size ({prev.shape[1]} → {feats.shape[1]}); "
-                "call reset() between episodes of different frame sizes"
-            )
-        diff = np.diff(np.concatenate([prev, feats]), axis=0)
-        self.prev_ = feats[-1].copy()
-        if self.difference == "signed":
-            return diff
-        if self.difference == "abs":
-            return np.abs(diff)
-        return np.hstack([feats, np.abs(diff)])
+        if frames.dtype != np.uint8:  # OpenCV's grey/resize/flow paths take 8-bit frames
+            frames = np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+        return self.pre_.transform(frames).astype(np.float64)
 
 
 @dataclass(frozen=True)

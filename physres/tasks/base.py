@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from physres._messages import issues
-from physres.device.spec import InputSpec
+from physres.device.spec import InputSpec, slew_limit
 from physres.errors import ConfigError, DataError, SafetyError
 
 __all__ = [
@@ -140,30 +140,6 @@ def nrmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     if (sd == 0).any():
         raise DataError("nrmse: a target column is constant; NRMSE is undefined")
     return float(np.mean(np.sqrt(np.mean((yt - yp) ** 2, axis=0)) / sd))
-
-
-def slew_limit(x: np.ndarray, max_step: float, previous: np.ndarray | None) -> np.ndarray:
-    """Rate-limit ``x`` (T, C): each sample moves at most ``max_step`` from the one before.
-
-    Ramps use 0.1 % less than the limit: a device reports back what it actually
-    sent (quantised to its DAC/PWM resolution), and a ramp planned exactly at the
-    limit from the unquantised value could then exceed it by one quantum.
-    """
-    max_step = max_step * (1 - 1e-3)
-    diffs = np.abs(np.diff(x, axis=0))
-    first_ok = previous is None or (np.abs(x[0] - previous) <= max_step).all()
-    if first_ok and not (diffs > max_step).any():
-        return x
-    out = np.empty_like(x)
-    y = x[0].copy() if previous is None else previous.astype(np.float64).copy()
-    for t in range(len(x)):
-        d = x[t] - y
-        new = y + np.sign(d) * max_step
-        # rounding may make the step one ulp longer than the limit: pull it back
-        new = np.where(np.abs(new - y) > max_step, np.nextafter(new, y), new)
-        y = np.where(np.abs(d) <= max_step, x[t], new)
-        out[t] = y
-    return out
 
 
 def check_states(states: States, episodes: Episodes, split: str) -> None:

@@ -237,7 +237,12 @@ def add_tasks_command(bench_sub: argparse._SubParsersAction) -> None:
     """Add ``tasks`` under an existing ``physres bench`` sub-parser group."""
     p = bench_sub.add_parser("tasks", help="run the task suite on one substrate, print a table")
     p.add_argument("--substrate", default="sim.esn", help="device kind")
-    p.add_argument("--task", action="append", choices=names(), help="only this task (repeatable)")
+    p.add_argument(
+        "--task",
+        action="append",
+        choices=names(),
+        help="only this task (repeatable; default: every task)",
+    )
     p.add_argument("--seed", type=int, default=0, help="task data and device seed")
     p.add_argument("--set", action="append", metavar="TASK.KEY=VALUE", help="task parameter")
     p.add_argument(

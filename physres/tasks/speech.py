@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -67,17 +68,44 @@ def _espeak() -> str:
     return exe
 
 
+@lru_cache(maxsize=1)
 def espeak_version() -> str:
     out = subprocess.run([_espeak(), "--version"], capture_output=True, text=True, check=True)
     return out.stdout.split("Data at")[0].strip()
 
 
+def deterministic_flags(version: str) -> list[str]:
+    """espeak-ng options that fix its noise generator's seed, for a ``--version`` line.
+
+    Breathy variants (``f2``, ``f3``) and Klatt voices add noise from a
+    pseudo-random generator. Up to 1.51 that is libc's ``rand()``, never seeded,
+    so each process draws the same noise; from 1.52 espeak-ng seeds its own
+    generator from the clock at start-up and only ``-D`` pins it. Without it a
+    rebuilt utterance would differ from run to run. 1.51 rejects ``-D``.
+    """
+    m = re.search(r"(\d+)\.(\d+)", version)
+    return ["-D"] if m and (int(m[1]), int(m[2])) >= (1, 52) else []
+
+
 def synthesize(word: str, voice: str, *, speed: int, pitch: int, rate: int = RATE) -> np.ndarray:
     """One word as float audio at ``rate`` Hz, silence trimmed, peak 0.9."""
+    flags = deterministic_flags(espeak_version())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "w.wav"
         subprocess.run(
-            [_espeak(), "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), word],
+            [
+                _espeak(),
+                *flags,
+                "-v",
+                voice,
+                "-s",
+                str(speed),
+                "-p",
+                str(pitch),
+                "-w",
+                str(path),
+                word,
+            ],
             check=True,
             capture_output=True,
         )
@@ -181,6 +209,8 @@ def load_dataset(path: Path | str = DATA_PATH) -> dict[str, Any]:
     if len(off) != n + 1 or off[-1] != len(arr["codes"]) or (np.diff(off) <= 0).any():
         raise DataError(f"{path}: offsets do not partition the audio of {n} utterances")
     audio = [mulaw_decode(arr["codes"][off[i] : off[i + 1]]) for i in range(n)]
+    for a in (*arr.values(), *audio):
+        a.setflags(write=False)  # one cached copy serves every caller: none may change it
     return {**arr, "audio": audio, "rate": int(header["rate"]), "header": header}
 
 

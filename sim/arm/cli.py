@@ -1,7 +1,7 @@
 """``physres robot experts``: the scripted experts' success table over random layouts.
 
 ``robot_subparsers(sub)`` gets or creates the ``physres robot`` group so other
-modules (``physres.datasets.cli``: ``collect``, ``view``) add their commands
+modules (``physres.sim.arm.dataset_cli``: ``collect``, ``view``) add their commands
 next to ``experts``; ``register(sub)`` adds ``experts``.
 """
 

@@ -1,13 +1,17 @@
 """``sim.arm``: the pybullet Panda on its tabletop as a physres Device.
 
-The same contract as ``drivers.so101`` (a real servo arm), so a controller
-node switches between them by one config line. Inputs (any subset per
-``apply``; each row is one 10 Hz control period of 24 physics steps):
-``ee`` — a top-down grasp-point pose ``(x, y, z, yaw)`` in the table frame,
-solved by pybullet IK; ``joints`` — the seven arm joints (rad); ``gripper`` —
-0 closed … 1 open. Streams: ``joints``, ``joint_vel``, ``ee``, ``gripper``
-(state after each applied row), ``command`` (joint targets actually sent,
-after safety) and, with ``camera=True``, ``image`` from the scene camera.
+It keeps the arm contract of :mod:`physres.drivers.arm.schema`, as
+``drivers.arm`` (a real servo arm) does, so a config switches between them by
+``kind`` alone. Each row of an ``apply`` is one control period (24 physics
+steps at 10 Hz): ``action`` moves the commanded grasp-point pose by its deltas
+(table frame), ``ee`` sets it, ``joints`` sets the seven arm joints, ``gripper``
+opens (1) or closes (0). Streams: ``joints``, ``joint_vel``, ``ee``,
+``gripper`` (state after each row), ``command`` (targets actually sent, after
+safety) and, with ``camera=True``, ``image`` from the scene camera.
+
+This is the one control loop of the tabletop: :class:`~physres.sim.arm.TabletopEnv`
+steps the scene through it, so workspace limits, task progress and success are
+computed here and nowhere else.
 
 Safety runs before the simulator sees a command (``safety``: "clip" by
 default, "refuse" or "off"), with the same pure functions as the real arm:
@@ -18,18 +22,18 @@ holds the present pose and refuses motion until ``clear_fault()``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
+from physres.device import Chunk, Description, Device, StreamSpec, command
 from physres.drivers.arm.safety import SafetyMode, limit_joint_step, limit_workspace
-from physres.errors import DeviceError, SafetyError
+from physres.drivers.arm.schema import FRAME, POSE_AXES, arm_inputs, arm_streams
+from physres.errors import DataError, DeviceError, SafetyError
 from physres.sim.arm.scene import ARM_JOINTS, HOME_JOINTS, Scene
 from physres.sim.arm.spec import ACTION_SPEC
-from physres.sim.arm.tasks import TASKS, make_task
+from physres.sim.arm.tasks import TASKS, ArmTask, make_task
 
 __all__ = ["SimArm", "SimArmParams"]
 
@@ -38,6 +42,8 @@ _JOINT_NAMES = tuple(f"panda_joint{i}" for i in range(1, 8))
 _Q_LOW = np.array([-2.9671, -1.8326, -2.9671, -3.1416, -2.9671, -0.0873, -2.9671])
 _Q_HIGH = np.array([2.9671, 1.8326, 2.9671, 0.0, 2.9671, 3.8223, 2.9671])
 _Q_SPEED = np.array([2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61])
+#: physics steps between task progress (and grasp) updates inside one control period
+_UPDATE_EVERY = 4
 
 
 class SimArmParams(BaseModel):
@@ -51,9 +57,14 @@ class SimArmParams(BaseModel):
     #: layout seed used by connect(); reset(seed=) overrides it
     seed: int = 0
     #: control rate: one apply row advances the physics by 1/rate_hz s
-    rate_hz: float = Field(10.0, gt=0, le=240)
+    rate_hz: float = Field(ACTION_SPEC.control_hz, gt=0, le=240)
+    physics_hz: float = Field(ACTION_SPEC.physics_hz, gt=0, le=10_000)
     camera: bool = False
-    render_size: int = Field(64, ge=16, le=512)
+    render_size: int = Field(64, ge=16, le=1024)
+    #: a hand camera beside the scene camera (the env's ``wrist_image``)
+    wrist_camera: bool = False
+    #: draw the Panda with its collision meshes: the same physics, frames 2-4x faster
+    low_poly: bool = True
     safety: SafetyMode = "clip"
     speed_scale: float = Field(1.0, gt=0, le=1)
     workspace_low: tuple[float, float, float, float] = (
@@ -89,6 +100,11 @@ class SimArm(Device):
         self._rows_t0 = 0
         self._ws_low = np.asarray(self.params.workspace_low, dtype=float)
         self._ws_high = np.asarray(self.params.workspace_high, dtype=float)
+        #: the task laid out now: its progress is updated and its success judged here
+        self.task: ArmTask | None = None
+        #: the grasp-point pose commanded last (x, y, z, yaw): ``action`` deltas add to it
+        self.pose_ref = np.zeros(4)
+        self._desc: tuple[tuple[str, str], Description] | None = None
 
     # ------------------------------------------------------------ describe
     @property
@@ -96,89 +112,26 @@ class SimArm(Device):
         return _Q_SPEED * self.params.speed_scale
 
     def describe(self) -> Description:
+        key = (self.kind, self.name)  # params are frozen: only these can change
+        if self._desc is not None and self._desc[0] == key:
+            return self._desc[1]
         p = self.params
-        r = p.rate_hz
-        streams = [
-            StreamSpec(
-                name="joints",
-                shape=(7,),
-                units="rad",
-                rate_hz=r,
-                kind="state",
-                doc=f"joint angles {list(_JOINT_NAMES)}",
-            ),
-            StreamSpec(
-                name="joint_vel",
-                shape=(7,),
-                units="rad/s",
-                rate_hz=r,
-                kind="state",
-                doc="joint speeds",
-            ),
-            StreamSpec(
-                name="ee",
-                shape=(4,),
-                units="m, m, m, rad",
-                rate_hz=r,
-                kind="state",
-                doc="grasp-point pose (x, y, z, yaw) in the table frame",
-            ),
-            StreamSpec(
-                name="gripper",
-                shape=(),
-                units="fraction open",
-                rate_hz=r,
-                kind="state",
-                doc="finger opening, 0 closed … 1 open (8 cm)",
-            ),
-            StreamSpec(
-                name="command",
-                shape=(8,),
-                units="rad, fraction open",
-                rate_hz=r,
-                doc="joint targets and gripper actually sent (after safety)",
-            ),
-        ]
+        streams = arm_streams(_JOINT_NAMES, p.rate_hz)
         if p.camera:
             streams.append(
                 StreamSpec(
                     name="image",
                     dtype="|u1",
                     shape=(p.render_size, p.render_size, 3),
-                    rate_hz=r,
+                    rate_hz=p.rate_hz,
                     kind="frame",
                     units="rgb",
                     doc="fixed scene camera (tiny renderer)",
                 )
             )
-        return self._description(
+        desc = self._description(
             streams=streams,
-            inputs=[
-                InputSpec(
-                    name="ee",
-                    shape=(4,),
-                    units="m, m, m, rad",
-                    rate_hz=r,
-                    limits=Limits(low=-math.pi, high=math.pi),
-                    doc="top-down grasp-point pose (x, y, z, yaw), table frame",
-                ),
-                InputSpec(
-                    name="joints",
-                    shape=(7,),
-                    units="rad",
-                    rate_hz=r,
-                    limits=Limits(low=float(_Q_LOW.min()), high=float(_Q_HIGH.max())),
-                    doc=f"arm joint targets {list(_JOINT_NAMES)}",
-                ),
-                InputSpec(
-                    name="gripper",
-                    shape=(),
-                    units="fraction open",
-                    rate_hz=r,
-                    limits=Limits(low=0.0, high=1.0),
-                    doc="0 closed … 1 open",
-                ),
-            ],
+            inputs=arm_inputs(_JOINT_NAMES, float(_Q_LOW.min()), float(_Q_HIGH.max()), p.rate_hz),
             meta={
                 "joint_names": list(_JOINT_NAMES),
                 "joint_lower_rad": _Q_LOW.tolist(),
@@ -187,20 +140,27 @@ class SimArm(Device):
                 "workspace": {
                     "low": list(p.workspace_low),
                     "high": list(p.workspace_high),
-                    "axes": ["x m", "y m", "z m", "yaw rad"],
-                    "frame": "table",
+                    "axes": list(POSE_AXES),
+                    "frame": FRAME,
                 },
                 "safety": p.safety,
                 "task": p.task,
-                "physics_hz": ACTION_SPEC.physics_hz,
+                "physics_hz": p.physics_hz,
             },
         )
+        self._desc = (key, desc)
+        return desc
 
     # ------------------------------------------------------------ lifecycle
     def _connect(self) -> None:
         p = self.params
-        self._scene = Scene(render_size=p.render_size)
-        self._build(p.seed)
+        self._scene = Scene(
+            render_size=p.render_size,
+            wrist_camera=p.wrist_camera,
+            low_poly=p.low_poly,
+            physics_hz=p.physics_hz,
+        )
+        self._reset(p.seed)
 
     def _disconnect(self) -> None:
         if self._scene is not None:
@@ -208,17 +168,34 @@ class SimArm(Device):
         self._scene = None
 
     def _reset(self, seed: int | None) -> None:
-        self._build(self.params.seed if seed is None else seed)
+        seed = self.params.seed if seed is None else seed
+        self.start_episode(make_task(self.params.task), np.random.default_rng(seed))
 
-    def _build(self, seed: int) -> None:
+    @property
+    def scene(self) -> Scene:
+        """The pybullet scene (connect() first)."""
+        return self._require_scene()
+
+    def start_episode(self, task: ArmTask, rng: np.random.Generator) -> None:
+        """A fresh scene with ``task`` laid out from ``rng``, the arm at home, faults cleared:
+        what ``reset(seed)`` does with the configured task and the env does per episode."""
         sc = self._require_scene()
         sc.build()
-        make_task(self.params.task).build(sc, np.random.default_rng(seed))
-        sc.step_physics(30)
+        task.build(sc, rng)
+        sc.step_physics(30)  # let objects settle on their supports
+        self.task = task
         self._q_ref = np.asarray(HOME_JOINTS, dtype=float)
+        pos, yaw = sc.ee_pose()
+        self.pose_ref = np.array([*pos, yaw])
         self._fault = None
         self._rows = {}
         self._rows_t0 = self._clock_ns
+
+    def success(self) -> bool:
+        """Whether the task's goal holds now, judged from simulator state only."""
+        if self.task is None:
+            raise DeviceError(f"{self.name}: no task laid out; call connect() first")
+        return bool(self.task.success(self._require_scene()))
 
     def _require_scene(self) -> Scene:
         if self._scene is None:
@@ -232,65 +209,97 @@ class SimArm(Device):
             raise DeviceError(
                 f"{self.name} is faulted ({self._fault}); motion is refused until clear_fault()"
             )
-        if "ee" in inputs and "joints" in inputs:
-            raise ValueError(f"{self.name}.apply(): give 'ee' or 'joints', not both")
-        T = max(a.shape[0] for a in inputs.values())
-        mode = self.params.safety
-        plan: list[tuple[np.ndarray, float | None, np.ndarray | None]] = []
-        ref = self._q_ref
-        for t in range(T):  # every check before the first physics step
-
-            def row(key: str, t: int = t) -> np.ndarray:
-                a = inputs[key]
-                return a[min(t, a.shape[0] - 1)]
-
-            q, pose = ref.copy(), None
-            if "ee" in inputs:
-                pose = limit_workspace(
-                    row("ee").astype(float), self._ws_low, self._ws_high, mode, f"{self.name}.ee"
-                )
-                q = sc.ik(pose[:3], float(pose[3]))
-            elif "joints" in inputs:
-                q = row("joints").astype(float)
-                bad = np.flatnonzero((q < _Q_LOW) | (q > _Q_HIGH))
-                if bad.size and mode == "refuse":
-                    i = int(bad[0])
-                    raise SafetyError(
-                        f"{self.name}.joints: {_JOINT_NAMES[i]} = {q[i]:.4f} rad is outside "
-                        f"[{_Q_LOW[i]:g}, {_Q_HIGH[i]:g}] rad; nothing was sent"
-                    )
-                if mode != "off":
-                    q = np.clip(q, _Q_LOW, _Q_HIGH)
-            q = limit_joint_step(
-                q, ref, self.max_speed, 1.0 / self.params.rate_hz, mode, _JOINT_NAMES, self.name
+        motion = [k for k in ("ee", "joints", "action") if k in inputs]
+        if len(motion) > 1:
+            raise DataError(
+                f"{self.name}.apply(): give one of 'ee', 'joints', 'action'; got {motion}"
             )
-            g = float(row("gripper")) if "gripper" in inputs else None
-            plan.append((q, g, pose))
+        T = max(a.shape[0] for a in inputs.values())
+        plan = []
+        ref, pose_ref = self._q_ref, self.pose_ref
+        for t in range(T):  # every check before the first physics step
+            q, pose, close = self._plan_row(inputs, t, ref, pose_ref, sc)
+            plan.append((q, pose, close))
             ref = q
-        substeps = max(1, round(ACTION_SPEC.physics_hz / self.params.rate_hz))
+            pose_ref = pose_ref if pose is None else pose
         sent_q, sent_g, sent_ee = [], [], []
-        for q, g, pose in plan:
-            sc.set_arm_targets(q)
-            if g is not None and (g < 0.5) != sc.gripper_closed:
-                sc.set_gripper(g < 0.5)
-            for k in range(substeps):
-                sc.client.stepSimulation()
-                if (k + 1) % 4 == 0:
-                    sc.update_grasp()
+        for q, pose, close in plan:
+            self._control_step(q, close)
             self._q_ref = q
+            if pose is not None:
+                self.pose_ref = pose
             if not self._rows:
                 self._rows_t0 = self._clock_ns
             self._clock_ns += round(1e9 / self.params.rate_hz)
             g_now = 0.0 if sc.gripper_closed else 1.0
             self._record(np.concatenate([q, [g_now]]))
             sent_q.append(q)
-            sent_g.append(g_now if g is None else g)
+            sent_g.append(g_now)
             if pose is not None:
                 sent_ee.append(pose)
+        if "joints" in inputs:  # the next pose deltas start where the joints put the hand
+            pos, yaw = sc.ee_pose()
+            self.pose_ref = np.array([*pos, yaw])
         sent = {"joints": np.asarray(sent_q), "gripper": np.asarray(sent_g)}
         if sent_ee:
             sent["ee"] = np.asarray(sent_ee)
-        return {k: v for k, v in sent.items() if k in inputs or k == "joints"}
+        return sent  # as the real arm reports it: joints and gripper always, ee when asked
+
+    def _plan_row(
+        self,
+        inputs: dict[str, np.ndarray],
+        t: int,
+        ref: np.ndarray,
+        pose_ref: np.ndarray,
+        sc: Scene,
+    ) -> tuple[np.ndarray, np.ndarray | None, bool | None]:
+        """Joint targets, commanded pose (for ee/action) and gripper (closed?) of row ``t``."""
+        mode = self.params.safety
+
+        def row(key: str) -> np.ndarray:
+            a = inputs[key]
+            return a[min(t, a.shape[0] - 1)].astype(float)
+
+        q, pose, close = ref.copy(), None, None
+        if "ee" in inputs or "action" in inputs:
+            key = "ee" if "ee" in inputs else "action"
+            target = row("ee") if key == "ee" else pose_ref + row("action")[:4]
+            pose = limit_workspace(target, self._ws_low, self._ws_high, mode, f"{self.name}.{key}")
+            q = sc.ik(pose[:3], float(pose[3]))
+        elif "joints" in inputs:
+            q = row("joints")
+            bad = np.flatnonzero((q < _Q_LOW) | (q > _Q_HIGH))
+            if bad.size and mode == "refuse":
+                i = int(bad[0])
+                raise SafetyError(
+                    f"{self.name}.joints: {_JOINT_NAMES[i]} = {q[i]:.4f} rad is outside "
+                    f"[{_Q_LOW[i]:g}, {_Q_HIGH[i]:g}] rad; nothing was sent"
+                )
+            if mode != "off":
+                q = np.clip(q, _Q_LOW, _Q_HIGH)
+        q = limit_joint_step(
+            q, ref, self.max_speed, 1.0 / self.params.rate_hz, mode, _JOINT_NAMES, self.name
+        )
+        if "gripper" in inputs:
+            close = bool(row("gripper") < 0.5)
+        elif "action" in inputs:
+            close = bool(row("action")[4] > ACTION_SPEC.gripper_threshold)
+        return q, pose, close
+
+    def _control_step(self, q: np.ndarray, close: bool | None) -> None:
+        """One control period: targets, gripper, then the physics steps, with the task's
+        progress and the grasp updated every few of them."""
+        sc = self._require_scene()
+        if close is not None and close != sc.gripper_closed:
+            sc.set_gripper(close)
+        sc.set_arm_targets(q)
+        substeps = max(1, round(self.params.physics_hz / self.params.rate_hz))
+        for k in range(substeps):
+            sc.client.stepSimulation()
+            if (k + 1) % _UPDATE_EVERY == 0:
+                if self.task is not None:
+                    self.task.update(sc)
+                sc.update_grasp()
 
     def _state(self) -> dict[str, np.ndarray]:
         sc = self._require_scene()

@@ -1,10 +1,13 @@
 """``TabletopEnv``: the gymnasium environment over the tabletop scene and task suite.
 
-Control runs at 10 Hz over 240 Hz physics: one ``step`` integrates the
-commanded end-effector pose by the action's deltas (clipped to the workspace
-box), solves IK for the Panda's grasp point pointing down, and runs 24 physics
-steps with position control. See :mod:`physres.sim.arm.spec` for the action
-layout and how out-of-bound actions are handled.
+A thin gymnasium shell over :class:`~physres.sim.arm.SimArm`, the ``sim.arm``
+device: ``step`` validates the action against the action spec and hands it to
+the device's control loop, which integrates the commanded end-effector pose by
+the action's deltas (clipped to the workspace box), solves IK for the Panda's
+grasp point pointing down, and runs 24 physics steps at 240 Hz with position
+control, updating the task's progress as it goes; success is the device's
+verdict. See :mod:`physres.sim.arm.spec` for the action layout and how
+out-of-bound actions are handled.
 
 Observations (a ``Dict`` space):
 
@@ -36,7 +39,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from physres.device import Chunk
 from physres.errors import ConfigError
+from physres.sim.arm.device import SimArm
 from physres.sim.arm.scene import Scene
 from physres.sim.arm.spec import ACTION_SPEC, ActionSpec
 from physres.sim.arm.tasks import TASKS, ArmTask, make_task, parse_prompt
@@ -63,8 +68,6 @@ PROPRIO_NAMES = (
     "q7",
 )
 _MAX_PROMPT = 160
-#: physics steps between task progress updates inside one control step
-_UPDATE_EVERY = 4
 
 
 def normalize_prompt(prompt: Any) -> str:
@@ -114,13 +117,18 @@ class TabletopEnv(gym.Env):
         self.on_violation = on_violation
         self.terminate_on_success = terminate_on_success
         self._max_steps_override = max_steps
-        self.substeps = round(action_spec.physics_hz / action_spec.control_hz)
-        self.scene = Scene(
-            render_size=render_size,
+        self.device = SimArm(
+            "tabletop",
+            task=task if task in TASKS else "pick_place",
+            rate_hz=action_spec.control_hz,
+            physics_hz=action_spec.physics_hz,
+            render_size=int(render_size),
             wrist_camera=wrist_camera,
             low_poly=low_poly,
-            physics_hz=action_spec.physics_hz,
-        )
+            safety="clip",  # the action was clipped or refused already; the box clips
+            workspace_low=(*action_spec.workspace_low, -action_spec.yaw_limit),
+            workspace_high=(*action_spec.workspace_high, action_spec.yaw_limit),
+        ).connect()
         s = int(render_size)
         obs: dict[str, spaces.Space] = {
             "image": spaces.Box(0, 255, (s, s, 3), np.uint8),
@@ -137,10 +145,21 @@ class TabletopEnv(gym.Env):
         self.prompt = ""
         self.episode = 0
         self.steps = 0
-        self.target_pos = np.zeros(3)
-        self.target_yaw = 0.0
-        self._ws_low = np.asarray(action_spec.workspace_low)
-        self._ws_high = np.asarray(action_spec.workspace_high)
+
+    @property
+    def scene(self) -> Scene:
+        """The device's pybullet scene."""
+        return self.device.scene
+
+    @property
+    def target_pos(self) -> np.ndarray:
+        """The grasp-point position commanded last (table frame, m)."""
+        return self.device.pose_ref[:3]
+
+    @property
+    def target_yaw(self) -> float:
+        """The gripper yaw commanded last (rad)."""
+        return float(self.device.pose_ref[3])
 
     # ------------------------------------------------------------ gym API
     def reset(
@@ -178,11 +197,7 @@ class TabletopEnv(gym.Env):
         if prompt is None:
             prompt = normalize_prompt(task.prompt(rng))
         self.task, self.prompt = task, prompt
-        self.scene.build()
-        task.build(self.scene, rng)
-        self.scene.step_physics(30)  # let objects settle on their supports
-        pos, yaw = self.scene.ee_pose()
-        self.target_pos, self.target_yaw = pos.copy(), float(yaw)
+        self.device.start_episode(task, rng)
         self.episode += 1
         self.steps = 0
         return self._obs(), self._info()
@@ -193,25 +208,17 @@ class TabletopEnv(gym.Env):
         a = self._action_spec.validate(action, on_violation=self.on_violation)
         sp = self._action_spec
         end = bool(a[5] > sp.terminate_threshold)
-        if not end:
-            self.target_pos = np.clip(self.target_pos + a[:3], self._ws_low, self._ws_high)
-            self.target_yaw = float(np.clip(self.target_yaw + a[3], -sp.yaw_limit, sp.yaw_limit))
-            closed = bool(a[4] > sp.gripper_threshold)
-            if closed != self.scene.gripper_closed:
-                self.scene.set_gripper(closed)
-            self.scene.set_arm_targets(self.scene.ik(self.target_pos, self.target_yaw))
-            for k in range(self.substeps):
-                self.scene.client.stepSimulation()
-                if (k + 1) % _UPDATE_EVERY == 0:
-                    self.task.update(self.scene)
-                    self.scene.update_grasp()
+        state = None
+        if not end:  # the device's control loop: workspace box, IK, physics, task progress
+            self.device.apply({"action": a.astype(np.float64)})
+            state = self.device.read()  # the state it recorded after the step
         self.steps += 1
-        success = self.task.success(self.scene)
+        success = self.device.success()
         terminated = end or (self.terminate_on_success and success)
         truncated = (not terminated) and self.steps >= self.max_steps
         info = self._info(success=success)
         info["action_applied"] = a
-        return self._obs(), float(success), terminated, truncated, info
+        return self._obs(state), float(success), terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode == "rgb_array":
@@ -219,7 +226,7 @@ class TabletopEnv(gym.Env):
         return None
 
     def close(self) -> None:
-        self.scene.close()
+        self.device.disconnect()
 
     # ------------------------------------------------------------ helpers
     @property
@@ -232,17 +239,21 @@ class TabletopEnv(gym.Env):
     def action_spec(self) -> ActionSpec:
         return self._action_spec
 
-    def proprio(self) -> np.ndarray:
-        pos, yaw = self.scene.ee_pose()
-        q = self.scene.joints()
-        return np.concatenate(
-            [pos, [yaw, self.scene.finger_width(), float(self.scene.gripper_closed)], q[:7]]
-        ).astype(np.float32)
+    def proprio(self, state: dict[str, Chunk] | None = None) -> np.ndarray:
+        """``PROPRIO_NAMES`` now; from the device's last recorded row when ``state`` is given
+        (the same pybullet values, not fetched twice)."""
+        if state is None:
+            pos, yaw = self.scene.ee_pose()
+            ee, q = np.array([*pos, yaw]), self.scene.joints()[:7]
+        else:
+            ee, q = state["ee"].data[-1], state["joints"].data[-1]
+        grip = [self.scene.finger_width(), float(self.scene.gripper_closed)]
+        return np.concatenate([ee, grip, q]).astype(np.float32)
 
-    def _obs(self) -> dict[str, Any]:
+    def _obs(self, state: dict[str, Chunk] | None = None) -> dict[str, Any]:
         obs: dict[str, Any] = {
             "image": self.scene.render(),
-            "proprio": self.proprio(),
+            "proprio": self.proprio(state),
             "prompt": self.prompt,
         }
         if self.scene.wrist_camera:
@@ -252,7 +263,7 @@ class TabletopEnv(gym.Env):
     def _info(self, success: bool | None = None) -> dict[str, Any]:
         assert self.task is not None
         if success is None:
-            success = self.task.success(self.scene)
+            success = self.device.success()
         return {
             "task": self.task.name,
             "task_params": dict(self.task.params or {}),

@@ -275,7 +275,7 @@ class Expert:
                     self._count = self._settled = 0
                     continue
             break
-        if self.done and not env.task.success(env.scene) and self.replans < self.max_replans:
+        if self.done and not env.device.success() and self.replans < self.max_replans:
             self.replans += 1  # knocked off course (noise, a slip): try again from here
             self._replan()
             self.plan.insert(0, _wp(*env.target_pos[:2], 0.15, env.target_yaw, False))

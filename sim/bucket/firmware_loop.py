@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from physres.drivers.bucket.limits import MAX_DUTY, MAX_STEP, TICK_US
 from physres.errors import ConfigError, DeviceError
 
 if TYPE_CHECKING:  # imported when started: the direct mode needs no serial stack
@@ -55,18 +56,17 @@ __all__ = [
 #: how the duty input reaches the water: straight into the tank, or through the
 #: firmware in simavr (the real ELF) or its host build
 MotorDriver = Literal["direct", "simavr", "host"]
-#: the host-side duty ceiling of the MotorBoard driver (below the firmware's own
-#: clamp 60000/65535): the tank's duty input takes this limit in firmware mode,
-#: so a value the board would refuse is refused by the tank before anything is sent
-FIRMWARE_MAX_DUTY = 0.9
-#: the MotorBoard's per-sample slew limit
-FIRMWARE_MAX_STEP = 0.5
+#: the MotorBoard's host-side duty ceiling and per-sample slew limit (defined once,
+#: in physres.drivers.bucket.limits): the tank's duty input takes them in firmware
+#: mode, so a value the board would refuse is refused by the tank before anything is sent
+FIRMWARE_MAX_DUTY = MAX_DUTY
+FIRMWARE_MAX_STEP = MAX_STEP
 #: the board's watchdog in this mode (its default is 250 ms). simavr's UART now and
 #: then answers one request after the driver's 200 ms timeout; the resend plus the
 #: keepalive's 50 ms of quiet would trip 250 ms and stop the motors mid-run
 WATCHDOG_MS = 1000
 #: the firmware's slew tick (board_tick runs every millisecond)
-_TICK_NS = 1_000_000
+_TICK_NS = TICK_US * 1000
 _HALF_TICK_NS = _TICK_NS // 2
 #: schedule rows this far ahead of the board's clock (the link's round trip is
 #: 5-25 ms at 38400 baud); re-anchor when the next row would be this close

@@ -18,13 +18,15 @@ from pydantic import (
     model_validator,
 )
 
+from physres.drivers.bucket.limits import MAX_STEP
 from physres.errors import RuleError
 
 __all__ = ["DUTY_MAX_STEP", "MOTOR_RATE_HZ", "BucketParams", "MotorParams"]
 
-#: Duty slew limit per motor update, shared with the real MotorBoard's limits so
-#: a schedule that passes the simulator also passes the hardware driver.
-DUTY_MAX_STEP = 0.5
+#: Duty slew limit per motor update: the real MotorBoard's (defined once in
+#: physres.drivers.bucket.limits), so a schedule that passes the simulator also
+#: passes the hardware driver.
+DUTY_MAX_STEP = MAX_STEP
 #: Motor update rate (Hz) of the driver board; duty vectors arrive at this rate.
 MOTOR_RATE_HZ = 50.0
 

@@ -1,34 +1,36 @@
 """Spoken "zero"/"one" through the tank, as Fernando & Sojakka did with eight motors.
 
-Audio → band energies (:func:`physres.tasks.audio.cochleagram`, one band per
-motor, one frame per motor update) → duties in [0, 1] (slew-limited like the
-board) → water → camera frames → features → a ridge classifier pooled over each
-utterance. The tank is reset (still water) before each word, as the paper
-waited for the water to settle. The raw-input control gives the *same*
-readout the band energies themselves, sampled at the camera's frame times,
-so both see the same time resolution and pooling.
+The experiment is the general one: the ``spoken_zero_one`` task (band
+energies of each word, one band per motor, one cochleagram frame per motor
+update) drives ``sim.bucket`` through :func:`physres.experiments.collect_states`,
+and the camera's frames go through the ``frame`` pipeline stage (grey plus
+frame difference on a 16 × 16 grid) into the task's pooled ridge classifier.
+The tank is reset before each word, as the paper waited for the water to
+settle. What this module adds is the paper's layout (a ring of motors) and
+the statistics of a leave-two-voices-out comparison of water, raw inputs and
+the reference ESN on the same words.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from physres.drivers.bucket.camera import FramePreprocessor
 from physres.sim.bucket.device import Bucket
 from physres.sim.bucket.params import MotorParams
-from physres.sim.bucket.trials import slew_limit
 
 __all__ = [
-    "SpeechRun",
+    "WATER_FEATURES",
     "eight_motor_ring",
     "evaluate_zero_one",
     "paired_difference_interval",
-    "run_words",
     "wilson_interval",
 ]
+
+#: the camera's features for words: grey and |frame difference| on a 16 × 16 grid
+WATER_FEATURES = [{"kind": "frame", "params": {"size": (16, 16), "kinds": ["grey", "diff"]}}]
 
 
 def eight_motor_ring(n: int = 8) -> list[MotorParams]:
@@ -36,46 +38,15 @@ def eight_motor_ring(n: int = 8) -> list[MotorParams]:
     out = []
     for i in range(n):
         a = 2 * math.pi * i / n
-        out.append(MotorParams(x=0.5 + 0.32 * math.cos(a), y=0.5 + 0.32 * math.sin(a),
-                               frequency_hz=4.0 + 0.5 * i, phase_deg=37.0 * i))
+        out.append(
+            MotorParams(
+                x=0.5 + 0.32 * math.cos(a),
+                y=0.5 + 0.32 * math.sin(a),
+                frequency_hz=4.0 + 0.5 * i,
+                phase_deg=37.0 * i,
+            )
+        )
     return out
-
-
-@dataclass(frozen=True)
-class SpeechRun:
-    """Per-utterance episodes for the water and for the raw-input control."""
-
-    water: list[np.ndarray]  # (frames, features) per utterance
-    raw: list[np.ndarray]  # (frames, n_bands) band energies at the frame times
-    labels: np.ndarray
-
-
-def run_words(tank: Bucket, inputs: list[np.ndarray], labels: np.ndarray, *,
-              pad_s: float = 0.4, feature_size: tuple[int, int] = (16, 16),
-              seed: int = 0) -> SpeechRun:
-    """Drive each utterance's band energies (T, n_motors) in task units [-1, 1] through ``tank``.
-
-    ``inputs`` must be sampled at the tank's motor rate. Each word is followed
-    by ``pad_s`` of silence (duty 0) so its echo is seen too.
-    """
-    desc = tank.describe()
-    spec = desc.inputs["duty"]
-    fps, rate = desc.streams["frame"].rate_hz, spec.rate_hz
-    assert fps and rate
-    max_step = (spec.limits.max_step or 1.0) * (1 - 1e-9)
-    pre = FramePreprocessor(feature_size, ["grey", "diff"])
-    water, raw = [], []
-    for i, u in enumerate(inputs):
-        pad = np.zeros((round(pad_s * rate), u.shape[1]))
-        duty = slew_limit(np.concatenate([np.clip((u + 1) / 2, 0, 1), pad]), max_step)
-        tank.reset(seed=seed * 100_000 + i)
-        tank.apply({"duty": duty})
-        frames = tank.read()["frame"].data
-        pre.reset()
-        water.append(pre.transform(frames).astype(np.float64))
-        j = np.arange(1, len(frames) + 1)
-        raw.append(duty[np.ceil(j * rate / fps - 1e-9).astype(np.int64) - 1])
-    return SpeechRun(water=water, raw=raw, labels=np.asarray(labels))
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -89,8 +60,9 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return c - h, c + h
 
 
-def paired_difference_interval(a: np.ndarray, b: np.ndarray, *, n_boot: int = 10_000,
-                               seed: int = 0) -> tuple[float, float, float]:
+def paired_difference_interval(
+    a: np.ndarray, b: np.ndarray, *, n_boot: int = 10_000, seed: int = 0
+) -> tuple[float, float, float]:
     """Accuracy difference mean(a) − mean(b) of paired 0/1 outcomes and its 95 % bootstrap CI."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     rng = np.random.default_rng(seed)
@@ -100,56 +72,53 @@ def paired_difference_interval(a: np.ndarray, b: np.ndarray, *, n_boot: int = 10
     return float(a.mean() - b.mean()), float(lo), float(hi)
 
 
-def evaluate_zero_one(*, alpha: float = 0.1, seed: int = 0, pad_s: float = 0.4,
-                      **tank_params: object) -> dict[str, object]:
-    """Spoken "zero"/"one": water vs raw inputs, same readout, leave-two-voices-out folds.
+def evaluate_zero_one(
+    *, alpha: float = 0.1, seed: int = 0, **tank_params: Any
+) -> dict[str, object]:
+    """Spoken "zero"/"one": water vs raw inputs vs sim.esn, leave-two-voices-out folds.
 
-    Every utterance is classified once by a readout that never heard its voice
-    variant; returns accuracies with Wilson intervals (water, raw inputs, and a
-    100-unit echo state network fed the same duties) and the paired
+    Every word is classified once by a pipeline that never heard its voice
+    variant; returns accuracies with Wilson intervals and the paired
     water − raw difference with its bootstrap interval.
     """
-    from physres.readout import RidgeClassifierReadout
+    from physres.experiments import collect_states
+    from physres.sim.esn import ESN
     from physres.tasks.speech import SpokenZeroOne
 
-    task = SpokenZeroOne(n_bands=8, frame_rate=50.0, split="random")
+    task = SpokenZeroOne(
+        n_bands=8, frame_rate=50.0, split="random", gain=0.5, offset=0.5, alpha=alpha
+    )
     data = task.generate(seed=seed)
     eps = list(data.train) + list(data.test)
     labels = np.array([e.label for e in eps])
     voices = np.array([str(e.meta["voice"]).split("+")[1] for e in eps])
-    params = {"motors": eight_motor_ring(), **tank_params}
-    with Bucket(**params) as tank:
-        run = run_words(tank, [e.u for e in eps], labels, pad_s=pad_s, seed=seed)
-    runs = {"water": run.water, "raw": run.raw, "esn": _esn_states(run.raw, seed)}
+    drive = {"reset_between": True, "seed": seed, "flatten": False}
+    with Bucket(**{"motors": eight_motor_ring(), **tank_params}) as tank:
+        water = collect_states(tank, eps, task, **drive)
+    esn_params = {"spectral_radius": 0.9, "bias_scaling": 0.2, "leak_rate": 0.5, "seed": seed}
+    with ESN(n_units=100, n_inputs=8, rate_hz=50.0, **esn_params) as esn:
+        esn_states = collect_states(esn, eps, task, **drive)
+    runs = {
+        "water": (water, WATER_FEATURES),
+        "raw": ([e.u for e in eps], []),
+        "esn": (esn_states, []),
+    }
     order = np.unique(voices)
     np.random.default_rng(seed).shuffle(order)
     result: dict[str, object] = {"n": len(labels)}
     hits = {}
-    for name, X in runs.items():
+    for name, (states, features) in runs.items():
         ok = np.zeros(len(labels), bool)
         for f in range(0, len(order), 2):
-            te = np.isin(voices, order[f:f + 2])
-            tr = np.flatnonzero(~te)
-            readout = RidgeClassifierReadout(alpha, pooling="mean")
-            readout.fit([X[i] for i in tr], labels[tr])
-            ok[te] = readout.predict([X[i] for i in np.flatnonzero(te)]) == labels[te]
+            te = np.isin(voices, order[f : f + 2])
+            tr, held = np.flatnonzero(~te), np.flatnonzero(te)
+            train_states = [states[i] for i in tr]
+            pipe = task.pipeline(data, train_states, features=features)
+            task.fit_readout(train_states, [eps[i] for i in tr], data, pipeline=pipe)
+            ok[te] = task.predict(pipe, [states[i] for i in held]) == labels[te]
         hits[name] = ok
         k = int(ok.sum())
         result[name] = {"accuracy": k / len(ok), "ci95": wilson_interval(k, len(ok))}
     d, lo, hi = paired_difference_interval(hits["water"], hits["raw"], seed=seed)
     result["difference"] = {"water_minus_raw": d, "ci95": (lo, hi)}
     return result
-
-
-def _esn_states(duties: list[np.ndarray], seed: int, n_units: int = 100) -> list[np.ndarray]:
-    """``sim.esn`` driven by the same duties at the same frame times: the reference reservoir."""
-    from physres.sim.esn import ESN
-
-    out = []
-    with ESN(n_units=n_units, n_inputs=duties[0].shape[1], spectral_radius=0.9,
-             input_scaling=1.0, bias_scaling=0.2, leak_rate=0.5, rate_hz=25.0, seed=seed) as esn:
-        for u in duties:
-            esn.reset(seed=seed)
-            esn.apply({"u": 2.0 * u - 1.0})
-            out.append(esn.read()["state"].data)
-    return out

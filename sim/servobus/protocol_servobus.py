@@ -24,6 +24,8 @@ from physres.sim.servobus.bus import ServoBus
 __all__ = ["Serial", "attach", "detach", "emulator"]
 
 _BUSES: dict[str, ServoBus] = {}
+#: names whose emulator was created on first use (no attach): forgotten when their port closes
+_FRESH: set[str] = set()
 _COUNTER = itertools.count()
 
 
@@ -37,11 +39,16 @@ def attach(bus: ServoBus, name: str | None = None) -> str:
 def detach(url: str) -> None:
     """Forget the emulator behind ``url`` (its packet log goes with it)."""
     _BUSES.pop(_name(url), None)
+    _FRESH.discard(_name(url))
 
 
 def emulator(url: str) -> ServoBus:
     """The emulator that answers at ``url`` (created on first use)."""
-    return _BUSES.setdefault(_name(url), ServoBus())
+    name = _name(url)
+    if name not in _BUSES:
+        _BUSES[name] = ServoBus()
+        _FRESH.add(name)
+    return _BUSES[name]
 
 
 def _name(url: str) -> str:
@@ -69,6 +76,10 @@ class Serial(SerialBase):
         self.is_open = True
 
     def close(self) -> None:
+        """Close; an emulator this port created on first use goes with it (nothing leaks)."""
+        if self._port is not None and _name(self._port) in _FRESH:
+            _FRESH.discard(_name(self._port))
+            _BUSES.pop(_name(self._port), None)
         self.is_open = False
         super().close()
 

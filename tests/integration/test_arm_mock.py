@@ -12,12 +12,12 @@ import math
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from physres import registry
 from physres.device import check_device
 from physres.device.check import same_as_sent
-from physres.device.mock import BelowDriver
 from physres.drivers.arm import SO101
 from physres.errors import DeviceError, DeviceTimeout, SafetyError
 from physres.sim.servobus import ServoBus
@@ -35,7 +35,7 @@ def mock_arm(request) -> Iterator[SO101]:
 
 def test_the_arm_mocks_are_the_driver_in_mock_mode(mock_arm: SO101) -> None:
     assert type(mock_arm) is SO101 and mock_arm.mock
-    assert isinstance(mock_arm._backend, BelowDriver)
+    assert mock_arm._backend is None  # no generic backend: the driver's own code runs
     assert mock_arm.emulator.log  # the SDK pinged the emulated servos on connect
     assert mock_arm.describe().inputs.keys() == SO101(port="x").describe().inputs.keys()
 
@@ -96,10 +96,31 @@ def test_a_mock_and_the_driver_on_the_pty_emulator_send_the_same() -> None:
 
 def test_the_comparison_catches_a_mock_that_skips_the_drivers_safety() -> None:
     class Generic(SO101):  # the old kind of mock: in-memory, but none of the driver's code
-        def _connect_mock(self) -> bool:
-            return False
+        mock_transport = False
 
     with ServoBus() as servos:
         real = SO101("arm", port=servos.port, timeout_s=0.2)
         problem = same_as_sent(Generic("arm", mock=True), real)
     assert problem is not None and "the reference" in problem
+
+
+def test_poses_are_in_the_table_frame_wherever_the_base_stands() -> None:
+    """A base moved and turned on the table: the same table-frame pose, other joints."""
+    base = (0.05, 0.05, 0.0, math.pi / 4)
+    pose = [0.15, 0.05, 0.05, 0.4]  # 10 cm in front of the base, 45 degrees to its left
+    low, high = (0.1, -0.2, 0.03, -1.5), (0.5, 0.2, 0.2, 1.5)
+    got = {}
+    for b in ((0.0, 0.0, 0.0, 0.0), base):
+        params = {"base_pose": b, "rate_hz": 1.0, "workspace_low": low, "workspace_high": high}
+        with registry.create("mock.arm", "arm", params) as arm:
+            time.sleep(1.0)  # one period at 1 Hz: the whole move is within the speed limit
+            sent = arm.apply({"ee": pose})
+            time.sleep(1.5)  # the emulated servos get there
+            got[b] = (sent["ee"][0], sent["joints"][0], arm.read()["ee"].data[0])
+    ee, q, read = got[base]
+    np.testing.assert_allclose(ee, pose, atol=1e-9)  # commanded in the table frame
+    np.testing.assert_allclose(read[:3], pose[:3], atol=2e-3)  # and read back in it
+    assert not np.allclose(q, got[(0.0, 0.0, 0.0, 0.0)][1])  # other joints for another base
+    with registry.create("mock.arm", "arm", {"base_pose": base}) as arm:
+        assert arm.describe().meta["workspace"]["frame"] == "table"
+        assert arm.describe().meta["base_pose"] == list(base)

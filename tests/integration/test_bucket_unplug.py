@@ -43,7 +43,14 @@ def test_unplugged_board_ends_the_run_with_the_reason_and_keeps_the_recording(
     with BucketFirmware("host") as fw:
         cfg = tmp_path / "rig.yaml"
         cfg.write_text(CONFIG.format(port=fw.port, video=video))
-        unplug = threading.Timer(4.0, fw.kill)  # SIGKILL closes the pty: a pulled cable
+
+        def pull_cable() -> None:
+            # mid-run: once the board has applied five chunks of duty vectors (a fixed delay
+            # fires before connect when a loaded machine is slow to start the run)
+            fw.wait_for(lambda f: len(f.strobes) >= 25, 60.0)
+            fw.kill()  # SIGKILL closes the pty: a pulled cable
+
+        unplug = threading.Thread(target=pull_cable, daemon=True)
         unplug.start()
         code = main(
             [

@@ -204,3 +204,58 @@ def test_mutated_valid_messages_that_still_decode_cannot_end_a_device_node(
         finally:
             raw.close()
             node.stop()
+
+
+def test_the_recorder_survives_a_message_with_a_negative_host_time(
+    bus_cfg: BusConfig, ctx: zmq.Context, tmp_path
+) -> None:
+    """Before: it decoded, the MCAP writer refused its negative publish time, and the
+    recorder died (the file kept 48 of 221 good messages)."""
+    import struct
+
+    from physres.bus import Publisher
+    from physres.bus.record import Recorder, read_recording
+
+    cfg = bus_cfg.model_copy(update={"sndhwm": 0, "rcvhwm": 0})
+    with Broker(cfg, ctx):
+        rec = Recorder(tmp_path / "r.mcap", ["x/"], cfg, ctx, flush_s=0.05).start()
+        pub = Publisher(ctx, cfg, "x")
+        raw = _raw_pub(ctx, cfg)
+        try:
+            for i in range(221):
+                if i == 48:
+                    frames = [bytes(memoryview(f).cast("B")) for f in encode("x", "s", 0, {})]
+                    h = bytearray(frames[1])
+                    struct.pack_into(">q", h, len(h) - 8, -1)  # th, the last int64
+                    raw.send_multipart([frames[0], bytes(h)])
+                    time.sleep(0.05)  # lands between the good ones
+                pub.publish("s", {"v": np.full(3, i)})
+            time.sleep(0.5)
+        finally:
+            pub.close()
+            raw.close()
+            rec.stop()
+    assert rec.stats["garbage"] == {"range": 1}
+    info, msgs = read_recording(tmp_path / "r.mcap")
+    assert [int(m.data[0]) for _, m in msgs] == list(range(221))
+    assert info.end_reason == "stopped" and not info.truncated
+
+
+def test_a_huge_source_name_cannot_hide_a_node_from_ls(
+    bus_cfg: BusConfig, ctx: zmq.Context
+) -> None:
+    """Its stream key would make the node's heartbeat too big for the broker to accept."""
+    cfg = bus_cfg.model_copy(update={"sndhwm": 0, "rcvhwm": 0})
+    with Broker(cfg, ctx) as b:
+        node = DeviceNode(ESN("esn", n_units=4), cfg, ctx).start()
+        raw = _raw_pub(ctx, cfg)
+        try:
+            for i in range(3):
+                src = f"{i}" + "s" * 400_000
+                raw.send_multipart(encode(src, "apply", 0, {"u": np.ones((1, 1))}, topic="esn/in"))
+            row = _esn_row(cfg, ctx, after=cfg.heartbeat_s * 4)
+            assert row["alive"] and row["received"]["(other streams)"] == 3
+            assert b.refused == 0
+        finally:
+            raw.close()
+            node.stop()

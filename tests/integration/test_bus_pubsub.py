@@ -240,3 +240,46 @@ def test_receive_buffers_are_kept_mapped_on_glibc() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert off.stdout.split() == ["False", "False"]
+
+
+def test_messages_lost_at_the_end_of_a_stream_are_counted(
+    bus_cfg: BusConfig, ctx: zmq.Context, closer: list
+) -> None:
+    """Before: a stalled subscriber lost 452 of 1,452 messages and reported none,
+    because nothing after the loss showed a gap."""
+    cfg = bus_cfg.model_copy(update={"sndhwm": 50, "rcvhwm": 50, "heartbeat_s": 0.5})
+    with Broker(cfg, ctx):
+        sub = Subscriber(ctx, cfg, ["cam/"])
+        closer.append(sub)
+        node = Node("cam", cfg, ctx)
+        time.sleep(0.3)  # the subscription reaches the publisher
+        for i in range(1452):
+            node.pub.publish("frame", {"x": np.full(4096, i % 256, np.uint8)})
+        node.close()  # the goodbye says: last seq 1451
+        time.sleep(0.2)
+        got = [m.seq for m in sub.drain()]
+        st = sub.seq.streams["cam/frame"]
+        assert 0 < len(got) < 1452 and st.dropped == (got[-1] - got[0] + 1) - len(got)
+        found = sub.reconcile()
+        assert found == 1451 - got[-1] > 0
+        assert st.tail_lost == found and st.last_seq == 1451
+        assert st.received + st.dropped == 1452 - got[0]  # every message is accounted for
+        assert sub.reconcile() == 0  # nothing is counted twice
+
+
+def test_reconcile_ignores_live_publishers_and_foreign_rows(
+    bus_cfg: BusConfig, ctx: zmq.Context, closer: list
+) -> None:
+    sub = Subscriber(ctx, bus_cfg, ["cam/"])
+    closer.append(sub)
+    sub.seq.see("cam/frame", 3)
+    sub.seq.see("esn/in (drv/apply)", 7)
+    rows = [
+        {"name": "cam", "state": "alive", "last_seq": {"cam/frame": 10}},  # in flight
+        {"name": "drv", "state": "closed", "last_seq": {"esn/in (drv/apply)": 9}},
+        {"name": "x", "state": "closed", "last_seq": "junk"},
+        "junk",
+    ]
+    assert sub.reconcile(rows) == 2
+    assert sub.seq.streams["cam/frame"].dropped == 0
+    assert sub.seq.streams["esn/in (drv/apply)"].tail_lost == 2

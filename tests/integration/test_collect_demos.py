@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from physres.datasets import DemoDataset, NoiseConfig, collect, episode_seed
+from physres.datasets import DemoDataset
 
 pytest.importorskip("pybullet")
+from physres.sim.arm.collect import NoiseConfig, collect, episode_seed
 from physres.sim.arm.env import TabletopEnv
 from physres.sim.arm.spec import ACTION_SPEC
 from physres.sim.arm.tasks import parse_prompt
@@ -113,10 +114,10 @@ def test_a_truncated_last_episode_is_reported_and_the_rest_load(small, tmp_path)
     assert sum(1 for _ in ds.batches(32)) >= 1  # training still runs on what is intact
 
 
-# `physres robot collect` as the CLI builds it (the lead wires the module into physres.cli)
+# `physres robot collect` as the CLI builds it (physres.cli loads it from the entry point)
 _CHILD = textwrap.dedent("""
     import argparse, sys
-    from physres.datasets.cli import register
+    from physres.sim.arm.dataset_cli import register
     ap = argparse.ArgumentParser(); sub = ap.add_subparsers(required=True); register(sub)
     args = ap.parse_args(sys.argv[1:])
     sys.exit(args.func(args))

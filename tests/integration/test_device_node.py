@@ -125,3 +125,58 @@ def test_an_unwrapped_driver_error_is_reported_once_and_the_node_keeps_serving(
     assert watch.drain() == [] and node.faults >= 3
     assert client.call("flaky", "_ping", timeout_s=2) == "pong"
     node.stop()
+
+
+def test_an_input_over_its_declared_length_is_refused_unread(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, closer: list
+) -> None:
+    """Before: one 16 MB input kept an ESN node busy (deaf to commands) for 13 s."""
+    node = DeviceNode(ESN("esn", n_units=200), bus_cfg, ctx).start()
+    faults = Subscriber(ctx, bus_cfg, ["esn/_fault"])
+    pub = Publisher(ctx, bus_cfg, "attacker")
+    closer.extend([faults, pub])
+    time.sleep(0.3)  # subscriptions settle
+    max_len = ESN("x", n_units=2).describe().inputs["u"].max_len
+    t0 = time.monotonic()
+    pub.publish("apply", {"u": np.zeros((2_000_000, 1))}, topic="esn/in")  # 16 MB
+    fault = faults.recv(timeout_s=10)
+    assert fault is not None and time.monotonic() - t0 < 3
+    assert fault.meta["type"] == "SafetyError"
+    assert "2000000 samples in one message" in fault.meta["message"]
+    assert f"max_len {max_len}" in fault.meta["message"]
+    with RemoteDevice("esn", cfg=bus_cfg, ctx=ctx) as remote:  # still serving
+        remote.apply({"u": np.zeros((max_len, 1))})  # exactly at the limit is fine
+        assert remote.read()["state"].data.shape == (max_len, 200)
+    node.stop()
+
+
+def test_max_len_must_be_a_whole_positive_number() -> None:
+    from physres.device.spec import InputSpec
+    from physres.errors import ConfigError
+
+    for bad in (0, -1, 2.5, None):
+        with pytest.raises(ConfigError, match="max_len"):
+            InputSpec(name="u", max_len=bad)
+
+
+def test_a_flood_of_join_handshakes_cannot_grow_a_node(
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, closer: list
+) -> None:
+    cfg = bus_cfg.model_copy(update={"sndhwm": 0, "rcvhwm": 0})
+    node = DeviceNode(ESN("esn", n_units=4), cfg, ctx).start()
+    pub = Publisher(ctx, cfg, "attacker")
+    closer.append(pub)
+    time.sleep(0.3)
+    for i in range(3000):
+        pub.publish("_sync", meta={"token": f"t{i}" * 200}, topic="esn/in")
+    deadline = time.monotonic() + 20
+    while node.node.sub.seq.streams.get("esn/in (attacker/_sync)") is None or (
+        node.node.sub.seq.streams["esn/in (attacker/_sync)"].received < 3000
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    assert len(node._sync_tokens) == DeviceNode._MAX_SYNC_TOKENS
+    with RemoteDevice("esn", cfg=cfg, ctx=ctx) as remote:  # its own handshake still works
+        remote.apply({"u": np.ones((2, 1))})
+        assert remote.read()["state"].data.shape == (2, 4)
+    node.stop()

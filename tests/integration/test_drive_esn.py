@@ -156,13 +156,16 @@ def test_wall_clock_motor_board_is_paced_ramped_and_read_from_its_numeric_stream
     dev = registry.create("mock.bucket_motors")
     task = tasks.create("xor", hold=2)
     ep = Episode(np.array([[-1.0, 1.0], [1.0, -1.0], [-1.0, 1.0]]), np.zeros(3))
+    sent_chunks: list[np.ndarray] = []
+    driver_apply = dev._apply  # mock mode runs the driver's own _apply: watch what it sends
+    dev._apply = lambda inputs: sent_chunks.append(inputs["duty"]) or driver_apply(inputs)  # type: ignore[method-assign]
     with dev:
         with pytest.raises(DataError, match="input_rate_hz"):
             collect_states(dev, [ep], task)
         t0 = time.monotonic()
         [x] = collect_states(dev, [ep], task, input_rate_hz=10.0)  # 0.6 s of motor time
         elapsed = time.monotonic() - t0
-        sent = np.concatenate([s["duty"] for s in dev._backend.sent])
+        sent = np.concatenate(sent_chunks)
     assert x.shape == (3, 4)  # 'status' is a structured record, so 'duty_out' is read
     assert elapsed >= 0.4  # the last of 3 steps × 2 samples went out 0.4 s after the first
     limit = dev.describe().inputs["duty"].limits

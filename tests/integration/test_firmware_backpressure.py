@@ -108,7 +108,7 @@ def test_unread_replies_never_stall_the_watchdog(host_fw: BucketFirmware) -> Non
         t_off = max(e.t_ns for e in host_fw.pwm if e.duty == 0)
         dt_ms = (t_off - t_strobe) / 1e6
         print(f"motors off {dt_ms:.1f} ms after the last request (host wait {waited_ms:.0f} ms)")
-        assert 249.0 <= dt_ms <= 250.0 + SLACK_MS
+        assert 244.0 <= dt_ms <= 250.0 + SLACK_MS  # early side: see test_firmware_watchdog
         assert waited_ms <= 250.0 + SLACK_MS + 300.0  # the log's lines reach us a little later
         # now read what was queued, then ask: the dropped frames are counted and reported
         _drain(fd)

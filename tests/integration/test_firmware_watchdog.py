@@ -18,6 +18,10 @@ from physres.wire import SerialLink
 #: harness's 100 µs register sampling; the host one is at the mercy of the OS
 #: scheduler on a busy machine (the exact tick is pinned by test_firmware_unit)
 SLACK_MS = {"simavr": 0.3, "host": 50.0}
+#: early side: the host build stamps the feed (hal_now_ms) a moment before it prints the
+#: strobe edge (now_ns); a preempted process can put a few ms between the two, so the
+#: strobe-to-off time may read short by that much (the feed-to-off time never is)
+EARLY_MS = {"simavr": 0.0, "host": 5.0}
 
 
 #: long enough that a busy machine never makes the link retry: a retried request is a
@@ -41,7 +45,8 @@ def test_silent_host_stops_the_motors_within_250_ms(firmware: BucketFirmware) ->
         dt = _silence_until_off(firmware, link, 40000)
         print(f"[{firmware.target}] motors off {dt:.2f} ms after the last valid frame")
         # the check runs on the 1 ms tick: off between 249 and 250 ms after the frame
-        assert 249.0 <= dt <= 250.0 + SLACK_MS[firmware.target]
+        t = firmware.target
+        assert 249.0 - EARLY_MS[t] <= dt <= 250.0 + SLACK_MS[t]
         st = P.parse_status(link.request(P.Msg.STATUS))
         assert st.wd_trips == 1 and st.watchdog_tripped and st.duty == (0, 0, 0, 0)
         # the next vector restarts the motors and clears the flag
@@ -56,7 +61,8 @@ def test_watchdog_time_is_configurable_within_bounds(firmware: BucketFirmware) -
     try:
         link.request(P.Msg.SET_WATCHDOG, P.watchdog_payload(100))
         dt = _silence_until_off(firmware, link, 20000)
-        assert 99.0 <= dt <= 100.0 + SLACK_MS[firmware.target]
+        t = firmware.target
+        assert 99.0 - EARLY_MS[t] <= dt <= 100.0 + SLACK_MS[t]
     finally:
         link.close()
 

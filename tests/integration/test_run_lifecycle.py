@@ -266,7 +266,9 @@ def test_overwrite_replaces_an_earlier_run_and_leaves_none_of_its_files(tmp_path
     assert not (out / "frames.png").exists()
     run = _json(out / "run.json")
     assert run["status"] == "ok" and (run["started"] >= first)
-    assert json.loads((out / "metrics.json").read_text())["status"] == "ok"
+    metrics = _json(out / "metrics.json")
+    assert metrics["status"] == "ok" and "n_train" not in metrics
+    assert (metrics["n_train_sequences"], metrics["n_train_samples"]) == (1, 420)
 
 
 def test_overwrite_never_clears_a_folder_that_is_not_a_run(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def test_the_registered_kind_passes_the_device_contract_against_the_emulator(ser
 
 def test_connect_reads_the_present_pose_and_holds_it(arm: SO101, servos: ServoBus) -> None:
     chunks = arm.read()
-    np.testing.assert_allclose(chunks["joints"].data, np.zeros((1, 6)), atol=STEP_RAD)
+    np.testing.assert_allclose(chunks["joints"].data, np.zeros((1, 5)), atol=STEP_RAD)
     assert chunks["command"].data.shape == (0, 6)
     # connect wrote goal = present: nothing moved
     assert all(goal == 2048 for _, goal in servos.goal_writes())
@@ -76,7 +76,7 @@ def test_an_end_effector_target_is_reached_through_the_urdf_kinematics(arm, serv
     final = reads[-1]
     np.testing.assert_allclose(final["ee"][0, :3], target[:3], atol=1.5e-3)  # a servo step ≈ 0.4 mm
     assert abs(final["ee"][0, 3] - target[3]) < 0.01
-    assert final["joints"][0, 5] == pytest.approx(1.75, abs=2 * STEP_RAD)  # gripper fully open
+    assert final["gripper"][0] == pytest.approx(1.0, abs=2 * STEP_RAD / 1.75)  # fully open
     # the IK agrees with pybullet reading the same URDF
     pb = pytest.importorskip("pybullet")
     from pybullet_utils.bullet_client import BulletClient

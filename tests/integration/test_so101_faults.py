@@ -106,7 +106,7 @@ def test_connecting_to_a_bus_with_a_silent_servo_names_it_and_closes_the_port(se
     assert not arm.connected
     servos.unmute(5)
     with arm:
-        assert arm.read()["joints"].data.shape == (1, 6)
+        assert arm.read()["joints"].data.shape == (1, 5)
 
 
 def test_out_of_workspace_poses_never_reach_the_servos_in_refuse_mode(servos) -> None:

@@ -7,9 +7,9 @@ import pytest
 
 from physres import registry
 from physres.device.check import check_device
+from physres.device.spec import slew_limit
 from physres.errors import ConfigError, SafetyError
 from physres.sim.bucket import Bucket, MotorParams
-from physres.sim.bucket.trials import slew_limit
 
 
 @pytest.mark.parametrize("kind", ["sim.bucket", "mock.bucket"])
@@ -35,7 +35,7 @@ def test_duty_outside_the_board_limits_is_refused_before_the_water_moves() -> No
         with pytest.raises(SafetyError, match="slew limit"):
             tank.apply({"duty": [[0.0, 0.0], [1.0, 0.0]]})
         assert tank.now_ns() == 0  # nothing ran
-        ramp = slew_limit(np.tile([1.0, 1.0], (10, 1)), 0.5)  # 0 → 0.5 → 1
+        ramp = slew_limit(np.tile([1.0, 1.0], (10, 1)), 0.5, np.zeros(2), margin=0)  # 0 → 0.5 → 1
         sent = tank.apply({"duty": ramp})
         np.testing.assert_array_equal(sent["duty"], ramp)
 

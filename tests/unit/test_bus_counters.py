@@ -163,3 +163,9 @@ def test_a_new_source_name_per_message_cannot_grow_the_tracker_without_bound() -
     assert counts[SeqTracker.UNTRACKED]["received"] == 500
     assert sum(c["received"] for c in counts.values()) == n
     assert len(pack_meta(counts)) < 200_000
+
+
+def test_a_very_long_stream_name_is_counted_but_not_listed() -> None:
+    tracker = SeqTracker()
+    tracker.see("x/in (" + "s" * 500_000 + "/a)", 0)
+    assert tracker.streams == {} and tracker.as_dict()[SeqTracker.UNTRACKED]["received"] == 1

@@ -24,8 +24,8 @@ LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
 MANY = "x: [" + "1, " * 300_000 + "]\n"
 
 HOSTILE = {
-    "billion-laughs": (LAUGHS, 5, "expands to more than 10,000 values"),
-    "many-values": (MANY, 1, "expands to more than 10,000 values"),
+    "billion-laughs": (LAUGHS, 4, "expands to more than 5,000 values"),
+    "many-values": (MANY, 1, "expands to more than 5,000 values"),
     "recursive-alias": ("name: x\nloop: &a [1, *a]\n", 2, "recursive alias"),
     "recursive-mapping-alias": ("loop: &a\n  self: *a\n", 2, "recursive alias"),
     "deep-flow": ("x: " + "[" * 5000 + "]" * 5000 + "\n", 1, f"deeper than {MAX_DEPTH} levels"),
@@ -76,7 +76,7 @@ def test_hostile_yaml_is_refused_fast_in_one_line_naming_file_and_line(
     assert msg.startswith(f"hostile.yaml:{line}: "), msg[:300]
     assert message in msg
     assert "\n" not in msg and len(msg) < 400, "one readable line, however big the value"
-    assert seconds < 0.5, f"{seconds:.2f} s"
+    assert seconds < 1.0, f"{seconds:.2f} s"  # about 0.06 s at worst on an idle machine
     assert peak < 3 * len(text) + 16_000_000, f"{peak / 1e6:.1f} MB"
 
 
@@ -157,6 +157,21 @@ def test_oversized_files_are_refused_before_they_are_read(tmp_path: Path) -> Non
         tracemalloc.stop()
     with pytest.raises(ConfigError, match="a config is at most 1,048,576"):
         parse_config("name: " + "x" * MAX_CONFIG_BYTES, "big.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", r"^e.yaml: expected a mapping at the top .*got an empty document$"),
+        ("# just a comment\n", r"^e.yaml: expected a mapping .*got an empty document$"),
+        ("\n\n- a\n- b\n", r"^e.yaml:3: expected a mapping .*got a list$"),
+        ("name: x\n\tdevices: 1\n", r"^e.yaml:2: not valid YAML: .*tab character"),
+    ],
+    ids=["empty", "comment-only", "list", "tab"],
+)
+def test_documents_of_the_wrong_shape_say_so_in_one_line(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(text, "e.yaml")
 
 
 def test_a_directory_is_not_a_config(tmp_path: Path) -> None:

@@ -231,6 +231,8 @@ def test_a_registry_is_lazy_and_names_its_entries_without_importing() -> None:
         reg.register("a.three", "json.JSONEncoder")
     with pytest.raises(UnknownNameError):
         reg.load("mock.one")  # mock families are for device kinds only
+    with pytest.raises(ConfigError, match="widget 'a.two' declares no Params model"):
+        reg.validate("a.two", {})
 
 
 def test_device_kinds_get_mock_families_and_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,3 +265,19 @@ def test_the_three_registries_are_one_class() -> None:
         tasks.create("narma_10")
     with pytest.raises(ConfigError, match="must look like 'sim.name'"):
         registry.register("mock.esn2", "physres.sim.esn:ESN")
+
+
+# ------------------------------------------------- typed errors where a person meets them
+def test_device_input_mistakes_are_typed_so_they_survive_the_bus() -> None:
+    """A bare ValueError raised on a node arrives as a plain RemoteError; a DataError as one."""
+    from physres.bus.commands import remote_error
+    from physres.errors import DataError
+
+    with registry.create("mock.esn", "esn", {"n_units": 3}) as dev:
+        for bad in ({}, {"v": [1.0]}, {"u": "abc"}, {"u": [[1.0, 2.0]]}):
+            with pytest.raises(DataError):
+                dev.apply(bad)
+        with pytest.raises(UnknownNameError, match="esn has no command 'nope'"):
+            dev.call("nope")
+    assert isinstance(remote_error("esn", "apply", "DataError", "x"), DataError)
+    assert not isinstance(remote_error("esn", "apply", "ValueError", "x"), ValueError)

@@ -17,6 +17,7 @@ from physres.readout import (
     EventBinner,
     ExpTrace,
     FrameFeatures,
+    FramePreprocessor,
     bin_events,
     delay_embed,
     hstack_features,
@@ -32,27 +33,38 @@ def frames(T: int = 12, seed: int = 0) -> np.ndarray:
 def test_frames_are_cropped_grayed_and_area_downsampled() -> None:
     video = frames()
     feats = FrameFeatures(roi=(8, 40, 0, 64), size=(8, 16)).fit().transform(video)
-    assert feats.shape == (12, 8 * 16)
+    assert feats.shape == (12, 8 * 16) and feats.dtype == np.float64
     gray = cv2.cvtColor(video[3, 8:40], cv2.COLOR_BGR2GRAY)
     expected = cv2.resize(gray, (16, 8), interpolation=cv2.INTER_AREA).reshape(-1) / 255
-    np.testing.assert_allclose(feats[3], expected)
+    np.testing.assert_allclose(feats[3], expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("difference", ["abs", "signed", "both"])
-def test_frame_difference_streams_across_chunks(difference: str) -> None:
+@pytest.mark.parametrize("kinds", [["diff"], ["grey", "diff"], ["grey", "diff", "sobel"]])
+def test_frame_difference_streams_across_chunks(kinds: list[str]) -> None:
     video = frames(20)
-    whole = FrameFeatures(size=(6, 8), difference=difference).fit().transform(video)
-    chunked = FrameFeatures(size=(6, 8), difference=difference).fit()
+    whole = FrameFeatures(size=(6, 8), kinds=kinds).fit().transform(video)
+    chunked = FrameFeatures(size=(6, 8), kinds=kinds).fit()
     parts = [chunked.transform(video[i : i + 7]) for i in range(0, 20, 7)]
     np.testing.assert_allclose(np.concatenate(parts), whole)
     plain = FrameFeatures(size=(6, 8)).fit().transform(video)
-    diff = np.diff(plain, axis=0, prepend=plain[:1])
-    if difference == "signed":
-        np.testing.assert_allclose(whole, diff)
-    elif difference == "abs":
-        np.testing.assert_allclose(whole, np.abs(diff))
-    else:
-        np.testing.assert_allclose(whole, np.hstack([plain, np.abs(diff)]))
+    diff = np.abs(np.diff(plain, axis=0, prepend=plain[:1]))
+    np.testing.assert_allclose(whole[:, kinds.index("diff") * 48 :][:, :48], diff, atol=1e-6)
+
+
+def test_one_frame_feature_implementation_serves_camera_sim_and_pipeline() -> None:
+    """The camera driver's FramePreprocessor is the pipeline stage's, not a copy of it."""
+    from physres.drivers.bucket import camera
+    from physres.readout import features
+
+    assert camera.FramePreprocessor is features.FramePreprocessor
+    assert camera.feature_count is features.feature_count
+    video = frames(5)
+    episodes = [video[:3], video[3:]]
+    stage = FrameFeatures(size=(4, 4), kinds=["grey", "diff"]).fit()
+    pre = FramePreprocessor((4, 4), ["grey", "diff"])
+    for got, ep in zip(stage.transform(episodes), episodes):
+        pre.reset()  # each episode starts without a previous frame
+        np.testing.assert_array_equal(got, pre.transform(ep).astype(np.float64))
 
 
 def test_frame_errors_name_the_problem() -> None:
@@ -60,8 +72,8 @@ def test_frame_errors_name_the_problem() -> None:
         FrameFeatures().fit().transform(np.zeros((4, 4)))
     with pytest.raises(DataError, match="roi .* is empty"):
         FrameFeatures(roi=(10, 10, 0, 5)).fit().transform(frames(2))
-    with pytest.raises(DataError, match="difference must be one of"):
-        FrameFeatures(difference="square").fit()
+    with pytest.raises(DataError, match="each must be one of grey, diff, sobel, flow"):
+        FrameFeatures(kinds=["square"]).fit()
 
 
 def random_events(n: int = 500, channels: int = 8, span_ns: int = 10_000_000, seed: int = 0):

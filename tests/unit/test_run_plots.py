@@ -100,6 +100,9 @@ def test_memory_capacity_is_plotted_against_delay_with_the_n_bound(tmp_path: Pat
     curve = next(ln for ln in bottom.get_lines() if ln.get_label().startswith("MC up to"))
     assert np.isclose(curve.get_ydata()[-1], m["mc"]) and max(curve.get_ydata()) <= 20
     assert all(p.stat().st_size > 5000 for p in paths.values())
+    ep, pred = run["data"].test[0], run["task"].predict(run["res"].readout, run["res"].states_test)
+    readout = plots.readout_figure(ep.y, pred[0], "t")
+    assert readout.axes[0].get_title() == "readout vs target (test, output 1 of 40)"  # 2N delays
 
 
 def test_mackey_glass_shows_its_free_run(tmp_path: Path) -> None:
@@ -195,5 +198,30 @@ def test_bucket_frames_name_their_input_and_share_one_colour_scale(tmp_path: Pat
         frame_shape=(8, 8),
     )
     assert paths["frames"].exists()
-    u = data.test[0].u[0]
-    assert f"in ({u[0]:g}, {u[1]:g})" in plots._step_label(0, u, data.test[0].y[0])
+    u, y = data.test[0].u, data.test[0].y
+    figs = plots.figures(
+        result=result,
+        task=task,
+        data=data,
+        states_test=states[1:],
+        readout=readout,
+        frame_shape=(8, 8),
+    )
+    titles = [t for t in _titles(figs["frames"]) if t.startswith("step")]
+    assert titles[1] == f"step 1: in ({u[1, 0]:g}, {u[1, 1]:g}) → {y[1, 0]:g}"
+    # a sequence-classification run's frames name the sequence's class
+    words = tasks.create("spoken_zero_one", n_bands=2)
+    wd = words.generate(0)
+    n_tr = len(wd.train)
+    states = [rng.uniform(0, 1, size=(ep.n_steps, 64)) for ep in wd.train + wd.test]
+    figs = plots.figures(
+        result={**result, "task": "spoken_zero_one"},
+        task=words,
+        data=wd,
+        states_test=states[n_tr:],
+        readout=words.fit_readout(states[:n_tr], wd.train, wd),
+        frame_shape=(8, 8),
+    )
+    name = wd.classes[wd.test[0].label]
+    assert all(t.endswith(f"→ {name}") for t in _titles(figs["frames"]) if t.startswith("step"))
+    assert {"states", "frames", "confusion"} == set(figs)

@@ -2,7 +2,10 @@
 
 ``register(subparsers)`` takes the top-level ``physres`` subparsers and adds
 both commands to the ``physres robot`` group (created on first use by
-:func:`physres.sim.arm.cli.robot_subparsers`, next to ``experts``).
+:func:`physres.sim.arm.cli.robot_subparsers`, next to ``experts``). It lives
+with the arm because collecting runs the simulator's experts; the core
+(``physres.datasets``) only stores and reads episodes. ``physres.cli`` finds it
+through the ``physres.cli`` entry-point group.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def _task_names(spec: str) -> list[str]:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from physres.datasets.collect import NoiseConfig, collect
+    from physres.sim.arm.collect import NoiseConfig, collect
 
     tasks = _task_names(args.tasks)
     if args.episodes < 1:
