@@ -135,12 +135,20 @@ def test_any_exception_in_the_recorders_loop_is_contained_counted_and_logged_onc
         pub.publish("x", {"v": np.arange(3)}, meta=meta)
         time.sleep(0.002)
     time.sleep(0.5)
+    client = CommandClient(ctx, bus_cfg)
+    closer.append(client)
+    row: dict = {}
+    deadline = time.monotonic() + 5  # the next heartbeat carries the count to `physres ls`
+    while row.get("errors") != {"RuntimeError": 2} and time.monotonic() < deadline:
+        time.sleep(0.1)
+        row = next(r for r in client.call("_broker", "ls") if r["name"] == "recorder")
+    assert row["errors"] == {"RuntimeError": 2}
     rec.stop("done")
     info, msgs = read_recording(tmp_path / "r.mcap")
     assert [m.meta["i"] for _, m in msgs if not_warm(m)] == [
         i for i in range(30) if i not in (5, 17)
     ]
-    assert rec.faults == {"RuntimeError": 2} and rec.stats["faults"] == {"RuntimeError": 2}
+    assert rec.stats["faults"] == {"RuntimeError": 2}
     assert info.end_reason == "done"
 
 
@@ -150,9 +158,9 @@ def test_the_fault_is_reported_once(
     rec = Recorder("unused.mcap", ["a/"], bus_cfg, ctx)
     with caplog.at_level(logging.ERROR, logger="physres.bus.record"):
         for _ in range(3):
-            rec._contain(RuntimeError("disk says no"), "recording a message on a/x")
+            rec.errors.record(RuntimeError("disk says no"))
     assert len(caplog.records) == 1 and "disk says no" in caplog.text
-    assert rec.faults == {"RuntimeError": 3}
+    assert rec.errors.counts == {"RuntimeError": 3}
 
 
 # --------------------------------------------------------------------- replay
