@@ -64,6 +64,7 @@ def record_once(
             *("--bus", cfg.name, *flag),
         ],
         stderr=subprocess.DEVNULL,
+        cwd=out.parent,  # each interpreter imports its own installed physres, not ours by cwd
     )
     client = CommandClient(ctx, cfg)
     pub = Publisher(ctx, cfg, "cam")

@@ -53,6 +53,7 @@ from physres import __version__
 from physres.bus.codec import Message, decode
 from physres.bus.config import BusConfig
 from physres.bus.dtypes import dtype_from_wire
+from physres.bus.guard import LoopErrors
 from physres.bus.mcapscan import MAGIC, Damage, Scan, seal, unseal, walk
 from physres.bus.node import Node
 from physres.bus.pubsub import Subscriber, stream_key
@@ -124,9 +125,15 @@ class RecordingWriter:
                 f"recording chunk size must be a positive byte count, got {chunk_bytes!r}"
             )
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.flush_s = flush_s
-        self._f = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        for up in self.path.parents:  # mkdir would only say "File exists"
+            if up.exists() and not up.is_dir():
+                raise RecordingError(f"cannot write recording {self.path}: {up} is not a folder")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        except OSError as e:
+            raise RecordingError(f"cannot write recording {self.path}: {e.strerror or e}") from None
         try:
             self._w = Writer(
                 self._f,
@@ -435,7 +442,7 @@ class Recorder(Service):
         self.stats: dict[str, Any] = {}
         self.end_reason = "stopped"
         #: exceptions contained by the loop, by type (each type is logged once)
-        self.faults: Counter[str] = Counter()
+        self.errors = LoopErrors(f"recorder {name}", log)
 
     @property
     def service_name(self) -> str:
@@ -450,16 +457,17 @@ class Recorder(Service):
         """Record until ``stop()`` (or ``duration_s``); sockets live in this thread."""
         # the node only heartbeats and answers commands; the subscriber is ours alone, so
         # node.spin_once() can never swallow a message meant for the file
-        node = Node(self.name, self.cfg, self.ctx, kind="recorder")
-        cfg = self.cfg.model_copy(update={"rcvhwm": 0})  # never drop on the recorder's side
-        sub = Subscriber(self.ctx, cfg, self.topics, name=self.name)
-        node.watch(sub)  # `physres ls` shows the recorder's drops and garbage
-        writer = RecordingWriter(
+        writer = RecordingWriter(  # first: a path it cannot write leaves no sockets behind
             self.path,
             flush_s=self.flush_s,
             metadata={"topics": ",".join(self.topics), **self.metadata},
             compression=self.compression,
         )
+        node = Node(self.name, self.cfg, self.ctx, kind="recorder")
+        cfg = self.cfg.model_copy(update={"rcvhwm": 0})  # never drop on the recorder's side
+        sub = Subscriber(self.ctx, cfg, self.topics, name=self.name)
+        node.watch(sub)  # `physres ls` shows the recorder's drops and garbage
+        node.errors = self.errors  # ... and what its loop contained, as `errors`
         node.command("stats", lambda: {"messages": writer.count, "path": str(self.path)})
         self._serving()
         end = None if duration_s is None else time.monotonic() + duration_s
@@ -473,7 +481,7 @@ class Recorder(Service):
                     if time.monotonic() >= writer._next_flush:
                         writer.flush()
                 except Exception as e:
-                    self._contain(e, "serving the node or flushing")
+                    self.errors.record(e)
             if sub.sock.poll(50):  # what is already queued still belongs to the run
                 self._drain(sub, writer, limit=None)
         finally:
@@ -482,7 +490,7 @@ class Recorder(Service):
                 "messages": writer.count,
                 "dropped": sub.seq.dropped,
                 "garbage": dict(sub.garbage.counts),
-                "faults": dict(self.faults),
+                "faults": dict(self.errors.counts),
                 "streams": sub.seq.as_dict(),
             }
             try:
@@ -490,20 +498,6 @@ class Recorder(Service):
             finally:
                 sub.close()
                 node.close()
-
-    def _contain(self, e: Exception, doing: str) -> None:
-        """Count an exception the loop survived; say so once per type."""
-        kind = type(e).__name__
-        if not self.faults[kind]:
-            log.error(
-                "recorder %s: %s while %s: %s (the loop goes on; later %s are only counted)",
-                self.name,
-                kind,
-                doing,
-                e,
-                kind,
-            )
-        self.faults[kind] += 1
 
     def _drain(self, sub: Any, writer: RecordingWriter, limit: int | None) -> None:
         n = 0
@@ -522,4 +516,4 @@ class Recorder(Service):
                 sub.seq.see(stream_key(msg.topic, msg.source, msg.stream), msg.seq)
                 writer.write(frames, publish_time=msg.t_host)
             except Exception as e:  # a message that decodes must never stop the recording
-                self._contain(e, f"recording a message on {msg.topic}")
+                self.errors.record(e)

@@ -135,12 +135,20 @@ def test_any_exception_in_the_recorders_loop_is_contained_counted_and_logged_onc
         pub.publish("x", {"v": np.arange(3)}, meta=meta)
         time.sleep(0.002)
     time.sleep(0.5)
+    client = CommandClient(ctx, bus_cfg)
+    closer.append(client)
+    row: dict = {}
+    deadline = time.monotonic() + 5  # the next heartbeat carries the count to `physres ls`
+    while row.get("errors") != {"RuntimeError": 2} and time.monotonic() < deadline:
+        time.sleep(0.1)
+        row = next(r for r in client.call("_broker", "ls") if r["name"] == "recorder")
+    assert row["errors"] == {"RuntimeError": 2}
     rec.stop("done")
     info, msgs = read_recording(tmp_path / "r.mcap")
     assert [m.meta["i"] for _, m in msgs if not_warm(m)] == [
         i for i in range(30) if i not in (5, 17)
     ]
-    assert rec.faults == {"RuntimeError": 2} and rec.stats["faults"] == {"RuntimeError": 2}
+    assert rec.stats["faults"] == {"RuntimeError": 2}
     assert info.end_reason == "done"
 
 
@@ -150,9 +158,9 @@ def test_the_fault_is_reported_once(
     rec = Recorder("unused.mcap", ["a/"], bus_cfg, ctx)
     with caplog.at_level(logging.ERROR, logger="physres.bus.record"):
         for _ in range(3):
-            rec._contain(RuntimeError("disk says no"), "recording a message on a/x")
+            rec.errors.record(RuntimeError("disk says no"))
     assert len(caplog.records) == 1 and "disk says no" in caplog.text
-    assert rec.faults == {"RuntimeError": 3}
+    assert rec.errors.counts == {"RuntimeError": 3}
 
 
 # --------------------------------------------------------------------- replay
@@ -300,6 +308,12 @@ def test_export_of_an_unknown_topic_suggests_the_nearest(
     assert "no topic 'esn/'" in capsys.readouterr().err, "a prefix is not a topic"
     assert main(["export", str(tmp_path / "r.mcap"), "esn/state", "--out", "o.txt"]) == 2
     assert "expected a file ending in .npy or .csv" in capsys.readouterr().err
+    (tmp_path / "d.npy").mkdir()
+    assert (
+        main(["export", str(tmp_path / "r.mcap"), "esn/state", "--out", str(tmp_path / "d.npy")])
+        == 2
+    )
+    assert f"cannot write export {tmp_path / 'd.npy'}: Is a directory" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -334,3 +348,16 @@ def test_replay_says_when_its_last_listener_left_midway(
     assert n == 40 and len(heard) == 1, heard
     unheard = int(heard[0].split(" of ")[0])
     assert 10 < unheard < 35 and "while no node on bus" in heard[0]
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_record_to_a_path_it_cannot_write_says_so_in_one_line(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    why = {"a directory": "Is a directory", "under a file": f"{tmp_path / 'file'} is not a folder"}
+    (tmp_path / "file").write_text("x")
+    out = tmp_path if where == "a directory" else tmp_path / "file" / "r.mcap"
+    args = ["record", "--out", str(out), "--duration", "0.1", "--start-broker"]
+    assert main([*args, "--bus", f"w{os.getpid()}"]) == 2
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert errors == [f"error: cannot write recording {out}: {why[where]}"]
