@@ -35,6 +35,21 @@ def _rot(axis: np.ndarray, angle: float) -> np.ndarray:
     ])
 
 
+def _rot4(axis: tuple[float, ...], angle: float) -> np.ndarray:
+    """4×4 homogeneous rotation about a unit ``axis`` (Rodrigues), built from floats."""
+    x, y, z = axis
+    c, s = math.cos(angle), math.sin(angle)
+    C = 1 - c
+    return np.array(
+        [
+            [c + x * x * C, x * y * C - z * s, x * z * C + y * s, 0.0],
+            [y * x * C + z * s, c + y * y * C, y * z * C - x * s, 0.0],
+            [z * x * C - y * s, z * y * C + x * s, c + z * z * C, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+    )
+
+
 def _origin(j: Joint) -> np.ndarray:
     r, p, yw = j.rpy
     T = np.eye(4)
@@ -51,6 +66,14 @@ class Kinematics:
     def __init__(self, model: ArmModel) -> None:
         self.model = model
         self._origins = [_origin(j) for j in model.chain]
+        # unit axes of the revolute joints (None for fixed ones), normalised once: FK runs
+        # on every vector bound for the wire, several times per control period
+        self._axes = [
+            tuple(float(v) for v in np.array(j.axis) / np.linalg.norm(j.axis))
+            if j.type == "revolute"
+            else None
+            for j in model.chain
+        ]
         arm = model.arm
         axes = [tuple(round(a, 6) for a in j.axis) for j in arm]
         if len(arm) != 5 or axes[0] != (0, 0, 1) or axes[4] != (0, 0, 1) or any(
@@ -80,12 +103,10 @@ class Kinematics:
         """4×4 pose of the tcp link for arm joint angles (rad), composed from the URDF."""
         T = np.eye(4)
         k = 0
-        for j, origin in zip(self.model.chain, self._origins):
+        for origin, axis in zip(self._origins, self._axes):
             T = T @ origin
-            if j.type == "revolute":
-                R = np.eye(4)
-                R[:3, :3] = _rot(np.array(j.axis), float(q_arm[k]))
-                T = T @ R
+            if axis is not None:
+                T = T @ _rot4(axis, float(q_arm[k]))
                 k += 1
         return T
 
