@@ -28,11 +28,13 @@ def _rot(axis: np.ndarray, angle: float) -> np.ndarray:
     x, y, z = axis / np.linalg.norm(axis)
     c, s = math.cos(angle), math.sin(angle)
     C = 1 - c
-    return np.array([
-        [c + x * x * C, x * y * C - z * s, x * z * C + y * s],
-        [y * x * C + z * s, c + y * y * C, y * z * C - x * s],
-        [z * x * C - y * s, z * y * C + x * s, c + z * z * C],
-    ])
+    return np.array(
+        [
+            [c + x * x * C, x * y * C - z * s, x * z * C + y * s],
+            [y * x * C + z * s, c + y * y * C, y * z * C - x * s],
+            [z * x * C - y * s, z * y * C + x * s, c + z * z * C],
+        ]
+    )
 
 
 def _rot4(axis: tuple[float, ...], angle: float) -> np.ndarray:
@@ -53,8 +55,10 @@ def _rot4(axis: tuple[float, ...], angle: float) -> np.ndarray:
 def _origin(j: Joint) -> np.ndarray:
     r, p, yw = j.rpy
     T = np.eye(4)
-    T[:3, :3] = _rot(np.array([0.0, 0, 1]), yw) @ _rot(np.array([0.0, 1, 0]), p) @ _rot(
-        np.array([1.0, 0, 0]), r
+    T[:3, :3] = (
+        _rot(np.array([0.0, 0, 1]), yw)
+        @ _rot(np.array([0.0, 1, 0]), p)
+        @ _rot(np.array([1.0, 0, 0]), r)
     )
     T[:3, 3] = j.xyz
     return T
@@ -76,16 +80,20 @@ class Kinematics:
         ]
         arm = model.arm
         axes = [tuple(round(a, 6) for a in j.axis) for j in arm]
-        if len(arm) != 5 or axes[0] != (0, 0, 1) or axes[4] != (0, 0, 1) or any(
-            a != (0, 1, 0) for a in axes[1:4]
-        ) or any(any(j.rpy) for j in model.chain):
+        if (
+            len(arm) != 5
+            or axes[0] != (0, 0, 1)
+            or axes[4] != (0, 0, 1)
+            or any(a != (0, 1, 0) for a in axes[1:4])
+            or any(any(j.rpy) for j in model.chain)
+        ):
             raise ConfigError(
                 f"{model.urdf}: closed-form IK needs pan(z), lift/elbow/flex(y), roll(z) with "
                 f"zero rpy; got axes {axes}"
             )
         xyz = {j.name: np.array(j.xyz) for j in model.chain}
         names = [j.name for j in arm]
-        after_roll = [j for j in model.chain[model.chain.index(arm[4]) + 1:]]
+        after_roll = [j for j in model.chain[model.chain.index(arm[4]) + 1 :]]
         # in-plane geometry, measured in the pan-rotated frame (r forward, z up)
         self._shoulder = xyz[names[0]] + xyz[names[1]]  # lift axis at q_pan=0
         self._l1 = float(xyz[names[2]][2])
