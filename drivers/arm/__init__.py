@@ -1,7 +1,9 @@
 """Arm drivers (``physres.drivers.arm``): an SO-101-class arm on Feetech STS servos.
 
-``drivers.so101`` talks to the servos through the vendor's ``feetech-servo-sdk``;
-CI drives it against :mod:`physres.sim.servobus` on a pseudo-terminal. The
+``drivers.arm`` (alias ``drivers.so101``) talks to the servos through the vendor's
+``feetech-servo-sdk``; CI drives it against :mod:`physres.sim.servobus` on a
+pseudo-terminal, and mock mode over the same emulator in memory (``servobus://``).
+:mod:`physres.drivers.arm.schema` declares the contract it shares with ``sim.arm``. The
 arm's URDF (``so101.urdf``) gives the joint limits, top speeds and the
 kinematics end-effector commands go through.
 """

@@ -28,18 +28,37 @@ def _rot(axis: np.ndarray, angle: float) -> np.ndarray:
     x, y, z = axis / np.linalg.norm(axis)
     c, s = math.cos(angle), math.sin(angle)
     C = 1 - c
-    return np.array([
-        [c + x * x * C, x * y * C - z * s, x * z * C + y * s],
-        [y * x * C + z * s, c + y * y * C, y * z * C - x * s],
-        [z * x * C - y * s, z * y * C + x * s, c + z * z * C],
-    ])
+    return np.array(
+        [
+            [c + x * x * C, x * y * C - z * s, x * z * C + y * s],
+            [y * x * C + z * s, c + y * y * C, y * z * C - x * s],
+            [z * x * C - y * s, z * y * C + x * s, c + z * z * C],
+        ]
+    )
+
+
+def _rot4(axis: tuple[float, ...], angle: float) -> np.ndarray:
+    """4×4 homogeneous rotation about a unit ``axis`` (Rodrigues), built from floats."""
+    x, y, z = axis
+    c, s = math.cos(angle), math.sin(angle)
+    C = 1 - c
+    return np.array(
+        [
+            [c + x * x * C, x * y * C - z * s, x * z * C + y * s, 0.0],
+            [y * x * C + z * s, c + y * y * C, y * z * C - x * s, 0.0],
+            [z * x * C - y * s, z * y * C + x * s, c + z * z * C, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+    )
 
 
 def _origin(j: Joint) -> np.ndarray:
     r, p, yw = j.rpy
     T = np.eye(4)
-    T[:3, :3] = _rot(np.array([0.0, 0, 1]), yw) @ _rot(np.array([0.0, 1, 0]), p) @ _rot(
-        np.array([1.0, 0, 0]), r
+    T[:3, :3] = (
+        _rot(np.array([0.0, 0, 1]), yw)
+        @ _rot(np.array([0.0, 1, 0]), p)
+        @ _rot(np.array([1.0, 0, 0]), r)
     )
     T[:3, 3] = j.xyz
     return T
@@ -51,18 +70,30 @@ class Kinematics:
     def __init__(self, model: ArmModel) -> None:
         self.model = model
         self._origins = [_origin(j) for j in model.chain]
+        # unit axes of the revolute joints (None for fixed ones), normalised once: FK runs
+        # on every vector bound for the wire, several times per control period
+        self._axes = [
+            tuple(float(v) for v in np.array(j.axis) / np.linalg.norm(j.axis))
+            if j.type == "revolute"
+            else None
+            for j in model.chain
+        ]
         arm = model.arm
         axes = [tuple(round(a, 6) for a in j.axis) for j in arm]
-        if len(arm) != 5 or axes[0] != (0, 0, 1) or axes[4] != (0, 0, 1) or any(
-            a != (0, 1, 0) for a in axes[1:4]
-        ) or any(any(j.rpy) for j in model.chain):
+        if (
+            len(arm) != 5
+            or axes[0] != (0, 0, 1)
+            or axes[4] != (0, 0, 1)
+            or any(a != (0, 1, 0) for a in axes[1:4])
+            or any(any(j.rpy) for j in model.chain)
+        ):
             raise ConfigError(
                 f"{model.urdf}: closed-form IK needs pan(z), lift/elbow/flex(y), roll(z) with "
                 f"zero rpy; got axes {axes}"
             )
         xyz = {j.name: np.array(j.xyz) for j in model.chain}
         names = [j.name for j in arm]
-        after_roll = [j for j in model.chain[model.chain.index(arm[4]) + 1:]]
+        after_roll = [j for j in model.chain[model.chain.index(arm[4]) + 1 :]]
         # in-plane geometry, measured in the pan-rotated frame (r forward, z up)
         self._shoulder = xyz[names[0]] + xyz[names[1]]  # lift axis at q_pan=0
         self._l1 = float(xyz[names[2]][2])
@@ -80,12 +111,10 @@ class Kinematics:
         """4×4 pose of the tcp link for arm joint angles (rad), composed from the URDF."""
         T = np.eye(4)
         k = 0
-        for j, origin in zip(self.model.chain, self._origins):
+        for origin, axis in zip(self._origins, self._axes):
             T = T @ origin
-            if j.type == "revolute":
-                R = np.eye(4)
-                R[:3, :3] = _rot(np.array(j.axis), float(q_arm[k]))
-                T = T @ R
+            if axis is not None:
+                T = T @ _rot4(axis, float(q_arm[k]))
                 k += 1
         return T
 

@@ -29,9 +29,18 @@ from collections.abc import Sequence
 
 from physres.device import InputSpec, Limits, StreamSpec
 
-__all__ = ["ACTION_NAMES", "FRAME", "POSE_AXES", "arm_inputs", "arm_streams"]
+__all__ = [
+    "ACTION_NAMES",
+    "FRAME",
+    "POSE_AXES",
+    "TERMINATE_THRESHOLD",
+    "arm_inputs",
+    "arm_streams",
+]
 
 ACTION_NAMES = ("dx", "dy", "dz", "dyaw", "gripper", "terminate")
+#: an action row whose terminate is above this moves nothing (the tabletop spec's value)
+TERMINATE_THRESHOLD = 0.5
 POSE_AXES = ("x m", "y m", "z m", "yaw rad")
 FRAME = "table"
 

@@ -48,7 +48,13 @@ from physres.drivers.arm.safety import (
     limit_workspace,
     no_worse,
 )
-from physres.drivers.arm.schema import FRAME, POSE_AXES, arm_inputs, arm_streams
+from physres.drivers.arm.schema import (
+    FRAME,
+    POSE_AXES,
+    TERMINATE_THRESHOLD,
+    arm_inputs,
+    arm_streams,
+)
 from physres.drivers.arm.sts import STS, StsBus
 from physres.errors import DataError, DeviceError, RuleError, SafetyError
 
@@ -372,6 +378,8 @@ class SO101(Device):
             a = inputs[key]
             return a[min(t, a.shape[0] - 1)].astype(float)
 
+        if "action" in inputs and row("action")[5] > TERMINATE_THRESHOLD:
+            return q  # "done": the contract moves nothing on a terminating row
         if "ee" in inputs or "action" in inputs:
             key = "ee" if "ee" in inputs else "action"
             if key == "ee":

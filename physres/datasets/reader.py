@@ -163,8 +163,12 @@ class DemoDataset:
             else:
                 found.append(DemoInfo(number, path, meta))
         for name, line in sorted(indexed.items()):
-            self.broken.append(BrokenDemo(folder / name, f"listed in the index (episode "
-                                             f"{line.get('episode')}) but the file is missing"))
+            self.broken.append(
+                BrokenDemo(
+                    folder / name,
+                    f"listed in the index (episode {line.get('episode')}) but the file is missing",
+                )
+            )
         return sorted(found, key=lambda e: e.index)
 
     def _verify(
@@ -173,8 +177,10 @@ class DemoDataset:
         if line is not None and verify != "none":
             size = path.stat().st_size
             if size != line.get("bytes"):
-                return (f"size {size} B, the index says {line.get('bytes')} B "
-                        "(truncated or overwritten)"), {}
+                return (
+                    f"size {size} B, the index says {line.get('bytes')} B "
+                    "(truncated or overwritten)"
+                ), {}
             if line.get("sha256") and sha256_file(path) != line["sha256"]:
                 return "SHA-256 differs from the index (corrupt)", {}
         if line is not None and verify != "full":
@@ -221,8 +227,10 @@ class DemoDataset:
         """Per task: episodes, successes, steps, fraction of perturbed steps (from the index)."""
         rows: dict[str, dict[str, Any]] = {}
         for e in self.episodes:
-            r = rows.setdefault(e.task, {"task": e.task, "episodes": 0, "successes": 0, "steps": 0,
-                                         "perturbed_steps": 0})
+            r = rows.setdefault(
+                e.task,
+                {"task": e.task, "episodes": 0, "successes": 0, "steps": 0, "perturbed_steps": 0},
+            )
             r["episodes"] += 1
             r["successes"] += int(e.success)
             r["steps"] += e.length
@@ -280,9 +288,20 @@ class DemoDataset:
         """One batch from ``(episode position, t)`` pairs (see :meth:`batches` for the keys)."""
         first = self.episode(samples[0][0])
         obs_keys = [k for k in first.arrays if k.startswith("obs.")]
-        out: dict[str, list[Any]] = {k: [] for k in (*obs_keys, "action", "executed_action",
-                                                     "perturbed", "episode", "t", "valid",
-                                                     "prompt", "task")}
+        out: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                *obs_keys,
+                "action",
+                "executed_action",
+                "perturbed",
+                "episode",
+                "t",
+                "valid",
+                "prompt",
+                "task",
+            )
+        }
         for e, t in samples:
             ep = self.episode(e)
             steps = np.arange(t - history + 1, t + 1)

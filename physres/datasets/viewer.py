@@ -29,8 +29,9 @@ def _band(width: int, lines: list[str], scale: float, color=_WHITE) -> np.ndarra
     line_h = int(22 * scale) + 4
     band = np.full((line_h * len(lines) + 6, width, 3), 24, np.uint8)
     for i, line in enumerate(lines):
-        cv2.putText(band, line, (6, line_h * (i + 1) - 4), _FONT, 0.5 * scale, color, 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            band, line, (6, line_h * (i + 1) - 4), _FONT, 0.5 * scale, color, 1, cv2.LINE_AA
+        )
     return band
 
 

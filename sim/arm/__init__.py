@@ -8,7 +8,9 @@ Public API::
     expert = make_expert(env)
     obs, reward, terminated, truncated, info = env.step(expert.act(obs))
 
-``SimArm`` (kind ``sim.arm``) wraps the same scene as a physres Device.
+``SimArm`` (kind ``sim.arm``) is the tabletop's one control loop, a physres Device
+with the arm contract of ``physres.drivers.arm.schema``; ``TabletopEnv`` is a thin
+gymnasium shell over it.
 """
 
 from physres.sim.arm.device import SimArm, SimArmParams

@@ -49,8 +49,13 @@ class NoiseConfig:
         if scale < 0:
             raise ConfigError(f"noise scale must be >= 0, got {scale}")
         std = tuple(float(s) * scale for s in self.push_std)
-        return NoiseConfig(self.burst_prob if scale else 0.0, self.burst_steps, std,  # type: ignore[arg-type]
-                           self.clean_fraction, self.tail_margin)
+        return NoiseConfig(
+            self.burst_prob if scale else 0.0,
+            self.burst_steps,
+            std,  # type: ignore[arg-type]
+            self.clean_fraction,
+            self.tail_margin,
+        )
 
 
 @dataclass
@@ -69,13 +74,17 @@ class CollectResult:
         out = []
         for task in self.written:
             n = self.written[task]
-            out.append({
-                "task": task, "episodes": n, "successes": self.successes[task],
-                "success_rate": self.successes[task] / n if n else float("nan"),
-                "mean_length": self.steps[task] / n if n else float("nan"),
-                "perturbed_frac": self.perturbed[task] / max(1, self.steps[task]),
-                "skipped": self.skipped.get(task, 0),
-            })
+            out.append(
+                {
+                    "task": task,
+                    "episodes": n,
+                    "successes": self.successes[task],
+                    "success_rate": self.successes[task] / n if n else float("nan"),
+                    "mean_length": self.steps[task] / n if n else float("nan"),
+                    "perturbed_frac": self.perturbed[task] / max(1, self.steps[task]),
+                    "skipped": self.skipped.get(task, 0),
+                }
+            )
         return out
 
 
@@ -107,8 +116,12 @@ def run_episode(
     while True:
         expert_action = np.asarray(expert.act(obs), dtype=np.float32)
         action = expert_action.copy()
-        if noisy and burst_left == 0 and t < max_steps - noise.tail_margin \
-                and rng.random() < noise.burst_prob:
+        if (
+            noisy
+            and burst_left == 0
+            and t < max_steps - noise.tail_margin
+            and rng.random() < noise.burst_prob
+        ):
             lo, hi = noise.burst_steps
             burst_left = int(rng.integers(lo, hi + 1))
             push = rng.normal(0.0, noise.push_std)
@@ -120,8 +133,14 @@ def run_episode(
         next_obs, reward, terminated, truncated, info = env.step(action)
         applied = np.asarray(info.get("action_applied", action), dtype=np.float32)
         success = bool(info.get("success", False))
-        rec.add(obs, action=applied, expert_action=expert_action, perturbed=perturbed,
-                reward=float(reward), success=success)
+        rec.add(
+            obs,
+            action=applied,
+            expert_action=expert_action,
+            perturbed=perturbed,
+            reward=float(reward),
+            success=success,
+        )
         obs = next_obs
         t += 1
         if terminated or truncated:
@@ -174,14 +193,23 @@ def collect(
     writer = DatasetWriter(
         root,
         action_spec=ACTION_SPEC.to_dict(),
-        info={"env": "physres.sim.arm.TabletopEnv", "render_size": render_size,
-              "wrist_camera": wrist_camera, "collect_seed": seed},
+        info={
+            "env": "physres.sim.arm.TabletopEnv",
+            "render_size": render_size,
+            "wrist_camera": wrist_camera,
+            "collect_seed": seed,
+        },
     )
     result = CollectResult(root=root)
     t0 = time.perf_counter()
     for task in tasks:
-        for key in (result.written, result.successes, result.steps, result.perturbed,
-                    result.skipped):
+        for key in (
+            result.written,
+            result.successes,
+            result.steps,
+            result.perturbed,
+            result.skipped,
+        ):
             key[task] = 0
         env = TabletopEnv(task=task, render_size=render_size, wrist_camera=wrist_camera)
         try:
@@ -195,9 +223,13 @@ def collect(
                     expert.reset()
                 t_ep = time.perf_counter()
                 rec, meta = run_episode(env, expert, seed=s, noise=noise)
-                meta.update(task=task, task_episode=k, noise=asdict(noise),
-                            seconds=round(time.perf_counter() - t_ep, 3),
-                            expert=type(expert).__name__)
+                meta.update(
+                    task=task,
+                    task_episode=k,
+                    noise=asdict(noise),
+                    seconds=round(time.perf_counter() - t_ep, 3),
+                    expert=type(expert).__name__,
+                )
                 line = writer.write_episode(rec.arrays(), meta)
                 result.written[task] += 1
                 result.successes[task] += int(meta["success"])

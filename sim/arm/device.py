@@ -29,7 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from physres.device import Chunk, Description, Device, StreamSpec, command
 from physres.drivers.arm.safety import SafetyMode, limit_joint_step, limit_workspace
-from physres.drivers.arm.schema import FRAME, POSE_AXES, arm_inputs, arm_streams
+from physres.drivers.arm.schema import (
+    FRAME,
+    POSE_AXES,
+    TERMINATE_THRESHOLD,
+    arm_inputs,
+    arm_streams,
+)
 from physres.errors import DataError, DeviceError, SafetyError
 from physres.sim.arm.scene import ARM_JOINTS, HOME_JOINTS, Scene
 from physres.sim.arm.spec import ACTION_SPEC
@@ -261,6 +267,8 @@ class SimArm(Device):
             return a[min(t, a.shape[0] - 1)].astype(float)
 
         q, pose, close = ref.copy(), None, None
+        if "action" in inputs and row("action")[5] > TERMINATE_THRESHOLD:
+            return q, pose_ref.copy(), close  # "done": the contract moves nothing
         if "ee" in inputs or "action" in inputs:
             key = "ee" if "ee" in inputs else "action"
             target = row("ee") if key == "ee" else pose_ref + row("action")[:4]
@@ -294,8 +302,9 @@ class SimArm(Device):
             sc.set_gripper(close)
         sc.set_arm_targets(q)
         substeps = max(1, round(self.params.physics_hz / self.params.rate_hz))
+        step = sc.client.stepSimulation  # BulletClient builds a wrapper on every lookup
         for k in range(substeps):
-            sc.client.stepSimulation()
+            step()
             if (k + 1) % _UPDATE_EVERY == 0:
                 if self.task is not None:
                     self.task.update(sc)

@@ -59,15 +59,19 @@ def test_a_mock_in_refuse_mode_refuses_before_the_wire() -> None:
 
 
 def test_a_mock_holds_after_estop_and_refuses_motion_until_cleared(mock_arm: SO101) -> None:
+    goal = 1.5  # shoulder_pan, rad: half a second of motion at its 3 rad/s
     for _ in range(3):
-        mock_arm.apply({"joints": [0.6, 0.0, 0.0, 0.0, 0.0]})
+        mock_arm.apply({"joints": [goal, 0.0, 0.0, 0.0, 0.0]})
         time.sleep(0.1)
-    present = mock_arm.read()["joints"].data[0]
+    present = mock_arm.read()["joints"].data[0, 0]
     t0 = time.monotonic()
     assert mock_arm.call("estop")["fault"] == "e-stop"
     hold = dict(mock_arm.emulator.goal_writes(since=t0))
     assert sorted(hold) == [1, 2, 3, 4, 5, 6]
-    assert abs((hold[1] - 2048) * STEP_RAD - present[0]) <= 0.05  # where it was, not the goal
+    held = (hold[1] - 2048) * STEP_RAD
+    assert present - STEP_RAD <= held < goal - 0.3  # where it was, not where it was going
+    time.sleep(0.5)
+    assert abs(mock_arm.emulator.positions()[1] - hold[1]) <= 1.0  # and it stopped there
     t1 = time.monotonic()
     with pytest.raises(DeviceError, match="faulted .e-stop."):
         mock_arm.apply({"joints": [0.0, 0.0, 0.0, 0.0, 0.0]})

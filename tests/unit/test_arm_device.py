@@ -158,3 +158,12 @@ def test_action_deltas_move_the_commanded_pose_and_stop_at_the_box(arm: SimArm) 
         sent = arm.apply({"action": [0.0, 0.0, -0.05, 0.0, 1.0, 0.0]})
     assert sent["ee"][0, 2] == pytest.approx(arm.params.workspace_low[2])
     assert sent["gripper"][0] == 0.0 and arm.scene.gripper_closed  # > 0 closes, as in the env
+
+
+@pytest.mark.parametrize("kind", ["sim.arm", "mock.arm"])
+def test_a_terminating_action_row_moves_nothing_on_either_arm(kind: str) -> None:
+    with registry.create(kind, "arm") as arm:
+        first = arm.apply({"action": [0.0, 0.0, -0.01, 0.0, -1.0, 0.0]})
+        done = arm.apply({"action": [0.05, 0.05, -0.05, 0.2, 1.0, 1.0]})
+        np.testing.assert_array_equal(done["joints"], first["joints"])
+        np.testing.assert_array_equal(done["gripper"], first["gripper"])

@@ -24,11 +24,16 @@ def demos(tmp_path: Path) -> DemoDataset:
             image = np.full((32, 32, 3), 40 * e + t, np.uint8)
             proprio = np.array([e, t], np.float32)
             expert = np.array([e, t, 0, 0, 1.0 if t > 2 else -1.0, 0], np.float32)
-            rec.add({"image": image, "proprio": proprio, "prompt": f"task {e} please"},
-                    action=expert + 0.5, expert_action=expert, perturbed=t == 1,
-                    success=t == n - 1)
-        writer.write_episode(rec.arrays(), {"task": f"t{e}", "success": e != 2,
-                                            "prompt": f"task {e} please"})
+            rec.add(
+                {"image": image, "proprio": proprio, "prompt": f"task {e} please"},
+                action=expert + 0.5,
+                expert_action=expert,
+                perturbed=t == 1,
+                success=t == n - 1,
+            )
+        writer.write_episode(
+            rec.arrays(), {"task": f"t{e}", "success": e != 2, "prompt": f"task {e} please"}
+        )
     return DemoDataset(tmp_path)
 
 

@@ -25,8 +25,14 @@ def fake_episode(rng: np.random.Generator, length: int, prompt: str) -> DemoReco
             "prompt": prompt,
         }
         expert = rng.normal(size=6).astype(np.float32)
-        rec.add(obs, action=expert + 0.1, expert_action=expert, perturbed=t % 3 == 0,
-                reward=float(t == length - 1), success=t == length - 1)
+        rec.add(
+            obs,
+            action=expert + 0.1,
+            expert_action=expert,
+            perturbed=t % 3 == 0,
+            reward=float(t == length - 1),
+            success=t == length - 1,
+        )
     return rec
 
 
@@ -36,8 +42,10 @@ def write_dataset(root: Path, lengths=(5, 7, 6), seed: int = 0) -> list[DemoReco
     recs = []
     for i, n in enumerate(lengths):
         rec = fake_episode(rng, n, f"put the cube number {i} in the bowl")
-        writer.write_episode(rec.arrays(), {"task": "pick_place", "seed": 100 + i,
-                                            "success": i != 1, "prompt": rec.prompt})
+        writer.write_episode(
+            rec.arrays(),
+            {"task": "pick_place", "seed": 100 + i, "success": i != 1, "prompt": rec.prompt},
+        )
         recs.append(rec)
     return recs
 
@@ -54,8 +62,9 @@ def test_episodes_round_trip_with_their_metadata(tmp_path: Path) -> None:
     assert [e.seed for e in ds.episodes] == [100, 101, 102]
     assert [e.success for e in ds.episodes] == [True, False, True]
     assert ds.episode(2)["obs.image"].dtype == np.uint8
-    assert ds.summary() == [{"task": "pick_place", "episodes": 3, "successes": 2, "steps": 18,
-                             "perturbed_steps": 0}]
+    assert ds.summary() == [
+        {"task": "pick_place", "episodes": 3, "successes": 2, "steps": 18, "perturbed_steps": 0}
+    ]
 
 
 def test_a_second_writer_appends_and_refuses_another_action_spec(tmp_path: Path) -> None:
