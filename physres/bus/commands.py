@@ -79,7 +79,11 @@ class CommandClient:
     def _dealer(self, endpoint: str) -> zmq.Socket:
         s = bus_socket(self.ctx, self.cfg, zmq.DEALER, "client")
         s.setsockopt(zmq.ROUTING_ID, self.name.encode())
-        s.connect(endpoint)
+        try:
+            s.connect(endpoint)
+        except zmq.ZMQError:
+            s.close(linger=0)
+            raise
         return s
 
     def _route(self, node: str) -> zmq.Socket | None:
