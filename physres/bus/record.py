@@ -484,11 +484,15 @@ class Recorder(Service):
                     self.errors.record(e)
             if sub.sock.poll(50):  # what is already queued still belongs to the run
                 self._drain(sub, writer, limit=None)
+            try:  # publishers that said goodbye: what they sent after our last is lost
+                sub.reconcile(timeout_s=min(1.0, self.cfg.command_timeout_s))
+            except Exception as e:  # no broker any more: nothing to reconcile against
+                self.errors.record(e)
         finally:
             self.count = writer.count
             self.stats = {
                 "messages": writer.count,
-                "dropped": sub.seq.dropped,
+                "dropped": sub.seq.dropped,  # gaps and (reconciled) tail losses
                 "garbage": dict(sub.garbage.counts),
                 "faults": dict(self.errors.counts),
                 "streams": sub.seq.as_dict(),

@@ -23,6 +23,7 @@ import zmq
 
 from physres.bus.config import BusConfig
 from physres.bus.record import Recording, read_recording
+from physres.bus.sockets import bus_socket
 from physres.errors import BusError, ConfigError
 
 __all__ = ["replay"]
@@ -84,9 +85,10 @@ def replay(
     warn = warn or log.warning
     info, messages = read_recording(path, topics, raw=True)
     wanted = list(topics or ["(all)"])
-    sock = ctx.socket(zmq.XPUB)
+    # a replay must not drop what it was asked to send (no high-water mark), and its
+    # last messages must leave before the socket closes (a linger, unlike live nodes)
+    sock = bus_socket(ctx, cfg.model_copy(update={"sndhwm": 0}), zmq.XPUB, "client")
     sock.setsockopt(zmq.LINGER, 2000)
-    sock.setsockopt(zmq.SNDHWM, 0)  # a replay must not drop what it was asked to send
     sock.connect(cfg.endpoints.pub)
     listeners = _Listeners(sock, [t.encode() for t in (topics or [""])])
     try:

@@ -155,10 +155,12 @@ class RunSession:
         broker = ensure_broker(self.bus, ctx, say=self.say)
         if broker is not None:
             stack.callback(broker.stop)
-        for d in devices.values():
-            stack.callback(DeviceNode(d, self.bus, ctx).start().stop)
+        # the recorder first, so it stops last: it drains what the nodes published up
+        # to their goodbye, and counts what the goodbyes say it never received
         if self.recording is not None:
             self._start_recorder(ctx, [f"{n}/" for n in devices])
+        for d in devices.values():
+            stack.callback(DeviceNode(d, self.bus, ctx).start().stop)
         # a stepped device's outputs may take as long as its chunk takes in real time
         # (firmware in the loop runs at wall-clock pace): wait at least drive.timeout_s
         proxy = RemoteDevice(
