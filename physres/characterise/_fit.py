@@ -1,0 +1,146 @@
+"""One ridge factorisation of the states, shared by every target of a metric.
+
+Every characterisation metric is "how well does a linear readout of the
+states reconstruct target z": hundreds of targets against one state matrix.
+The states' centred Gram matrix is accumulated once
+(:class:`~physres.readout.SufficientStats`), all targets' cross products in
+the same pass, and one ridge solve (:func:`~physres.readout.solve_ridge`)
+takes every target as a right-hand side; per-target errors then follow from
+the statistics alone (``SSE = zᵀz − 2wᵀb + wᵀGw``), no prediction is formed.
+This, not a faster solver, is why the metrics cost about one Gram matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from physres.errors import DataError
+from physres.readout import SufficientStats, solve_ridge
+from physres.readout.validation import first_nonfinite
+
+__all__ = ["Fit", "check_inputs", "fit_targets"]
+
+#: default ridge, relative to the mean diagonal of the states' centred Gram matrix
+RIDGE = 1e-9
+
+
+@dataclass
+class Fit:
+    """Per-target scores of one shared fit (arrays of length K)."""
+
+    #: 1 − SSE/Σ(z−z̄)²: in-sample, or on the held-out rows about the training means
+    capacity: np.ndarray
+    #: squared correlation of prediction and target (held-out rows; in-sample: = capacity)
+    r2: np.ndarray
+    #: rows the scores were computed on
+    n_rows: int
+    alpha: float
+
+
+def check_inputs(
+    u: np.ndarray,
+    X: np.ndarray,
+    *,
+    source: str,
+    washout: int,
+    max_delay: int,
+    u_name: str = "input",
+    x_name: str = "states",
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(u, X)`` as float64 ``(T,)`` and ``(T, N)``, or a one-line DataError naming the place.
+
+    Runs before any metric: non-finite values (first row and column), a
+    length mismatch and too few rows for ``max_delay`` after the washout are
+    refused with ``source`` (a file, a config) in the message.
+    """
+    u = np.asarray(u, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    if u.ndim == 2 and u.shape[1] == 1:
+        u = u[:, 0]
+    if u.ndim != 1:
+        raise DataError(f"{source}: {u_name} must be one channel, got shape {u.shape}")
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise DataError(f"{source}: {x_name} must be (samples, features), got shape {X.shape}")
+    if len(u) != len(X):
+        raise DataError(
+            f"{source}: {u_name} has {len(u)} samples but {x_name} has {len(X)}; "
+            "they must be aligned sample for sample"
+        )
+    for name, A in ((u_name, u), (x_name, X)):
+        hit = first_nonfinite(A)
+        if hit is not None:
+            r, c = hit
+            col = f", column {c}" if A.ndim == 2 else ""
+            raise DataError(
+                f"{source}: {name} contains NaN or inf at row {r}{col} "
+                f"(value {A.reshape(len(A), -1)[r, c]}); clean or cut the data first"
+            )
+    n_feat = X.shape[1]
+    need = 2 * (n_feat + 1)
+    rows = len(X) - washout - max_delay
+    if rows < need:
+        raise DataError(
+            f"{source}: {len(X)} samples minus washout {washout} and max delay {max_delay} "
+            f"leave {max(rows, 0)} rows; {n_feat} features need at least {need} "
+            f"(record ≥ {washout + max_delay + need} samples or lower the delays)"
+        )
+    return u, X
+
+
+def fit_targets(
+    X: np.ndarray,
+    Z: np.ndarray,
+    *,
+    alpha: float | None = None,
+    train_fraction: float | None = None,
+    orthonormalise: bool = False,
+) -> Fit:
+    """Score a ridge readout of ``X`` (n, N) on every column of ``Z`` (n, K) at once.
+
+    ``train_fraction=None``: fitted and scored on all rows (Dambre et al.'s
+    estimator; the caller removes the finite-data bias). ``train_fraction=f``:
+    the first ``int(n·f)`` rows fit, the rest score. ``orthonormalise``
+    makes the targets exactly orthonormal on the scoring rows first (Gram–
+    Schmidt in column order, through a Cholesky factor of ``ZᵀZ``), so that
+    the in-sample capacities sum to at most rank(X). ``alpha`` is absolute;
+    None means :data:`RIDGE` times the mean diagonal of the centred Gram.
+    """
+    n, N = X.shape
+    K = Z.shape[1]
+    if train_fraction is None:
+        fit_X, fit_Z = X, Z
+    else:
+        cut = int(n * train_fraction)
+        fit_X, fit_Z = X[:cut], Z[:cut]
+    stats = SufficientStats(N, K)
+    stats.update(fit_X, fit_Z)
+    G, B, zz, mx, mz = stats.centred()
+    if orthonormalise:
+        Zc = fit_Z - mz
+        L = np.linalg.cholesky(Zc.T @ Zc)
+        B = np.linalg.solve(L, B.T).T  # cross products with the orthonormalised targets
+        zz = np.ones(K)
+        if train_fraction is not None:
+            raise DataError("orthonormalise applies to the in-sample estimator only")
+    a = float(alpha) if alpha is not None else RIDGE * float(np.trace(G)) / max(N, 1)
+    W = solve_ridge(G, B, a)
+    if train_fraction is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sse = zz - 2.0 * np.einsum("ij,ij->j", W, B) + np.einsum("ij,ij->j", W, G @ W)
+            cap = np.where(zz > 0, 1.0 - sse / zz, 0.0)
+        return Fit(capacity=cap, r2=cap, n_rows=len(fit_X), alpha=a)
+    test = SufficientStats(N, K)
+    test.update(X[cut:], Z[cut:])
+    Gt, Bt, zzt, _, _ = test.centred()  # about the test rows' own means
+    Ga, Ba, zza, _, _ = test.centred(about=(mx, mz))  # about the training means
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = np.einsum("ij,ij->j", W, Bt)
+        vp = np.einsum("ij,ij->j", W, Gt @ W)
+        r2 = np.where((zzt > 0) & (vp > 0), cov**2 / (zzt * vp), 0.0)
+        sse = zza - 2.0 * np.einsum("ij,ij->j", W, Ba) + np.einsum("ij,ij->j", W, Ga @ W)
+        cap = np.where(zzt > 0, 1.0 - sse / zzt, 0.0)
+    return Fit(capacity=cap, r2=r2, n_rows=n - cut, alpha=a)
