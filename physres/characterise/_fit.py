@@ -76,7 +76,7 @@ def check_inputs(
             r, c = hit
             col = f", column {c}" if A.ndim == 2 else ""
             raise DataError(
-                f"{source}: {name} contains NaN or inf at row {r}{col} "
+                f"{source}: NaN or inf in {name} at row {r}{col} "
                 f"(value {A.reshape(len(A), -1)[r, c]}); clean or cut the data first"
             )
     n_feat = X.shape[1]

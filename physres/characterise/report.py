@@ -80,7 +80,7 @@ def characterise(
     for name, S in (("distinct-input states", d.distinct), ("repeated-input states", d.repeats)):
         if S is not None and not np.isfinite(S).all():
             r, c = np.argwhere(~np.isfinite(np.atleast_2d(S)))[0]
-            raise DataError(f"{d.source}: {name} contain NaN or inf at row {r}, column {c}")
+            raise DataError(f"{d.source}: NaN or inf in {name} at row {r}, column {c}")
     if np.ptp(u) == 0:
         raise DataError(f"{d.source}: the input is constant; nothing to characterise")
     uu = to_unit(u)
