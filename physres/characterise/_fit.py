@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from physres.errors import DataError
 from physres.readout import SufficientStats, solve_ridge
@@ -22,6 +23,8 @@ from physres.readout.validation import first_nonfinite
 
 __all__ = ["Fit", "check_inputs", "fit_targets"]
 
+#: a target whose part not explained by the earlier ones is below this fraction is dependent
+_DEPENDENT = 1e-9
 #: default ridge, relative to the mean diagonal of the states' centred Gram matrix
 RIDGE = 1e-9
 
@@ -91,6 +94,41 @@ def check_inputs(
     return u, X
 
 
+def _orthonormal_cross(Zc: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cross products and norms of the targets after Gram–Schmidt in column order.
+
+    With ``ZᵀZ = LLᵀ`` the orthonormalised targets are ``Z L⁻ᵀ``, so ``XᵀZ L⁻ᵀ``
+    is all that is needed. A target that is (numerically) a combination of the
+    earlier ones, such as P̃₂(u) for a ±1 input, is dropped: norm 0, capacity 0.
+    """
+    C = Zc.T @ Zc
+    d = np.diag(C).copy()
+    keep = d > 0
+    k = np.flatnonzero(keep)
+    try:  # fast path: the targets are independent (any continuous input)
+        L = np.linalg.cholesky(C[np.ix_(k, k)])
+        ok = bool(np.all(np.diag(L) ** 2 > _DEPENDENT * d[k]))
+    except np.linalg.LinAlgError:
+        ok = False
+    if not ok:  # a discrete input: Cholesky target by target, skipping dependent ones
+        K = len(C)
+        L = np.zeros((K, K))
+        keep[:] = False
+        for j in range(K):
+            idx = np.flatnonzero(keep)
+            lj = solve_triangular(L[np.ix_(idx, idx)], C[idx, j], lower=True)
+            r = C[j, j] - lj @ lj
+            if d[j] > 0 and r > _DEPENDENT * d[j]:
+                L[j, idx] = lj
+                L[j, j] = np.sqrt(r)
+                keep[j] = True
+        k = np.flatnonzero(keep)
+        L = L[np.ix_(k, k)]
+    out = np.zeros_like(B)
+    out[:, k] = solve_triangular(L, B[:, k].T, lower=True).T
+    return out, keep.astype(np.float64)
+
+
 def fit_targets(
     X: np.ndarray,
     Z: np.ndarray,
@@ -111,6 +149,8 @@ def fit_targets(
     """
     n, N = X.shape
     K = Z.shape[1]
+    if orthonormalise and train_fraction is not None:
+        raise DataError("orthonormalise applies to the in-sample estimator only")
     if train_fraction is None:
         fit_X, fit_Z = X, Z
     else:
@@ -120,12 +160,7 @@ def fit_targets(
     stats.update(fit_X, fit_Z)
     G, B, zz, mx, mz = stats.centred()
     if orthonormalise:
-        Zc = fit_Z - mz
-        L = np.linalg.cholesky(Zc.T @ Zc)
-        B = np.linalg.solve(L, B.T).T  # cross products with the orthonormalised targets
-        zz = np.ones(K)
-        if train_fraction is not None:
-            raise DataError("orthonormalise applies to the in-sample estimator only")
+        B, zz = _orthonormal_cross(fit_Z - mz, B)
     a = float(alpha) if alpha is not None else RIDGE * float(np.trace(G)) / max(N, 1)
     W = solve_ridge(G, B, a)
     if train_fraction is None:

@@ -131,3 +131,14 @@ def test_too_few_samples_for_the_delays_fails_before_any_fit(drive, linear) -> N
 def test_misaligned_input_and_states_are_refused(drive, linear) -> None:
     with pytest.raises(DataError, match="input has 4000 samples but states has 3999"):
         ipc(drive, linear[:-1], source="x")
+
+
+def test_a_binary_input_drops_the_targets_it_cannot_tell_apart() -> None:
+    """For u = ±1, P̃₂(u) is constant and P̃₃(u) ∝ u: those targets count 0, not NaN."""
+    rng = np.random.default_rng(0)
+    u = rng.choice([-1.0, 1.0], 2000)
+    X = np.column_stack([u, np.roll(u, 1), u * np.roll(u, 1), rng.standard_normal(2000)])
+    r = ipc(u, X, max_delay=3, max_degree=3)
+    assert np.isfinite(r.capacities).all()
+    assert r.total == pytest.approx(3.0, abs=0.02)  # u(t), u(t−1), u(t)·u(t−1)
+    assert r.total <= 4
