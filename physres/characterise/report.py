@@ -41,6 +41,23 @@ __all__ = [
 DEFAULT_DELAYS = {1: 40, 2: 15, 3: 8}
 
 
+#: what each figure in metrics.json is, so files from different labs compare
+DEFINITIONS = {
+    "ipc": "Dambre et al. 2012: in-sample 1-NMSE of ridge readouts for products of "
+    "unit-variance Legendre polynomials of the input mapped to [-1, 1], delays from 0, "
+    "targets Gram-Schmidt orthonormalised on the scored rows, values below "
+    "chi2_{1-1e-4}(N)/T set to 0",
+    "kernel_rank": "singular values above 1e-3 of the largest, final states after distinct "
+    "inputs (or all states of a recording)",
+    "generalisation_rank": "as kernel_rank, final states after noisy repeats of one input",
+    "nonlinear_memory": "max(0, 1-NMSE) of sin(nu*u(t-tau)), last 20% of rows held out",
+    "nlt_nmse": "NMSE on the last 20% of rows; sine drive; square wave, Hilbert quadrature, "
+    "squared sine",
+    "sinx_nmse": "NMSE of sin(2*pi*(u-min)/(max-min)), last 20% of rows held out",
+    "ridge": "1e-9 x mean diagonal of the states' centred Gram matrix",
+}
+
+
 @dataclass
 class Drive:
     """What a characterisation is computed from; ``source`` names it in every error."""
@@ -88,6 +105,7 @@ def characterise(
     nlm = nonlinear_memory(uu, X, taus=taus, nus=nus, washout=washout, source=d.source)
     metrics: dict[str, Any] = {
         "source": d.source,
+        "definitions": DEFINITIONS,
         "samples": len(u),
         "features": X.shape[1],
         "washout": washout,
@@ -114,8 +132,10 @@ def characterise(
 def load_recording(path: str | Path, device: str | None = None) -> Drive:
     """The drive (``<device>/sent``, array ``u``) and states (``<device>/state``) of a recording.
 
-    Messages are concatenated in the order recorded; a recording without the
-    two topics, or whose drive and states differ in length, is refused.
+    Messages are concatenated in the order recorded; k states per input
+    sample are averaged, an input held for k samples per state is thinned
+    (the last of each k). A recording without the two topics, or whose
+    lengths are not in a whole ratio, is refused.
     """
     from physres.bus.record import read_recording
 
@@ -144,12 +164,8 @@ def load_recording(path: str | Path, device: str | None = None) -> Drive:
     src = both[0]
     u = np.concatenate(sent[src])
     X = np.concatenate(state[src])
-    if len(u) != len(X):
-        raise RecordingError(
-            f"{p}: {src}/sent has {len(u)} samples but {src}/state has {len(X)}; "
-            "characterise needs one state per input sample"
-        )
     u = u.reshape(len(u), -1)
+    u, X = _align(u, X, f"{p}: {src}/sent has {len(u)} samples and {src}/state {len(X)}")
     moving = [c for c in range(u.shape[1]) if np.ptp(u[:, c]) > 0] or [0]
     if len(moving) > 1:
         raise RecordingError(
@@ -157,6 +173,19 @@ def load_recording(path: str | Path, device: str | None = None) -> Drive:
             "characterise needs a one-channel drive"
         )
     return Drive(source=f"{p} ({src}/sent, {src}/state)", u=u[:, moving[0]], X=X)
+
+
+def _align(u: np.ndarray, X: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """One state row per input value: states pooled (mean) or held inputs thinned by k."""
+    if len(u) == len(X):
+        return u, X
+    if len(u) and len(X) % len(u) == 0:  # k states per input sample (a faster stream)
+        k = len(X) // len(u)
+        return u, X.reshape(len(u), k, -1).mean(axis=1)
+    if len(X) and len(u) % len(X) == 0:  # each state after k held input samples
+        k = len(u) // len(X)
+        return u[k - 1 :: k], X
+    raise RecordingError(f"{what}; characterise needs a whole number of one per the other")
 
 
 def collect(

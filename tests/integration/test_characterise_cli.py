@@ -64,3 +64,24 @@ def test_a_recording_without_the_topics_is_one_line_naming_the_file(
     assert f"{rec}: characterise needs topics <device>/sent" in err
     assert "cam/frame" in err
     assert not (tmp_path / "c").exists()  # nothing written before the inputs were checked
+
+
+@pytest.mark.parametrize("states_per_input", [1, 2])
+def test_a_faster_state_stream_is_pooled_per_input_sample(
+    tmp_path: Path, states_per_input: int
+) -> None:
+    from physres.characterise import load_recording
+
+    rng = np.random.default_rng(0)
+    rec = tmp_path / "r.mcap"
+    w = RecordingWriter(rec)
+    for i in range(4):
+        u = rng.uniform(-1, 1, (50, 1))
+        x = np.repeat(np.hstack([u, u**2]), states_per_input, axis=0)
+        w.write(encode("dev", "sent", i, {"u": u}))
+        w.write(encode("dev", "state", i, {"state": x}))
+    w.close()
+    d = load_recording(rec)
+    assert d.u.shape == (200,) and d.X.shape == (200, 2)
+    np.testing.assert_allclose(d.X[:, 0], d.u)
+    assert "dev/sent" in d.source
