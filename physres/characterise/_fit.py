@@ -21,7 +21,7 @@ from physres.errors import DataError
 from physres.readout import SufficientStats, solve_ridge
 from physres.readout.validation import first_nonfinite
 
-__all__ = ["Fit", "check_inputs", "fit_targets"]
+__all__ = ["Fit", "check_inputs", "check_rows", "fit_targets"]
 
 #: a target whose part not explained by the earlier ones is below this fraction is dependent
 _DEPENDENT = 1e-9
@@ -82,16 +82,22 @@ def check_inputs(
                 f"{source}: NaN or inf in {name} at row {r}{col} "
                 f"(value {A.reshape(len(A), -1)[r, c]}); clean or cut the data first"
             )
-    n_feat = X.shape[1]
-    need = 2 * (n_feat + 1)
-    rows = len(X) - washout - max_delay
+    check_rows(len(X), X.shape[1], source=source, washout=washout, max_delay=max_delay)
+    return u, X
+
+
+def check_rows(
+    n_samples: int, n_features: int, *, source: str, washout: int, max_delay: int
+) -> None:
+    """Refuse, in one line, too few samples for ``max_delay`` after the washout."""
+    need = 2 * (n_features + 1)
+    rows = n_samples - washout - max_delay
     if rows < need:
         raise DataError(
-            f"{source}: {len(X)} samples minus washout {washout} and max delay {max_delay} "
-            f"leave {max(rows, 0)} rows; {n_feat} features need at least {need} "
-            f"(record ≥ {washout + max_delay + need} samples or lower the delays)"
+            f"{source}: {n_samples} samples minus washout {washout} and max delay {max_delay} "
+            f"leave {max(rows, 0)} rows; {n_features} features need at least {need} "
+            f"(use ≥ {washout + max_delay + need} samples or lower the delays)"
         )
-    return u, X
 
 
 def _orthonormal_cross(Zc: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,9 @@ def _cmd(args: argparse.Namespace) -> int:
     if src.suffix == ".mcap":
         drive = load_recording(src, args.device)
     else:
-        drive = collect(src, samples=args.samples, seed=args.seed)
+        drive = collect(
+            src, samples=args.samples, seed=args.seed, washout=args.washout, max_delay=delays
+        )
     metrics, res, nlm = characterise(drive, max_delay=delays, washout=args.washout)
     prepare_run_folder(out, overwrite=args.overwrite)
     write_report(out, metrics, res, nlm)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from physres.characterise._fit import check_inputs
+from physres.characterise._fit import check_inputs, check_rows
 from physres.characterise.ipc import IPCResult, ipc
 from physres.characterise.nlt import nlt, sine_drive, sinx
 from physres.characterise.nonlinear import NU, TAU, NonlinearMemory, nonlinear_memory
@@ -189,12 +189,22 @@ def _align(u: np.ndarray, X: np.ndarray, what: str) -> tuple[np.ndarray, np.ndar
 
 
 def collect(
-    config: str | Path, *, samples: int = 6000, seed: int = 0, rank_length: int = 100
+    config: str | Path,
+    *,
+    samples: int = 6000,
+    seed: int = 0,
+    rank_length: int = 100,
+    washout: int = 100,
+    max_delay: int | Mapping[int, int] = DEFAULT_DELAYS,
 ) -> Drive:
-    """Drive the config's device (the task's, else the first) with every metric's inputs."""
+    """Drive the config's device (the task's, else the first) with every metric's inputs.
+
+    ``washout`` and ``max_delay`` are checked against ``samples`` and the
+    device's declared state size before anything is driven.
+    """
     from physres import registry
     from physres.config import load_config
-    from physres.experiments.drive import collect_states
+    from physres.experiments.drive import collect_states, select_stream
     from physres.tasks.base import Episode
     from physres.tasks.registry import create
 
@@ -207,6 +217,11 @@ def collect(
     u = rng.uniform(-1, 1, samples)
     sine = sine_drive(samples)
     device = registry.create(dc.kind, name=name, params=params)
+    n_features = int(np.prod(select_stream(device.describe()).shape))
+    dmax = max(max_delay.values()) if isinstance(max_delay, Mapping) else int(max_delay)
+    check_rows(
+        samples, n_features, source=str(config), washout=washout, max_delay=max(dmax, max(TAU))
+    )
 
     def ep(x: np.ndarray) -> Episode:
         return Episode(x[:, None], x[:, None], {})

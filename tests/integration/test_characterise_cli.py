@@ -85,3 +85,14 @@ def test_a_faster_state_stream_is_pooled_per_input_sample(
     assert d.u.shape == (200,) and d.X.shape == (200, 2)
     np.testing.assert_allclose(d.X[:, 0], d.u)
     assert "dev/sent" in d.source
+
+
+def test_too_few_samples_for_a_config_fail_before_the_device_is_driven(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "esn.yaml"
+    cfg.write_text(ESN)
+    assert main(["characterise", str(cfg), "--out", str(tmp_path / "c"), "--samples", "150"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert f"{cfg}: 150 samples minus washout 100 and max delay 40 leave 10 rows" in err
