@@ -135,7 +135,7 @@ class ESN(Device):
                     dtype="<f8",
                     shape=(p.n_units,),
                     rate_hz=p.rate_hz,
-                    kind="state",
+                    carries="state",
                     units="a.u.",
                     doc="reservoir activations",
                 )

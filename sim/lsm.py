@@ -227,7 +227,7 @@ class LSM(Device):
                     name="spikes",
                     dtype=EVENT_DTYPE.descr,
                     shape=(),
-                    kind="events",
+                    carries="events",
                     doc="one record per spike: device time (ns) and neuron",
                 )
             ],

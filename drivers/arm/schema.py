@@ -96,7 +96,7 @@ def arm_streams(joint_names: Sequence[str], rate_hz: float) -> list[StreamSpec]:
             shape=(n,),
             units="rad",
             rate_hz=r,
-            kind="state",
+            carries="state",
             doc=f"arm joint angles {list(joint_names)}",
         ),
         StreamSpec(
@@ -104,7 +104,7 @@ def arm_streams(joint_names: Sequence[str], rate_hz: float) -> list[StreamSpec]:
             shape=(n,),
             units="rad/s",
             rate_hz=r,
-            kind="state",
+            carries="state",
             doc="arm joint speeds",
         ),
         StreamSpec(
@@ -112,7 +112,7 @@ def arm_streams(joint_names: Sequence[str], rate_hz: float) -> list[StreamSpec]:
             shape=(4,),
             units="m, m, m, rad",
             rate_hz=r,
-            kind="state",
+            carries="state",
             doc=f"tool pose (x, y, z, yaw) in the {FRAME} frame, from the joints",
         ),
         StreamSpec(
@@ -120,7 +120,7 @@ def arm_streams(joint_names: Sequence[str], rate_hz: float) -> list[StreamSpec]:
             shape=(),
             units="fraction open",
             rate_hz=r,
-            kind="state",
+            carries="state",
             doc="gripper opening, 0 closed … 1 open",
         ),
         StreamSpec(

@@ -165,10 +165,10 @@ class Camera(Device):
         rate = p.fps
         streams = [
             StreamSpec(name="frame", dtype="|u1", shape=p.frame_shape, units="DN", rate_hz=rate,
-                       kind="frame", doc="grey camera frame"),
+                       carries="frame", doc="grey camera frame"),
             StreamSpec(name="t_frame", dtype="<i8", shape=(), units="ns", rate_hz=rate,
                        doc="frame timestamps: file time for files, host monotonic for live"),
-            StreamSpec(name="events", dtype=EVENT_DTYPE.descr, shape=(), kind="events",
+            StreamSpec(name="events", dtype=EVENT_DTYPE.descr, shape=(), carries="events",
                        doc="dropped frames, stalls, resumes, end of source (CameraEvent codes)"),
         ]
         if self._pre is not None:

@@ -161,12 +161,12 @@ class MotorBoard(Device):
             }
         return self._description(
             streams=[
-                StreamSpec(name="strobe", dtype=STROBE_DTYPE.descr, shape=(), kind="events",
+                StreamSpec(name="strobe", dtype=STROBE_DTYPE.descr, shape=(), carries="events",
                            doc="camera-sync strobe edges: one per applied duty vector"),
-                StreamSpec(name="status", dtype=STATUS_DTYPE.descr, shape=(), kind="state",
+                StreamSpec(name="status", dtype=STATUS_DTYPE.descr, shape=(), carries="state",
                            rate_hz=status_rate, doc="board counters from each STATUS"),
                 StreamSpec(name="duty_out", dtype="<f4", shape=(p.n_motors,), units="duty",
-                           rate_hz=status_rate, kind="continuous",
+                           rate_hz=status_rate, carries="continuous",
                            doc="duty the board outputs (after its clamp and slew limit)"),
             ],
             inputs=[

@@ -59,7 +59,7 @@ class BucketRig(Device):
                 dtype="<i8",
                 shape=(),
                 rate_hz=fps,
-                kind="continuous",
+                carries="continuous",
                 doc="seq of the duty vector in effect at each frame (-1: none yet)",
             ),
         ]

@@ -72,7 +72,7 @@ class MockBackend:
 
     def _sample(self, spec: StreamSpec, n: int) -> np.ndarray:
         dt = spec.np_dtype
-        if spec.kind == "events" or None in spec.shape:
+        if spec.carries == "events" or None in spec.shape:
             shape = tuple(0 if s is None else s for s in spec.shape)
             return np.zeros((0, *shape), dtype=dt)
         shape = (n, *spec.shape)

@@ -82,7 +82,7 @@ class DeviceNode(Service):
                 shape=list(s.shape),
                 units=s.units,
                 rate_hz=s.rate_hz,
-                kind=s.kind,
+                carries=s.carries,
             )
         for name in desc.commands:
             node.command(name, lambda _n=name, **kw: dev.call(_n, **kw))

@@ -23,21 +23,23 @@ from physres.bus.dtypes import dtype_from_wire, dtype_to_wire
 from physres.errors import ConfigError, SafetyError
 
 __all__ = [
+    "Carries",
     "Chunk",
     "CommandSpec",
     "Description",
     "InputSpec",
     "Limits",
-    "StreamKind",
     "StreamSpec",
     "dtype_from_wire",
     "dtype_to_wire",
     "slew_limit",
 ]
 
-#: What a stream carries; consumers pick features by kind (frame → image features...).
-StreamKind = Literal["continuous", "frame", "events", "state", "text"]
-_KINDS = ("continuous", "frame", "events", "state", "text")
+#: What a stream carries (``StreamSpec.carries``); consumers pick features by it
+#: (frame → image features, events → spike counts...). Not a ``kind``: that word
+#: is kept for registered names (device kind, task, pipeline stage).
+Carries = Literal["continuous", "frame", "events", "state", "text"]
+_CARRIES = ("continuous", "frame", "events", "state", "text")
 
 
 def _finite_or_none(value: float | None, what: str) -> float | None:
@@ -122,15 +124,33 @@ class StreamSpec:
     shape: tuple[int | None, ...] = ()
     units: str = ""
     rate_hz: float | None = None
-    kind: StreamKind = "continuous"
+    carries: Carries = "continuous"
     doc: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", dtype_to_wire(dtype_from_wire(self.dtype)))
         object.__setattr__(self, "shape", tuple(self.shape))
-        if self.kind not in _KINDS:
-            raise ConfigError(f"stream {self.name!r}: kind {self.kind!r} is not one of {_KINDS}")
+        if self.carries not in _CARRIES:
+            raise ConfigError(
+                f"stream {self.name!r}: carries {self.carries!r}, not one of {_CARRIES}"
+            )
         _finite_or_none(self.rate_hz, f"stream {self.name!r} rate_hz")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StreamSpec:
+        """The inverse of ``asdict``; also reads the pre-rename key ``kind`` for ``carries``.
+
+        Descriptions recorded before the rename (heartbeats, run folders) still load.
+        """
+        d = dict(d)
+        if "kind" in d:
+            old = d.pop("kind")
+            if d.setdefault("carries", old) != old:
+                raise ConfigError(
+                    f"stream {d.get('name')!r}: both carries {d['carries']!r} and the old "
+                    f"key kind {old!r}; give carries only"
+                )
+        return cls(**d)
 
     @property
     def np_dtype(self) -> np.dtype:
@@ -228,7 +248,7 @@ class Description:
             kind=d["kind"],
             name=d["name"],
             clock=d["clock"],
-            streams={k: StreamSpec(**v) for k, v in d["streams"].items()},
+            streams={k: StreamSpec.from_dict(v) for k, v in d["streams"].items()},
             inputs={k: InputSpec(**v) for k, v in d["inputs"].items()},
             commands={
                 k: CommandSpec(**{**v, "params": tuple(v.get("params", ()))})

@@ -57,12 +57,12 @@ def _numeric(spec: StreamSpec) -> bool:
 def _events(spec: StreamSpec) -> bool:
     """An event stream: records with ``t_ns`` and ``channel`` fields."""
     names = spec.np_dtype.names or ()
-    return spec.kind == "events" and "t_ns" in names and "channel" in names
+    return spec.carries == "events" and "t_ns" in names and "channel" in names
 
 
 def select_stream(desc: Description, stream: str | None = None) -> StreamSpec:
     """The stream read as reservoir state: ``stream`` if given, else the first
-    numeric fixed-shape stream of kind "state", else "frame", else "continuous",
+    numeric fixed-shape stream carrying "state", else "frame", else "continuous",
     else an event stream (``t_ns``/``channel`` records)."""
     if stream is not None:
         if stream not in desc.streams:
@@ -75,9 +75,9 @@ def select_stream(desc: Description, stream: str | None = None) -> StreamSpec:
         spec = next(
             (
                 s
-                for kind in _STREAM_PREFERENCE
+                for carries in _STREAM_PREFERENCE
                 for s in desc.streams.values()
-                if s.kind == kind and _numeric(s)
+                if s.carries == carries and _numeric(s)
             ),
             None,
         )
@@ -85,12 +85,12 @@ def select_stream(desc: Description, stream: str | None = None) -> StreamSpec:
             spec = next((s for s in desc.streams.values() if _events(s)), None)
         if spec is None:
             raise DataError(
-                f"device {desc.name!r} has no stream of kind {'/'.join(_STREAM_PREFERENCE)} "
+                f"device {desc.name!r} has no stream carrying {'/'.join(_STREAM_PREFERENCE)} "
                 f"or events; name one with stream= (streams: {sorted(desc.streams)})"
             )
     if not _numeric(spec) and not _events(spec):
         raise DataError(
-            f"stream {desc.name}/{spec.name} ({spec.kind}, dtype {spec.np_dtype}, shape "
+            f"stream {desc.name}/{spec.name} ({spec.carries}, dtype {spec.np_dtype}, shape "
             f"{spec.shape}) is neither a fixed-size numeric sample nor events with t_ns and "
             "channel fields"
         )

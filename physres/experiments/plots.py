@@ -255,7 +255,7 @@ def figures(
         figs["frames"] = frames_figure(raw[:n].reshape(n, *frame_shape), labels, title)
     pred = task.predict(readout, states_test)
     metrics = result.get("metrics") or {}
-    if data.kind == "classification":
+    if data.problem == "classification":
         true = [e.label for e in data.test]
         figs["confusion"] = confusion_figure(true, np.asarray(pred), data.classes, title)
     else:

@@ -85,7 +85,7 @@ def run_protocol(
     readout reads the device's state rows.
     """
     if reset_between is None:
-        reset_between = data.kind == "classification"
+        reset_between = data.problem == "classification"
     t0 = time.perf_counter()
     device.reset(seed)
 

@@ -188,7 +188,7 @@ def _write_plots(
 
     assert session.description is not None
     spec = select_stream(session.description)
-    frame_shape = tuple(spec.shape) if spec.kind == "frame" and len(spec.shape) == 2 else None
+    frame_shape = tuple(spec.shape) if spec.carries == "frame" and len(spec.shape) == 2 else None
     paths = write_plots(
         out,
         result=result,

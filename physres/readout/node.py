@@ -82,7 +82,7 @@ class ReadoutNode(Service):
             kind=f"readout.{self.mode}",
         )
         node.declare_stream(
-            "prediction", dtype="<f8", shape=[None], units="", rate_hz=None, kind="continuous"
+            "prediction", dtype="<f8", shape=[None], units="", rate_hz=None, carries="continuous"
         )
         node.command("fit", self.fit_now)
         node.command("save", self.save)

@@ -106,7 +106,7 @@ class EventFeatures(_EpisodeStage):
         if not isinstance(x, EventWindow):
             raise DataError(
                 f"EventFeatures: expected EventWindow episodes from an event stream, got "
-                f"{type(x).__name__}; use it on a device stream of kind 'events'"
+                f"{type(x).__name__}; use it on a device stream that carries 'events'"
             )
         return x
 

@@ -101,7 +101,9 @@ class TaskData:
     washout: int
     n_inputs: int
     n_outputs: int
-    kind: Literal["regression", "classification"] = "regression"
+    #: what is scored: per-step values or one class label per episode (not a
+    #: ``kind``: that word is for registered names, like the task's own)
+    problem: Literal["regression", "classification"] = "regression"
     classes: tuple[str, ...] = ()
     closed_loop: list[Episode] = field(default_factory=list)
     meta: Mapping[str, Any] = field(default_factory=dict)
@@ -431,11 +433,11 @@ class Task(ABC):
     ) -> dict[str, float]:
         """Fit the readout (or ``pipeline``) once on training states, score test states.
 
-        ``data`` carries the washout and task kind; without it they are taken
-        from this task's defaults. The training score (``train_<metric>``)
-        reuses the training feature rows; ``pipeline`` (unfitted, from
-        :meth:`pipeline`) is fitted in place. See each task's ``score``
-        docstring for the metrics.
+        ``data`` carries the washout and the problem (regression or
+        classification); without it they are taken from this task's defaults.
+        The training score (``train_<metric>``) reuses the training feature
+        rows; ``pipeline`` (unfitted, from :meth:`pipeline`) is fitted in place.
+        See each task's ``score`` docstring for the metrics.
         """
         from physres.readout.pipeline import fit_pipeline
 
@@ -465,5 +467,5 @@ class Task(ABC):
             washout=washout,
             n_inputs=train[0].u.shape[1],
             n_outputs=1 if isinstance(y0, int) else y0.shape[1],
-            kind="classification" if isinstance(y0, int) else "regression",
+            problem="classification" if isinstance(y0, int) else "regression",
         )

@@ -308,7 +308,7 @@ class SpokenDigits(SequenceClassificationTask):
             washout=p.washout,
             n_inputs=p.n_bands,
             n_outputs=1,
-            kind="classification",
+            problem="classification",
             classes=tuple(DIGITS[d] for d in p.digits),
             meta={"split": p.split, "espeak": ds["header"].get("espeak", "")},
         )

@@ -130,7 +130,7 @@ class SimArm(Device):
                     dtype="|u1",
                     shape=(p.render_size, p.render_size, 3),
                     rate_hz=p.rate_hz,
-                    kind="frame",
+                    carries="frame",
                     units="rgb",
                     doc="fixed scene camera (tiny renderer)",
                 )

@@ -123,7 +123,9 @@ class SceneObject:
 
     name: str
     body: int
-    kind: str
+    #: what the object is ("cube", "bowl", "mug"...); not a ``kind``, a word kept for
+    #: registered names
+    shape: str
     color: str = ""
     #: hold with a fixed constraint while the gripper is closed on it (too wide/heavy for friction)
     grasp_assist: bool = False

@@ -65,18 +65,18 @@ class Bucket(Device):
             return self._desc
         p = self.params
         streams = [StreamSpec(name="frame", dtype="|u1", shape=self.frame_shape, units="DN",
-                              rate_hz=p.fps, kind="frame",
+                              rate_hz=p.fps, carries="frame",
                               doc="overhead camera image of the rippled surface")]
         if p.height_stream:
             streams.append(StreamSpec(name="height", dtype="<f4", shape=tuple(p.grid), units="m",
-                                      rate_hz=p.fps, kind="state",
+                                      rate_hz=p.fps, carries="state",
                                       doc="surface height at each frame (ground truth)"))
         high, max_step = 1.0, p.max_duty_step
         if p.motor_driver != "direct":  # the MotorBoard's limits: refused here, before the port
             high, max_step = FIRMWARE_MAX_DUTY, min(max_step, FIRMWARE_MAX_STEP)
             m = self.model
             streams.append(StreamSpec(name="duty_out", dtype="<f4", shape=(p.n_motors,),
-                                      units="duty", rate_hz=1.0 / m.dt, kind="continuous",
+                                      units="duty", rate_hz=1.0 / m.dt, carries="continuous",
                                       doc=f"duty the {p.motor_driver} firmware's pins output, "
                                       "at each physics step (after its clamp and slew limit)"))
         inputs = [InputSpec(name="duty", dtype="<f8", shape=(p.n_motors,), units="duty",

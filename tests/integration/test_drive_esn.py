@@ -103,13 +103,15 @@ class Camera(Device):
         k = self.params.frames_per_input
         return self._description(
             streams=[
-                StreamSpec(name="level", shape=(1,), rate_hz=10.0, kind="continuous"),
-                StreamSpec(name="image", dtype="|u1", shape=(4, 3), rate_hz=10.0 * k, kind="frame"),
+                StreamSpec(name="level", shape=(1,), rate_hz=10.0, carries="continuous"),
+                StreamSpec(
+                    name="image", dtype="|u1", shape=(4, 3), rate_hz=10.0 * k, carries="frame"
+                ),
                 StreamSpec(
                     name="spikes",
                     dtype=[("t_ns", "<i8"), ("channel", "<i2")],
                     shape=(),
-                    kind="events",
+                    carries="events",
                 ),
             ],
             inputs=[

@@ -52,7 +52,7 @@ def test_describe_declares_joint_limits_workspace_and_speed_without_any_io() -> 
     assert meta["joint_names"][-1] == "gripper" and len(meta["servo_ids"]) == 6
     assert meta["workspace"]["low"][:3] == [0.10, -0.12, 0.0]
     assert all(v > 0 for v in meta["max_joint_speed_rad_s"])
-    assert desc.streams["joints"].kind == "state" and desc.clock == "wall"
+    assert desc.streams["joints"].carries == "state" and desc.clock == "wall"
     assert {"estop", "clear_fault", "status"} <= set(desc.commands)
 
 

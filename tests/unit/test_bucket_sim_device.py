@@ -24,7 +24,7 @@ def test_description_matches_the_rebuild_rig() -> None:
     assert duty.shape == (2,) and duty.rate_hz == 50.0
     assert (duty.limits.low, duty.limits.high, duty.limits.max_step) == (0.0, 1.0, 0.5)
     frame = desc.streams["frame"]
-    assert frame.kind == "frame" and frame.shape == (128, 128) and frame.rate_hz == 25.0
+    assert frame.carries == "frame" and frame.shape == (128, 128) and frame.rate_hz == 25.0
     assert "height" not in desc.streams
 
 

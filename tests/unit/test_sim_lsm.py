@@ -14,7 +14,7 @@ def test_spikes_are_events_within_the_chunk_and_repeat_after_reset() -> None:
     u = np.random.default_rng(0).choice([-1.0, 1.0], (50, 2))
     with LSM(n_inputs=2, seed=3) as d:
         desc = d.describe()
-        assert desc.streams["spikes"].kind == "events" and desc.meta["n_channels"] == 135
+        assert desc.streams["spikes"].carries == "events" and desc.meta["n_channels"] == 135
         d.apply({"u": u})
         a = d.read()["spikes"]
         d.reset(seed=7)

@@ -79,7 +79,7 @@ def test_speaker_split_never_tests_on_a_voice_heard_in_training() -> None:
 def test_zero_versus_one_is_the_binary_bucket_task() -> None:
     task = tasks.create("spoken_zero_one", n_bands=8)
     data = task.generate(0)
-    assert data.classes == ("zero", "one") and data.kind == "classification"
+    assert data.classes == ("zero", "one") and data.problem == "classification"
     assert {ep.label for ep in data.train} == {0, 1}
     assert all(ep.u.shape[1] == 8 for ep in data.test)
 
