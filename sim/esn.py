@@ -15,7 +15,15 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
-from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec
+from physres.device import (
+    Chunk,
+    Description,
+    Device,
+    InputSpec,
+    Limits,
+    PendingChunk,
+    StreamSpec,
+)
 
 __all__ = ["ESN", "ESNParams", "make_weights", "run_chunk"]
 
@@ -122,8 +130,7 @@ class ESN(Device):
         super().__init__(name or "esn", mock=mock, **params)
         self._weights: tuple | None = None
         self._x = np.zeros(self.params.n_units)
-        self._pending: list[np.ndarray] = []
-        self._pending_t0 = 0
+        self._pending = PendingChunk(np.zeros((0, self.params.n_units)))
         self._noise_rng = np.random.default_rng(self.params.seed)
 
     def describe(self) -> Description:
@@ -172,23 +179,15 @@ class ESN(Device):
         states = run_chunk(self._x, drive, W, self.params.leak_rate, self.params.activation)
         if len(states):
             self._x = states[-1].copy()
-        if not self._pending:
-            self._pending_t0 = self._clock_ns
-        self._pending.append(states)
+        self._pending.add(states, self._clock_ns)
         self._clock_ns += round(len(u) * 1e9 / self.params.rate_hz)
 
     def _read(self) -> dict[str, Chunk]:
-        if self._pending:
-            data = np.concatenate(self._pending)
-        else:
-            data = np.zeros((0, self.params.n_units))
-        self._pending = []
-        return {"state": Chunk(data, self._pending_t0)}
+        return {"state": self._pending.take(self._clock_ns)}
 
     def _reset(self, seed: int | None) -> None:
         self._x = np.zeros(self.params.n_units)
-        self._pending = []
-        self._pending_t0 = 0
+        self._pending.clear()
         self._noise_rng = np.random.default_rng(self.params.seed if seed is None else seed)
 
     @property

@@ -24,7 +24,15 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
-from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec
+from physres.device import (
+    Chunk,
+    Description,
+    Device,
+    InputSpec,
+    Limits,
+    PendingChunk,
+    StreamSpec,
+)
 
 __all__ = ["EVENT_DTYPE", "LSM", "LSMParams", "LSMState", "make_liquid", "run_chunk"]
 
@@ -215,8 +223,7 @@ class LSM(Device):
         super().__init__(name or "lsm", mock=mock, **params)
         self._liquid: Liquid | None = None
         self._state = initial_state(self.params.n_neurons)
-        self._pending: list[np.ndarray] = []
-        self._pending_t0 = 0
+        self._pending = PendingChunk(np.zeros(0, EVENT_DTYPE))
         self._rng = np.random.default_rng(self.params.seed)
 
     def describe(self) -> Description:
@@ -263,22 +270,16 @@ class LSM(Device):
             current += self._rng.standard_normal(current.shape) * p.noise_na
         self._state, steps, neurons = run_chunk(self._state, current, liq)
         dt_ns = p.dt_ms * 1e6
-        if not self._pending:
-            self._pending_t0 = self._clock_ns
         ev = np.empty(len(steps), EVENT_DTYPE)
         ev["t_ns"] = self._clock_ns + np.rint(steps * dt_ns).astype(np.int64)
         ev["channel"] = neurons
-        self._pending.append(ev)
+        self._pending.add(ev, self._clock_ns)
         self._clock_ns += round(len(u) * 1e9 / p.rate_hz)
 
     def _read(self) -> dict[str, Chunk]:
-        data = np.concatenate(self._pending) if self._pending else np.zeros(0, EVENT_DTYPE)
-        t0 = self._pending_t0 if self._pending else self._clock_ns
-        self._pending = []
-        return {"spikes": Chunk(data, t0)}
+        return {"spikes": self._pending.take(self._clock_ns)}
 
     def _reset(self, seed: int | None) -> None:
         self._state = initial_state(self.params.n_neurons)
-        self._pending = []
-        self._pending_t0 = 0
+        self._pending.clear()
         self._rng = np.random.default_rng(self.params.seed if seed is None else seed)

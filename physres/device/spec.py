@@ -29,6 +29,7 @@ __all__ = [
     "Description",
     "InputSpec",
     "Limits",
+    "PendingChunk",
     "StreamSpec",
     "dtype_from_wire",
     "dtype_to_wire",
@@ -270,6 +271,38 @@ class Chunk:
     data: np.ndarray
     t_dev_ns: int
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PendingChunk:
+    """What a stepped simulator produced since the last ``read()``, handed out as one Chunk.
+
+    A simulator computes on ``apply()`` and delivers on ``read()``; the chunk is
+    stamped with the device time of its first sample, and an empty read with
+    the time now (one home for this bookkeeping in every stepped simulator).
+    """
+
+    def __init__(self, empty: np.ndarray) -> None:
+        self._empty = empty
+        self._parts: list[np.ndarray] = []
+        self._t0_ns = 0
+
+    def add(self, data: np.ndarray, t0_ns: int) -> None:
+        """Samples computed by one apply, the first at device time ``t0_ns``."""
+        if not self._parts:
+            self._t0_ns = t0_ns
+        self._parts.append(data)
+
+    def take(self, now_ns: int) -> Chunk:
+        """Everything added since the last take (empty at ``now_ns`` if nothing)."""
+        if not self._parts:
+            return Chunk(self._empty, now_ns)
+        data = np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
+        self._parts = []
+        return Chunk(data, self._t0_ns)
+
+    def clear(self) -> None:
+        """Forget what was not read (a reset)."""
+        self._parts = []
 
 
 def slew_limit(
