@@ -334,3 +334,19 @@ def test_replay_says_when_its_last_listener_left_midway(
     assert n == 40 and len(heard) == 1, heard
     unheard = int(heard[0].split(" of ")[0])
     assert 10 < unheard < 35 and "while no node on bus" in heard[0]
+
+
+def test_info_and_export_show_control_characters_in_topic_names_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evil = "e\x1b]0;PWN\x07\x1b[2J"
+    path = tmp_path / "evil.mcap"
+    writer = RecordingWriter(path)
+    writer.write(encode(evil, "s\x9b2J", 0, {"x\x1b[2J": np.zeros((1, 2), np.float32)}))
+    writer.close()
+    assert main(["info", str(path)]) == 0
+    assert main(["export", str(path), f"{evil}/s\x9b2J", "--out", str(tmp_path / "e.csv")]) == 0
+    assert main(["export", str(path), "nope", "--out", str(tmp_path / "e.csv")]) == 2
+    out = "".join(capsys.readouterr())
+    assert not any(c in out for c in "\x1b\x07\x9b"), "control characters reached the terminal"
+    assert "\\x1b]0;PWN" in out and "\\x9b2J" in out
