@@ -107,7 +107,7 @@ def test_the_contributor_guide_points_at_places_that_exist() -> None:
     paths = {p for p in re.findall(r"`([\w./-]+/[\w./-]*)`", guide) if "<" not in p}
     assert {"physres/registry.py", "firmware/Makefile"} <= paths
     assert [p for p in paths if not (ROOT / p).exists()] == []
-    places = re.findall(r"`(_?[A-Z][A-Z_]+)` in `([\w./]+)`", guide)
+    places = re.findall(r"`(_?[A-Z][A-Z_]+)` in\s+`([\w./]+)`", guide)
     assert len(places) >= 3 and all(name in (ROOT / f).read_text() for name, f in places)
     groups = re.findall(r"`(physres\.\w+)` group", guide) + re.findall(
         r'entry-points\."(physres\.\w+)"', guide
