@@ -350,3 +350,16 @@ def test_info_and_export_show_control_characters_in_topic_names_as_text(
     out = "".join(capsys.readouterr())
     assert not any(c in out for c in "\x1b\x07\x9b"), "control characters reached the terminal"
     assert "\\x1b]0;PWN" in out and "\\x9b2J" in out
+
+
+@pytest.mark.parametrize("what", ["named pipe", "directory"])
+def test_recording_into_a_pipe_or_directory_is_refused_at_once(tmp_path: Path, what: str) -> None:
+    out = tmp_path / "rec.mcap"
+    os.mkfifo(out) if what == "named pipe" else out.mkdir()
+    t0 = time.monotonic()
+    with pytest.raises(RecordingError, match=rf"recording {re.escape(str(out))} is a {what}"):
+        RecordingWriter(out)
+    assert time.monotonic() - t0 < 1.0
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(RecordingError, match=r"cannot be written"):
+        RecordingWriter(tmp_path / "afile" / "x.mcap")
