@@ -11,6 +11,7 @@ a temporary name and renamed, so a half-written export never looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import os
@@ -77,16 +78,21 @@ def export(path: str | Path, topic: str, out: str | Path) -> Exported:
         rows.append((log_time, msg.t_host, msg.t_dev, msg.seq, *msg.arrays.values()))
     if layout is None:
         raise _no_rows(info, topic)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise RecordingError(f"export to {out}: is a directory; name the file to write")
     tmp = out.with_name(f".{out.name}.partial")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix.lower() == ".npy":
             _write_npy(tmp, rows, layout)
         else:
             _write_csv(tmp, rows, layout)
         os.replace(tmp, out)
+    except OSError as e:
+        raise RecordingError(f"export to {out}: cannot write it: {e.strerror or e}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # absent, or its folder could not be made
+            tmp.unlink()
     return Exported(out, len(rows), mismatched, info)
 
 

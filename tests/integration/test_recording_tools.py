@@ -363,3 +363,19 @@ def test_recording_into_a_pipe_or_directory_is_refused_at_once(tmp_path: Path, w
     (tmp_path / "afile").write_text("mine")
     with pytest.raises(RecordingError, match=r"cannot be written"):
         RecordingWriter(tmp_path / "afile" / "x.mcap")
+
+
+def test_export_to_a_directory_or_under_a_file_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "r.mcap"
+    writer = RecordingWriter(path)
+    writer.write(encode("esn", "state", 0, {"x": np.zeros((1, 2), np.float32)}))
+    writer.close()
+    (tmp_path / "out.csv").mkdir()
+    (tmp_path / "afile").write_text("mine")
+    for out in (tmp_path / "out.csv", tmp_path / "afile" / "x.csv"):
+        assert main(["export", str(path), "esn/state", "--out", str(out)]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert err.startswith(f"error: export to {out}:") and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "mine"
