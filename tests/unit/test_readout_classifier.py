@@ -167,3 +167,9 @@ def test_one_label_per_episode_without_pooling_says_to_pool() -> None:
         RidgeClassifierReadout().fit(episodes, [i % 3 for i in range(6)])
     pooled = RidgeClassifierReadout(pooling="mean").fit(episodes, [i % 3 for i in range(6)])
     assert list(pooled.classes_) == [0, 1, 2]
+
+
+def test_continuous_targets_are_a_data_error_that_names_the_regression_readout() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(DataError, match=r"targets are not class labels.*readout kind ridge"):
+        RidgeClassifierReadout().fit(rng.normal(size=(40, 5)), rng.normal(size=40))
