@@ -7,13 +7,14 @@ values; a message that quotes it must still fit a terminal line.
 from __future__ import annotations
 
 import difflib
+import re
 import reprlib
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["SHOWN_CHARS", "issues", "one_line", "short"]
+__all__ = ["SHOWN_CHARS", "issues", "one_line", "printable", "short"]
 
 #: characters of a value quoted in a message
 SHOWN_CHARS = 60
@@ -22,6 +23,16 @@ _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = SHOWN_CHARS
 _repr.maxlist = _repr.maxtuple = _repr.maxdict = _repr.maxset = 6
 _repr.maxlevel = 3
+
+
+#: C0/C1 control characters: text from a file or the bus could otherwise drive the terminal
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with control characters (escape sequences, BEL...) shown as ``\\x1b``-style
+    text; characters in ``keep`` (such as a newline) pass through."""
+    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else repr(m.group())[1:-1], text)
 
 
 def short(value: Any) -> str:

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _escape_markup
 from rich.table import Table
 
 from physres import __version__
+from physres._messages import printable
 from physres.errors import ConfigError, PhysresError
 
 __all__ = ["main"]
@@ -51,6 +52,12 @@ def _bus_cfg(args: argparse.Namespace) -> Any:
     except (ValueError, ValidationError) as e:
         first = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
         raise ConfigError(f"--bus {args.bus!r} --tcp {args.tcp!r}: {first}") from None
+
+
+def escape(text: str) -> str:
+    """Rich markup escaped and control characters shown as text (names come from files
+    and the bus; an escape sequence in one must not reach the terminal)."""
+    return _escape_markup(printable(text))
 
 
 def _print_error(e: BaseException) -> None:
@@ -218,7 +225,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if broker:
             broker.stop()
     console.print(
-        f"replayed {n} messages from {args.file} (recording ended: {info.end_reason})",
+        printable(f"replayed {n} messages from {args.file} (recording ended: {info.end_reason})"),
         markup=False,
         emoji=False,
     )
@@ -251,7 +258,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         table.add_row(escape(topic), str(t["count"]), rate, escape(arrays), str(t["seq_gaps"]))
     console.print(table)
     console.print(
-        f"{s['messages']} messages; recording ended: {s['end_reason']}", markup=False, emoji=False
+        printable(f"{s['messages']} messages; recording ended: {s['end_reason']}"),
+        markup=False,
+        emoji=False,
     )
     return status
 
@@ -260,7 +269,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from physres.bus.recexport import export
 
     r = export(args.file, args.topic, args.out)
-    console.print(f"wrote {r.rows} rows of {args.topic} to {r.out}", markup=False, emoji=False)
+    console.print(
+        printable(f"wrote {r.rows} rows of {args.topic} to {r.out}"), markup=False, emoji=False
+    )
     if r.mismatched:
         _warn(
             f"skipped {r.mismatched} messages whose arrays differ in name, dtype or shape "

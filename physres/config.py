@@ -9,6 +9,7 @@ load time, so a typo fails before any port opens or any run folder is made.
 from __future__ import annotations
 
 import math
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -400,6 +401,10 @@ def load_config(path: str | Path) -> RunConfig:
     """Read and validate a config file; a binary or oversized file is refused in one line."""
     p = Path(path)
     try:
+        mode = p.stat().st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a pipe would block open()
+            what = "a named pipe" if stat.S_ISFIFO(mode) else "a special file"
+            raise ConfigError(f"config {p} is {what}, not a regular file; expected a YAML file")
         with p.open("rb") as f:
             data = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:

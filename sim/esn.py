@@ -69,8 +69,29 @@ def _spectral_radius(W: sp.csr_matrix | np.ndarray) -> float:
     return float(np.abs(eigs(sp.csr_matrix(W), k=1, which="LM", return_eigenvectors=False))[0])
 
 
+def _check_memory(p: ESNParams) -> None:
+    """ResourceError before drawing a W the machine cannot hold (n_units allows 100,000:
+    a dense one is 80 GB), with the estimate and the memory available."""
+    from physres.errors import ResourceError
+    from physres.readout.stats import available_memory_bytes
+
+    n2 = float(p.n_units) ** 2
+    if p.topology == "orthogonal":
+        need = 3 * 8 * n2  # the Gaussian draw, Q and R
+    else:  # COO draw (value, row, col) and its CSR copy; dense too above density 0.3
+        need = 40 * p.density * n2 + (8 * n2 if p.density > 0.3 else 0)
+    avail = available_memory_bytes()
+    if avail is not None and need > avail:
+        raise ResourceError(
+            f"sim.esn: {p.n_units:,} units ({p.topology}, density {p.density:g}) need about "
+            f"{need / 2**30:.1f} GiB for the weights but {avail / 2**30:.1f} GiB are "
+            "available; use fewer units or a lower density"
+        )
+
+
 def make_weights(p: ESNParams) -> tuple[sp.csr_matrix | np.ndarray, np.ndarray, np.ndarray]:
     """(W, W_in, bias) drawn from ``p.seed``; W is scaled to ``p.spectral_radius``."""
+    _check_memory(p)
     ss = np.random.SeedSequence(p.seed)
     rng_w, rng_in, rng_b = (np.random.default_rng(s) for s in ss.spawn(3))
     n = p.n_units

@@ -8,6 +8,7 @@ binds to 127.0.0.1 unless the config names another interface on purpose.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import ipaddress
 import os
 import secrets
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physres.errors import BusError
 
@@ -81,6 +82,10 @@ def interface_towards(host: str) -> str:
         ) from None
 
 
+#: bytes of an ipc socket path (sockaddr_un.sun_path, less its terminating NUL)
+IPC_PATH_MAX = 107
+
+
 class BusConfig(BaseModel):
     """Bus settings; every field has a safe single-machine default."""
 
@@ -119,6 +124,19 @@ class BusConfig(BaseModel):
     #: default command timeout
     command_timeout_s: float = Field(5.0, gt=0, allow_inf_nan=False)
 
+    @model_validator(mode="after")
+    def _ipc_paths_fit(self) -> BusConfig:
+        """An ipc socket path holds at most IPC_PATH_MAX bytes (the kernel's sun_path)."""
+        if self.transport == "ipc":
+            longest = self.endpoints.pub.removeprefix("ipc://")
+            if len(longest.encode()) > IPC_PATH_MAX:
+                raise ValueError(
+                    f"bus name of {len(self.name)} characters makes ipc socket paths like "
+                    f"{longest[:40]}... longer than {IPC_PATH_MAX} bytes; use a shorter "
+                    "name (or ipc_dir)"
+                )
+        return self
+
     @property
     def endpoints(self) -> Endpoints:
         if self.transport == "tcp":
@@ -141,7 +159,13 @@ class BusConfig(BaseModel):
             return f"tcp://{self.bind_host or self._default_bind()}:*"
         d = Path(self.ipc_dir) if self.ipc_dir else _runtime_dir()
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in node)
-        return f"ipc://{d}/{self.name}-{safe}-{what}"
+        path = f"{d}/{self.name}-{safe}-{what}"
+        if len(path.encode()) > IPC_PATH_MAX or safe != node:  # too long, or names collide
+            digest = hashlib.sha256(node.encode()).hexdigest()[:12]
+            room = IPC_PATH_MAX - len(f"{d}/{self.name}--{digest}-{what}".encode())
+            safe = f"{safe[: max(0, room)]}-{digest}" if room > 0 else digest
+            path = f"{d}/{self.name}-{safe}-{what}"
+        return f"ipc://{path}"
 
     def _default_bind(self) -> str:
         """Where nodes bind when ``bind_host`` is unset: every interface when the broker

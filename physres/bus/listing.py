@@ -7,6 +7,7 @@ should be is shown as it came (``repr``), never a crash of the listing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,8 +28,13 @@ COLUMNS = (
 )
 
 
+#: C0/C1 control characters: a heartbeat's text could otherwise drive the terminal
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _text(v: Any) -> str:
-    return escape(v if isinstance(v, str) else repr(v))
+    s = v if isinstance(v, str) else repr(v)
+    return escape(_CONTROL.sub(lambda m: repr(m.group())[1:-1], s))
 
 
 def _streams(v: Any) -> str:
@@ -92,7 +98,7 @@ def ls_cells(r: Any) -> list[str]:
 
 
 def ls_table(rows: Iterable[Any], title: str) -> Table:
-    table = Table(title=escape(title))
+    table = Table(title=_text(title))
     for col in COLUMNS:
         table.add_column(col)
     for r in rows if isinstance(rows, list) else []:

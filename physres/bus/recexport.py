@@ -78,6 +78,8 @@ def export(path: str | Path, topic: str, out: str | Path) -> Exported:
         rows.append((log_time, msg.t_host, msg.t_dev, msg.seq, *msg.arrays.values()))
     if layout is None:
         raise _no_rows(info, topic)
+    if out.is_dir():
+        raise RecordingError(f"export to {out}: is a directory; name the file to write")
     tmp = out.with_name(f".{out.name}.partial")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -87,10 +89,10 @@ def export(path: str | Path, topic: str, out: str | Path) -> Exported:
             _write_csv(tmp, rows, layout)
         os.replace(tmp, out)
     except OSError as e:
-        raise RecordingError(f"cannot write export {out}: {e.strerror or e}") from None
+        raise RecordingError(f"export to {out}: cannot write it: {e.strerror or e}") from None
     finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # absent, or its folder could not be made
+            tmp.unlink()
     return Exported(out, len(rows), mismatched, info)
 
 

@@ -125,6 +125,7 @@ class RecordingWriter:
                 f"recording chunk size must be a positive byte count, got {chunk_bytes!r}"
             )
         self.path = Path(path)
+        self._check_target()
         self.flush_s = flush_s
         for up in self.path.parents:  # mkdir would only say "File exists"
             if up.exists() and not up.is_dir():
@@ -162,6 +163,22 @@ class RecordingWriter:
         self._syncer: threading.Thread | None = None
         self.count = 0
         self.flush()
+
+    def _check_target(self) -> None:
+        """Refuse a target that is not a regular file, before open() (a pipe would block it)."""
+        try:
+            mode = self.path.stat().st_mode
+        except OSError:
+            return  # absent (created below) or unreachable (open says why)
+        if not stat.S_ISREG(mode):
+            what = (
+                "a directory"
+                if stat.S_ISDIR(mode)
+                else "a named pipe"
+                if stat.S_ISFIFO(mode)
+                else "not a regular file"
+            )
+            raise RecordingError(f"recording {self.path} is {what}; expected a .mcap file to write")
 
     def write(
         self, frames: list[Any], log_time: int | None = None, publish_time: int | None = None

@@ -90,8 +90,16 @@ def prepare_run_folder(out: Path, *, overwrite: bool = False) -> Path:
                 f"--out {out}: not a physres run folder (no run.json); refusing to delete its "
                 "files even with --overwrite"
             )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+        if out.is_symlink():  # rmtree refuses links; clearing the target is not asked for
+            raise RunFolderError(f"--out {out}: is a symbolic link; name the folder itself")
+        try:
+            shutil.rmtree(out)
+        except OSError as e:
+            raise RunFolderError(f"--out {out}: cannot clear the earlier run: {e}") from e
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunFolderError(f"--out {out}: cannot make the folder: {e.strerror or e}") from e
     return out
 
 

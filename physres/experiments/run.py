@@ -66,6 +66,7 @@ def run_experiment(
         task_params["alpha"] = cfg.readout.alpha
     task = tasks.create(cfg.task.kind, **task_params)
     target = cfg.task.device or next(iter(cfg.devices))
+    _check_stages(cfg, target)
     prepare_run_folder(out, overwrite=overwrite)
     write_config(out, cfg)
     record = RunRecord(
@@ -119,6 +120,27 @@ def run_experiment(
     _finish(out, record, session, result, None)
     _summary(console, cfg, result, out, record.info)
     return result
+
+
+def _check_stages(cfg: RunConfig, target: str) -> None:
+    """The configured feature stages can read the stream the run will read (no I/O)."""
+    from physres.experiments.drive import _events, select_stream
+    from physres.readout.pipeline import check_stream
+
+    if not cfg.features:
+        return
+    dc = cfg.devices[target]
+    try:
+        desc = registry.create(dc.kind, target, device_params(dc.kind, dc.params, None)).describe()
+        spec = select_stream(desc)
+    except Exception:  # the run itself reports a device it cannot build
+        return
+    events = _events(spec)
+    ndim = 1 + len(spec.shape) if not events else 2
+    try:
+        check_stream(cfg.features, spec.name, events=events, sample_ndim=ndim)
+    except ConfigError as e:
+        raise ConfigError(f"{cfg.name}: features: {e}") from e
 
 
 def _protocol(

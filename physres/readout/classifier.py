@@ -101,7 +101,13 @@ class RidgeClassifierReadout(ClassifierMixin, _RidgeCore, BaseEstimator):
         for lab, (_, _, row0, where) in zip(labels, blocks):
             _check_labels_finite(lab, f"{self._owner()}: {where}", 0 if per_seq else row0)
         all_labels = np.concatenate(labels)
-        check_classification_targets(all_labels)
+        try:
+            check_classification_targets(all_labels)
+        except ValueError as e:  # continuous targets: a regression task
+            raise DataError(
+                f"{self._owner()}: targets are not class labels ({e}); a classifier "
+                "reads classification tasks, use readout kind ridge for this one"
+            ) from e
         self.classes_ = np.unique(all_labels)
         self.y_ndim_ = 2
         onehot_blocks = []

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.signal as sps
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from physres.errors import ConfigError, DataError
+from physres.errors import ConfigError, DataError, ResourceError
 
 __all__ = [
     "DelayEmbedding",
@@ -330,26 +330,49 @@ def delay_embed(X: np.ndarray, delays: Sequence[int] | int) -> np.ndarray:
     return DelayEmbedding(delays).transform(X)
 
 
+#: most delays (and the largest delay) an embedding takes: each one is a copy of every feature
+MAX_DELAYS = 1_000_000
+
+
 class DelayEmbedding:
     """Streaming :func:`delay_embed`: keeps the last ``max(delays)`` rows between calls."""
 
     def __init__(self, delays: Sequence[int] | int) -> None:
-        d = list(range(int(delays))) if np.isscalar(delays) else [int(x) for x in delays]
+        n = int(delays) if np.isscalar(delays) else len(delays)  # type: ignore[arg-type]
+        if n > MAX_DELAYS:  # before range() or the history allocate anything
+            raise DataError(f"DelayEmbedding: {n:,} delays; at most {MAX_DELAYS:,}")
+        d = list(range(n)) if np.isscalar(delays) else [int(x) for x in delays]  # type: ignore[union-attr]
         if not d or min(d) < 0:
             raise DataError(
                 f"DelayEmbedding: delays must be non-negative and non-empty, got {delays!r}"
             )
+        if max(d) > MAX_DELAYS:
+            raise DataError(f"DelayEmbedding: delay {max(d):,} steps; at most {MAX_DELAYS:,}")
         self.delays = d
         self.reset()
 
     def reset(self) -> None:
         self._history: np.ndarray | None = None
 
+    def _check_memory(self, T: int, n: int) -> None:
+        from physres.readout.stats import available_memory_bytes
+
+        k = len(self.delays)
+        need = 8 * ((T + max(self.delays)) * n + T * n * k)
+        avail = available_memory_bytes()
+        if avail is not None and need > avail:
+            raise ResourceError(
+                f"DelayEmbedding: {T:,} steps of {n:,} features x {k:,} delays need about "
+                f"{need / 2**30:.1f} GiB but {avail / 2**30:.1f} GiB are available; "
+                "use fewer delays"
+            )
+
     def transform(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise DataError(f"DelayEmbedding: expected (T, features), got shape {X.shape}")
         m = max(self.delays)
+        self._check_memory(len(X), X.shape[1])
         if self._history is None or self._history.shape[1] != X.shape[1]:
             self._history = np.zeros((m, X.shape[1]))
         full = np.concatenate([self._history, X])

@@ -17,6 +17,7 @@ suggestions; other packages add stages through the ``physres.features`` and
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "FEATURE_STAGES",
     "READOUTS",
     "build_pipeline",
+    "check_stream",
     "fit_pipeline",
     "make_stage",
     "stage_names",
@@ -66,6 +68,11 @@ def stage_names(role: str = "feature stage") -> list[str]:
     return sorted(_TABLES[role].names())
 
 
+def _nearest(name: object, known: Any) -> str:
+    near = difflib.get_close_matches(name, list(known), n=1) if isinstance(name, str) else []
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
 def _resolve(name: str, role: str) -> type:
     return _TABLES[role].load(name)
 
@@ -79,8 +86,16 @@ def make_stage(name: str, params: Mapping[str, Any] | None = None, *, role: str 
     if bad:
         raise ConfigError(
             f"{role} {name!r}: unknown parameter(s) {bad}; its parameters are {valid}"
+            f"{_nearest(bad[0], valid)}"
         )
-    return cls(**params)
+    stage = cls(**params)
+    check = getattr(stage, "_check", None)
+    if check is not None:  # parameter values: refused now, not after a drive
+        try:
+            check()
+        except (TypeError, ValueError) as e:
+            raise ConfigError(str(e)) from e
+    return stage
 
 
 def _kind_params(spec: Any) -> tuple[str | None, dict[str, Any]]:
@@ -152,6 +167,31 @@ def build_pipeline(
             params.setdefault("washout", washout)
     steps.append(("readout", make_stage(kind, params, role="readout")))
     return Pipeline(steps)
+
+
+def check_stream(features: Sequence[Any], stream: str, *, events: bool, sample_ndim: int) -> None:
+    """Refuse feature stages that cannot read the device's ``stream`` (before any run).
+
+    ``events``: the stream carries ``t_ns``/``channel`` records (the ``events``
+    stage bins them and must come first); ``sample_ndim``: dimensions of a
+    sample's rows (3 or more for image frames, which a ``frame`` stage reads).
+    """
+    kinds = [_kind_params(f)[0] for f in features]
+    if "events" in kinds and not events:
+        raise ConfigError(
+            f"feature stage 'events' reads an event stream (t_ns/channel records); the "
+            f"device's stream {stream!r} is not one: drop the stage or read an event stream"
+        )
+    if events and "events" in kinds and kinds[0] != "events":
+        raise ConfigError(
+            f"feature stage 'events' must come first on event stream {stream!r} (the others "
+            f"read its rows), got {kinds}"
+        )
+    if "frame" in kinds and (events or sample_ndim < 3):
+        raise ConfigError(
+            f"feature stage 'frame' reads image frames (T, H, W[, C]); the device's stream "
+            f"{stream!r} is not a frame stream: drop the stage"
+        )
 
 
 def fit_pipeline(pipe: Pipeline, X: Any, make_y: Callable[[int], Any]) -> Any:

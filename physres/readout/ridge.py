@@ -145,6 +145,12 @@ class _EpisodeInput:
             for i, (Xe, ye) in enumerate(zip(Xs, ys)):
                 if not sequence_y:
                     ye = np.asarray(ye)
+                    if ye.ndim == 0:
+                        raise DataError(
+                            f"{owner}: episode {i}: y is one label ({ye.item()!r}), X has "
+                            f"{len(Xe)} rows; expected a target per row (for one label per "
+                            "episode, set pooling on a classifier or use a pool stage)"
+                        )
                     if len(ye) != len(Xe):
                         raise DataError(
                             f"{owner}: episode {i}: X has {len(Xe)} rows but y has {len(ye)}; "

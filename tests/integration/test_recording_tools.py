@@ -313,7 +313,7 @@ def test_export_of_an_unknown_topic_suggests_the_nearest(
         main(["export", str(tmp_path / "r.mcap"), "esn/state", "--out", str(tmp_path / "d.npy")])
         == 2
     )
-    assert f"cannot write export {tmp_path / 'd.npy'}: Is a directory" in capsys.readouterr().err
+    assert f"export to {tmp_path / 'd.npy'}: is a directory" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -354,10 +354,58 @@ def test_replay_says_when_its_last_listener_left_midway(
 def test_record_to_a_path_it_cannot_write_says_so_in_one_line(
     where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    why = {"a directory": "Is a directory", "under a file": f"{tmp_path / 'file'} is not a folder"}
+    why = {
+        "a directory": "is a directory; expected a .mcap file to write",
+        "under a file": f"{tmp_path / 'file'} is not a folder",
+    }
     (tmp_path / "file").write_text("x")
     out = tmp_path if where == "a directory" else tmp_path / "file" / "r.mcap"
     args = ["record", "--out", str(out), "--duration", "0.1", "--start-broker"]
     assert main([*args, "--bus", f"w{os.getpid()}"]) == 2
     errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
-    assert errors == [f"error: cannot write recording {out}: {why[where]}"]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and why[where] in errors[0]
+
+
+def test_info_and_export_show_control_characters_in_topic_names_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evil = "e\x1b]0;PWN\x07\x1b[2J"
+    path = tmp_path / "evil.mcap"
+    writer = RecordingWriter(path)
+    writer.write(encode(evil, "s\x9b2J", 0, {"x\x1b[2J": np.zeros((1, 2), np.float32)}))
+    writer.close()
+    assert main(["info", str(path)]) == 0
+    assert main(["export", str(path), f"{evil}/s\x9b2J", "--out", str(tmp_path / "e.csv")]) == 0
+    assert main(["export", str(path), "nope", "--out", str(tmp_path / "e.csv")]) == 2
+    out = "".join(capsys.readouterr())
+    assert not any(c in out for c in "\x1b\x07\x9b"), "control characters reached the terminal"
+    assert "\\x1b]0;PWN" in out and "\\x9b2J" in out
+
+
+@pytest.mark.parametrize("what", ["named pipe", "directory"])
+def test_recording_into_a_pipe_or_directory_is_refused_at_once(tmp_path: Path, what: str) -> None:
+    out = tmp_path / "rec.mcap"
+    os.mkfifo(out) if what == "named pipe" else out.mkdir()
+    t0 = time.monotonic()
+    with pytest.raises(RecordingError, match=rf"recording {re.escape(str(out))} is a {what}"):
+        RecordingWriter(out)
+    assert time.monotonic() - t0 < 1.0
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(RecordingError, match=r"cannot write recording .* is not a folder"):
+        RecordingWriter(tmp_path / "afile" / "x.mcap")
+
+
+def test_export_to_a_directory_or_under_a_file_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "r.mcap"
+    writer = RecordingWriter(path)
+    writer.write(encode("esn", "state", 0, {"x": np.zeros((1, 2), np.float32)}))
+    writer.close()
+    (tmp_path / "out.csv").mkdir()
+    (tmp_path / "afile").write_text("mine")
+    for out in (tmp_path / "out.csv", tmp_path / "afile" / "x.csv"):
+        assert main(["export", str(path), "esn/state", "--out", str(out)]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert err.startswith(f"error: export to {out}:") and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "mine"

@@ -284,3 +284,20 @@ def test_overwrite_never_clears_a_folder_that_is_not_a_run(tmp_path: Path) -> No
     with pytest.raises(RunFolderError, match="not a folder"):
         prepare_run_folder(tmp_path / "file", overwrite=True)
     assert prepare_run_folder(tmp_path / "new" / "deep").is_dir()
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "symlink_to_a_run"])
+def test_an_out_folder_that_cannot_be_made_or_cleared_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    (tmp_path / "afile").write_text("mine")
+    run = tmp_path / "earlier"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    (tmp_path / "link").symlink_to(run)
+    out = tmp_path / "afile" / "sub" if where == "under_a_file" else tmp_path / "link"
+    args = ["run", str(_cfg(tmp_path)), "--out", str(out), "--quiet", "--overwrite"]
+    assert main([*args, "--bus", _bus()]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith(f"error: --out {out}:") and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "mine" and (run / "run.json").exists()

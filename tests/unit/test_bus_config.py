@@ -51,3 +51,18 @@ def test_an_explicit_bind_host_wins_and_a_bad_broker_host_is_named() -> None:
     assert cfg.advertised("tcp://127.0.0.2:5") == "tcp://127.0.0.2:5"
     with pytest.raises(BusError, match="'no-such-host.invalid' does not resolve"):
         BusConfig(transport="tcp", host="no-such-host.invalid").node_endpoint("cam", "pub")
+
+
+def test_a_bus_name_too_long_for_an_ipc_socket_path_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError, match=r"bus name of 120 characters makes ipc socket paths"):
+        BusConfig(name="x" * 120)
+    BusConfig(name="x" * 120, transport="tcp")  # tcp endpoints have no path
+
+
+def test_every_legal_node_name_gets_an_ipc_endpoint_that_fits_and_stays_unique() -> None:
+    cfg = BusConfig(name="b" * 40)
+    long_a, long_b = "n" * 199 + "a", "n" * 199 + "b"
+    eps = {cfg.node_endpoint(n, "cmd") for n in (long_a, long_b, "esn")}
+    assert len(eps) == 3
+    assert all(len(e.removeprefix("ipc://").encode()) <= 107 for e in eps)
+    assert cfg.node_endpoint("esn", "pub").endswith("-esn-pub")  # short names unchanged

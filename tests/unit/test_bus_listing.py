@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from rich.console import Console
 
@@ -36,3 +38,22 @@ def test_a_table_of_odd_rows_renders_and_shows_markup_as_text() -> None:
 
 def test_a_reply_that_is_not_a_list_renders_an_empty_table() -> None:
     assert ls_table({"oops": 1}, "bus x").row_count == 0
+
+
+def test_terminal_control_sequences_in_a_heartbeat_are_shown_escaped_never_sent_raw() -> None:
+    evil = "\x1b]0;PWNED\x07\x1b[2J\x9b31m"
+    row = {
+        "name": f"n{evil}",
+        "kind": evil,
+        "state": "refused",
+        "conflict": evil,
+        "streams": {evil: {"dtype": evil, "shape": [1], "rate_hz": evil}},
+        "commands": [evil],
+        "published": {evil: 1},
+        "dropped": {evil: 5},
+    }
+    buf = io.StringIO()
+    Console(file=buf, force_terminal=True, width=300).print(ls_table([row], f"bus {evil}"))
+    out = buf.getvalue()
+    assert "\x1b]" not in out and "\x1b[2J" not in out and "\x9b" not in out and "\x07" not in out
+    assert "\\x1b]0;PWNED" in out  # shown, as text

@@ -7,6 +7,7 @@ files gave UnicodeDecodeError tracebacks; duplicate keys were accepted.
 
 from __future__ import annotations
 
+import os
 import time
 import tracemalloc
 from pathlib import Path
@@ -177,3 +178,12 @@ def test_documents_of_the_wrong_shape_say_so_in_one_line(text: str, message: str
 def test_a_directory_is_not_a_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=f"cannot read config {tmp_path}"):
         load_config(tmp_path)
+
+
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "run.yaml"
+    os.mkfifo(fifo)
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"run.yaml is a named pipe, not a regular file"):
+        load_config(fifo)
+    assert time.perf_counter() - t0 < 1.0

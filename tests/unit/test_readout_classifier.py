@@ -158,3 +158,18 @@ def test_a_bad_value_in_a_stacked_sequence_is_still_named_by_episode_and_row() -
         RidgeClassifierReadout(0.01, pooling="mean", washout=2).fit(eps, labels)
     omitted = RidgeClassifierReadout(0.01, pooling="mean", nan_policy="omit").fit(eps, labels)
     assert omitted.stats_.n == 40 * 10 - 1
+
+
+def test_one_label_per_episode_without_pooling_says_to_pool() -> None:
+    rng = np.random.default_rng(0)
+    episodes = [rng.normal(size=(10, 5)) for _ in range(6)]
+    with pytest.raises(DataError, match=r"episode 0: y is one label .* set pooling"):
+        RidgeClassifierReadout().fit(episodes, [i % 3 for i in range(6)])
+    pooled = RidgeClassifierReadout(pooling="mean").fit(episodes, [i % 3 for i in range(6)])
+    assert list(pooled.classes_) == [0, 1, 2]
+
+
+def test_continuous_targets_are_a_data_error_that_names_the_regression_readout() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(DataError, match=r"targets are not class labels.*readout kind ridge"):
+        RidgeClassifierReadout().fit(rng.normal(size=(40, 5)), rng.normal(size=40))

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from physres.errors import DataError
+from physres.errors import DataError, ResourceError
 from physres.readout import (
     DelayEmbedding,
     EventBinner,
@@ -150,3 +150,17 @@ def test_hstack_refuses_blocks_of_different_length() -> None:
     assert hstack_features(np.ones((4, 2)), np.zeros(4)).shape == (4, 3)
     with pytest.raises(DataError, match=r"different row counts \(state: 4, frames: 3\)"):
         hstack_features(np.ones((4, 2)), np.ones((3, 2)), names=["state", "frames"])
+
+
+@pytest.mark.parametrize("delays", [10**9, [0, 10**12]])
+def test_absurd_delays_are_refused_at_once_without_allocating(delays) -> None:
+    with pytest.raises(DataError, match=r"DelayEmbedding: .*at most 1,000,000"):
+        DelayEmbedding(delays)
+
+
+def test_a_delay_embedding_too_big_for_memory_is_refused_with_its_size(monkeypatch) -> None:
+    import physres.readout.stats as stats
+
+    monkeypatch.setattr(stats, "available_memory_bytes", lambda: 2**20)
+    with pytest.raises(ResourceError, match=r"DelayEmbedding: .* 50 features x 100 delays"):
+        DelayEmbedding(100).transform(np.zeros((300, 50)))

@@ -173,3 +173,46 @@ def test_event_windows_are_binned_per_task_step_and_traced() -> None:
         EventFeatures().fit([np.zeros((3, 2))])
     with pytest.raises(DataError, match="tau must be > 0"):
         EventFeatures(tau=0).fit([win])
+
+
+def test_misspelt_stage_and_readout_names_get_the_nearest_one() -> None:
+    with pytest.raises(ConfigError, match=r"readout 'classifer'.*mean 'classifier'\?"):
+        make_stage("classifer", role="readout")
+    with pytest.raises(ConfigError, match=r"stage 'evnts'.*mean 'events'\?"):
+        make_stage("evnts")
+    with pytest.raises(ConfigError, match=r"\['tua'\].*did you mean 'tau'\?"):
+        make_stage("events", {"tua": 1.0})
+
+
+def test_stage_values_are_refused_when_the_config_is_read_not_after_the_drive() -> None:
+    text = (
+        "devices:\n  l: {kind: sim.lsm}\ntask: {kind: xor}\n"
+        "features:\n  - {kind: events, params: {tau: -1}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"p.yaml:5: features.0: .*tau must be > 0"):
+        parse_config(text, "p.yaml")
+
+
+@pytest.mark.parametrize(
+    ("kind", "stage", "match"),
+    [
+        ("sim.esn", "{kind: events}", r"'events' reads an event stream.*'state'"),
+        ("sim.esn", "{kind: frame}", r"'frame' reads image frames.*'state'"),
+        ("sim.lsm", "{kind: frame}", r"'frame' reads image frames.*'spikes'"),
+        ("sim.lsm", "{kind: delay, params: {delays: 2}}\n  - {kind: events}", r"'events' must "),
+    ],
+)
+def test_a_stage_that_cannot_read_the_device_stream_is_refused_before_any_run_folder(
+    tmp_path, kind: str, stage: str, match: str
+) -> None:
+    from physres.experiments.run import run_experiment
+
+    text = (
+        f"devices:\n  d: {{kind: {kind}}}\n"
+        "task: {kind: xor, params: {n_train: 60, n_test: 30}}\n"
+        f"features:\n  - {stage}\ndrive: {{via: local}}\nrecord: {{enabled: false}}\n"
+    )
+    cfg = parse_config(text, "p.yaml")
+    with pytest.raises(ConfigError, match=match):
+        run_experiment(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
