@@ -3,7 +3,8 @@
 Like the device kinds, a :class:`physres.registry.Registry` maps a name to
 ``"module:Class"`` and the module is imported only when that task is built
 (the speech task pulls in scipy.signal's filter design; nothing else should pay
-for it). Third-party packages add tasks through the ``physres.tasks`` group.
+for it). Third-party packages add tasks through the ``physres.tasks`` group,
+and a config may name a task class by its ``"module:Class"`` path.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ TASKS: Registry[type[Task]] = Registry(
         "memory_capacity": "physres.tasks.memory:MemoryCapacity",
         "spoken_digits": "physres.tasks.speech:SpokenDigits",
         "spoken_zero_one": "physres.tasks.speech:SpokenZeroOne",
+        "dataset": "physres.tasks.dataset:DatasetTask",
+        "japanese_vowels": "physres.tasks.dataset:JapaneseVowels",
     },
     group="physres.tasks",
+    paths=True,  # `kind: mylab.tasks:MyTask` in a config, no packaging needed
 )
 
 
