@@ -90,6 +90,7 @@ class DatasetTask(SequenceClassificationTask):
     name: ClassVar[str] = "dataset"
     Params: ClassVar[type[TaskParams]] = DatasetParams
     params: DatasetParams
+    _targets = staticmethod(RegressionTask._targets)  # what RegressionTask's scoring reads
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
