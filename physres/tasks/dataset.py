@@ -23,8 +23,8 @@ a file (sktime ``.ts``, long-form CSV or ``.npz``; see
   ``pool`` stage (``how: last`` or ``stats``) gives one state vector per
   sequence instead.
 
-``japanese_vowels`` is this task on UCI Japanese Vowels, shipped in
-``physres/tasks/data/`` (see its README).
+Without a ``path`` the task reads UCI Japanese Vowels, shipped in
+``physres/tasks/data/`` (see its README); ``japanese_vowels`` names it.
 """
 
 from __future__ import annotations
@@ -40,14 +40,15 @@ from physres.tasks.base import Episode, Episodes, TaskData, TaskParams
 from physres.tasks.files import Sequences, read_sequences
 from physres.tasks.kinds import ClassificationParams, RegressionTask, SequenceClassificationTask
 
-__all__ = ["DatasetParams", "DatasetTask", "JapaneseVowels", "JapaneseVowelsParams"]
+__all__ = ["DatasetParams", "DatasetTask", "JapaneseVowels"]
 
 DATA = Path(__file__).with_name("data")
 
 
 class DatasetParams(ClassificationParams):
-    #: the data file (the training split when ``split`` is ``given``)
-    path: str
+    #: the data file (the training split when ``split`` is ``given``); None: the
+    #: shipped Japanese Vowels (both files), so every registered task runs by name
+    path: str | None = None
     #: the held-out file of a ``given`` split
     test_path: str | None = None
     #: file format; None: from the suffix (.ts, .csv, .npz)
@@ -72,6 +73,18 @@ class DatasetParams(ClassificationParams):
     scale: float = Field(1.0, gt=0, allow_inf_nan=False)
     #: clip normalised inputs to [-1, 1] (held-out data can exceed the training range)
     clip: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_data(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("path") is None:
+            if data.get("test_path") is not None:
+                raise ValueError("test_path is set but path is not")
+            split = data.get("split", "given")
+            data = {**data, "path": str(DATA / "JapaneseVowels_TRAIN.ts")}
+            if split == "given":
+                data["test_path"] = str(DATA / "JapaneseVowels_TEST.ts")
+        return data
 
     @model_validator(mode="after")
     def _split_needs(self) -> DatasetParams:
@@ -166,6 +179,7 @@ class DatasetTask(SequenceClassificationTask):
     def generate(self, seed: int = 0) -> TaskData:
         """Read, split, normalise on the training split; no randomness beyond the split."""
         p = self.params
+        assert p.path is not None  # filled in by the Params model
         seqs = self._read(p.path)
         cols = self._columns(seqs)
         if p.split == "given":
@@ -299,11 +313,6 @@ class DatasetTask(SequenceClassificationTask):
         return super().score(predictions, episodes, data)
 
 
-class JapaneseVowelsParams(DatasetParams):
-    path: str = str(DATA / "JapaneseVowels_TRAIN.ts")
-    test_path: str | None = str(DATA / "JapaneseVowels_TEST.ts")
-
-
 class JapaneseVowels(DatasetTask):
     """UCI Japanese Vowels: 9 speakers, 12 LPC cepstra, 7–29 frames; 270 train / 370 test.
 
@@ -313,4 +322,3 @@ class JapaneseVowels(DatasetTask):
     """
 
     name: ClassVar[str] = "japanese_vowels"
-    Params: ClassVar[type[TaskParams]] = JapaneseVowelsParams

@@ -174,6 +174,8 @@ def test_npz_missing_label_and_bad_params_are_named(tmp_path: Path) -> None:
         read_npz(tmp_path / "x.npz")
     with pytest.raises(ConfigError, match="split 'given' needs test_path"):
         tasks.create("dataset", path="x.csv")
+    with pytest.raises(ConfigError, match="test_path is set but path is not"):
+        tasks.create("dataset", test_path="x.csv")
     with pytest.raises(DataError, match=r"nope\.csv: no such data file"):
         tasks.create("dataset", path=str(tmp_path / "nope.csv"), split="tail").generate(0)
 
