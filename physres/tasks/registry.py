@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from physres.errors import ConfigError
 from physres.registry import Registry
 from physres.tasks.base import Task
 
@@ -45,8 +46,11 @@ def names() -> list[str]:
 
 
 def resolve(name: str) -> type[Task]:
-    """The class registered as ``name``."""
-    return TASKS.load(name)
+    """The class registered as ``name`` (or named by a ``"module:Class"`` path)."""
+    cls = TASKS.load(name)
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise ConfigError(f"task {name!r} is {cls!r}, not a physres.tasks.Task subclass")
+    return cls
 
 
 def create(name: str, **params: Any) -> Task:

@@ -214,6 +214,10 @@ def test_a_task_class_in_any_module_runs_by_its_path(tmp_path: Path) -> None:
     assert rows[0]["metric"] == "accuracy"
     with pytest.raises(ConfigError, match="no 'Nope'"):
         tasks.create(f"{__name__}:Nope")
+    with pytest.raises(ConfigError, match="not a physres.tasks.Task subclass"):
+        tasks.create(f"{__name__}:_csv")
+    with pytest.raises(ConfigError, match="unknown task 'not a path'"):
+        tasks.create("not a path")
 
 
 def test_japanese_vowels_on_the_esn_reaches_the_published_figure(tmp_path: Path) -> None:
