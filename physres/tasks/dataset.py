@@ -94,6 +94,9 @@ class DatasetParams(ClassificationParams):
             raise ValueError(f"test_path is only read by split 'given', not {self.split!r}")
         if self.problem == "regression" and self.split == "stratified":
             raise ValueError("split 'stratified' needs class labels; regression uses tail/group")
+        for f in (self.path, self.test_path):  # `physres check` sees a missing file
+            if f is not None and not Path(f).is_file():
+                raise ValueError(f"{f}: no such data file")
         return self
 
 

@@ -89,15 +89,22 @@ def test_csv_group_split_holds_out_whole_groups_and_scales_on_train_only(tmp_pat
         test_groups=["g2"],
         inputs=["x1"],
         normalise="zscore",
+        clip=False,
     )
     data = task.generate(0)
     assert {ep.meta["group"] for ep in data.test} == {"g2"}
     assert "g2" not in {ep.meta["group"] for ep in data.train}
     assert data.n_inputs == 1 and data.classes == ("fast", "slow")
-    u_train = np.concatenate([ep.u for ep in data.train])[:, 0]
-    raw = read_csv(p).inputs  # x1 column before scaling: around 5, not 0
-    assert np.concatenate(raw)[:, 1].mean() > 4
-    assert abs(u_train.mean()) < 1e-9 or np.abs(u_train).max() <= 1.0  # scaled, clipped
+    raw = read_csv(p)  # x1 is the second input column, around 5 before scaling
+    x1 = [x[:, 1] for x in raw.inputs]
+    train_raw = np.concatenate([x for x, g in zip(x1, raw.groups) if g != "g2"])
+    test_raw = np.concatenate([x for x, g in zip(x1, raw.groups) if g == "g2"])
+    mu, sd = train_raw.mean(), train_raw.std()  # fitted on the training split only
+    assert np.allclose(np.concatenate([ep.u[:, 0] for ep in data.test]), (test_raw - mu) / sd)
+    clipped = tasks.create(
+        "dataset", path=str(p), split="group", test_groups=["g2"], normalise="zscore"
+    ).generate(0)
+    assert max(np.abs(ep.u).max() for ep in clipped.train + clipped.test) <= 1.0
 
 
 def test_stratified_split_is_seeded_and_keeps_every_class(tmp_path: Path) -> None:
@@ -176,8 +183,8 @@ def test_npz_missing_label_and_bad_params_are_named(tmp_path: Path) -> None:
         tasks.create("dataset", path="x.csv")
     with pytest.raises(ConfigError, match="test_path is set but path is not"):
         tasks.create("dataset", test_path="x.csv")
-    with pytest.raises(DataError, match=r"nope\.csv: no such data file"):
-        tasks.create("dataset", path=str(tmp_path / "nope.csv"), split="tail").generate(0)
+    with pytest.raises(ConfigError, match=r"nope\.csv: no such data file"):
+        tasks.create("dataset", path=str(tmp_path / "nope.csv"), split="tail")
 
 
 def test_pool_stats_gives_mean_std_first_last() -> None:
