@@ -94,3 +94,21 @@ def test_nan_run_and_length_mismatch_in_keyed_files(tmp_path: Path) -> None:
     np.savez(tmp_path / "m.npz", states=s[:40], targets=y)
     with pytest.raises(DataError, match=r"m\.npz: key 'targets' has 50 rows, key 'states' has 40"):
         read_state_file(tmp_path / "m.npz")
+
+
+def test_labelled_recordings_are_scored_as_sequence_classification(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    files = []
+    for i in range(16):
+        label = ("low", "high")[i % 2]
+        s = rng.normal(0.0, 1.0 if label == "low" else 3.0, (20 + i, 3))
+        np.savez(tmp_path / f"r{i}.npz", states=s, labels=np.array(label))
+        files.append(read_state_file(tmp_path / f"r{i}.npz"))
+    assert files[1].label == "high" and files[1].states.shape == (21, 3)
+    m = evaluate_states(
+        files[:12],
+        files[12:],
+        problem="classification",
+        features=[{"kind": "pool", "params": {"how": "stats"}}],
+    )
+    assert m["accuracy"] == 1.0 and m["chance"] == 0.5  # the std column separates them
