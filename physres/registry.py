@@ -63,6 +63,7 @@ class Registry(Mapping[str, T], Generic[T]):
         mock_prefix: str | None = None,
         check_name: Callable[[str], None] | None = None,
         hint: str = "",
+        paths: bool = False,
     ) -> None:
         self.what = what
         self._table = dict(table)
@@ -71,6 +72,8 @@ class Registry(Mapping[str, T], Generic[T]):
         self._check_name = check_name
         self._hint = hint
         self._entry_points_read = group is None
+        #: whether a ``"module:Class"`` path is accepted where a name is expected
+        self._paths = paths
 
     # ------------------------------------------------------------- the table
     def register(self, name: str, target: str, *, replace: bool = False) -> None:
@@ -125,6 +128,8 @@ class Registry(Mapping[str, T], Generic[T]):
         if not isinstance(name, str):
             raise self.unknown(name)
         real = self._families().get(name[len(self._mock) :]) if self.is_mock(name) else name
+        if real not in self._table and self._paths and _is_path(name):
+            return name
         if real not in self._table:
             raise self.unknown(name)
         return self._table[real]
@@ -178,6 +183,12 @@ class Registry(Mapping[str, T], Generic[T]):
 
     def __len__(self) -> int:
         return len(self.names())
+
+
+def _is_path(name: str) -> bool:
+    """``"package.module:Class"``: dotted identifiers, one colon."""
+    module, colon, attr = name.partition(":")
+    return bool(colon) and attr.isidentifier() and all(p.isidentifier() for p in module.split("."))
 
 
 # ----------------------------------------------------------------- device kinds

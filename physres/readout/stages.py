@@ -11,7 +11,7 @@ estimator-contract faces (``__init__`` only stores, ``fit`` returns self).
 * :class:`EventFeatures` — :class:`~physres.readout.features.EventWindow` →
   spike counts per task step and channel, optionally exponential traces.
 * :class:`DelayFeatures` — past rows as extra features.
-* :class:`PoolSequences` — one row per episode (mean / last / max) for
+* :class:`PoolSequences` — one row per episode (mean / last / max / stats) for
   sequence tasks.
 """
 
@@ -161,11 +161,14 @@ class DelayFeatures(_EpisodeStage):
         return DelayEmbedding(self.delays).transform(a)
 
 
-_HOW = ("mean", "last", "max")
+_HOW = ("mean", "last", "max", "stats")
 
 
 class PoolSequences(_EpisodeStage):
-    """One row per episode: mean, last or per-feature max over its decision window.
+    """One row per episode: mean, last, per-feature max, or ``stats`` over its decision window.
+
+    ``stats`` puts mean, standard deviation, first and last row side by side
+    (4 x the features): pooled state statistics for a seq-to-vector readout.
 
     ``skip`` rows at the start of each episode are left out (the run fills it
     with the task's washout unless set), then the last ``window`` rows (None:
@@ -203,4 +206,6 @@ class PoolSequences(_EpisodeStage):
             return rows.mean(axis=0, keepdims=True)
         if self.how == "last":
             return rows[-1:].copy()
+        if self.how == "stats":
+            return np.hstack([rows.mean(axis=0), rows.std(axis=0), rows[0], rows[-1]])[None, :]
         return rows.max(axis=0, keepdims=True)

@@ -3,13 +3,15 @@
 Like the device kinds, a :class:`physres.registry.Registry` maps a name to
 ``"module:Class"`` and the module is imported only when that task is built
 (the speech task pulls in scipy.signal's filter design; nothing else should pay
-for it). Third-party packages add tasks through the ``physres.tasks`` group.
+for it). Third-party packages add tasks through the ``physres.tasks`` group,
+and a config may name a task class by its ``"module:Class"`` path.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from physres.errors import ConfigError
 from physres.registry import Registry
 from physres.tasks.base import Task
 
@@ -25,8 +27,11 @@ TASKS: Registry[type[Task]] = Registry(
         "memory_capacity": "physres.tasks.memory:MemoryCapacity",
         "spoken_digits": "physres.tasks.speech:SpokenDigits",
         "spoken_zero_one": "physres.tasks.speech:SpokenZeroOne",
+        "dataset": "physres.tasks.dataset:DatasetTask",
+        "japanese_vowels": "physres.tasks.dataset:JapaneseVowels",
     },
     group="physres.tasks",
+    paths=True,  # `kind: mylab.tasks:MyTask` in a config, no packaging needed
 )
 
 
@@ -41,8 +46,11 @@ def names() -> list[str]:
 
 
 def resolve(name: str) -> type[Task]:
-    """The class registered as ``name``."""
-    return TASKS.load(name)
+    """The class registered as ``name`` (or named by a ``"module:Class"`` path)."""
+    cls = TASKS.load(name)
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise ConfigError(f"task {name!r} is {cls!r}, not a physres.tasks.Task subclass")
+    return cls
 
 
 def create(name: str, **params: Any) -> Task:
