@@ -6,6 +6,7 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import zmq
 
 from physres.bus import Broker, BusConfig, CommandClient, Node, Publisher, Subscriber
 from physres.bus.keys import allow_key, new_keys, revoke_key
+from physres.bus.listing import ls_cells
 from physres.bus.sockets import apply_security
 from physres.errors import BusError, CommandTimeout
 
@@ -251,3 +253,29 @@ def test_curve_config_mistakes_are_one_line_errors(tmp_path: Path) -> None:
         new_keys(tmp_path, "me")
     with pytest.raises(BusError, match="needs a folder"):
         Broker(BusConfig(curve_secret=str(tmp_path / "me.key_secret"))).start()
+
+
+def test_clock_offset_of_seconds_is_aligned_within_a_millisecond(
+    curve_broker: Broker, keys: Keys, ctx: zmq.Context, closer: list
+) -> None:
+    """A node whose host clock is 5 s ahead measures that against the broker (NTP-style,
+    on the command channel); its stream headers then carry host times on the broker's
+    clock, and ``physres ls`` shows the offset and the round trip."""
+    skew = 5_000_000_000
+    cfg = keys.cfg("alice")
+    node = Node("dev", cfg, ctx, clock=lambda: time.time_ns() + skew)
+    sub = Subscriber(ctx, cfg, ["dev/"])
+    client = CommandClient(ctx, cfg)
+    closer += [node, sub, client]
+    assert node.clock_rtt_ns is not None
+    assert abs(node.clock_offset_ns + skew) < 1_000_000
+    assert joined(node.pub, sub)
+    node.pub.publish("x")
+    m = sub.recv(1.0)
+    now = time.time_ns()  # this process's clock is the broker's (one machine)
+    assert m is not None and 0 <= now - m.t_host < 1_000_000
+    node.heartbeat()
+    row = next(r for r in client.call("_broker", "ls") if r["name"] == "dev")
+    assert abs(row["clock_offset_ms"] + 5000) < 1 and 0 < row["clock_rtt_ms"] < 1000
+    offset_ms, rtt_ms = (float(x) for x in ls_cells(row)[-1].split("/"))
+    assert abs(offset_ms + 5000) < 1 and rtt_ms > 0
