@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physres.errors import BusError
 
-__all__ = ["BusConfig", "Endpoints", "bus_for_run", "interface_towards"]
+__all__ = ["BusConfig", "Endpoints", "bus_for_run", "bus_from_env", "interface_towards"]
 
 
 @dataclass(frozen=True)
@@ -231,3 +231,35 @@ def bus_for_run(cfg: BusConfig) -> BusConfig:
     if "name" in cfg.model_fields_set or cfg.transport == "tcp":
         return cfg
     return cfg.model_copy(update={"name": f"run-{os.getpid()}-{secrets.token_hex(3)}"})
+
+
+def bus_from_env(cfg: BusConfig, environ: dict[str, str] | None = None) -> BusConfig:
+    """``cfg`` with what this machine's environment says, so one config serves every host.
+
+    ``PHYSRES_BUS=HOST:PORT``: the broker's TCP address (transport ``tcp``);
+    ``PHYSRES_BUS_KEY=PATH``: this machine's secret key (``curve_secret``);
+    ``PHYSRES_BUS_BROKER_KEY=PATH``: the broker's public key (``curve_broker``);
+    ``PHYSRES_BUS_ALLOWED=DIR``: the keys a broker here accepts (``curve_allowed``).
+    """
+    env = os.environ if environ is None else environ
+    update: dict[str, object] = {}
+    if addr := env.get("PHYSRES_BUS"):
+        host, _, port = addr.rpartition(":")
+        if not host or not port.isdigit():
+            raise BusError(f"PHYSRES_BUS={addr!r}: expected HOST:PORT with a numeric port")
+        update.update(transport="tcp", host=host, port=int(port))
+    for var, key in (
+        ("PHYSRES_BUS_KEY", "curve_secret"),
+        ("PHYSRES_BUS_BROKER_KEY", "curve_broker"),
+        ("PHYSRES_BUS_ALLOWED", "curve_allowed"),
+    ):
+        if value := env.get(var):
+            update[key] = value
+    if not update:
+        return cfg
+    data = {**cfg.model_dump(exclude_unset=True), **update}
+    try:
+        return BusConfig(**data)
+    except ValueError as e:
+        first = e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)
+        raise BusError(f"bus config with PHYSRES_BUS* variables: {first}") from None
