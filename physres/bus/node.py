@@ -37,7 +37,7 @@ from physres.bus.guard import LoopErrors
 from physres.bus.nodetable import check_name
 from physres.bus.pubsub import Publisher, Subscriber
 from physres.bus.sockets import bus_socket, recv_frames, try_send
-from physres.errors import BusError, FrameError, NameTaken
+from physres.errors import AuthError, BusError, FrameError, NameTaken
 
 __all__ = ["Node"]
 
@@ -74,6 +74,12 @@ class Node:
         self.dealer = bus_socket(self.ctx, self.cfg, zmq.DEALER, "client")
         conn_id = f"{name}#{os.getpid()}-{secrets.token_hex(4)}"
         self.dealer.setsockopt(zmq.ROUTING_ID, conn_id.encode())
+        # an encrypted bus: a refused key shows only as a handshake event, so watch for it
+        self._auth_events: zmq.Socket | None = (
+            self.dealer.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+            if self.cfg.curve
+            else None
+        )
         self.dealer.connect(self.cfg.endpoints.cmd)
         self.handlers: dict[str, Handler] = {"_ping": lambda: "pong", "_stats": self.stats}
         self.streams: dict[str, dict[str, Any]] = {}
@@ -131,13 +137,28 @@ class Node:
         request = encode(self.name, "register", 0, meta={"args": args})
         try_send(self.dealer, [BROKER, REQ, b"_register", *request])
         deadline = time.monotonic() + timeout_s
+        poller = zmq.Poller()
+        poller.register(self.dealer, zmq.POLLIN)
+        if self._auth_events is not None:
+            poller.register(self._auth_events, zmq.POLLIN)
         while (left := deadline - time.monotonic()) > 0:
-            if not self.dealer.poll(int(left * 1000) + 1):
+            ready = dict(poller.poll(int(left * 1000) + 1))
+            if not ready:
                 break
+            if self._auth_events in ready:
+                self._stop_auth_events()
+                raise AuthError(
+                    f"bus {self.cfg.name!r}: the broker at {self.cfg.endpoints.cmd} refused node "
+                    f"{self.name!r}'s key ({self.cfg.curve_secret}): its public key is not in "
+                    "the broker's curve_allowed folder (`physres keys allow`)"
+                )
+            if self.dealer not in ready:
+                continue
             frames = self.dealer.recv_multipart()
             if len(frames) >= 3 and frames[2] == b"_register":
                 if frames[1] == ERR:
                     raise self._refusal(frames[3:])
+                self._stop_auth_events()
                 return True
             self._serve(frames)  # a command that raced our registration
         log.warning(
@@ -147,6 +168,12 @@ class Node:
             timeout_s,
         )
         return False
+
+    def _stop_auth_events(self) -> None:
+        mon, self._auth_events = self._auth_events, None
+        if mon is not None:
+            self.dealer.disable_monitor()
+            mon.close(linger=0)
 
     def measure_clock(self, rounds: int = 8, timeout_s: float = 1.0) -> int | None:
         """Measure the broker's clock against ours, NTP-style, on the command channel.
@@ -394,6 +421,7 @@ class Node:
         """Close every socket; first a goodbye with final counts (last seq per stream)."""
         if self.dealer.closed:
             return
+        self._stop_auth_events()
         if bye:
             self.heartbeat(BYE)
         if hasattr(self, "pub"):
