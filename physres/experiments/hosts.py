@@ -23,7 +23,7 @@ import zmq
 from physres import registry
 from physres.errors import CommandTimeout, ConfigError
 
-__all__ = ["register", "serve", "served_elsewhere"]
+__all__ = ["plan", "register", "serve", "served_elsewhere"]
 
 
 def served_elsewhere(ctx: zmq.Context, bus: Any, names: Iterable[str]) -> dict[str, dict]:
@@ -45,21 +45,10 @@ def served_elsewhere(ctx: zmq.Context, bus: Any, names: Iterable[str]) -> dict[s
     }
 
 
-def serve(
-    cfg: Any,
-    *,
-    only: Iterable[str] = (),
-    stop: threading.Event,
-    say: Callable[[str], object] = print,
-) -> None:
-    """Serve ``cfg``'s devices (or those in ``only``) on its bus until ``stop`` is set.
-
-    The broker lives elsewhere: this process starts none. Nodes that lose the
-    broker keep heartbeating and are listed again as soon as it is back.
-    """
+def plan(cfg: Any, only: Iterable[str] = ()) -> tuple[Any, list[Any]]:
+    """The bus to join and the devices to serve, checked before anything starts."""
     from physres import tasks
     from physres.bus import bus_from_env
-    from physres.device.node import DeviceNode
     from physres.experiments.lifecycle import device_params
 
     bus = bus_from_env(cfg.bus)
@@ -76,14 +65,23 @@ def serve(
     if cfg.task is not None:  # the device is built exactly as `physres run` builds it
         task = tasks.create(cfg.task.kind, **dict(cfg.task.params))
         n_inputs = task.generate(cfg.seed).n_inputs
-    devices = [
-        registry.create(
-            cfg.devices[n].kind,
-            n,
-            device_params(cfg.devices[n].kind, cfg.devices[n].params, n_inputs),
-        )
-        for n in names
-    ]
+    devices = []
+    for n in names:
+        dc = cfg.devices[n]
+        devices.append(registry.create(dc.kind, n, device_params(dc.kind, dc.params, n_inputs)))
+    return bus, devices
+
+
+def serve(
+    bus: Any, devices: list[Any], *, stop: threading.Event, say: Callable[[str], object] = print
+) -> None:
+    """Serve ``devices`` on ``bus`` until ``stop`` is set (see :func:`plan`).
+
+    The broker lives elsewhere: this process starts none. Nodes that lose the
+    broker keep heartbeating and are listed again as soon as it is back.
+    """
+    from physres.device.node import DeviceNode
+
     ctx = zmq.Context()
     with ExitStack() as stack:
         stack.callback(ctx.destroy, linger=0)
@@ -96,11 +94,11 @@ def serve(
 def _cmd_serve(args: argparse.Namespace) -> int:
     from physres.config import load_config
 
-    cfg = load_config(args.config)
+    bus, devices = plan(load_config(args.config), args.device or ())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    serve(cfg, only=args.device or (), stop=stop)
+    serve(bus, devices, stop=stop)
     return 0
 
 

@@ -278,3 +278,26 @@ def test_clock_offset_of_seconds_is_aligned_within_a_millisecond(
     assert abs(row["clock_offset_ms"] + 5000) < 1 and 0 < row["clock_rtt_ms"] < 1000
     offset_ms, rtt_ms = (float(x) for x in ls_cells(row)[-1].split("/"))
     assert abs(offset_ms + 5000) < 1 and rtt_ms > 0
+
+
+def test_keys_and_serve_commands_fail_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from physres.cli import main
+
+    for var in ("PHYSRES_BUS", "PHYSRES_BUS_KEY", "PHYSRES_BUS_BROKER_KEY", "PHYSRES_BUS_ALLOWED"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["keys", "new", "hostA", "--dir", str(tmp_path)]) == 0
+    assert (tmp_path / "hostA.key").is_file() and (tmp_path / "hostA.key_secret").is_file()
+    capsys.readouterr()
+    assert main(["keys", "new", "hostA", "--dir", str(tmp_path)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "already exist" in err and len(err.splitlines()) == 1
+    cfg = tmp_path / "one.yaml"
+    cfg.write_text("name: one\ndevices:\n  esn:\n    kind: sim.esn\n")
+    assert main(["serve", str(cfg)]) != 0  # an ipc bus: nothing on another machine to join
+    err = capsys.readouterr().err.strip()
+    assert "PHYSRES_BUS=HOST:PORT" in err and len(err.splitlines()) == 1
+    monkeypatch.setenv("PHYSRES_BUS", "no-port")
+    assert main(["serve", str(cfg)]) != 0
+    assert "expected HOST:PORT" in capsys.readouterr().err

@@ -198,7 +198,9 @@ def test_run_on_host_a_drives_a_device_served_from_host_b(hosts: Hosts) -> None:
     rows = hosts.wait_ls(_alive("esn"))
     esn = next(r for r in rows if r["name"] == "esn")
     # the clock exchange ran across the link; one kernel clock, so the offset is ~0
-    assert esn["clock_rtt_ms"] > 0 and abs(esn["clock_offset_ms"]) < 1
+    # (bounded by half the round trip it was measured over: the exchange's own error bar)
+    assert esn["clock_rtt_ms"] > 0
+    assert abs(esn["clock_offset_ms"]) <= esn["clock_rtt_ms"] / 2 + 0.05
     table = hosts.run("a", "ls", "--bus", hosts.bus).stdout  # what a person sees
     assert "esn" in table and "sim.esn" in table and "clock offset" in table
     out = hosts.tmp / "run"
