@@ -2,6 +2,7 @@
 
     python bench/bus.py            # full run (~2 min)
     python bench/bus.py --quick    # smaller counts, for a smoke test
+    python bench/bus.py --tcp      # across hosts over CURVE (bench/bus_tcp.py; netns as root)
 
 Every figure runs publisher and subscriber in separate processes over ipc, as
 a lab's device node and readout would. Raw pyzmq baselines: PUB→SUB direct with
@@ -22,6 +23,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -254,6 +256,14 @@ def measure_pair(
 
 
 def main() -> None:
+    import sys
+
+    if "--tcp" in sys.argv[1:]:  # crossing hosts: its own figures (bench/bus_tcp.py)
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bus_tcp import main as tcp_main
+
+        tcp_main([a for a in sys.argv[1:] if a != "--tcp"])
+        return
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -39,7 +39,7 @@ EXTENSION_GROUP = "physres.cli"
 def _bus_cfg(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
-    from physres.bus import BusConfig
+    from physres.bus import BusConfig, bus_from_env
 
     kw: dict[str, Any] = {} if args.bus is None else {"name": args.bus}
     try:
@@ -48,7 +48,7 @@ def _bus_cfg(args: argparse.Namespace) -> Any:
             if not port.isdigit():
                 raise ValueError(f"expected HOST:PORT with a numeric port, got port {port!r}")
             kw.update(transport="tcp", host=host or "127.0.0.1", port=int(port))
-        return BusConfig(**kw)
+        return bus_from_env(BusConfig(**kw))  # PHYSRES_BUS*: address and keys
     except (ValueError, ValidationError) as e:
         first = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
         raise ConfigError(f"--bus {args.bus!r} --tcp {args.tcp!r}: {first}") from None
@@ -105,6 +105,7 @@ def _add_bus_args(p: argparse.ArgumentParser) -> None:
 
 # ------------------------------------------------------------------- commands
 def cmd_run(args: argparse.Namespace) -> int:
+    from physres.bus import bus_from_env
     from physres.config import load_config
     from physres.experiments.lifecycle import Terminated, terminate_like_ctrl_c
     from physres.experiments.run import run_experiment
@@ -112,6 +113,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.bus is not None or args.tcp:  # named on purpose: join that bus
         cfg = cfg.model_copy(update={"bus": _bus_cfg(args)})
+    else:
+        cfg = cfg.model_copy(update={"bus": bus_from_env(cfg.bus)})
     out = (
         Path(args.out)
         if args.out

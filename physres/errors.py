@@ -7,6 +7,7 @@ messages name the object, what was expected and what came (see STYLE.md).
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "BusError",
     "CommandTimeout",
     "ConfigError",
@@ -43,6 +44,10 @@ class DataError(PhysresError, ValueError):
 
 class BusError(PhysresError):
     """Something on the ZeroMQ bus failed (sockets, routing, protocol)."""
+
+
+class AuthError(BusError, PermissionError):
+    """The broker refused this side's CURVE key (not in its ``curve_allowed`` folder)."""
 
 
 class FrameError(BusError):

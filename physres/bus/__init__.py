@@ -10,7 +10,7 @@ import zmq
 from physres.bus.broker import Broker
 from physres.bus.codec import SCHEMA_VERSION, Message, decode, encode
 from physres.bus.commands import CommandClient
-from physres.bus.config import BusConfig, Endpoints, bus_for_run
+from physres.bus.config import BusConfig, Endpoints, bus_for_run, bus_from_env
 from physres.bus.node import Node
 from physres.bus.pubsub import Publisher, SeqTracker, Subscriber
 from physres.errors import BusError, CommandTimeout
@@ -27,6 +27,7 @@ __all__ = [
     "SeqTracker",
     "Subscriber",
     "bus_for_run",
+    "bus_from_env",
     "decode",
     "encode",
     "ensure_broker",

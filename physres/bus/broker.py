@@ -36,7 +36,7 @@ from physres.bus.codec import decode, encode
 from physres.bus.config import BusConfig
 from physres.bus.guard import LoopErrors
 from physres.bus.nodetable import NodeTable, check_info, check_name
-from physres.bus.sockets import bus_socket, try_send
+from physres.bus.sockets import KeyCheck, bus_socket, try_send
 from physres.errors import BusError, FrameError
 
 __all__ = ["BROKER", "Broker"]
@@ -63,12 +63,16 @@ class Broker:
         self._ctrl_addr = f"inproc://physres-broker-ctrl-{id(self)}"
         self._bound = threading.Event()
         self._error: BaseException | None = None
+        self.keys: KeyCheck | None = None
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Broker:
         """Bind and serve in background threads; raises BusError if the address is taken."""
         self.cfg.ensure_ipc_dir()
         ep = self.cfg.endpoints
+        # the key check answers before any socket binds: a CURVE server without a ZAP
+        # handler in its context would accept every key
+        self.keys = KeyCheck(self.ctx, self.cfg) if self.cfg.curve else None
         xsub = bus_socket(self.ctx, self.cfg, zmq.XSUB, "server")
         xpub = bus_socket(self.ctx, self.cfg, zmq.XPUB, "server")
         router = bus_socket(self.ctx, self.cfg, zmq.ROUTER, "server")
@@ -82,6 +86,7 @@ class Broker:
         except zmq.ZMQError as e:
             for s in (xsub, xpub, router):
                 s.close(linger=0)
+            self._stop_keys()
             raise BusError(f"cannot bind the bus broker at {ep}: {e}") from e
         ctrl = bus_socket(self.ctx, self.cfg, zmq.PAIR, "inproc")
         ctrl.bind(self._ctrl_addr)
@@ -108,7 +113,13 @@ class Broker:
         if hasattr(self, "_ctrl"):
             self._ctrl.close(linger=0)
             del self._ctrl
+        self._stop_keys()
         self._unlink_ipc()
+
+    def _stop_keys(self) -> None:
+        keys, self.keys = getattr(self, "keys", None), None
+        if keys is not None:
+            keys.stop()
 
     def run(self) -> None:
         """Serve until interrupted (``physres bus``)."""
@@ -295,8 +306,12 @@ class Broker:
                 "up_s": time.time() - self.started,
                 "pid": os.getpid(),
                 "refused": self.refused,
+                "refused_keys": self.keys.refused if self.keys is not None else 0,
+                "curve": self.cfg.curve,
                 "errors": dict(self.errors.counts),
             }
+        elif cmd == "time":
+            result = time.time_ns()  # a node's clock exchange (Node.measure_clock)
         elif cmd == "ls":
             result = self.table()
         elif cmd == "forget":
@@ -314,7 +329,8 @@ class Broker:
                 error={
                     "type": "ValueError",
                     "message": (
-                        f"the broker has no command {cmd!r}; it has ping, ls, forget, register"
+                        f"the broker has no command {cmd!r}; "
+                        "it has ping, ls, time, forget, register"
                     ),
                 },
             )

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physres.errors import BusError
 
-__all__ = ["BusConfig", "Endpoints", "bus_for_run", "interface_towards"]
+__all__ = ["BusConfig", "Endpoints", "bus_for_run", "bus_from_env", "interface_towards"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,13 @@ def interface_towards(host: str) -> str:
 IPC_PATH_MAX = 107
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class BusConfig(BaseModel):
     """Bus settings; every field has a safe single-machine default."""
 
@@ -123,6 +130,49 @@ class BusConfig(BaseModel):
     tune_malloc: bool = True
     #: default command timeout
     command_timeout_s: float = Field(5.0, gt=0, allow_inf_nan=False)
+    #: this participant's CURVE key pair (a ``NAME.key_secret`` from ``physres keys new``);
+    #: set, every bus socket is encrypted and authenticated (ZeroMQ CURVE)
+    curve_secret: str | None = None
+    #: the broker's public key (its ``.key`` file): clients refuse any other broker
+    curve_broker: str | None = None
+    #: folder of public keys (``*.key``) the broker accepts, read again at every new
+    #: connection: deleting a file revokes that key from the next connection on
+    curve_allowed: str | None = None
+    #: plain TCP to an address that is not loopback is refused: anyone on the network
+    #: could read and inject bus traffic. True allows it, with a loud warning
+    allow_plain_tcp: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _curve_without_direct(cls, data: object) -> object:
+        """With CURVE every connection goes through the broker, which checks keys; a node's
+        own direct sockets would need a key check of their own, so they are off by default."""
+        if isinstance(data, dict) and data.get("curve_secret") and "direct" not in data:
+            return {**data, "direct": False}
+        return data
+
+    @model_validator(mode="after")
+    def _check_curve(self) -> BusConfig:
+        if self.curve_secret is None and (self.curve_broker or self.curve_allowed):
+            raise ValueError("curve_broker/curve_allowed need curve_secret (this side's key pair)")
+        if self.curve_secret is not None and self.direct:
+            raise ValueError(
+                "direct: true with CURVE keys: a node's direct sockets are not authenticated; "
+                "leave direct unset (false) on an encrypted bus"
+            )
+        return self
+
+    @property
+    def curve(self) -> bool:
+        """Whether this bus is encrypted and authenticated."""
+        return self.curve_secret is not None
+
+    @property
+    def exposed(self) -> bool:
+        """TCP on an address beyond loopback (this side's broker host or bind host)."""
+        if self.transport != "tcp":
+            return False
+        return any(h is not None and not _is_loopback(h) for h in (self.host, self.bind_host))
 
     @model_validator(mode="after")
     def _ipc_paths_fit(self) -> BusConfig:
@@ -205,3 +255,35 @@ def bus_for_run(cfg: BusConfig) -> BusConfig:
     if "name" in cfg.model_fields_set or cfg.transport == "tcp":
         return cfg
     return cfg.model_copy(update={"name": f"run-{os.getpid()}-{secrets.token_hex(3)}"})
+
+
+def bus_from_env(cfg: BusConfig, environ: dict[str, str] | None = None) -> BusConfig:
+    """``cfg`` with what this machine's environment says, so one config serves every host.
+
+    ``PHYSRES_BUS=HOST:PORT``: the broker's TCP address (transport ``tcp``);
+    ``PHYSRES_BUS_KEY=PATH``: this machine's secret key (``curve_secret``);
+    ``PHYSRES_BUS_BROKER_KEY=PATH``: the broker's public key (``curve_broker``);
+    ``PHYSRES_BUS_ALLOWED=DIR``: the keys a broker here accepts (``curve_allowed``).
+    """
+    env = os.environ if environ is None else environ
+    update: dict[str, object] = {}
+    if addr := env.get("PHYSRES_BUS"):
+        host, _, port = addr.rpartition(":")
+        if not host or not port.isdigit():
+            raise BusError(f"PHYSRES_BUS={addr!r}: expected HOST:PORT with a numeric port")
+        update.update(transport="tcp", host=host, port=int(port))
+    for var, key in (
+        ("PHYSRES_BUS_KEY", "curve_secret"),
+        ("PHYSRES_BUS_BROKER_KEY", "curve_broker"),
+        ("PHYSRES_BUS_ALLOWED", "curve_allowed"),
+    ):
+        if value := env.get(var):
+            update[key] = value
+    if not update:
+        return cfg
+    data = {**cfg.model_dump(exclude_unset=True), **update}
+    try:
+        return BusConfig(**data)
+    except ValueError as e:
+        first = e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)
+        raise BusError(f"bus config with PHYSRES_BUS* variables: {first}") from None

@@ -25,6 +25,7 @@ COLUMNS = (
     "published",
     "dropped",
     "garbage",
+    "clock offset / rtt (ms)",
 )
 
 
@@ -62,6 +63,15 @@ def _total(v: Any) -> str:
     return _text(v)
 
 
+def _clock(offset: Any, rtt: Any) -> str:
+    """The node's clock against the broker's: offset and the round trip it was measured on."""
+    if not isinstance(rtt, (int, float)):
+        return "-" if rtt is None else _text(rtt)
+    if not isinstance(offset, (int, float)):
+        return _text(offset)
+    return f"{offset:+.3f} / {rtt:.3f}"
+
+
 def _state(r: dict[str, Any]) -> str:
     state = r.get("state")
     if state is None:  # a broker from before states: only "alive"
@@ -78,7 +88,7 @@ def _state(r: dict[str, Any]) -> str:
 def ls_cells(r: Any) -> list[str]:
     """One row's cells, in :data:`COLUMNS` order."""
     if not isinstance(r, dict):
-        return [_text(r), "", "[red]unreadable row[/]", "", "", "", "", ""]
+        return [_text(r), "", "[red]unreadable row[/]", "", "", "", "", "", ""]
     drops = r.get("dropped")
     if isinstance(drops, dict):
         drops = {k: v for k, v in drops.items() if v}
@@ -94,6 +104,7 @@ def ls_cells(r: Any) -> list[str]:
         _total(r.get("published") or {}),
         _text(drops or 0),
         _text(r.get("garbage") or 0),
+        _clock(r.get("clock_offset_ms"), r.get("clock_rtt_ms")),
     ]
 
 

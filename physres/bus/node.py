@@ -37,7 +37,7 @@ from physres.bus.guard import LoopErrors
 from physres.bus.nodetable import check_name
 from physres.bus.pubsub import Publisher, Subscriber
 from physres.bus.sockets import bus_socket, recv_frames, try_send
-from physres.errors import BusError, FrameError, NameTaken
+from physres.errors import AuthError, BusError, FrameError, NameTaken
 
 __all__ = ["Node"]
 
@@ -58,6 +58,7 @@ class Node:
         subscribe: Iterable[str] = (),
         kind: str = "node",
         register_timeout_s: float = 5.0,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
         check_name(name)
         self.name = name
@@ -73,6 +74,12 @@ class Node:
         self.dealer = bus_socket(self.ctx, self.cfg, zmq.DEALER, "client")
         conn_id = f"{name}#{os.getpid()}-{secrets.token_hex(4)}"
         self.dealer.setsockopt(zmq.ROUTING_ID, conn_id.encode())
+        # an encrypted bus: a refused key shows only as a handshake event, so watch for it
+        self._auth_events: zmq.Socket | None = (
+            self.dealer.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+            if self.cfg.curve
+            else None
+        )
         self.dealer.connect(self.cfg.endpoints.cmd)
         self.handlers: dict[str, Handler] = {"_ping": lambda: "pong", "_stats": self.stats}
         self.streams: dict[str, dict[str, Any]] = {}
@@ -81,11 +88,18 @@ class Node:
         self.sub: Subscriber | None = None
         self.router: zmq.Socket | None = None
         self.cmd_endpoint: str | None = None
+        #: this host's clock (ns since the epoch); a test may hand in a skewed one
+        self.clock = clock
+        #: broker clock minus ours, and the round trip it was measured over (ns; None: not yet)
+        self.clock_offset_ns = 0
+        self.clock_rtt_ns: int | None = None
         try:
             # the name first: binding our direct ipc sockets under a taken name would
             # take them over from the node that holds it
             self.registered = self._register(register_timeout_s)
             self._open_sockets(list(subscribe))
+            if self.registered:
+                self.measure_clock()
         except BaseException:
             self.close(bye=False)
             raise
@@ -97,6 +111,8 @@ class Node:
         self.pub: Publisher = Publisher(
             self.ctx, self.cfg, name, bind=self.cfg.node_endpoint(name, "pub") if direct else None
         )
+        if self.clock is not time.time_ns:
+            self.pub.clock = self.host_time_ns
         self.sub = Subscriber(self.ctx, self.cfg, topics, name=name) if topics else None
         self.poller = zmq.Poller()
         self.poller.register(self.dealer, zmq.POLLIN)
@@ -121,13 +137,28 @@ class Node:
         request = encode(self.name, "register", 0, meta={"args": args})
         try_send(self.dealer, [BROKER, REQ, b"_register", *request])
         deadline = time.monotonic() + timeout_s
+        poller = zmq.Poller()
+        poller.register(self.dealer, zmq.POLLIN)
+        if self._auth_events is not None:
+            poller.register(self._auth_events, zmq.POLLIN)
         while (left := deadline - time.monotonic()) > 0:
-            if not self.dealer.poll(int(left * 1000) + 1):
+            ready = dict(poller.poll(int(left * 1000) + 1))
+            if not ready:
                 break
+            if self._auth_events in ready:
+                self._stop_auth_events()
+                raise AuthError(
+                    f"bus {self.cfg.name!r}: the broker at {self.cfg.endpoints.cmd} refused node "
+                    f"{self.name!r}'s key ({self.cfg.curve_secret}): its public key is not in "
+                    "the broker's curve_allowed folder (`physres keys allow`)"
+                )
+            if self.dealer not in ready:
+                continue
             frames = self.dealer.recv_multipart()
             if len(frames) >= 3 and frames[2] == b"_register":
                 if frames[1] == ERR:
                     raise self._refusal(frames[3:])
+                self._stop_auth_events()
                 return True
             self._serve(frames)  # a command that raced our registration
         log.warning(
@@ -137,6 +168,64 @@ class Node:
             timeout_s,
         )
         return False
+
+    def _stop_auth_events(self) -> None:
+        mon, self._auth_events = self._auth_events, None
+        if mon is not None:
+            self.dealer.disable_monitor()
+            mon.close(linger=0)
+
+    def measure_clock(self, rounds: int = 8, timeout_s: float = 1.0) -> int | None:
+        """Measure the broker's clock against ours, NTP-style, on the command channel.
+
+        Each round sends ``time`` to the broker at ``t0`` and gets its clock ``tb``
+        back at ``t3``: offset ``tb - (t0 + t3) / 2``, wrong by at most half the
+        round trip, so the round with the shortest trip wins. Stream headers then
+        carry host times on the broker's clock (:meth:`host_time_ns`). Returns the
+        offset in ns, or None when the broker did not answer.
+        """
+        best: tuple[int, int] | None = None
+        deadline = time.monotonic() + timeout_s
+        for i in range(rounds):
+            rid = f"_clock{i}".encode()
+            request = encode(self.name, "time", 0, meta={"args": {}})
+            t0 = self.clock()
+            if not try_send(self.dealer, [BROKER, REQ, rid, *request]):
+                break
+            frames = self._await(rid, deadline)
+            t3 = self.clock()
+            if frames is None or frames[1] != REP:
+                break
+            try:
+                tb = decode(frames[3:]).meta.get("result")
+            except FrameError:
+                break
+            if type(tb) is not int:
+                break
+            rtt, offset = t3 - t0, tb - (t0 + t3) // 2
+            if best is None or rtt < best[0]:
+                best = (rtt, offset)
+        if best is None:
+            return None
+        self.clock_rtt_ns, self.clock_offset_ns = best
+        if hasattr(self, "pub"):
+            self.pub.clock = self.host_time_ns
+        return self.clock_offset_ns
+
+    def host_time_ns(self) -> int:
+        """This host's time on the broker's clock (what stream headers carry as ``th``)."""
+        return self.clock() + self.clock_offset_ns
+
+    def _await(self, rid: bytes, deadline: float) -> list[bytes] | None:
+        """The broker's answer to our request ``rid``; commands meanwhile are served."""
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.dealer.poll(int(left * 1000) + 1):
+                return None
+            frames = self.dealer.recv_multipart()
+            if len(frames) >= 3 and frames[2] == rid:
+                return frames
+            self._serve(frames)
+        return None
 
     def _refusal(self, payload: list[bytes]) -> BusError:
         """The broker's reason for refusing this node, as the error to raise."""
@@ -267,6 +356,8 @@ class Node:
             "dropped": {k: v["dropped"] for k, v in drops.items()},
             "garbage": {k: min(n, INT_MAX) for k, n in garbage.items()},
             "errors": dict(self.errors.counts),
+            "clock_offset_ms": self.clock_offset_ns / 1e6,
+            "clock_rtt_ms": None if self.clock_rtt_ns is None else self.clock_rtt_ns / 1e6,
         }
 
     def stats(self) -> dict[str, Any]:
@@ -330,6 +421,7 @@ class Node:
         """Close every socket; first a goodbye with final counts (last seq per stream)."""
         if self.dealer.closed:
             return
+        self._stop_auth_events()
         if bye:
             self.heartbeat(BYE)
         if hasattr(self, "pub"):

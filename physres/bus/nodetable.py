@@ -95,6 +95,14 @@ def _streams(key: str, v: Any) -> dict[str, dict[str, Any]]:
     return v
 
 
+def _ms(key: str, v: Any) -> float | None:
+    if v is None:
+        return None
+    if type(v) not in (int, float) or not abs(v) < 1e12:
+        raise ValueError(f"{key} must be a finite number of milliseconds")
+    return float(v)
+
+
 def _flag(key: str, v: Any) -> bool:
     if type(v) is not bool:
         raise ValueError(f"{key} must be true or false")
@@ -116,6 +124,8 @@ _FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "errors": _counts,
     "last_seq": _counts,
     "closed": _flag,
+    "clock_offset_ms": _ms,
+    "clock_rtt_ms": _ms,
 }
 
 

@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,8 @@ class Publisher:
             self.direct_endpoint = cfg.advertised(self.sock.last_endpoint.decode())
         self._seq: dict[str, int] = {}
         self.sent: Counter[str] = Counter()
+        #: host time in headers (ns); a node sets it to its clock corrected to the broker's
+        self.clock: Callable[[], int] = time.time_ns
 
     def publish(
         self,
@@ -99,7 +101,7 @@ class Publisher:
             seq,
             arrays,
             t_dev=t_dev,
-            t_host=time.time_ns(),
+            t_host=self.clock(),
             units=units,
             meta=meta,
             topic=topic,

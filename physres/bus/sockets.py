@@ -8,15 +8,32 @@ zero-copy, which is what keeps physres near raw pyzmq rates.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import os
+import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import zmq
+import zmq.auth
+
+from physres.errors import BusError
 
 if TYPE_CHECKING:
     from physres.bus.config import BusConfig
 
-__all__ = ["apply_security", "bus_socket", "recv_frames", "send_parts", "timeout_ms", "try_send"]
+__all__ = [
+    "KeyCheck",
+    "apply_security",
+    "bus_socket",
+    "public_keys",
+    "recv_frames",
+    "send_parts",
+    "timeout_ms",
+    "try_send",
+]
 
 _SENDS_STREAMS = {zmq.PUB, zmq.XPUB}
 _RECEIVES_STREAMS = {zmq.SUB, zmq.XSUB}
@@ -48,16 +65,115 @@ def bus_socket(ctx: zmq.Context, cfg: BusConfig, kind: int, role: Role) -> zmq.S
 
 
 def apply_security(sock: zmq.Socket, cfg: BusConfig, role: Role) -> None:
-    """Where bus encryption and authentication will be set up (ZeroMQ CURVE).
+    """Encryption and authentication (ZeroMQ CURVE): the one place they are set.
 
-    Today a bus is private by its transport (ipc sockets in a 0700 folder,
-    TCP bound to loopback unless configured otherwise) and ``BusConfig`` holds
-    no keys, so there is nothing to set. When it does, this is the only place
-    to change: a ``server`` sets ``curve_server`` and its secret key, a
-    ``client`` its key pair and the server's public key; ``inproc`` sockets
-    never leave the process and stay plain.
+    * ``inproc`` sockets never leave the process and stay plain.
+    * With ``cfg.curve_secret`` a ``server`` sets ``curve_server`` and its key
+      pair (the keys of clients are checked by the ZAP handler the broker runs,
+      :class:`KeyCheck`); a ``client`` sets its key pair and the broker's public
+      key, so it talks to that broker only.
+    * Without keys, TCP on an address that is not loopback is refused (BusError)
+      unless ``cfg.allow_plain_tcp``, and then it warns loudly, once per address.
     """
-    del sock, cfg, role  # no keys configured: plaintext, as documented above
+    if role == "inproc":
+        return
+    if cfg.curve_secret is None:
+        if cfg.exposed:
+            _plain_tcp(cfg)
+        return
+    public, secret = _keypair(cfg.curve_secret, "curve_secret")
+    if secret is None:
+        raise BusError(
+            f"bus.curve_secret {cfg.curve_secret!r} holds no secret key (a NAME.key_secret "
+            "from `physres keys new` is needed)"
+        )
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
+    if role == "server":
+        sock.curve_server = True
+    else:
+        if cfg.curve_broker is None:
+            raise BusError(
+                "bus.curve_broker is unset: a CURVE client needs the broker's public key"
+            )
+        sock.curve_serverkey = _keypair(cfg.curve_broker, "curve_broker")[0]
+
+
+_warned_plain: set[str] = set()
+
+
+def _plain_tcp(cfg: BusConfig) -> None:
+    exposed = cfg.host if not _loopback(cfg.host) else f"{cfg.bind_host} (bind_host)"
+    where = f"{exposed}, port {cfg.port}"
+    if not cfg.allow_plain_tcp:
+        raise BusError(
+            f"bus {cfg.name!r}: plain TCP on {where}, not loopback, is refused: anyone on that "
+            "network could read and inject bus traffic; set bus.curve_secret (see `physres keys "
+            "new`) or, on a network you trust, bus.allow_plain_tcp: true"
+        )
+    if where not in _warned_plain:
+        _warned_plain.add(where)
+        warnings.warn(
+            f"bus {cfg.name!r} on {where}: PLAIN TCP, UNENCRYPTED AND UNAUTHENTICATED "
+            "(allow_plain_tcp: true); anyone on this network can read and drive the bus",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _loopback(host: str) -> bool:
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def _keypair(path: str, key: str) -> tuple[bytes, bytes | None]:
+    """(public, secret or None) from a certificate file written by ``physres keys new``."""
+    try:
+        public, secret = zmq.auth.load_certificate(path)
+    except (OSError, ValueError) as e:
+        raise BusError(f"bus.{key} {path!r}: not a readable key file ({e})") from None
+    return public, secret
+
+
+def public_keys(folder: str | os.PathLike[str]) -> set[bytes]:
+    """The public keys (z85) of every ``*.key`` file in ``folder``."""
+    out = set()
+    for f in sorted(Path(folder).glob("*.key")):
+        with contextlib.suppress(OSError, ValueError):
+            out.add(zmq.auth.load_certificate(f)[0])
+    return out
+
+
+class KeyCheck:
+    """The broker's ZAP handler: a client's key must be in ``cfg.curve_allowed`` now.
+
+    pyzmq's :class:`~zmq.auth.thread.ThreadAuthenticator` answers libzmq's ZAP
+    requests in a thread; the folder is read at every handshake, so a key file
+    removed revokes that key from its next connection on. ``refused`` counts
+    handshakes turned away.
+    """
+
+    def __init__(self, ctx: zmq.Context, cfg: BusConfig) -> None:
+        from zmq.auth.thread import ThreadAuthenticator
+
+        if cfg.curve_allowed is None or not Path(cfg.curve_allowed).is_dir():
+            raise BusError(
+                f"bus.curve_allowed {cfg.curve_allowed!r}: a CURVE broker needs a folder of "
+                "the public keys it accepts"
+            )
+        self.folder = Path(cfg.curve_allowed)
+        self.refused = 0
+        self.auth = ThreadAuthenticator(ctx, log=logging.getLogger("physres.bus.zap"))
+        self.auth.start()
+        self.auth.configure_curve_callback("*", credentials_provider=self)
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        ok = key in public_keys(self.folder)
+        if not ok:
+            self.refused += 1
+        return ok
+
+    def stop(self) -> None:
+        self.auth.stop()
 
 
 _MORE = int(zmq.SNDMORE)

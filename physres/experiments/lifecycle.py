@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from physres import registry
-from physres.errors import RecordingError
+from physres.errors import ConfigError, RecordingError
 from physres.experiments.artifacts import jsonable, outcome
 
 if TYPE_CHECKING:
@@ -138,6 +138,7 @@ class RunSession:
         from physres.bus import bus_for_run, ensure_broker
         from physres.device.node import DeviceNode
         from physres.device.remote import RemoteDevice
+        from physres.experiments.hosts import served_elsewhere
 
         cfg, stack = self.cfg, self._stack
         devices = {
@@ -159,8 +160,20 @@ class RunSession:
         # to their goodbye, and counts what the goodbyes say it never received
         if self.recording is not None:
             self._start_recorder(ctx, [f"{n}/" for n in devices])
+        # a device that a live node already serves (`physres serve` on another machine)
+        # is driven there: the same config, one device, wherever it lives
+        elsewhere = served_elsewhere(ctx, self.bus, devices)
+        for name, row in elsewhere.items():
+            if row.get("kind") != devices[name].kind:
+                raise ConfigError(
+                    f"device {name!r} is {devices[name].kind} in the config but the node of that "
+                    f"name on bus {self.bus.name!r} serves {row.get('kind')!r} (`physres ls`)"
+                )
+            if self.say is not None:
+                self.say(f"device {name!r}: served by {row.get('host')} (pid {row.get('pid')})")
         for d in devices.values():
-            stack.callback(DeviceNode(d, self.bus, ctx).start().stop)
+            if d.name not in elsewhere:
+                stack.callback(DeviceNode(d, self.bus, ctx).start().stop)
         # a stepped device's outputs may take as long as its chunk takes in real time
         # (firmware in the loop runs at wall-clock pace): wait at least drive.timeout_s
         proxy = RemoteDevice(

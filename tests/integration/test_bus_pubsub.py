@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -168,29 +169,35 @@ def test_nodes_on_another_interface_are_reached_where_they_bind(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = min(s.getsockname()[1], 65000)
-    cfg = bus_cfg.model_copy(update={"transport": "tcp", "port": port, "bind_host": bind_host})
-    with Broker(cfg, ctx):
-        node = Node("cam", cfg, ctx)
-        node.command("gain", lambda: 2.5)
-        closer.append(node)
-        assert node.pub.direct_endpoint.startswith(f"tcp://{advertised}:")
-        assert node.cmd_endpoint.startswith(f"tcp://{advertised}:")
-        stop = threading.Event()
+    # binding every interface exposes plain TCP beyond loopback: allowed here, and it warns
+    wild = bind_host == "0.0.0.0"
+    cfg = bus_cfg.model_copy(
+        update={"transport": "tcp", "port": port, "bind_host": bind_host, "allow_plain_tcp": wild}
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore" if wild else "error", "bus .* PLAIN TCP", UserWarning)
+        with Broker(cfg, ctx):
+            node = Node("cam", cfg, ctx)
+            node.command("gain", lambda: 2.5)
+            closer.append(node)
+            assert node.pub.direct_endpoint.startswith(f"tcp://{advertised}:")
+            assert node.cmd_endpoint.startswith(f"tcp://{advertised}:")
+            stop = threading.Event()
 
-        def spin() -> None:
-            while not stop.is_set():
-                node.spin_once(0.02)
+            def spin() -> None:
+                while not stop.is_set():
+                    node.spin_once(0.02)
 
-        spinner = threading.Thread(target=spin)
-        spinner.start()
-        try:
-            client = CommandClient(ctx, cfg)
-            closer.append(client)
-            assert client.call("cam", "gain", timeout_s=2) == 2.5
-            assert client._direct["cam"].last_endpoint.decode() == node.cmd_endpoint
-        finally:
-            stop.set()
-            spinner.join()
+            spinner = threading.Thread(target=spin)
+            spinner.start()
+            try:
+                client = CommandClient(ctx, cfg)
+                closer.append(client)
+                assert client.call("cam", "gain", timeout_s=2) == 2.5
+                assert client._direct["cam"].last_endpoint.decode() == node.cmd_endpoint
+            finally:
+                stop.set()
+                spinner.join()
 
 
 def test_recv_waits_no_longer_than_asked_even_while_garbage_arrives(
