@@ -14,13 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from physres.experiments.controls import baseline_control, margin
 from physres.experiments.drive import collect_states
 
 if TYPE_CHECKING:
     from physres.device.base import Device
     from physres.tasks.base import Episode, Task, TaskData
 
-__all__ = ["ProtocolResult", "counts", "raw_input_control", "run_protocol"]
+__all__ = ["ProtocolResult", "baseline_metrics", "counts", "raw_input_control", "run_protocol"]
 
 
 @dataclass
@@ -121,6 +122,7 @@ def run_protocol(
         timing["free_run_s"] = time.perf_counter() - t1
     if control:
         metrics.update(raw_input_control(task, data, features=features, readout=readout))
+        metrics.update(baseline_metrics(task, data, task.predict(pipe, s_test), seed=seed))
     return ProtocolResult(metrics, s_train, s_test, pipe, timing, counts(data))
 
 
@@ -131,7 +133,8 @@ def raw_input_control(
 
     This is the control that shows the substrate is doing the work: a linear
     readout of the inputs themselves cannot compute XOR or remember the past,
-    so the substrate's score must beat this one to claim any computation.
+    so the substrate's score must beat this one to claim any computation. It
+    is a weak control; :func:`baseline_metrics` adds the strongest cheap one.
     Feature stages that read plain rows (delays, pooling) are kept, so the
     control gets whatever they contribute on their own; stages for frames or
     events are dropped.
@@ -143,3 +146,25 @@ def raw_input_control(
     pipe = task.pipeline(data, features=features, readout=readout, rows_only=True)
     m = task.evaluate(raw(data.train), data.train, raw(data.test), data.test, data, pipeline=pipe)
     return {f"control_raw_input_{task.metric}": float(m[task.metric])}
+
+
+def baseline_metrics(
+    task: Task, data: TaskData, predictions: Any, *, seed: int = 0
+) -> dict[str, Any]:
+    """The strongest cheap baseline on the raw inputs and the substrate's margin over it.
+
+    ``control_baseline_<metric>`` is the baseline's score
+    (:func:`physres.experiments.controls.baseline_control`: delay-embedded
+    ridge for per-step tasks, pooled statistics for sequence labels, alpha by
+    CV on train); ``control_baseline_model`` and ``control_baseline_alpha``
+    say what it was. ``margin_over_baseline`` (positive: the substrate is
+    better) carries ``margin_ci95`` and ``margin_ci_method``.
+    """
+    base = baseline_control(task, data, seed=seed)
+    out: dict[str, Any] = {
+        f"control_baseline_{task.metric}": float(base.metrics[task.metric]),
+        "control_baseline_model": base.model,
+        "control_baseline_alpha": base.alpha,
+    }
+    out.update(margin(task, data, predictions, base, seed=seed))
+    return out
