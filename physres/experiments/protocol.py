@@ -87,7 +87,7 @@ def run_protocol(
     """
     if reset_between is None:
         reset_between = data.problem == "classification"
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     device.reset(seed)
 
     def prog(split: str) -> Callable[[int, int], None] | None:
@@ -107,12 +107,17 @@ def run_protocol(
     }
     s_train = collect_states(device, data.train, task, progress=prog("train"), **kw)
     s_test = collect_states(device, data.test, task, progress=prog("test"), **kw)
-    t_drive = time.perf_counter() - t0
+    t_drive, c_drive = time.perf_counter() - t0, time.process_time() - c0
     phase("fit + score", False)
     pipe = task.pipeline(data, s_train, features=features, readout=readout)
     metrics = task.evaluate(s_train, data.train, s_test, data.test, data, pipeline=pipe)
     phase("fit + score", True)
-    timing = {"drive_s": t_drive, "fit_score_s": time.perf_counter() - t0 - t_drive}
+    timing = {
+        "drive_s": t_drive,
+        "drive_cpu_s": c_drive,
+        "fit_score_s": time.perf_counter() - t0 - t_drive,
+    }
+    timing.update(_device_time(device, task, data, input_rate_hz))
     if data.closed_loop and hasattr(task, "free_run_score"):
         t1 = time.perf_counter()
         phase("free run", False)
@@ -123,7 +128,27 @@ def run_protocol(
     if control:
         metrics.update(raw_input_control(task, data, features=features, readout=readout))
         metrics.update(baseline_metrics(task, data, task.predict(pipe, s_test), seed=seed))
-    return ProtocolResult(metrics, s_train, s_test, pipe, timing, counts(data))
+    n = counts(data)
+    if s_train and hasattr(s_train[0], "events"):  # event windows: what the device reported
+        n["n_device_events"] = sum(len(w.events) for w in (*s_train, *s_test))
+    return ProtocolResult(metrics, s_train, s_test, pipe, timing, n)
+
+
+def _device_time(
+    device: Device, task: Task, data: TaskData, input_rate_hz: float | None
+) -> dict[str, float]:
+    """``device_s``: seconds of device time the train and test drive covered (rate known)."""
+    from physres.errors import DataError
+    from physres.experiments.drive import select_input
+
+    try:
+        rate = select_input(device.describe()).rate_hz or input_rate_hz
+    except DataError:  # a device with several inputs: the drive named one; no cost figure
+        return {}
+    if not rate:
+        return {}
+    steps = sum(ep.n_steps for ep in (*data.train, *data.test))
+    return {"device_s": steps * task.params.hold / rate}
 
 
 def raw_input_control(

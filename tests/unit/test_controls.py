@@ -21,7 +21,6 @@ from physres.sim.esn import ESN
 from physres.tasks.base import Episode, TaskData
 from physres.tasks.kinds import SequenceClassificationTask
 
-
 _MEANS = np.array([[0.3, 0.0], [0.0, 0.3], [-0.3, -0.3]])
 
 
@@ -136,3 +135,16 @@ def test_every_protocol_run_reports_both_controls_and_the_margin() -> None:
     result = {"task": "xor", "device": "esn", "kind": "sim.esn", "metric": "accuracy"}
     text = plots.headline({**result, "value": m["accuracy"], "metrics": m})
     assert f"baseline {m['control_baseline_accuracy']:.4g}" in text and "(margin +" in text
+
+
+def test_a_bench_row_carries_its_controls_and_the_substrate_cost() -> None:
+    from physres.tasks.bench import run_task
+
+    small = {"n_train": 200, "n_test": 150}
+    (row,) = run_task("sim.lsm", "xor", task_params=small, device_params={"n_neurons": 60})
+    assert row["control_baseline"] is not None and row["control_raw_input"] is not None
+    assert row["margin_ci95"][0] <= row["margin"] <= row["margin_ci95"][1]
+    assert row["device_s"] == pytest.approx((20 + 200 + 20 + 150) / 100.0)  # steps at 100 Hz
+    assert row["cpu_per_device_s"] > 0
+    # each spike reaches its synapses: more synaptic events than spikes
+    assert row["synaptic_events_per_device_s"] > row["events_per_device_s"] > 0
