@@ -162,7 +162,8 @@ def margin(
 
     ``predictions`` are the substrate's test predictions as ``task.predict``
     gives them. Returns ``margin_over_baseline``, ``margin_ci95`` ([low,
-    high]) and ``margin_ci_method`` (what was resampled, how many times).
+    high]), ``margin_ci_method`` (what was resampled, how many times) and
+    ``<metric>_ci95``, the substrate's own score's interval from the same resamples.
     """
     metric = task.metric
     ours = task.score(predictions, data.test, data)[metric]
@@ -174,32 +175,34 @@ def margin(
         if metric == "accuracy":  # per-sequence hits: resampling needs no rescoring
             h1, h0 = (p1 == true).astype(float), (p0 == true).astype(float)
             idx = rng.integers(0, len(true), size=(n_boot, len(true)))
-            diffs = [_signed(task, a, b) for a, b in zip(h1[idx].mean(1), h0[idx].mean(1))]
+            pairs = list(zip(h1[idx].mean(1), h0[idx].mean(1)))
         else:
-            diffs = []
+            pairs = []
             for i in rng.integers(0, len(true), size=(n_boot, len(true))):
                 eps = [data.test[j] for j in i]
-                diffs.append(
-                    _signed(
-                        task,
-                        task.score(p1[i], eps, data)[metric],
-                        task.score(p0[i], eps, data)[metric],
-                    )
+                pairs.append(
+                    (task.score(p1[i], eps, data)[metric], task.score(p0[i], eps, data)[metric])
                 )
         method = f"paired bootstrap over {len(true)} test sequences ({n_boot} resamples)"
     else:
-        diffs, n_blocks, n_boot = _block_bootstrap(
+        pairs, n_blocks, n_boot = _block_bootstrap(
             task, data, predictions, baseline.predictions, rng, n_boot
         )
         method = (
             f"paired block bootstrap over {n_blocks} contiguous blocks of scored test steps "
             f"({n_boot} resamples)"
         )
-    lo, hi = np.percentile(np.asarray(diffs, dtype=np.float64), [2.5, 97.5])
+    both = np.asarray(pairs, dtype=np.float64)
+    diffs = both[:, 0] - both[:, 1] if task.higher_is_better else both[:, 1] - both[:, 0]
+
+    def ci(x: np.ndarray) -> list[float]:
+        return [float(v) for v in np.percentile(x, [2.5, 97.5])]
+
     return {
         "margin_over_baseline": _signed(task, ours, base),
-        "margin_ci95": [float(lo), float(hi)],
+        "margin_ci95": ci(diffs),
         "margin_ci_method": method,
+        f"{metric}_ci95": ci(both[:, 0]),
     }
 
 
@@ -210,7 +213,7 @@ def _block_bootstrap(
     p_base: Sequence[np.ndarray],
     rng: np.random.Generator,
     n_boot: int,
-) -> tuple[list[float], int, int]:
+) -> tuple[list[tuple[float, float]], int, int]:
     from physres.tasks.base import Episode
 
     w, metric = data.washout, task.metric
@@ -223,20 +226,16 @@ def _block_bootstrap(
     blocks = np.array_split(np.arange(n), min(N_BLOCKS, n))
     n_boot = max(min(n_boot, 200), min(n_boot, 2_000_000 // y.size))
     flat = dataclasses.replace(data, washout=0, closed_loop=[])
-    diffs: list[float] = []
+    pairs: list[tuple[float, float]] = []
     for pick in rng.integers(0, len(blocks), size=(n_boot, len(blocks))):
         rows = np.concatenate([blocks[j] for j in pick])
         ep = Episode(np.zeros((len(rows), data.n_inputs)), y[rows])
         if np.ptp(ep.y, axis=0).min() == 0:  # a constant target column: NRMSE undefined
             continue
         one = dataclasses.replace(flat, train=[ep], test=[ep])
-        diffs.append(
-            _signed(
-                task,
-                task.score([a[rows]], [ep], one)[metric],
-                task.score([b[rows]], [ep], one)[metric],
-            )
+        pairs.append(
+            (task.score([a[rows]], [ep], one)[metric], task.score([b[rows]], [ep], one)[metric])
         )
-    if not diffs:
+    if not pairs:
         raise DataError("margin: every bootstrap resample had a constant target")
-    return diffs, len(blocks), n_boot
+    return pairs, len(blocks), n_boot

@@ -161,6 +161,7 @@ def controls_and_cost(
     ``synaptic_events_per_device_s`` where the device counts them.
     """
     out: dict[str, Any] = {
+        "score_ci95": m.get(f"{metric}_ci95"),
         "control_raw_input": m.get(f"control_raw_input_{metric}"),
         "control_baseline": m.get(f"control_baseline_{metric}"),
         "baseline_model": m.get("control_baseline_model"),
@@ -326,9 +327,13 @@ def add_tasks_command(bench_sub: argparse._SubParsersAction) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``physres bench tasks`` to the CLI (``physres.cli`` EXTENSIONS)."""
+    """Add ``physres bench tasks`` and ``physres bench report`` to the CLI."""
+    from physres.experiments.report import add_report_command
+
     bench = sub.add_parser("bench", help="benchmarks")
-    add_tasks_command(bench.add_subparsers(dest="bench_cmd", required=True))
+    group = bench.add_subparsers(dest="bench_cmd", required=True)
+    add_tasks_command(group)
+    add_report_command(group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
