@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from physres.errors import DataError
 from physres.experiments.controls import baseline_control, margin
 from physres.experiments.drive import collect_states
 
@@ -34,7 +35,7 @@ class ProtocolResult:
     episode's washout: the rows fitted and scored).
     """
 
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     states_train: list[Any]
     states_test: list[Any]
     readout: Any
@@ -138,7 +139,6 @@ def _device_time(
     device: Device, task: Task, data: TaskData, input_rate_hz: float | None
 ) -> dict[str, float]:
     """``device_s``: seconds of device time the train and test drive covered (rate known)."""
-    from physres.errors import DataError
     from physres.experiments.drive import select_input
 
     try:
@@ -183,9 +183,14 @@ def baseline_metrics(
     ridge for per-step tasks, pooled statistics for sequence labels, alpha by
     CV on train); ``control_baseline_model`` and ``control_baseline_alpha``
     say what it was. ``margin_over_baseline`` (positive: the substrate is
-    better) carries ``margin_ci95`` and ``margin_ci_method``.
+    better) carries ``margin_ci95`` and ``margin_ci_method``. Where the
+    training split is too small to cross-validate, ``control_baseline_error``
+    says why and the run goes on.
     """
-    base = baseline_control(task, data, seed=seed)
+    try:
+        base = baseline_control(task, data, seed=seed)
+    except DataError as e:  # too little data to cross-validate: say so, keep the run
+        return {"control_baseline_error": str(e)}
     out: dict[str, Any] = {
         f"control_baseline_{task.metric}": float(base.metrics[task.metric]),
         "control_baseline_model": base.model,

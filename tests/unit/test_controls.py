@@ -148,3 +148,19 @@ def test_a_bench_row_carries_its_controls_and_the_substrate_cost() -> None:
     assert row["cpu_per_device_s"] > 0
     # each spike reaches its synapses: more synaptic events than spikes
     assert row["synaptic_events_per_device_s"] > row["events_per_device_s"] > 0
+
+
+def test_too_little_data_to_cross_validate_is_reported_not_fatal() -> None:
+    from physres.experiments.protocol import baseline_metrics
+
+    task = tasks.create("narma10")
+    rng = np.random.default_rng(0)
+    data = TaskData(
+        [Episode(rng.uniform(size=(4, 1)), rng.uniform(size=(4, 1)))],
+        [Episode(rng.uniform(size=(6, 1)), rng.uniform(size=(6, 1)))],
+        0,
+        1,
+        1,
+    )
+    out = baseline_metrics(task, data, [np.asarray(ep.y) for ep in data.test])
+    assert set(out) == {"control_baseline_error"} and "folds" in out["control_baseline_error"]
