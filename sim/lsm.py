@@ -225,6 +225,10 @@ class LSM(Device):
         self._state = initial_state(self.params.n_neurons)
         self._pending = PendingChunk(np.zeros(0, EVENT_DTYPE))
         self._rng = np.random.default_rng(self.params.seed)
+        #: synapses a spike reached, summed since construction (a cost figure: ``physres
+        #: bench`` reports it per second of device time; resets do not clear it)
+        self.synaptic_events = 0
+        self._out_degree: np.ndarray | None = None
 
     def describe(self) -> Description:
         p = self.params
@@ -269,6 +273,9 @@ class LSM(Device):
         if p.noise_na:
             current += self._rng.standard_normal(current.shape) * p.noise_na
         self._state, steps, neurons = run_chunk(self._state, current, liq)
+        if self._out_degree is None:  # synapses leaving each neuron: columns of (post, pre)
+            self._out_degree = np.asarray((liq.w_exc != 0).sum(0) + (liq.w_inh != 0).sum(0))[0]
+        self.synaptic_events += int(self._out_degree[np.asarray(neurons, np.intp)].sum())
         dt_ns = p.dt_ms * 1e6
         ev = np.empty(len(steps), EVENT_DTYPE)
         ev["t_ns"] = self._clock_ns + np.rint(steps * dt_ns).astype(np.int64)

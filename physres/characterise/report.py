@@ -32,6 +32,7 @@ __all__ = [
     "Drive",
     "characterise",
     "collect",
+    "collect_kind",
     "load_recording",
     "to_unit",
     "write_report",
@@ -202,44 +203,87 @@ def collect(
     ``washout`` and ``max_delay`` are checked against ``samples`` and the
     device's declared state size before anything is driven.
     """
-    from physres import registry
     from physres.config import load_config
-    from physres.experiments.drive import collect_states, select_stream
-    from physres.tasks.base import Episode
-    from physres.tasks.registry import create
 
     cfg = load_config(config)
     name = (cfg.task.device if cfg.task is not None else None) or next(iter(cfg.devices))
     dc = cfg.devices[name]
-    params = registry.bind_task(dc.kind, dict(dc.params), 1)
+    return collect_kind(
+        dc.kind,
+        dict(dc.params),
+        name=name,
+        source=str(config),
+        samples=samples,
+        seed=seed,
+        rank_length=rank_length,
+        washout=washout,
+        max_delay=max_delay,
+    )
+
+
+def collect_kind(
+    kind: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    source: str | None = None,
+    samples: int = 6000,
+    seed: int = 0,
+    rank_length: int = 100,
+    washout: int = 100,
+    max_delay: int | Mapping[int, int] = DEFAULT_DELAYS,
+) -> Drive:
+    """:func:`collect` for a device kind and its params (``physres bench report`` uses it)."""
+    from physres import registry
+    from physres.experiments.drive import collect_states, select_stream
+    from physres.tasks.base import Episode
+    from physres.tasks.registry import create
+
+    source = source or kind
+    params = registry.bind_task(kind, dict(params or {}), 1)
     task = create("memory_capacity")  # its encode maps one task input onto the device input
     rng = np.random.default_rng(seed)
     u = rng.uniform(-1, 1, samples)
     sine = sine_drive(samples)
-    device = registry.create(dc.kind, name=name, params=params)
-    n_features = int(np.prod(select_stream(device.describe()).shape))
+    device = registry.create(kind, name=name, params=params)
+    desc = device.describe()
+    spec = select_stream(desc)
+    if spec.carries == "events":  # spike counts per sample and channel, as the readout sees
+        n_features = int(desc.meta.get("n_channels", 1))
+    else:
+        n_features = int(np.prod(spec.shape))
     dmax = max(max_delay.values()) if isinstance(max_delay, Mapping) else int(max_delay)
-    check_rows(
-        samples, n_features, source=str(config), washout=washout, max_delay=max(dmax, max(TAU))
-    )
+    check_rows(samples, n_features, source=source, washout=washout, max_delay=max(dmax, max(TAU)))
 
     def ep(x: np.ndarray) -> Episode:
         return Episode(x[:, None], x[:, None], {})
 
     with device:
-        X, Xs = collect_states(device, [ep(u), ep(sine)], task, seed=seed)
+        X, Xs = _rows(collect_states(device, [ep(u), ep(sine)], task, seed=seed))
         n = min(2 * X.reshape(len(X), -1).shape[1], 400)
         distinct, repeats = rank_inputs(n, rank_length, seed=seed)
-        finals = collect_states(device, [ep(s) for s in (*distinct, *repeats)], task, seed=seed)
+        finals = _rows(
+            collect_states(device, [ep(s) for s in (*distinct, *repeats)], task, seed=seed)
+        )
     last = np.stack([f.reshape(len(f), -1)[-1] for f in finals])
     return Drive(
-        source=str(config),
+        source=source,
         u=u,
         X=X.reshape(len(X), -1),
         sine=(sine, Xs.reshape(len(Xs), -1)),
         distinct=last[:n],
         repeats=last[n:],
     )
+
+
+def _rows(states: list[Any]) -> list[Any]:
+    """Event windows binned into counts per sample and channel; other states as they came."""
+    from physres.readout.features import EventWindow
+    from physres.readout.stages import EventFeatures
+
+    if states and isinstance(states[0], EventWindow):
+        return EventFeatures().fit(states).transform(states)
+    return states
 
 
 def write_report(out: Path, metrics: dict[str, Any], res: IPCResult, nlm: NonlinearMemory) -> None:

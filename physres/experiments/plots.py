@@ -33,7 +33,8 @@ _SHOW_STEPS = 300  # test steps shown in time plots: enough to see the dynamics,
 
 
 def headline(result: dict[str, Any]) -> str:
-    """``xor on bucket (sim.bucket): accuracy 1 · raw-input control 0.52``."""
+    """``xor on bucket (sim.bucket): accuracy 1 · raw-input control 0.52 · baseline 0.51 (margin
+    +0.49 [0.47, 0.51])``: the strongest-baseline control and the margin's 95 % interval."""
     metric = result.get("metric", "score")
     metrics = result.get("metrics") or {}
     text = (
@@ -43,6 +44,13 @@ def headline(result: dict[str, Any]) -> str:
     control = metrics.get(f"control_raw_input_{metric}")
     if control is not None:
         text += f" · raw-input control {_num(control)}"
+    baseline = metrics.get(f"control_baseline_{metric}")
+    if baseline is not None:
+        text += f" · baseline {_num(baseline)}"
+        lo_hi = metrics.get("margin_ci95") or ()
+        if "margin_over_baseline" in metrics and len(lo_hi) == 2:
+            lo, hi = lo_hi
+            text += f" (margin {metrics['margin_over_baseline']:+.3g} [{lo:.3g}, {hi:.3g}])"
     ref = result.get("reference")
     if ref and metric in ref.get("metrics", {}):
         text += f" · {ref['kind']} reference {_num(ref['metrics'][metric])}"

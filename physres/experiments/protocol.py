@@ -14,13 +14,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from physres.errors import DataError
+from physres.experiments.controls import baseline_control, margin
 from physres.experiments.drive import collect_states
 
 if TYPE_CHECKING:
     from physres.device.base import Device
     from physres.tasks.base import Episode, Task, TaskData
 
-__all__ = ["ProtocolResult", "counts", "raw_input_control", "run_protocol"]
+__all__ = ["ProtocolResult", "baseline_metrics", "counts", "raw_input_control", "run_protocol"]
 
 
 @dataclass
@@ -33,7 +35,7 @@ class ProtocolResult:
     episode's washout: the rows fitted and scored).
     """
 
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     states_train: list[Any]
     states_test: list[Any]
     readout: Any
@@ -86,7 +88,7 @@ def run_protocol(
     """
     if reset_between is None:
         reset_between = data.problem == "classification"
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     device.reset(seed)
 
     def prog(split: str) -> Callable[[int, int], None] | None:
@@ -106,12 +108,17 @@ def run_protocol(
     }
     s_train = collect_states(device, data.train, task, progress=prog("train"), **kw)
     s_test = collect_states(device, data.test, task, progress=prog("test"), **kw)
-    t_drive = time.perf_counter() - t0
+    t_drive, c_drive = time.perf_counter() - t0, time.process_time() - c0
     phase("fit + score", False)
     pipe = task.pipeline(data, s_train, features=features, readout=readout)
     metrics = task.evaluate(s_train, data.train, s_test, data.test, data, pipeline=pipe)
     phase("fit + score", True)
-    timing = {"drive_s": t_drive, "fit_score_s": time.perf_counter() - t0 - t_drive}
+    timing = {
+        "drive_s": t_drive,
+        "drive_cpu_s": c_drive,
+        "fit_score_s": time.perf_counter() - t0 - t_drive,
+    }
+    timing.update(_device_time(device, task, data, input_rate_hz))
     if data.closed_loop and hasattr(task, "free_run_score"):
         t1 = time.perf_counter()
         phase("free run", False)
@@ -121,7 +128,27 @@ def run_protocol(
         timing["free_run_s"] = time.perf_counter() - t1
     if control:
         metrics.update(raw_input_control(task, data, features=features, readout=readout))
-    return ProtocolResult(metrics, s_train, s_test, pipe, timing, counts(data))
+        metrics.update(baseline_metrics(task, data, task.predict(pipe, s_test), seed=seed))
+    n = counts(data)
+    if s_train and hasattr(s_train[0], "events"):  # event windows: what the device reported
+        n["n_device_events"] = sum(len(w.events) for w in (*s_train, *s_test))
+    return ProtocolResult(metrics, s_train, s_test, pipe, timing, n)
+
+
+def _device_time(
+    device: Device, task: Task, data: TaskData, input_rate_hz: float | None
+) -> dict[str, float]:
+    """``device_s``: seconds of device time the train and test drive covered (rate known)."""
+    from physres.experiments.drive import select_input
+
+    try:
+        rate = select_input(device.describe()).rate_hz or input_rate_hz
+    except DataError:  # a device with several inputs: the drive named one; no cost figure
+        return {}
+    if not rate:
+        return {}
+    steps = sum(ep.n_steps for ep in (*data.train, *data.test))
+    return {"device_s": steps * task.params.hold / rate}
 
 
 def raw_input_control(
@@ -131,7 +158,8 @@ def raw_input_control(
 
     This is the control that shows the substrate is doing the work: a linear
     readout of the inputs themselves cannot compute XOR or remember the past,
-    so the substrate's score must beat this one to claim any computation.
+    so the substrate's score must beat this one to claim any computation. It
+    is a weak control; :func:`baseline_metrics` adds the strongest cheap one.
     Feature stages that read plain rows (delays, pooling) are kept, so the
     control gets whatever they contribute on their own; stages for frames or
     events are dropped.
@@ -143,3 +171,30 @@ def raw_input_control(
     pipe = task.pipeline(data, features=features, readout=readout, rows_only=True)
     m = task.evaluate(raw(data.train), data.train, raw(data.test), data.test, data, pipeline=pipe)
     return {f"control_raw_input_{task.metric}": float(m[task.metric])}
+
+
+def baseline_metrics(
+    task: Task, data: TaskData, predictions: Any, *, seed: int = 0
+) -> dict[str, Any]:
+    """The strongest cheap baseline on the raw inputs and the substrate's margin over it.
+
+    ``control_baseline_<metric>`` is the baseline's score
+    (:func:`physres.experiments.controls.baseline_control`: delay-embedded
+    ridge for per-step tasks, pooled statistics for sequence labels, alpha by
+    CV on train); ``control_baseline_model`` and ``control_baseline_alpha``
+    say what it was. ``margin_over_baseline`` (positive: the substrate is
+    better) carries ``margin_ci95`` and ``margin_ci_method``. Where the
+    training split is too small to cross-validate, ``control_baseline_error``
+    says why and the run goes on.
+    """
+    try:
+        base = baseline_control(task, data, seed=seed)
+    except DataError as e:  # too little data to cross-validate: say so, keep the run
+        return {"control_baseline_error": str(e)}
+    out: dict[str, Any] = {
+        f"control_baseline_{task.metric}": float(base.metrics[task.metric]),
+        "control_baseline_model": base.model,
+        "control_baseline_alpha": base.alpha,
+    }
+    out.update(margin(task, data, predictions, base, seed=seed))
+    return out

@@ -27,6 +27,7 @@ __all__ = [
     "PRESETS",
     "SUBSTRATE_DEFAULTS",
     "add_tasks_command",
+    "controls_and_cost",
     "register",
     "run_suite",
     "run_task",
@@ -124,11 +125,14 @@ def run_task(
     )
     device = registry.create(kind, params=dev_params)
     with device:
+        syn0 = getattr(device, "synaptic_events", None)
         res = run_protocol(
             device, task, data, seed=seed, reset_between=reset_between, progress=progress
         )
+        syn = None if syn0 is None else device.synaptic_events - syn0
     m = res.metrics
     rows = [_row(task_name, task.metric, m[task.metric], t0, m)]
+    rows[0].update(controls_and_cost(task.metric, m, res.timing_s, res.counts, syn))
     if "nrmse_free" in m:
         t_free = res.timing_s.get("free_run_s", 0.0)
         rows.append(
@@ -141,6 +145,39 @@ def run_task(
             )
         )
     return rows
+
+
+def controls_and_cost(
+    metric: str,
+    m: Mapping[str, Any],
+    timing: Mapping[str, float],
+    counts: Mapping[str, int],
+    synaptic_events: int | None = None,
+) -> dict[str, Any]:
+    """A row's controls (raw input, strongest baseline, margin and its 95 % CI) and cost.
+
+    Cost: ``cpu_per_device_s`` (CPU seconds of the drive per second of device
+    time), ``events_per_device_s`` for event streams and
+    ``synaptic_events_per_device_s`` where the device counts them.
+    """
+    out: dict[str, Any] = {
+        "score_ci95": m.get(f"{metric}_ci95"),
+        "control_raw_input": m.get(f"control_raw_input_{metric}"),
+        "control_baseline": m.get(f"control_baseline_{metric}"),
+        "baseline_model": m.get("control_baseline_model"),
+        "margin": m.get("margin_over_baseline"),
+        "margin_ci95": m.get("margin_ci95"),
+        "margin_ci_method": m.get("margin_ci_method"),
+    }
+    dev_s = timing.get("device_s")
+    if dev_s:
+        out["device_s"] = dev_s
+        out["cpu_per_device_s"] = timing.get("drive_cpu_s", 0.0) / dev_s
+        if "n_device_events" in counts:
+            out["events_per_device_s"] = counts["n_device_events"] / dev_s
+        if synaptic_events is not None:
+            out["synaptic_events_per_device_s"] = synaptic_events / dev_s
+    return out
 
 
 def _row(task: str, metric: str, value: float, t0: float, extra: Mapping[str, Any]) -> dict:
@@ -204,8 +241,17 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
     console = Console()
     table = Table(title=f"physres tasks on {args.substrate} (seed {args.seed})")
-    for col in ("task", "metric", "value", "time [s]"):
-        table.add_column(col, justify="right" if col in ("value", "time [s]") else "left")
+    cols = (
+        "task",
+        "metric",
+        "value",
+        "raw-input ctl",
+        "baseline ctl",
+        "margin [95% CI]",
+        "time [s]",
+    )
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("task", "metric") else "right")
     selected = args.task or names()
     with progress_bar(console) as bars:
         overall = bars.add_task(f"tasks on {args.substrate}", total=len(selected), unit="tasks")
@@ -226,11 +272,36 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
             progress=lambda name, phase, done, total: phases(f"{name} {phase}", done, total),
         )
     for r in rows:
-        table.add_row(r["task"], r["metric"], f"{r['value']:.4g}", f"{r['time_s']:.2f}")
+        table.add_row(
+            r["task"],
+            r["metric"],
+            f"{r['value']:.4g}",
+            _fmt(r.get("control_raw_input")),
+            _fmt(r.get("control_baseline")),
+            _fmt_margin(r),
+            f"{r['time_s']:.2f}",
+        )
     console.print(table)
+    if any(r.get("margin") is not None for r in rows):
+        console.print(
+            "baseline ctl: delay-embedded ridge (per-step tasks) or pooled-statistics ridge "
+            "(sequence labels) on the raw inputs, alpha by CV on train; margin > 0: the "
+            "substrate is better; CI: paired bootstrap over test sequences or blocks"
+        )
     if args.json:
         print(json.dumps(rows, indent=1, default=float))
     return 0
+
+
+def _fmt(v: Any) -> str:
+    return "" if v is None else f"{v:.4g}"
+
+
+def _fmt_margin(r: Mapping[str, Any]) -> str:
+    m, ci = r.get("margin"), r.get("margin_ci95")
+    if m is None or not ci:
+        return ""
+    return f"{m:+.3g} [{ci[0]:+.3g}, {ci[1]:+.3g}]"
 
 
 def add_tasks_command(bench_sub: argparse._SubParsersAction) -> None:
@@ -256,9 +327,13 @@ def add_tasks_command(bench_sub: argparse._SubParsersAction) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``physres bench tasks`` to the CLI (``physres.cli`` EXTENSIONS)."""
+    """Add ``physres bench tasks`` and ``physres bench report`` to the CLI."""
+    from physres.experiments.report import add_report_command
+
     bench = sub.add_parser("bench", help="benchmarks")
-    add_tasks_command(bench.add_subparsers(dest="bench_cmd", required=True))
+    group = bench.add_subparsers(dest="bench_cmd", required=True)
+    add_tasks_command(group)
+    add_report_command(group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

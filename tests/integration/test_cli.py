@@ -49,8 +49,12 @@ def test_run_writes_metrics_provenance_and_a_readable_recording(kind: str, tmp_p
     metrics = json.loads((out / "metrics.json").read_text())
     run = json.loads((out / "run.json").read_text())
     assert metrics["status"] == "ok" and metrics["metric"] == "accuracy"
+    m = metrics["metrics"]
+    assert m["control_raw_input_accuracy"] < 0.6 and m["control_baseline_accuracy"] < 0.6
+    assert m["margin_ci95"][0] <= m["margin_over_baseline"] <= m["margin_ci95"][1]
     if kind == "sim.esn":
         assert metrics["value"] > 0.9  # the reservoir does the XOR
+        assert m["margin_ci95"][0] > 0.2  # ... and beats the best linear model of the inputs
     else:
         assert metrics["value"] < 0.75  # noise does not
     assert run["status"] == "ok" and run["seed"] == 1 and run["versions"]["physres"]
