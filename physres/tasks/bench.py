@@ -21,7 +21,7 @@ from physres import registry
 from physres.errors import ConfigError
 from physres.experiments.protocol import run_protocol
 from physres.progress import PhaseBars, progress_bar
-from physres.tasks.registry import create, names
+from physres.tasks.registry import create, names, resolve
 
 __all__ = [
     "PRESETS",
@@ -304,6 +304,15 @@ def _fmt_margin(r: Mapping[str, Any]) -> str:
     return f"{m:+.3g} [{ci[0]:+.3g}, {ci[1]:+.3g}]"
 
 
+def _task_name(text: str) -> str:
+    """argparse type: a registered task, or a ``module:Class`` path to one (checked now)."""
+    try:
+        resolve(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def add_tasks_command(bench_sub: argparse._SubParsersAction) -> None:
     """Add ``tasks`` under an existing ``physres bench`` sub-parser group."""
     p = bench_sub.add_parser("tasks", help="run the task suite on one substrate, print a table")
@@ -311,8 +320,10 @@ def add_tasks_command(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--task",
         action="append",
-        choices=names(),
-        help="only this task (repeatable; default: every task)",
+        type=_task_name,
+        metavar="TASK",
+        help="only this task, a registered name or a module:Class path (repeatable; "
+        "default: every task)",
     )
     p.add_argument("--seed", type=int, default=0, help="task data and device seed")
     p.add_argument("--set", action="append", metavar="TASK.KEY=VALUE", help="task parameter")

@@ -227,6 +227,20 @@ def test_a_task_class_in_any_module_runs_by_its_path(tmp_path: Path) -> None:
         tasks.create("not a path")
 
 
+def test_bench_tasks_takes_a_path_on_its_command_line_and_names_a_misspelt_task(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`physres bench tasks --task` used argparse choices: no path, no nearest name."""
+    from physres.cli import build_parser
+
+    path = f"{__name__}:TwoSines"
+    args = build_parser().parse_args(["bench", "tasks", "--task", path, "--task", "xor"])
+    assert args.task == [path, "xor"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "tasks", "--task", "narma01"])
+    assert "did you mean 'narma10'?" in capsys.readouterr().err
+
+
 def test_japanese_vowels_on_the_esn_reaches_the_published_figure(tmp_path: Path) -> None:
     """examples/esn_japanese_vowels.yaml: last-state readout, 98-99 % published (Jaeger 2007)."""
     import json
