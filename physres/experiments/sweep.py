@@ -61,7 +61,7 @@ __all__ = [
 
 #: the table: one Parquet file per point in this folder (pyarrow reads the folder as one table)
 RESULTS = "results.parquet"
-#: what the sweep was asked: the base config and the grid; a resume must match it
+#: the base config the sweep runs; a resume must match it (its grid may grow)
 SWEEP_JSON = "sweep.json"
 #: most points a grid may expand to: validated one by one before anything runs
 MAX_POINTS = 100_000
