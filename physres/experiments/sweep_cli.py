@@ -25,7 +25,7 @@ def _cmd(args: argparse.Namespace) -> int:
     from physres.config import load_config
     from physres.experiments.sweep import parse_grid, run_sweep
 
-    console = Console(quiet=args.quiet)
+    console = Console()  # the summary is printed even with --quiet (no bar, no chatter)
     cfg = load_config(args.config)
     grid = parse_grid(args.grid)
     out = (
@@ -40,7 +40,7 @@ def _cmd(args: argparse.Namespace) -> int:
         random_n=args.random,
         scheduler=args.scheduler,
         workers=args.workers,
-        console=console,
+        console=Console(quiet=args.quiet),
         progress=not args.quiet,
     )
     console.print(
