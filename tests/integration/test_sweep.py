@@ -189,3 +189,12 @@ def test_hardware_points_run_serially_on_this_host(
     starts = [t.timestamp() for t in table["started"].to_pylist()]
     ends = [s + e for s, e in zip(starts, table["elapsed_s"].to_pylist())]
     assert all(ends[i] <= starts[i + 1] for i in range(len(starts) - 1))  # one after another
+
+
+def test_a_point_config_sets_only_its_keys() -> None:
+    """Defaults stay unset: an unset bus name gives each point's run a private bus."""
+    from physres.config import with_overrides
+
+    cfg = with_overrides(_cfg(via="bus"), {SR: 0.5, "bus.sndhwm": 10})
+    assert cfg.bus.model_fields_set == {"sndhwm"} and cfg.devices["esn"].params[SR[-15:]] == 0.5
+    assert "drive" in cfg.model_dump(exclude_unset=True)  # written in the config: kept
