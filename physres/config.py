@@ -34,6 +34,7 @@ __all__ = [
     "StageConfig",
     "TaskConfig",
     "load_config",
+    "with_overrides",
 ]
 
 
@@ -423,3 +424,66 @@ def load_config(path: str | Path) -> RunConfig:
             "not UTF-8 (a binary file such as a recording or an image?)"
         ) from None
     return parse_config(text, str(p))
+
+
+def _step(node: Any, part: str, done: tuple[str, ...], key: str, source: str) -> Any:
+    """One segment of a dotted key path into plain config data; unknown ones say the nearest."""
+    import difflib
+
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    if isinstance(node, dict) and part in node:
+        return node[part]
+    where = ".".join(done) or "the config's top level"
+    if isinstance(node, dict):
+        near = difflib.get_close_matches(part, [str(k) for k in node], n=1)
+        hint = f"; did you mean {'.'.join((*done, near[0]))!r}?" if near else ""
+        raise ConfigError(
+            f"{source}: unknown key {key!r}: {where} has no {short(part)} "
+            f"(it has {', '.join(sorted(map(str, node)))}){hint}"
+        )
+    raise ConfigError(f"{source}: unknown key {key!r}: {where} is {short(node)}, not a section")
+
+
+def with_overrides(
+    cfg: RunConfig, overrides: dict[str, Any], source: str = "overrides"
+) -> RunConfig:
+    """``cfg`` with values set at dotted key paths, validated whole as ``parse_config`` does.
+
+    Every segment but the last must exist in the config; the last must exist
+    too, except inside a ``params`` mapping (a kind's parameters left at their
+    defaults are absent: its Params model then judges the name and the value).
+    ``features.0.params.n`` indexes a list. Errors are ConfigError naming ``source``.
+    """
+    import copy
+
+    full = cfg.model_dump(mode="json")
+    # what the config set, no more: a default written out would read as chosen (a bus name
+    # set is a bus to join, where an unset one gives each run a private bus)
+    raw = cfg.model_dump(mode="json", exclude_unset=True)
+    for key, value in overrides.items():
+        parts = key.split(".")
+        if not key or any(not p for p in parts):
+            raise ConfigError(f"{source}: {short(key)} is not a dotted key path (a.b.c)")
+        node, into = full, raw
+        for i, part in enumerate(parts[:-1]):
+            node = _step(node, part, tuple(parts[:i]), key, source)
+            if isinstance(into, list):
+                into = into[int(part)]
+            else:
+                into = into.setdefault(part, copy.deepcopy(node) if isinstance(node, list) else {})
+        last = parts[-1]
+        if not (isinstance(node, dict) and parts[-2:-1] == ["params"]):
+            _step(node, last, tuple(parts[:-1]), key, source)
+        if isinstance(into, list):
+            into[int(last)] = value
+        else:
+            into[last] = value
+    _reject_non_finite(raw, (), source, {})
+    try:
+        out = RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise _field_errors(e, RunConfig, (), source, {}) from e
+    _validate_entries(out, source, {})
+    _validate_pipeline(out, source, {})
+    return out

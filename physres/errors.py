@@ -15,6 +15,7 @@ __all__ = [
     "DeviceError",
     "DeviceTimeout",
     "FrameError",
+    "GridError",
     "NameTaken",
     "NodeUnreachable",
     "NotConnectedError",
@@ -117,6 +118,13 @@ class UnknownNameError(ConfigError, KeyError):
     """A name nothing answers to (device kind, task, command); also a KeyError, as in a Mapping."""
 
     __str__ = ConfigError.__str__  # KeyError's would quote the whole message
+
+
+class GridError(ConfigError):
+    """A sweep's ``--grid`` is malformed (unknown key, empty list, a value its model refuses).
+
+    Raised before any point runs; the message names the ``KEY=VALUES`` item and what is wrong.
+    """
 
 
 class ParamsError(ConfigError):

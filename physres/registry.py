@@ -112,6 +112,16 @@ class Registry(Mapping[str, T], Generic[T]):
     def is_mock(self, name: str) -> bool:
         return self._mock is not None and name.startswith(self._mock)
 
+    def real_name(self, name: str) -> str:
+        """The registered name behind ``name``: a mock kind's family driver (else simulator)."""
+        self._read_entry_points()
+        if not isinstance(name, str):
+            raise self.unknown(name)
+        real = self._families().get(name[len(self._mock) :]) if self.is_mock(name) else name
+        if real not in self._table:
+            raise self.unknown(name)
+        return real
+
     def unknown(self, name: object) -> UnknownNameError:
         """The error for a name not in the table: the known names and the nearest one."""
         known = self.names()
@@ -124,15 +134,11 @@ class Registry(Mapping[str, T], Generic[T]):
 
     def target(self, name: str) -> str:
         """The ``"module:attr"`` behind ``name`` (a mock kind: its family's)."""
-        self._read_entry_points()
-        if not isinstance(name, str):
-            raise self.unknown(name)
-        real = self._families().get(name[len(self._mock) :]) if self.is_mock(name) else name
-        if real not in self._table and self._paths and _is_path(name):
-            return name
-        if real not in self._table:
-            raise self.unknown(name)
-        return self._table[real]
+        if self._paths and isinstance(name, str) and _is_path(name):
+            self._read_entry_points()
+            if name not in self._table:  # a "module:Class" path, where this registry takes them
+                return name
+        return self._table[self.real_name(name)]
 
     def load(self, name: str) -> T:
         """Import and return the object registered as ``name``."""
