@@ -156,10 +156,6 @@ class RunSession:
         broker = ensure_broker(self.bus, ctx, say=self.say)
         if broker is not None:
             stack.callback(broker.stop)
-        # the recorder first, so it stops last: it drains what the nodes published up
-        # to their goodbye, and counts what the goodbyes say it never received
-        if self.recording is not None:
-            self._start_recorder(ctx, [f"{n}/" for n in devices])
         # a device that a live node already serves (`physres serve` on another machine)
         # is driven there: the same config, one device, wherever it lives
         elsewhere = served_elsewhere(ctx, self.bus, devices)
@@ -174,6 +170,8 @@ class RunSession:
         for d in devices.values():
             if d.name not in elsewhere:
                 stack.callback(DeviceNode(d, self.bus, ctx).start().stop)
+        if self.recording is not None:  # stops first: it is told why before the nodes go
+            self._start_recorder(ctx, [f"{n}/" for n in devices])
         # a stepped device's outputs may take as long as its chunk takes in real time
         # (firmware in the loop runs at wall-clock pace): wait at least drive.timeout_s
         proxy = RemoteDevice(
