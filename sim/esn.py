@@ -20,7 +20,6 @@ from physres.device import (
     Description,
     Device,
     InputSpec,
-    Limits,
     PendingChunk,
     StreamSpec,
 )
@@ -169,13 +168,10 @@ class ESN(Device):
                 )
             ],
             inputs=[
-                InputSpec(
-                    name="u",
-                    dtype="<f8",
-                    shape=(p.n_inputs,),
+                InputSpec.analog(
+                    p.n_inputs,
                     rate_hz=p.rate_hz,
-                    units="a.u.",
-                    limits=Limits(low=-p.input_limit, high=p.input_limit),
+                    limit=p.input_limit,
                     doc="input drive, one row per step",
                 )
             ],

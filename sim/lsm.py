@@ -29,7 +29,6 @@ from physres.device import (
     Description,
     Device,
     InputSpec,
-    Limits,
     PendingChunk,
     StreamSpec,
 )
@@ -243,13 +242,10 @@ class LSM(Device):
                 )
             ],
             inputs=[
-                InputSpec(
-                    name="u",
-                    dtype="<f8",
-                    shape=(p.n_inputs,),
+                InputSpec.analog(
+                    p.n_inputs,
                     rate_hz=p.rate_hz,
-                    units="a.u.",
-                    limits=Limits(low=-p.input_limit, high=p.input_limit),
+                    limit=p.input_limit,
                     doc="analog input, injected as current; one row per input sample",
                 )
             ],

@@ -201,6 +201,23 @@ class InputSpec:
                 f"max_len {self.max_len}; send it in smaller chunks"
             )
 
+    @classmethod
+    def analog(cls, n: int, *, rate_hz: float, limit: float, doc: str) -> InputSpec:
+        """The reservoir simulators' input ``u``: ``n`` float channels in [-limit, limit].
+
+        One declaration for every stepped simulator driven by an analog signal
+        (``sim.esn``, ``sim.lsm``), so the drive loop finds the same input in each.
+        """
+        return cls(
+            name="u",
+            dtype="<f8",
+            shape=(n,),
+            rate_hz=rate_hz,
+            units="a.u.",
+            limits=Limits(low=-limit, high=limit),
+            doc=doc,
+        )
+
     @property
     def np_dtype(self) -> np.dtype:
         return dtype_from_wire(self.dtype)
