@@ -1,7 +1,7 @@
 """One root error for physres and the named failures every boundary raises.
 
 Each class says *which* boundary failed so callers can catch narrowly; the
-messages name the object, what was expected and what came (see STYLE.md).
+messages name the object, what was expected and what came.
 """
 
 from __future__ import annotations

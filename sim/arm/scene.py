@@ -7,7 +7,7 @@ from primitive shapes; the coffee cup is ``objects/mug.urdf``.
 
 Rendering speed is set by triangle count: the stock Panda's visual meshes have
 ~60k vertices, its collision meshes ~4k, and the tiny renderer draws the latter
-about 4× faster (FIELD-NOTES). :func:`panda_urdf` writes a copy of the URDF whose
+about 4× faster (measured on the CI machine). :func:`panda_urdf` writes a copy of the URDF whose
 visual meshes point at the collision meshes into a cache folder at run time, so
 no ``pybullet_data`` file is copied into the repository.
 """

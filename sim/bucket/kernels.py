@@ -10,7 +10,7 @@ computed in ghost columns is overwritten by the wall mirror or never read),
 through views at constant non-negative offsets so numba drops its wraparound
 checks and LLVM vectorises (about 10× for the whole step). Float32 with
 ``error_model='numpy'``: a division under Python's error model cannot be
-vectorised (about 7× slower, FIELD-NOTES). One thread: nothing here is
+vectorised (about 7× slower, measured). One thread: nothing here is
 ``parallel``. ``cache=True`` keeps compile time out of tests after the first
 run. :mod:`physres.sim.bucket.reference` is the same model in plain NumPy, the
 baseline the bench compares against.
