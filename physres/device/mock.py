@@ -13,14 +13,11 @@ Realism is the simulators' job.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from physres.device.spec import Chunk, Description, StreamSpec
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["MockBackend"]
 

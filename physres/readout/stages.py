@@ -39,7 +39,8 @@ class _EpisodeStage(TransformerMixin, BaseEstimator):
         """Validate the parameters (raise DataError naming the bad one)."""
 
     def _episode(self, x: Any) -> np.ndarray:
-        raise NotImplementedError
+        """One episode's rows: the one method every stage must define."""
+        raise NotImplementedError(f"{type(self).__name__} defines no _episode(x)")
 
     def fit(self, X: Any, y: Any = None) -> _EpisodeStage:
         """Check the parameters; stages learn nothing from data unless they say so."""

@@ -188,3 +188,32 @@ def test_replay_keeps_the_recorded_timing_scaled_by_speed(
     # (one scheduling jitter each) rather than gaps (two)
     due = np.cumsum(gaps_s) / speed
     np.testing.assert_allclose(np.array(arrived[1:]) - arrived[0], due, atol=0.04)
+
+
+def test_a_recorder_accounts_for_every_message_a_closed_publisher_sent(
+    bus_cfg: BusConfig, ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """Messages lost after the recorder's last one leave no gap in what it received; the
+    publisher's goodbye (its last seq) lets the recorder count them as dropped."""
+    from physres.bus.node import Node
+
+    cfg = bus_cfg.model_copy(update={"sndhwm": 4, "heartbeat_s": 0.5})
+    with Broker(cfg, ctx):
+        rec = Recorder(tmp_path / "r.mcap", ["cam/"], cfg, ctx, flush_s=0.2).start()
+        node = Node("cam", cfg, ctx)
+        time.sleep(0.3)  # the subscription reaches the publisher
+        for i in range(1452):
+            node.pub.publish("frame", {"x": np.full(262_144, i % 256, np.uint8)})
+        # the last 5 never reach the wire (a cable pulled mid-burst): only the goodbye,
+        # which carries the publisher's last seq, can tell the recorder they existed
+        node.pub._seq["cam/frame"] += 5
+        node.close()
+        time.sleep(0.3)
+        rec.stop("done")
+    _, msgs = read_recording(tmp_path / "r.mcap")
+    seqs = [m.seq for _, m in msgs]
+    stream = rec.stats["streams"]["cam/frame"]
+    assert seqs == sorted(seqs) and seqs[0] == 0 and seqs[-1] <= 1451
+    assert stream["tail_lost"] >= 5 and stream["last_seq"] == 1456
+    # every message published is in the file or counted as dropped, the tail included
+    assert len(seqs) + rec.stats["dropped"] == 1457, (len(seqs), rec.stats)
