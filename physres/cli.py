@@ -34,6 +34,8 @@ err_console = Console(stderr=True)
 #: entry-point group of ``register(subparsers)`` functions that add subcommands: a family
 #: (``physres robot ...``) plugs in from pyproject, so this module imports no simulator or driver
 EXTENSION_GROUP = "physres.cli"
+#: formats of `physres export` that a family adds (nwb, foxglove): ``register(subparsers)``
+EXPORT_GROUP = "physres.export"
 
 
 def _bus_cfg(args: argparse.Namespace) -> Any:
@@ -323,6 +325,17 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+def _extend(group: str, sub: Any) -> bool:
+    """Let each entry point of ``group`` add its subcommands; False when the group is empty."""
+    found = sorted(entry_points(group=group), key=lambda e: e.name)
+    for ep in found:
+        try:
+            ep.load()(sub)
+        except ImportError as e:  # an optional extra is missing: say so only when asked
+            logging.getLogger(__name__).debug("CLI extension %s unavailable: %s", ep.value, e)
+    return bool(found)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="physres", description="Physical reservoir computing over a ZeroMQ bus.")
     p.add_argument("--version", action="version", version=f"physres {__version__}")
@@ -418,13 +431,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser(
         "export",
+        help="a recording or run in another format: one topic as .npy/.csv, or a format"
+        " family adds (nwb, foxglove)",
+    )
+    formats = ex.add_subparsers(dest="format", metavar="FORMAT", required=True)
+    top = formats.add_parser(
+        "topic",
         help="one topic of a recording to a NumPy .npy or a CSV table with timestamps",
         formatter_class=_ShowDefaults,
     )
-    ex.add_argument("file", help="recording (.mcap)")
-    ex.add_argument("topic", help="exact topic name, as `physres info` lists it")
-    ex.add_argument("--out", required=True, help="output file, F.npy or F.csv")
-    ex.set_defaults(func=cmd_export)
+    top.add_argument("file", help="recording (.mcap)")
+    top.add_argument("topic", help="exact topic name, as `physres info` lists it")
+    top.add_argument("--out", required=True, help="output file, F.npy or F.csv")
+    top.set_defaults(func=cmd_export)
+    _extend(EXPORT_GROUP, formats)
 
     c = sub.add_parser(
         "check", help="validate configs whole (task included), then check their devices"
@@ -432,18 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("config", nargs="+", help="YAML run configs")
     c.set_defaults(func=cmd_check)
 
-    found = sorted(entry_points(group=EXTENSION_GROUP), key=lambda e: e.name)
-    if not found:  # metadata from before the group existed, or no install at all
+    if not _extend(EXTENSION_GROUP, sub):  # metadata from before the group existed
         logging.getLogger(__name__).warning(
             "no %r entry points: `physres bench` and `physres robot` are missing; "
             "run `pip install -e .` again",
             EXTENSION_GROUP,
         )
-    for ep in found:
-        try:
-            ep.load()(sub)
-        except ImportError as e:  # an optional extra is missing: say so only when asked
-            logging.getLogger(__name__).debug("CLI extension %s unavailable: %s", ep.value, e)
     return p
 
 

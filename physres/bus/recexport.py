@@ -1,6 +1,6 @@
 """One topic of a recording as one table with timestamps: a NumPy ``.npy`` or a CSV file.
 
-This is ``physres export``. The ``.npy`` holds a structured array, one row per
+This is ``physres export topic``. The ``.npy`` holds a structured array, one row per
 message: ``log_time``, ``t_host``, ``t_dev`` (ns) and ``seq``, then one field per
 array in the message with the array's own dtype and shape (``np.load`` needs no
 pickle). The CSV has the same columns with each array flattened

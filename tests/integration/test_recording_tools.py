@@ -224,7 +224,7 @@ def test_a_path_that_is_no_recording_gets_one_clear_line(
     args = {
         "replay": ["replay", str(path), "--wait", "0", "--bus", f"t{os.getpid()}"],
         "info": ["info", str(path)],
-        "export": ["export", str(path), "esn/state", "--out", str(tmp_path / "o.npy")],
+        "export": ["export", "topic", str(path), "esn/state", "--out", str(tmp_path / "o.npy")],
     }[cmd]
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -281,13 +281,13 @@ def test_export_npy_and_csv_hold_every_message_with_its_timestamps(
 ) -> None:
     small_recording(tmp_path / "r.mcap")
     npy, csv = tmp_path / "s.npy", tmp_path / "f.csv"
-    assert main(["export", str(tmp_path / "r.mcap"), "esn/state", "--out", str(npy)]) == 0
+    assert main(["export", "topic", str(tmp_path / "r.mcap"), "esn/state", "--out", str(npy)]) == 0
     a = np.load(npy)  # no pickle needed
     assert a.shape == (50,) and a["state"].shape == (50, 8)
     np.testing.assert_array_equal(a["state"][:, 0], np.arange(50))
     np.testing.assert_array_equal(a["log_time"], T0 + np.arange(50) * 1_000_000)
     np.testing.assert_array_equal(a["t_host"], a["log_time"])
-    assert main(["export", str(tmp_path / "r.mcap"), "cam/frame", "--out", str(csv)]) == 0
+    assert main(["export", "topic", str(tmp_path / "r.mcap"), "cam/frame", "--out", str(csv)]) == 0
     lines = csv.read_text().splitlines()
     head = lines[0].split(",")
     assert head[:5] == ["log_time", "t_host", "t_dev", "seq", "v[0]"] and len(head) == 4 + 60
@@ -301,16 +301,25 @@ def test_export_of_an_unknown_topic_suggests_the_nearest(
 ) -> None:
     small_recording(tmp_path / "r.mcap")
     out = tmp_path / "o.npy"
-    assert main(["export", str(tmp_path / "r.mcap"), "esn/stat", "--out", str(out)]) == 2
+    assert main(["export", "topic", str(tmp_path / "r.mcap"), "esn/stat", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "no topic 'esn/stat'; did you mean 'esn/state'?" in err and err.count("\n") == 1
-    assert main(["export", str(tmp_path / "r.mcap"), "esn/", "--out", str(out)]) == 2
+    assert main(["export", "topic", str(tmp_path / "r.mcap"), "esn/", "--out", str(out)]) == 2
     assert "no topic 'esn/'" in capsys.readouterr().err, "a prefix is not a topic"
-    assert main(["export", str(tmp_path / "r.mcap"), "esn/state", "--out", "o.txt"]) == 2
+    assert main(["export", "topic", str(tmp_path / "r.mcap"), "esn/state", "--out", "o.txt"]) == 2
     assert "expected a file ending in .npy or .csv" in capsys.readouterr().err
     (tmp_path / "d.npy").mkdir()
     assert (
-        main(["export", str(tmp_path / "r.mcap"), "esn/state", "--out", str(tmp_path / "d.npy")])
+        main(
+            [
+                "export",
+                "topic",
+                str(tmp_path / "r.mcap"),
+                "esn/state",
+                "--out",
+                str(tmp_path / "d.npy"),
+            ]
+        )
         == 2
     )
     assert f"export to {tmp_path / 'd.npy'}: is a directory" in capsys.readouterr().err
@@ -326,7 +335,7 @@ def test_export_of_a_damaged_file_writes_the_good_records_and_says_what_it_skipp
     raw[len(raw) // 2 : len(raw) // 2 + 4096] = bytes(4096)
     path.write_bytes(bytes(raw))
     out = tmp_path / "s.npy"
-    assert main(["export", str(path), "esn/state", "--out", str(out)]) == 1
+    assert main(["export", "topic", str(path), "esn/state", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "exported the intact records only: damaged (" in err
     a = np.load(out)
@@ -375,8 +384,11 @@ def test_info_and_export_show_control_characters_in_topic_names_as_text(
     writer.write(encode(evil, "s\x9b2J", 0, {"x\x1b[2J": np.zeros((1, 2), np.float32)}))
     writer.close()
     assert main(["info", str(path)]) == 0
-    assert main(["export", str(path), f"{evil}/s\x9b2J", "--out", str(tmp_path / "e.csv")]) == 0
-    assert main(["export", str(path), "nope", "--out", str(tmp_path / "e.csv")]) == 2
+    assert (
+        main(["export", "topic", str(path), f"{evil}/s\x9b2J", "--out", str(tmp_path / "e.csv")])
+        == 0
+    )
+    assert main(["export", "topic", str(path), "nope", "--out", str(tmp_path / "e.csv")]) == 2
     out = "".join(capsys.readouterr())
     assert not any(c in out for c in "\x1b\x07\x9b"), "control characters reached the terminal"
     assert "\\x1b]0;PWN" in out and "\\x9b2J" in out
@@ -405,7 +417,7 @@ def test_export_to_a_directory_or_under_a_file_is_refused_in_one_line(
     (tmp_path / "out.csv").mkdir()
     (tmp_path / "afile").write_text("mine")
     for out in (tmp_path / "out.csv", tmp_path / "afile" / "x.csv"):
-        assert main(["export", str(path), "esn/state", "--out", str(out)]) == 2
+        assert main(["export", "topic", str(path), "esn/state", "--out", str(out)]) == 2
         err = " ".join(capsys.readouterr().err.split())
         assert err.startswith(f"error: export to {out}:") and "Traceback" not in err
     assert (tmp_path / "afile").read_text() == "mine"
