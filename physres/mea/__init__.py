@@ -1,18 +1,6 @@
-"""The MEA family's shared vocabulary: layouts, parameters and streams every MEA kind speaks.
+"""Vocabulary every MEA kind shares (simulator and drivers alike): electrode layouts,
+parameters and streams, stimulation safety, spike detection, NWB export.
 
-Core (no simulator, no driver): ``sim.mea`` and the rig drivers import it,
-so switching between them is one ``kind:`` line in a config.
+A core package, so ``physres.sim`` and ``physres.drivers`` both import it and a
+lab switches ``kind: sim.mea`` to its hardware with one config line.
 """
-
-from physres.mea.layouts import LAYOUT_NAMES, Layout, layout
-from physres.mea.params import RAW_RATE_HZ, SPIKE_DTYPE, MEAParams, mea_io
-
-__all__ = [
-    "LAYOUT_NAMES",
-    "RAW_RATE_HZ",
-    "SPIKE_DTYPE",
-    "Layout",
-    "MEAParams",
-    "layout",
-    "mea_io",
-]

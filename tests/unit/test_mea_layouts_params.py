@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from physres.errors import ConfigError
-from physres.mea import LAYOUT_NAMES, SPIKE_DTYPE, MEAParams, layout, mea_io
+from physres.mea.layouts import LAYOUT_NAMES, layout
+from physres.mea.params import SPIKE_DTYPE, MEAParams, mea_io
 
 
 def test_the_three_arrays_have_their_published_geometry() -> None:
