@@ -109,7 +109,7 @@ class SimMEA(Device):
     def limits(self):
         """The stimulation limits this culture is held to: the CL1's, on this layout."""
         p = self.params
-        return dataclasses.replace(CL1, name="sim.mea (CL1 limits)", n_channels=p.n_channels)
+        return dataclasses.replace(CL1, n_channels=p.n_channels)
 
     def describe(self) -> Description:
         streams, inputs, meta = mea_io(self.params)
