@@ -84,6 +84,17 @@ class MEAParams(BaseModel):
             )
         return self
 
+    def no_culture_control(self) -> dict[str, Any]:
+        """The substrate-absent control every MEA result is reported beside.
+
+        ``sim.mea`` with this config's array and stimulation and ``culture:
+        false``: electrodes, noise and stimulation artifacts, no neurons (see
+        :mod:`physres.experiments.substrate_control`). A rig's kind gets the
+        shared fields; the simulator passes all of its own.
+        """
+        shared = {k: getattr(self, k) for k in MEAParams.model_fields}
+        return {"name": "no_culture", "kind": "sim.mea", "params": {**shared, "culture": False}}
+
     @property
     def electrodes(self) -> Layout:
         """The :class:`~physres.mea.layouts.Layout` named by ``layout``."""
@@ -167,5 +178,6 @@ def mea_io(p: MEAParams) -> tuple[list[StreamSpec], list[InputSpec], dict[str, A
         "stim_electrodes": list(p.stim_electrodes),
         "step_ms": p.step_ms,
         "params": p.model_dump(),
+        "substrate_control": p.no_culture_control(),
     }
     return streams, inputs, meta
