@@ -20,7 +20,7 @@ from physres.mea.memory import fading_memory
 from physres.mea.ranges import CULTURE_RANGES, outside
 
 
-def _spontaneous(seed: int, seconds: float):  # noqa: ANN202
+def _spontaneous(seed: int, seconds: float):
     with registry.create("sim.mea", params={"seed": seed}) as mea:
         mea.apply({"stim": np.zeros((100, 4))})  # 1 s to settle from the initial state
         mea.read()
