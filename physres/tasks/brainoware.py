@@ -68,11 +68,15 @@ class BrainowareVowels(SequenceClassificationTask):
         assert seqs.labels is not None
         xs, labels = seqs.inputs[: p.n_clips], seqs.labels[: p.n_clips]
         classes = tuple(sorted(set(labels)))
-        if p.n_test >= len(xs) - len(classes):
-            raise DataError(f"brainoware_vowels: n_test {p.n_test} leaves too few of {len(xs)}")
-        rng = np.random.default_rng(seed)
         by_class = {c: [i for i, y in enumerate(labels) if y == c] for c in classes}
         per = p.n_test // len(classes)
+        fewest = min(len(v) for v in by_class.values())
+        if p.n_test >= len(xs) - len(classes) or per >= fewest:
+            raise DataError(
+                f"brainoware_vowels: n_test {p.n_test} leaves too few of {len(xs)} clips to "
+                f"train on (the smallest of {len(classes)} speakers has {fewest})"
+            )
+        rng = np.random.default_rng(seed)
         test = [i for c in classes for i in rng.choice(by_class[c], per, replace=False)]
         extra = [i for i in rng.permutation(len(xs)) if i not in set(test)]
         test += extra[: p.n_test - len(test)]  # when n_test is not a multiple of the classes
