@@ -41,7 +41,8 @@ def main() -> None:
     for r in CULTURE_RANGES:
         vals = ", ".join(f"{v:.3g}" for v in rows[r.key])
         ok = all(r.low <= v <= r.high for v in rows[r.key])
-        print(f"  {r.key:18s} {vals:28s} range {r.low:g}–{r.high:g} {r.unit} {'ok' if ok else 'OUT'}")
+        verdict = "ok" if ok else "OUT"
+        print(f"  {r.key:18s} {vals:28s} range {r.low:g}–{r.high:g} {r.unit} {verdict}")
     lags = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
     acc = {}
     for culture in (True, False):
