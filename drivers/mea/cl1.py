@@ -47,6 +47,7 @@ __all__ = ["CL1", "CL1Params"]
 _NS_PER_FRAME = 1e9 / RAW_RATE_HZ
 _UV_PER_UNIT = 0.195  # a CL1 sample unit in µV
 _ACCEL = "CL_MOCK_ACCELERATED_TIME"
+_REWIND_FRAMES = 25_000  # frames per read while rewinding a replay (1 s: bounded memory)
 
 
 def _design_args(pulse: Pulse) -> list[int | float]:
@@ -196,9 +197,29 @@ class CL1(Device):
 
     def _start_loop(self) -> None:
         assert self._neurons is not None
+        self._rewind_replay()
         tps = round(1000.0 / self.params.step_ms)
         self._ticks = iter(self._neurons.loop(tps, ignore_jitter=True))
         self._t0_frame = self._neurons.timestamp()
+
+    def _rewind_replay(self) -> None:
+        """cl-sdk starts its replay at a random frame: read ahead (public ``read``) to the
+        recording's first frame, so a session, and a session after ``reset``, repeats."""
+        if self.params.replay is None or self._cl is None or not is_simulator(self._cl):
+            return
+        from cl.util import RecordingView
+
+        view = RecordingView(str(self.params.replay))
+        try:
+            n = int(view.attributes["duration_frames"])
+            start = int(view.attributes["start_timestamp"])
+        finally:
+            view.close()
+        ahead = (start - self._neurons.timestamp()) % n
+        while ahead > 0:
+            k = min(ahead, _REWIND_FRAMES)
+            self._neurons.read(k, None)
+            ahead -= k
 
     def _disconnect(self) -> None:
         self._close_session()
@@ -270,7 +291,10 @@ class CL1(Device):
         return out
 
     def _reset(self, seed: int | None) -> None:
-        """A new loop from the CL1's present (a culture cannot be rewound; seed is unused)."""
+        """A new loop from the CL1's present; under cl-sdk from the replay's first frame.
+
+        A culture cannot be rewound or reseeded (``seed`` is unused); a replay can.
+        """
         self.guard.reset()
         self._steps = 0
         self._admitted = []
@@ -280,6 +304,8 @@ class CL1(Device):
             close = getattr(self._ticks, "close", None)
             if close is not None:
                 close()
+            # pulses still queued from before the reset must not land after it
+            self._neurons.interrupt(self._cl.ChannelSet(*self.params.stim_electrodes))
             self._start_loop()
 
     @command
