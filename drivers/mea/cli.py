@@ -25,9 +25,10 @@ def record_source(
 
     if not seconds > 0:
         raise ConfigError(f"--seconds {seconds}: must be > 0")
+    cls, _ = registry.resolve(kind)
+    if not issubclass(cls.Params, MEAParams):
+        raise ConfigError(f"--kind {kind} is no MEA kind (sim.mea, drivers.cl1...): no raw voltage")
     dev = registry.create(kind, "source", {**(params or {}), "raw": True})
-    if not isinstance(dev.params, MEAParams):
-        raise ConfigError(f"--kind {kind} is no MEA kind (its params are not MEAParams)")
     p = dev.params
     steps = round(seconds * 1000 / p.step_ms)
     raw: list[np.ndarray] = []

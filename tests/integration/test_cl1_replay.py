@@ -133,3 +133,37 @@ def test_a_wrong_name_or_a_missing_replay_says_what_to_do(tmp_path) -> None:
         ConfigError, match="does not exist; write one with `physres mea replay-file"
     ):
         load_cl(tmp_path / "nowhere.h5")
+
+
+def test_the_simulated_culture_becomes_a_replay_drivers_cl1_plays_back(tmp_path, capsys) -> None:
+    """`physres mea replay-file` records sim.mea (raw + spikes) and drivers.cl1 replays it."""
+    from physres import registry
+    from physres.cli import main
+
+    out = tmp_path / "culture.h5"
+    assert main(["mea", "replay-file", str(out), "--seconds", "3", "--seed", "3"]) == 0
+    said = capsys.readouterr().out
+    assert "64 channels at 25 kHz" in said and "CL_MOCK_REPLAY_PATH" in said
+    from cl.util import RecordingView
+
+    view = RecordingView(str(out))
+    try:
+        written = len(view.spikes)
+        assert view.attributes["application"]["kind"] == "sim.mea"
+        assert view.attributes["duration_frames"] == 75_000
+    finally:
+        view.close()
+    assert written > 0
+    with registry.create("drivers.cl1", "cl1", {"replay": str(out)}) as dev:
+        dev.apply({"stim": np.zeros((300, 4))})  # one pass of the 3 s recording
+        replayed = dev.read()["spikes"].data
+    assert len(replayed) == written  # the session starts at the replay's first frame
+
+
+def test_replay_file_refuses_a_kind_that_is_no_mea(tmp_path) -> None:
+    from physres.drivers.mea.cli import record_source
+
+    with pytest.raises(ConfigError, match="sim.esn is no MEA kind"):
+        record_source("sim.esn", 1.0)
+    with pytest.raises(ConfigError, match="must be > 0"):
+        record_source("sim.mea", 0.0)
