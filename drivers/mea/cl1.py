@@ -47,6 +47,7 @@ __all__ = ["CL1", "CL1Params"]
 _NS_PER_FRAME = 1e9 / RAW_RATE_HZ
 _UV_PER_UNIT = 0.195  # a CL1 sample unit in µV
 _ACCEL = "CL_MOCK_ACCELERATED_TIME"
+_REPLAY_ENV = "CL_MOCK_REPLAY_PATH"
 _REWIND_FRAMES = 25_000  # frames per read while rewinding a replay (1 s: bounded memory)
 
 
@@ -76,7 +77,8 @@ class CL1Params(MEAParams):
     """Where the CL1 (or cl-sdk) is and how the session runs."""
 
     #: cl-sdk only: the H5 recording the simulator replays (`physres mea replay-file`);
-    #: None on a CL1 (refused there: a real culture is not replayed)
+    #: None: $CL_MOCK_REPLAY_PATH (cl-sdk's own variable), so one config serves a CL1
+    #: and cl-sdk alike; set on a CL1 it is refused (a real culture is not replayed)
     replay: str | None = None
     #: cl-sdk only: replay as fast as the driver asks (CL_MOCK_ACCELERATED_TIME=1)
     #: instead of at the CL1's wall-clock pace
@@ -139,6 +141,7 @@ class CL1(Device):
         self._ticks: Iterator[Any] | None = None
         self._t0_frame = 0
         self._recording: Any = None
+        self._replay: Path | None = None  # the file cl-sdk replays (None on a CL1)
         #: the CL1 recording's file, once one was started
         self.vendor_recording: str | None = None
 
@@ -168,14 +171,18 @@ class CL1(Device):
     def _connect(self) -> None:
         p = self.params
         cl = type(self)._load_cl(p.replay)
-        if p.replay is None and is_simulator(cl) and cl._CL_MOCK_REPLAY_PATH is None:
-            raise DeviceError(
-                f"{self.name}: this is cl-sdk (the CL1 simulator) and no recording is chosen for "
-                "it to replay: set `replay:` (write one with `physres mea replay-file OUT.h5`) "
-                "or CL_MOCK_REPLAY_PATH"
-            )
-        if p.replay is not None:
-            use_replay(cl, p.replay)
+        self._replay = None
+        if is_simulator(cl):
+            replay = p.replay or os.environ.get(_REPLAY_ENV) or cl._CL_MOCK_REPLAY_PATH
+            if replay is None or replay == os.devnull:
+                raise DeviceError(
+                    f"{self.name}: this is cl-sdk (the CL1 simulator) and no recording is chosen "
+                    f"for it to replay: set `replay:` or {_REPLAY_ENV} (write one with "
+                    "`physres mea replay-file OUT.h5`)"
+                )
+            self._replay = use_replay(cl, replay)
+        elif p.replay is not None:
+            use_replay(cl, p.replay)  # refused: a CL1's own API, naming the fix
         self._cl = cl
         self._session = cl.open()
         try:
@@ -205,11 +212,11 @@ class CL1(Device):
     def _rewind_replay(self) -> None:
         """cl-sdk starts its replay at a random frame: read ahead (public ``read``) to the
         recording's first frame, so a session, and a session after ``reset``, repeats."""
-        if self.params.replay is None or self._cl is None or not is_simulator(self._cl):
+        if self._replay is None:
             return
         from cl.util import RecordingView
 
-        view = RecordingView(str(self.params.replay))
+        view = RecordingView(str(self._replay))
         try:
             n = int(view.attributes["duration_frames"])
             start = int(view.attributes["start_timestamp"])

@@ -174,3 +174,16 @@ def test_the_replay_setting_is_refused_on_a_real_cl1(tmp_path) -> None:
     real_cl = ModuleType("cl")  # a CL1's own API keeps no replay path
     with pytest.raises(ConfigError, match="a CL1's own API, not cl-sdk"):
         use_replay(real_cl, tmp_path / "r.h5")
+
+
+def test_without_replay_the_config_takes_cl_sdks_own_variable(
+    cl1_replay, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """One config for a CL1 and for cl-sdk: the replay comes from CL_MOCK_REPLAY_PATH."""
+    monkeypatch.setenv("CL_MOCK_REPLAY_PATH", str(cl1_replay.path))
+    with registry.create("drivers.cl1", "cl1", {}) as dev:
+        dev.apply({"stim": np.zeros((300, 4))})
+        assert len(dev.read()["spikes"].data) == cl1_replay.spikes  # from its first frame
+    monkeypatch.setenv("CL_MOCK_REPLAY_PATH", str(tmp_path / "missing.h5"))
+    with pytest.raises(ConfigError, match="missing.h5 does not exist"):
+        registry.create("drivers.cl1", "cl1", {}).connect()
