@@ -10,6 +10,7 @@ noise and stimulation artifacts, no neurons).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -85,6 +86,12 @@ class SimMEAParams(MEAParams):
                 "dt_ms", f"step_ms {self.step_ms:g} is not a whole number of dt_ms {self.dt_ms:g}"
             )
         return self
+
+    def no_culture_control(self) -> dict[str, Any]:
+        """This very config without its neurons (None when it is the control already)."""
+        if not self.culture:
+            return {}
+        return {**super().no_culture_control(), "params": {**self.model_dump(), "culture": False}}
 
     @property
     def detect_radius_um(self) -> float:

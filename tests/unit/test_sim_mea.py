@@ -119,9 +119,9 @@ def test_the_no_culture_control_has_artifacts_and_noise_but_no_neurons() -> None
 
 def test_raw_voltage_carries_noise_spikes_and_an_artifact_on_every_channel() -> None:
     mea = _mea(raw=True, amplitude_ua=11.0, stim_electrodes=[27], n_neurons=1000, phase_us=280.0)
-    mea.apply({"stim": np.zeros((20, 1))})
+    mea.apply({"stim": np.zeros((60, 1))})  # the detector estimates the noise on 0.5 s
     quiet = mea.read()["raw"].data
-    assert quiet.shape == (20 * 250, 64) and quiet.dtype == np.float32
+    assert quiet.shape == (60 * 250, 64) and quiet.dtype == np.float32
     assert np.std(quiet) == pytest.approx(mea.params.noise_uv, rel=0.2)
     out = _pulse(mea, [10.0])
     raw, spikes = out["raw"].data, out["spikes"].data
@@ -130,7 +130,7 @@ def test_raw_voltage_carries_noise_spikes_and_an_artifact_on_every_channel() -> 
     first, second = raw[1 : w - 1], raw[w + 1 : 2 * w - 1]
     assert (first.mean(0) < -30).all() and (second.mean(0) > 30).all()  # every channel
     assert np.abs(raw).max() <= AMPLIFIER_RANGE_UV  # the amplifier clips
-    # after the artifact: each evoked spike event has a trough in the raw trace of its channel
+    # after the artifact: each spike the detector found has a trough in the raw of its channel
     later = spikes[spikes["t_ns"] - out["spikes"].t_dev_ns > 3_000_000]
     assert len(later)
     t0 = out["raw"].t_dev_ns
@@ -176,3 +176,26 @@ def test_stdp_changes_excitatory_weights_only_when_on() -> None:
     assert np.array_equal(drawn, after)
     drawn, after = weights_after(True)
     assert not np.array_equal(drawn, after) and (after >= 0).all()
+
+
+def test_with_raw_on_the_spikes_are_what_the_detector_finds_in_it() -> None:
+    """The simulated raw goes through physres.mea.detect, the code path real raw takes."""
+    params = {"amplitude_ua": 10.0, "n_neurons": 1000, "background_hz": 3.0, "seed": 5}
+    clean, raw = _mea(**params), _mea(**params, raw=True)
+    stim = np.zeros((300, 4))
+    stim[100::50, 0] = 8.0  # after the detector's 0.5 s of noise estimation
+    for mea in (clean, raw):
+        mea.apply({"stim": stim})
+    truth, found = clean.read()["spikes"].data, raw.read()["spikes"].data
+    assert clean.neuron_spikes == raw.neuron_spikes  # the same culture did the same thing
+    late = truth[truth["t_ns"] > 600_000_000]
+    late = late[late["t_ns"] % 500_000_000 != round(BLANK_AFTER_MS * 1e6)]  # no artifacts
+    hits = 0
+    for t, ch in late[["t_ns", "channel"]]:
+        near = found[(found["channel"] == ch) & (np.abs(found["t_ns"] - t) < 1_500_000)]
+        hits += len(near) > 0
+    assert hits / len(late) > 0.7  # the detector finds most of what the neurons fired
+    # nothing is detected inside the blanking window of a pulse (−0.8 … +2 ms)
+    for t in np.arange(1_000_000_000, 3_000_000_000, 500_000_000):
+        inside = (found["t_ns"] >= t - 800_000) & (found["t_ns"] < t + 2_000_000)
+        assert not inside.any()
