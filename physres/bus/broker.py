@@ -72,7 +72,7 @@ class Broker:
         ep = self.cfg.endpoints
         # the key check answers before any socket binds: a CURVE server without a ZAP
         # handler in its context would accept every key
-        self.keys = KeyCheck(self.ctx, self.cfg) if self.cfg.curve else None
+        self.keys = KeyCheck.for_broker(self.ctx, self.cfg) if self.cfg.curve else None
         xsub = bus_socket(self.ctx, self.cfg, zmq.XSUB, "server")
         xpub = bus_socket(self.ctx, self.cfg, zmq.XPUB, "server")
         router = bus_socket(self.ctx, self.cfg, zmq.ROUTER, "server")
@@ -119,7 +119,7 @@ class Broker:
     def _stop_keys(self) -> None:
         keys, self.keys = getattr(self, "keys", None), None
         if keys is not None:
-            keys.stop()
+            keys.release(self.cfg.curve_allowed)
 
     def run(self) -> None:
         """Serve until interrupted (``physres bus``)."""
@@ -314,6 +314,10 @@ class Broker:
             result = time.time_ns()  # a node's clock exchange (Node.measure_clock)
         elif cmd == "ls":
             result = self.table()
+        elif cmd == "keys":
+            # the keys a node's own (direct) sockets accept: the same list as ours, so
+            # revoking a key here reaches every node at its next heartbeat
+            result = sorted(k.decode() for k in self.keys.allowed()) if self.keys else []
         elif cmd == "forget":
             self.nodes.forget(time.time())
             result = True
@@ -330,7 +334,7 @@ class Broker:
                     "type": "ValueError",
                     "message": (
                         f"the broker has no command {cmd!r}; "
-                        "it has ping, ls, time, forget, register"
+                        "it has ping, ls, time, keys, forget, register"
                     ),
                 },
             )
