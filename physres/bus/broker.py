@@ -28,6 +28,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -50,8 +51,17 @@ REQ, REP, ERR, HB, BYE = b"REQ", b"REP", b"ERR", b"HB", b"BYE"
 class Broker:
     """Run in-process (``start()``/``stop()``) or in the foreground (``run()``)."""
 
-    def __init__(self, cfg: BusConfig | None = None, ctx: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        cfg: BusConfig | None = None,
+        ctx: zmq.Context | None = None,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.cfg = cfg or BusConfig()
+        #: the bus's reference clock (ns since the epoch) every node aligns to; a test
+        #: may hand in a skewed one, as for a broker restarted on another host
+        self.clock = clock
         self.ctx = ctx or zmq.Context.instance()
         self.nodes = NodeTable(self.cfg.heartbeat_s * self.cfg.heartbeat_misses, self.cfg.max_nodes)
         #: heartbeats refused (out of schema, bad name, name taken, table full)
@@ -311,7 +321,7 @@ class Broker:
                 "errors": dict(self.errors.counts),
             }
         elif cmd == "time":
-            result = time.time_ns()  # a node's clock exchange (Node.measure_clock)
+            result = self.clock()  # a node's clock exchange (Node.measure_clock)
         elif cmd == "ls":
             result = self.table()
         elif cmd == "keys":

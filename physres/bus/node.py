@@ -22,7 +22,7 @@ import secrets
 import socket
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -42,6 +42,9 @@ from physres.errors import AuthError, BusError, FrameError, NameTaken
 __all__ = ["Node"]
 
 log = logging.getLogger(__name__)
+
+#: clock exchanges a node keeps (one per heartbeat); the shortest round trip among them wins
+CLOCK_WINDOW = 8
 
 Handler = Callable[..., Any]
 
@@ -93,6 +96,11 @@ class Node:
         #: broker clock minus ours, and the round trip it was measured over (ns; None: not yet)
         self.clock_offset_ns = 0
         self.clock_rtt_ns: int | None = None
+        # one clock exchange rides on every heartbeat: (rtt, offset) of the latest few,
+        # so drift, and a broker restarted on another host, are followed within seconds
+        self._ticks: deque[tuple[int, int]] = deque(maxlen=CLOCK_WINDOW)
+        self._tick_sent: dict[bytes, int] = {}
+        self._tick_n = 0
         #: the ZAP handler our own CURVE server sockets answer through (encrypted + direct)
         self.keys: KeyCheck | None = None
         try:
@@ -215,10 +223,40 @@ class Node:
                 best = (rtt, offset)
         if best is None:
             return None
-        self.clock_rtt_ns, self.clock_offset_ns = best
+        self._ticks.clear()
+        self._ticks.append(best)
+        self._use_best()
+        return self.clock_offset_ns
+
+    def _use_best(self) -> None:
+        """Adopt the window's exchange with the shortest round trip (the tightest bound)."""
+        self.clock_rtt_ns, self.clock_offset_ns = min(self._ticks)
         if hasattr(self, "pub"):
             self.pub.clock = self.host_time_ns
-        return self.clock_offset_ns
+
+    def _tick(self) -> None:
+        """One clock exchange, answered in :meth:`_serve` (never waited for)."""
+        self._tick_n = (self._tick_n + 1) % 1_000_000
+        rid = f"_tick{self._tick_n}".encode()
+        request = encode(self.name, "time", 0, meta={"args": {}})
+        t0 = self.clock()
+        if try_send(self.dealer, [BROKER, REQ, rid, *request]):
+            if len(self._tick_sent) >= CLOCK_WINDOW:  # unanswered ones: forget the oldest
+                self._tick_sent.pop(next(iter(self._tick_sent)))
+            self._tick_sent[rid] = t0
+
+    def _tock(self, rid: bytes, payload: list[bytes]) -> None:
+        t3 = self.clock()
+        t0 = self._tick_sent.pop(rid, None)
+        try:
+            tb = decode(payload).meta.get("result")
+        except FrameError as e:
+            self.errors.record(e)
+            return
+        if t0 is None or type(tb) is not int:
+            return
+        self._ticks.append((t3 - t0, tb - (t0 + t3) // 2))
+        self._use_best()
 
     def _ask_keys(self, wait_s: float = 0.0) -> None:
         """Ask the broker which keys it accepts, for our own sockets to accept the same.
@@ -297,6 +335,9 @@ class Node:
             return
         if kind == REP and rid == b"_keys" and sock is not self.router:
             self._granted(payload)
+            return
+        if kind == REP and rid.startswith(b"_tick") and sock is not self.router:
+            self._tock(rid, payload)
             return
         if kind != REQ:
             return
@@ -414,6 +455,8 @@ class Node:
             self.errors.record(e)
             info = pack_meta(self._identity())
         try_send(self.dealer, [BROKER, kind, self.name.encode(), info])
+        if kind == HB:
+            self._tick()
         if self.keys is not None and kind == HB:
             self._ask_keys()
 
