@@ -21,7 +21,7 @@ experiment (task, features, readout) reads the same streams:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -30,7 +30,7 @@ from physres.device.spec import InputSpec, Limits, StreamSpec
 from physres.errors import ConfigError, RuleError
 from physres.mea.layouts import Layout, layout
 
-__all__ = ["RAW_RATE_HZ", "SPIKE_DTYPE", "MEAParams", "mea_io"]
+__all__ = ["RAW_RATE_HZ", "SPIKE_DTYPE", "MEAParams", "mea_io", "spread_electrodes"]
 
 #: one spike (or pulse): device time in ns and the electrode's channel index
 SPIKE_DTYPE = np.dtype([("t_ns", "<i8"), ("channel", "<i4")])
@@ -42,12 +42,17 @@ class MEAParams(BaseModel):
     """Parameters shared by every MEA kind (simulated culture or rig)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    #: a task's input count fills n_stim (registry.bind_task): one electrode per input
+    task_inputs: ClassVar[str | None] = "n_stim"
 
     #: electrode layout by name (:data:`physres.mea.layouts.LAYOUT_NAMES`)
     layout: str = "grid8x8"
     #: channels that may stimulate, in the order of the ``stim`` input's columns; the
     #: default is the four electrodes around the centre of the 8 × 8 grid
     stim_electrodes: list[int] = Field(default_factory=lambda: [27, 28, 35, 36])
+    #: how many stimulating electrodes (a task's input count); without stim_electrodes,
+    #: that many are spread over the array (:func:`spread_electrodes`)
+    n_stim: int | None = Field(None, ge=1, le=1024)
     #: the largest pulse amplitude this config may send (µA per phase); the ``stim``
     #: input's limit, so a task's [-1, 1] drive maps onto [0, amplitude_ua]. The
     #: device's own ceiling (CL1: 11 µA, 3 nC per phase) is checked by physres.mea.stim
@@ -61,6 +66,16 @@ class MEAParams(BaseModel):
     #: channels, so off unless detection or artifacts are what is being studied
     raw: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _spread_for_n_stim(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("n_stim") is not None:
+            if "stim_electrodes" not in data and isinstance(data["n_stim"], int):
+                lay = layout(data.get("layout", "grid8x8"))
+                n = min(data["n_stim"], lay.n_channels)
+                data = {**data, "stim_electrodes": spread_electrodes(lay, n)}
+        return data
+
     @field_validator("layout")
     @classmethod
     def _known_layout(cls, name: str) -> str:
@@ -71,6 +86,12 @@ class MEAParams(BaseModel):
     def _stim_on_layout(self) -> MEAParams:
         if not self.stim_electrodes:
             raise RuleError("stim_electrodes", "stim_electrodes is empty; name at least one")
+        if self.n_stim is not None and self.n_stim != len(self.stim_electrodes):
+            raise RuleError(
+                "stim_electrodes",
+                f"stim_electrodes lists {len(self.stim_electrodes)} electrodes but n_stim (the "
+                f"task's input count) is {self.n_stim}: give one electrode per task input",
+            )
         try:
             self.electrodes.check_channels(self.stim_electrodes, "stim_electrodes")
         except ConfigError as e:
@@ -83,6 +104,17 @@ class MEAParams(BaseModel):
                 f"{RAW_RATE_HZ} Hz (a multiple of 0.04 ms)",
             )
         return self
+
+    def no_culture_control(self) -> dict[str, Any]:
+        """The substrate-absent control every MEA result is reported beside.
+
+        ``sim.mea`` with this config's array and stimulation and ``culture:
+        false``: electrodes, noise and stimulation artifacts, no neurons (see
+        :mod:`physres.experiments.substrate_control`). A rig's kind gets the
+        shared fields; the simulator passes all of its own.
+        """
+        shared = {k: getattr(self, k) for k in MEAParams.model_fields}
+        return {"name": "no_culture", "kind": "sim.mea", "params": {**shared, "culture": False}}
 
     @property
     def electrodes(self) -> Layout:
@@ -106,6 +138,18 @@ class MEAParams(BaseModel):
     def raw_per_step(self) -> int:
         """Raw samples per step (``step_ms`` must hold a whole number of them)."""
         return round(self.step_ms * RAW_RATE_HZ / 1000)
+
+
+def spread_electrodes(lay: Layout, n: int) -> list[int]:
+    """``n`` electrodes spread over ``lay``: the one nearest the centre, then farthest-first."""
+    pos = lay.positions
+    chosen = [int(np.argmin(np.hypot(*pos.T)))]
+    dist = np.hypot(*(pos - pos[chosen[0]]).T)
+    while len(chosen) < n:
+        nxt = int(np.argmax(dist))
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.hypot(*(pos - pos[nxt]).T))
+    return chosen
 
 
 def mea_io(p: MEAParams) -> tuple[list[StreamSpec], list[InputSpec], dict[str, Any]]:
@@ -167,5 +211,6 @@ def mea_io(p: MEAParams) -> tuple[list[StreamSpec], list[InputSpec], dict[str, A
         "stim_electrodes": list(p.stim_electrodes),
         "step_ms": p.step_ms,
         "params": p.model_dump(),
+        "substrate_control": p.no_culture_control(),
     }
     return streams, inputs, meta

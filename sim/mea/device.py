@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from physres.device import Chunk, Description, Device, PendingChunk
+from physres.mea.detect import SpikeDetector
 from physres.mea.params import RAW_RATE_HZ, SPIKE_DTYPE, mea_io
 from physres.mea.stim import CL1, StimGuard, stimulations_from_row
 from physres.sim.mea.culture import Culture, grow
@@ -101,6 +102,8 @@ class SimMEA(Device):
         self._rng = np.random.default_rng(p.seed)
         self._carry = np.zeros((carry_samples(p), p.n_channels), np.float32)
         self._raw_ptr: np.ndarray | None = None
+        #: with raw on, spikes are what the detector finds in it (the code path real raw takes)
+        self._detector = SpikeDetector(p.n_channels, RAW_RATE_HZ) if p.raw else None
         self._near: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         #: spikes fired by the neurons (all, detected or not) since construction
         self.neuron_spikes = 0
@@ -109,7 +112,7 @@ class SimMEA(Device):
     def limits(self):
         """The stimulation limits this culture is held to: the CL1's, on this layout."""
         p = self.params
-        return dataclasses.replace(CL1, name="sim.mea (CL1 limits)", n_channels=p.n_channels)
+        return dataclasses.replace(CL1, n_channels=p.n_channels)
 
     def describe(self) -> Description:
         streams, inputs, meta = mea_io(self.params)
@@ -140,6 +143,8 @@ class SimMEA(Device):
         for pending in (self._spikes, self._pulses, self._raw):
             pending.clear()
         self._carry[:] = 0
+        if self._detector is not None:
+            self._detector.reset(self._clock_ns)
         self._rng = np.random.default_rng(p.seed if seed is None else seed)
 
     # ------------------------------------------------------------------ apply
@@ -161,16 +166,21 @@ class SimMEA(Device):
         n_steps = stim.shape[0] * p.substeps
         steps, neurons = self._run(n_steps, rows * p.substeps, pulse_ch, pulse_ua)
         self.neuron_spikes += len(steps)
-        dt_ns = p.dt_ms * 1e6
-        ev = spike_events(self.culture, steps, neurons, t0, dt_ns)
-        ev = np.concatenate([ev, artifact_detections(p, pulse_t, pulse_ch, pulse_ua, self._rng)])
-        ev = ev[np.argsort(ev["t_ns"], kind="stable")]
+        if self._detector is not None:  # spikes detected in the raw signal, as on a rig
+            raw = self._synth(stim.shape[0], steps, neurons, rows, pulse_ch, pulse_ua)
+            self._raw.add(raw, t0)
+            det = self._detector
+            first = (t0 - det.t0_ns) * RAW_RATE_HZ // 1_000_000_000
+            ev = det.process(raw, first + rows.astype(np.int64) * p.raw_per_step)
+        else:  # the neurons near each electrode, and what the artifacts leave after blanking
+            ev = spike_events(self.culture, steps, neurons, t0, p.dt_ms * 1e6)
+            art = artifact_detections(p, pulse_t, pulse_ch, pulse_ua, self._rng)
+            ev = np.concatenate([ev, art])
+            ev = ev[np.argsort(ev["t_ns"], kind="stable")]
         self._spikes.add(ev, t0)
         pulses = np.empty(len(rows), SPIKE_DTYPE)
         pulses["t_ns"], pulses["channel"] = pulse_t, pulse_ch
         self._pulses.add(pulses, t0)
-        if p.raw:
-            self._raw.add(self._synth(stim.shape[0], steps, neurons, rows, pulse_ch, pulse_ua), t0)
         self._clock_ns += stim.shape[0] * step_ns
 
     def _recruit(

@@ -29,7 +29,7 @@ import numpy as np
 from physres.mea.layouts import Layout
 from physres.mea.params import RAW_RATE_HZ, SPIKE_DTYPE
 from physres.sim.mea.culture import Culture
-from physres.sim.mea.params import SimMEAParams
+from physres.sim.mea.params import THRESHOLD_K, SimMEAParams
 
 __all__ = [
     "AMPLIFIER_RANGE_UV",
@@ -51,8 +51,7 @@ AMPLIFIER_RANGE_UV = 32767 * 0.195
 #: saline conductivity (S/m) and electrode radius (µm; a 30 µm electrode)
 _SIGMA = 0.3
 _ELECTRODE_RADIUS_UM = 15.0
-#: detection threshold in multiples of the noise and the blanking window's end (ms)
-THRESHOLD_K = 5.0
+#: the blanking window's end after a pulse's onset (ms)
 BLANK_AFTER_MS = 2.0
 #: one channel reports at most one spike per this interval (a detector's refractory period)
 DEAD_TIME_NS = 1_000_000

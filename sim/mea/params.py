@@ -9,12 +9,18 @@ noise and stimulation artifacts, no neurons).
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from pydantic import Field, model_validator
 
 from physres.errors import RuleError
 from physres.mea.params import MEAParams
 
-__all__ = ["SimMEAParams"]
+__all__ = ["THRESHOLD_K", "SimMEAParams"]
+
+#: spike detection threshold in multiples of the channel noise (rms)
+THRESHOLD_K = 5.0
 
 
 class SimMEAParams(MEAParams):
@@ -57,11 +63,9 @@ class SimMEAParams(MEAParams):
     stdp_a_plus: float = Field(0.01, ge=0, allow_inf_nan=False)
     stdp_a_minus: float = Field(0.012, ge=0, allow_inf_nan=False)
     stdp_tau_ms: float = Field(20.0, gt=0, allow_inf_nan=False)
-    #: a neuron's spikes show on every electrode within this distance (µm) as events
-    detect_radius_um: float = Field(60.0, gt=0, allow_inf_nan=False)
     #: raw signal: channel noise (µV rms) and the peak of a spike at the electrode (µV)
     noise_uv: float = Field(6.0, ge=0, allow_inf_nan=False)
-    spike_peak_uv: float = Field(120.0, ge=0, allow_inf_nan=False)
+    spike_peak_uv: float = Field(150.0, ge=0, allow_inf_nan=False)
     #: a spike's amplitude falls as exp(−d / this) with distance to the electrode (µm)
     spike_decay_um: float = Field(30.0, gt=0, allow_inf_nan=False)
     #: recruitment: rheobase at the electrode (µA) doubles every ``stim_d0_um``²
@@ -71,7 +75,7 @@ class SimMEAParams(MEAParams):
     stim_d0_um: float = Field(50.0, gt=0, allow_inf_nan=False)
     stim_chronaxie_us: float = Field(200.0, gt=0, allow_inf_nan=False)
     #: detections an artifact leaves after blanking: the amplifier's recovery (ms)
-    artifact_tau_ms: float = Field(0.5, gt=0, allow_inf_nan=False)
+    artifact_tau_ms: float = Field(0.35, gt=0, allow_inf_nan=False)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -82,6 +86,26 @@ class SimMEAParams(MEAParams):
                 "dt_ms", f"step_ms {self.step_ms:g} is not a whole number of dt_ms {self.dt_ms:g}"
             )
         return self
+
+    def no_culture_control(self) -> dict[str, Any]:
+        """This very config without its neurons (None when it is the control already)."""
+        if not self.culture:
+            return {}
+        return {**super().no_culture_control(), "params": {**self.model_dump(), "culture": False}}
+
+    @property
+    def detect_radius_um(self) -> float:
+        """Farthest a neuron's spike still crosses the detection threshold (µm).
+
+        Where ``spike_peak_uv · exp(−d / spike_decay_um)`` falls to
+        ``THRESHOLD_K × noise_uv``, at most 4 decay lengths (the raw signal's reach):
+        the event output is what a detector on the raw signal would see.
+        """
+        reach = 4 * self.spike_decay_um
+        if self.noise_uv == 0 or self.spike_peak_uv == 0:
+            return reach if self.spike_peak_uv else 0.0
+        ratio = self.spike_peak_uv / (THRESHOLD_K * self.noise_uv)
+        return min(reach, self.spike_decay_um * math.log(ratio)) if ratio > 1 else 0.0
 
     @property
     def substeps(self) -> int:

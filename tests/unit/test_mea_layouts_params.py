@@ -82,3 +82,19 @@ def test_mea_io_declares_spikes_pulses_optional_raw_and_the_stim_input() -> None
     assert raw.name == "raw" and raw.shape == (64,) and raw.rate_hz == 25_000
     assert raw.np_dtype == np.float32 and raw.units == "uV"
     assert MEAParams().raw_per_step == 250
+
+
+def test_a_tasks_input_count_picks_that_many_electrodes_spread_over_the_array() -> None:
+    from physres import registry
+
+    params = registry.bind_task("sim.mea", {}, 12)
+    p = MEAParams(**params)
+    assert len(p.stim_electrodes) == 12 == len(set(p.stim_electrodes))
+    pos = p.electrodes.positions[p.stim_electrodes]
+    gaps = np.hypot(*(pos[:, None] - pos[None]).transpose(2, 0, 1))
+    np.fill_diagonal(gaps, np.inf)
+    assert gaps.min() >= 400  # spread out, not a clump of neighbours
+    # a config's own list wins, and must match the task's inputs
+    assert MEAParams(**registry.bind_task("sim.mea", {"stim_electrodes": [5]}, 1)).n_stim == 1
+    with pytest.raises(ValueError, match="lists 2 electrodes but n_stim .* is 3"):
+        MEAParams(stim_electrodes=[1, 2], n_stim=3)
