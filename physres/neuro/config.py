@@ -104,11 +104,19 @@ class RandomReservoir(_Strict):
 
 
 class InputMap(_Strict):
-    """Analog input ``channel`` is encoded as spikes onto ``targets`` via ``syn``."""
+    """Input ``channel``'s spikes reach ``targets`` on synapse type ``syn``.
+
+    A channel is one spike source (as an FPGA spike generator's virtual neuron
+    on DYNAP-SE): each of its spikes becomes ``weight`` input events on every
+    target at the same time (a weight level is the number of CAM entries that
+    subscribe the target to the source). Each (channel, target) pair takes
+    one slot.
+    """
 
     channel: int = Field(ge=0)
     targets: list[int]
     syn: str = "ampa"
+    weight: int = 1
 
 
 class RandomInputs(_Strict):
@@ -284,6 +292,7 @@ class ChipConfig(_Strict):
         maps = self.input_maps()
         for k, im in enumerate(maps):
             syn_ok(im.syn, f"inputs[{k}] (channel {im.channel})")
+            _check_level(im.weight, m, f"inputs[{k}] (channel {im.channel})")
             for t in im.targets:
                 neuron_ok(t, f"inputs[{k}] (channel {im.channel})")
         for t in self.outputs or []:

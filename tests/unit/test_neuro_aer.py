@@ -58,15 +58,29 @@ def test_input_events_off_the_chip_or_out_of_order_are_refused_by_index() -> Non
         check_input_events(bad, DYN)
 
 
-def test_poisson_encoding_fires_at_the_rate_u_asks_for() -> None:
+def test_poisson_encoding_fires_at_the_rate_u_asks_for_on_every_target_at_once() -> None:
     enc = RateEncoder([InputMap(channel=0, targets=list(range(50)))], DYN, max_rate_hz=100)
-    u = np.full((100, 1), 0.0)  # u = 0: half of max, 50 Hz, for 100 × 10 ms
+    u = np.full((2000, 1), 0.0)  # u = 0: half of max, 50 Hz, for 2000 × 10 ms: 1,000 spikes
     ev = enc.encode(u, 0, 10_000, np.random.default_rng(0))
-    assert ev.size == pytest.approx(50 * 50 * 1.0, rel=0.05)
+    assert ev.size % 50 == 0 and ev.size // 50 == pytest.approx(1000, rel=0.1)
     assert np.all(np.diff(ev["t_us"].astype(np.int64)) >= 0)
-    assert ev["t_us"].max() < 1_000_000
+    assert ev["t_us"].max() < 20_000_000
+    # one source: each spike reaches all 50 targets at the same time
+    assert np.all(np.unique(ev["t_us"], return_counts=True)[1] % 50 == 0)
     silent = enc.encode(np.full((100, 1), -1.0), 0, 10_000, np.random.default_rng(0))
     assert silent.size == 0
+
+
+def test_a_weight_level_repeats_the_event_and_each_map_keeps_its_synapse_type() -> None:
+    maps = [
+        InputMap(channel=0, targets=[4], syn="ampa", weight=3),
+        InputMap(channel=0, targets=[5], syn="gaba_a", weight=1),
+    ]
+    ev = RateEncoder(maps, DYN).expand(np.array([12.7]), np.array([0]))
+    assert ev["t_us"].tolist() == [12] * 4
+    assert sorted(zip(ev["neuron"].tolist(), ev["syn"].tolist())) == [(4, 0)] * 3 + [(5, 2)]
+    with pytest.raises(ValueError, match="input channel 1 is not mapped"):
+        RateEncoder(maps, DYN).expand(np.array([1.0]), np.array([1]))
 
 
 def test_regular_encoding_is_deterministic_and_carries_its_phase_over_calls() -> None:
