@@ -28,6 +28,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -198,7 +199,10 @@ class FirmwareSpec:
         return build
 
     def command(self, target: str, build: Path, link: str) -> list[str]:
-        return [a.format(build=build, link=link) for a in self.target(target).run]
+        """The target's command line: ``{build}``, ``{link}`` and ``{python}`` (this
+        interpreter, for a firmware whose far side is a Python process) filled in."""
+        run = self.target(target).run
+        return [a.format(build=build, link=link, python=sys.executable) for a in run]
 
     def parse(self, line: str) -> tuple[str, dict[str, Any]] | None:
         """``(keyword, fields)`` of one output line; None for a blank line; ValueError if bad."""
@@ -253,6 +257,7 @@ class FirmwareProcess:
         *,
         firmware: str,
         startup_timeout_s: float = 15.0,
+        extra_args: tuple[str, ...] = (),
     ):
         if target not in ("simavr", "host"):
             raise ValueError(f"firmware target {target!r} is not one of 'simavr', 'host'")
@@ -260,6 +265,8 @@ class FirmwareProcess:
         self.spec = FirmwareSpec.load(firmware)
         self.spec.target(target)
         self.startup_timeout_s = startup_timeout_s
+        #: appended to the target's command line (a board's options for this run)
+        self.extra_args = tuple(extra_args)
         self.port = ""
         self.link = ""
         self.exit_reason: str | None = None
@@ -275,7 +282,7 @@ class FirmwareProcess:
         build = build_firmware(self.target, self.spec.name)
         self._tmp = tempfile.TemporaryDirectory(prefix="physres-fw-")
         self.link = str(Path(self._tmp.name) / "uart")
-        cmd = self.spec.command(self.target, build, self.link)
+        cmd = [*self.spec.command(self.target, build, self.link), *self.extra_args]
         self._proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
         )

@@ -1,0 +1,239 @@
+/* Host target: the bridge logic on a POSIX pseudo-terminal, the chip in a child process.
+ *
+ * Usage: neuro_bridge_host [--link PATH] [-- CHIP_COMMAND ARGS...]
+ * Opens a pty pair, prints "READY <slave path>" on stdout and serves the bridge
+ * protocol on it with a 1 ms tick from CLOCK_MONOTONIC. CHIP_COMMAND (the
+ * emulator: physres.sim.neuromorphic.chip_bus) is started with one end of a
+ * socket pair on its file descriptor 3 and speaks the chip bus (chip.h) there;
+ * it shares this process's stdout for its own report lines. Without a chip
+ * command the board runs with no chip (HELLO reports model 0).
+ *   ACT <t_ns> <level>   every request the board acts on toggles the activity LED
+ * t_ns is time since start. SIGTERM/SIGINT end it cleanly (the chip process too,
+ * and the link is removed). The pty is non-blocking: replies and spike frames go
+ * through the same transmit queue as on the MCU (common/txq.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../common/txq.h"
+#include "../board.h"
+#include "../hal.h"
+
+static int master_fd = -1, chip_fd = -1;
+static pid_t chip_pid = -1;
+static txq_t txq;
+static struct timespec t0;
+static volatile sig_atomic_t stop_requested;
+static uint8_t chip_buf[8192];
+static size_t chip_len, chip_pos;
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000ull + (uint64_t)(t.tv_nsec - t0.tv_nsec);
+}
+
+uint32_t hal_now_us(void) { return (uint32_t)(now_ns() / 1000u); }
+uint32_t hal_now_ms(void) { return (uint32_t)(now_ns() / 1000000u); }
+
+void hal_activity(uint8_t level) { printf("ACT %llu %u\n", (unsigned long long)now_ns(), level); }
+
+/* Write what the pty takes now; the rest waits for POLLOUT in the main loop. */
+static void tx_flush(void)
+{
+    const uint8_t *p;
+    size_t n;
+    while ((n = txq_peek(&txq, &p)) > 0) {
+        ssize_t w = write(master_fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* EAGAIN: the host is not reading */
+        txq_consume(&txq, (size_t)w);
+    }
+}
+
+uint8_t hal_uart_write(const uint8_t *data, size_t len)
+{
+    uint8_t queued = txq_put(&txq, data, len);
+    tx_flush();
+    return queued;
+}
+
+size_t hal_uart_room(void) { return txq_room(&txq); }
+
+static void chip_gone(void)
+{
+    if (chip_fd >= 0)
+        close(chip_fd);
+    chip_fd = -1;
+}
+
+uint8_t hal_chip_write(const uint8_t *rec, uint8_t len)
+{
+    size_t done = 0;
+    while (chip_fd >= 0 && done < len) {
+        ssize_t w = send(chip_fd, rec + done, len - done, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) { /* the emulator died, or stalled for a whole second (SO_SNDTIMEO) */
+            fprintf(stderr, "neuro_bridge_host: chip write failed: %s\n", strerror(errno));
+            chip_gone();
+            return 0;
+        }
+        done += (size_t)w;
+    }
+    return chip_fd >= 0;
+}
+
+int16_t hal_chip_getc(uint16_t timeout_ms)
+{
+    if (chip_pos < chip_len)
+        return chip_buf[chip_pos++];
+    if (chip_fd < 0)
+        return -1;
+    struct pollfd pfd = {chip_fd, POLLIN, 0};
+    int r = poll(&pfd, 1, timeout_ms);
+    if (r <= 0)
+        return -1;
+    ssize_t n = recv(chip_fd, chip_buf, sizeof chip_buf, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        chip_gone();
+        return -1;
+    }
+    if (n < 0)
+        return -1;
+    chip_len = (size_t)n;
+    chip_pos = 1;
+    return chip_buf[0];
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int start_chip(char **argv)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+        perror("socketpair");
+        return -1;
+    }
+    fflush(stdout);
+    chip_pid = fork();
+    if (chip_pid < 0) {
+        perror("fork");
+        return -1;
+    }
+    if (chip_pid == 0) {
+        close(sv[0]);
+        close(master_fd);
+        if (sv[1] != 3) {
+            dup2(sv[1], 3);
+            close(sv[1]);
+        }
+        execvp(argv[0], argv);
+        fprintf(stderr, "neuro_bridge_host: cannot start chip %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(sv[1]);
+    struct timeval tv = {1, 0};
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    return sv[0];
+}
+
+int main(int argc, char **argv)
+{
+    const char *link_path = NULL;
+    char **chip_argv = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--link") && i + 1 < argc)
+            link_path = argv[++i];
+        else if (!strcmp(argv[i], "--") && i + 1 < argc) {
+            chip_argv = argv + i + 1;
+            break;
+        } else {
+            fprintf(stderr, "usage: %s [--link PATH] [-- CHIP_COMMAND ARGS...]\n", argv[0]);
+            return 2;
+        }
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    int slave_fd;
+    char name[128];
+    if (openpty(&master_fd, &slave_fd, name, NULL, NULL) < 0) {
+        perror("openpty");
+        return 1;
+    }
+    struct termios tio;
+    tcgetattr(slave_fd, &tio);
+    cfmakeraw(&tio);
+    tcsetattr(slave_fd, TCSANOW, &tio);
+    fcntl(master_fd, F_SETFL, fcntl(master_fd, F_GETFL) | O_NONBLOCK);
+    /* slave_fd stays open so the master never sees a hang-up between clients */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    if (chip_argv && (chip_fd = start_chip(chip_argv)) < 0)
+        return 1;
+    if (link_path) {
+        unlink(link_path);
+        if (symlink(name, link_path) != 0) {
+            fprintf(stderr, "neuro_bridge_host: cannot link %s -> %s: %s\n", link_path, name,
+                    strerror(errno));
+            return 1;
+        }
+    }
+
+    static board_t board;
+    txq_init(&txq);
+    board_init(&board);
+    printf("READY %s\n", name);
+
+    uint32_t done_ms = hal_now_ms();
+    while (!stop_requested) {
+        uint64_t t = now_ns(), next = (uint64_t)(done_ms + 1) * 1000000u;
+        uint64_t wait = next > t ? next - t : 0;
+        struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
+        short events = (short)(POLLIN | (txq_empty(&txq) ? 0 : POLLOUT));
+        struct pollfd pfd = {master_fd, events, 0};
+        int r = ppoll(&pfd, 1, &ts, NULL);
+        if (r > 0 && (pfd.revents & POLLOUT))
+            tx_flush();
+        if (r > 0 && (pfd.revents & POLLIN)) {
+            uint8_t buf[512];
+            ssize_t n = read(master_fd, buf, sizeof buf);
+            for (ssize_t i = 0; i < n; i++)
+                board_rx_byte(&board, buf[i]);
+        }
+        uint32_t now = hal_now_ms();
+        while (done_ms != now)
+            board_tick(&board, ++done_ms);
+    }
+    if (link_path)
+        unlink(link_path);
+    if (chip_pid > 0) {
+        chip_gone();
+        kill(chip_pid, SIGTERM);
+        waitpid(chip_pid, NULL, 0);
+    }
+    printf("EXIT signal\n");
+    return 0;
+}
