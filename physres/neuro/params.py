@@ -1,0 +1,91 @@
+"""The parameters ``sim.neuromorphic`` and ``drivers.neuromorphic`` share.
+
+One config line switches emulator and board, so both kinds take this model:
+the chip configuration (a YAML path or the same data inline), how analog
+task inputs become spikes, and the bridge link's budget. The fields marked
+*emulator* describe the emulated chip's physics and are passed on to the
+emulator behind the bridge when the driver talks to one; real silicon has
+its own mismatch and noise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from physres.neuro.config import ChipConfig, load_chip_config
+from physres.neuro.encode import Encoding
+
+__all__ = ["LinkParams", "NeuroParams"]
+
+
+class LinkParams(BaseModel):
+    """The bridge between host and chip: a FIFO drained at a fixed event rate.
+
+    Defaults: a 1 Mevent/s link (a USB-FS or fast-UART bridge moving 4-byte
+    events after framing), 100 µs latency, a 4,096-event output FIFO.
+    Events beyond a full FIFO are dropped on the board and counted.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    events_per_s: float = Field(1.0e6, gt=0, allow_inf_nan=False)
+    latency_us: float = Field(100.0, ge=0, allow_inf_nan=False)
+    fifo_events: int = Field(4096, ge=1)
+
+
+class NeuroParams(BaseModel):
+    """Device parameters of both neuromorphic kinds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: the task's input count fills n_inputs (registry.bind_task)
+    task_inputs: ClassVar[str | None] = "n_inputs"
+
+    #: the chip configuration: a YAML file path, or the same keys inline
+    config: str | dict[str, Any] = Field(default_factory=dict)
+    #: analog input channels the ``u`` input carries (≤ the configuration's input channels)
+    n_inputs: int = Field(1, ge=1, le=1024)
+    #: analog input samples per second of chip time (one row of ``u`` lasts 1/rate_hz)
+    rate_hz: float = Field(100.0, gt=0, le=1e7, allow_inf_nan=False)
+    #: spike rate of an input target at u = +1 (biological Hz; 0 at u = −1)
+    max_rate_hz: float = Field(200.0, ge=0, le=5000, allow_inf_nan=False)
+    encoding: Encoding = "poisson"
+    #: |u| above this is refused before anything is encoded
+    input_limit: float = Field(1.0, gt=0, allow_inf_nan=False)
+    #: seed of input spike trains and temporal noise; reset(seed=) changes it
+    seed: int = 0
+    #: emulator: which chip (its fixed mismatch draw); another chip_seed is another die
+    chip_seed: int = 0
+    #: emulator: per-neuron fixed-pattern mismatch on every parameter (off for an ideal chip)
+    mismatch: bool = True
+    #: emulator: coefficient of variation of each mismatched parameter
+    mismatch_cv: float = Field(0.15, ge=0, le=0.5, allow_inf_nan=False)
+    #: emulator: temporal noise on the membrane, RMS relative to threshold per √τ_mem
+    noise: float = Field(0.02, ge=0, le=1, allow_inf_nan=False)
+    link: LinkParams = Field(default_factory=LinkParams)
+
+    _chip: ChipConfig | None = PrivateAttr(None)
+
+    @property
+    def chip(self) -> ChipConfig:
+        """The validated chip configuration (loaded once)."""
+        if self._chip is None:
+            self._chip = load_chip_config(
+                Path(self.config) if isinstance(self.config, str) else self.config
+            )
+        return self._chip
+
+    @model_validator(mode="after")
+    def _check(self) -> NeuroParams:
+        try:
+            chip = self.chip
+        except Exception as e:  # a file's one-line ConfigError, kept whole
+            raise ValueError(str(e)) from None
+        if self.n_inputs > chip.n_input_channels:
+            raise ValueError(
+                f"n_inputs {self.n_inputs} but the chip configuration maps "
+                f"{chip.n_input_channels} input channels (add inputs: to the config)"
+            )
+        return self
