@@ -218,6 +218,7 @@ DEVICES: Registry[type[Device]] = Registry(
         "drivers.so101": "physres.drivers.arm.so101:SO101",  # the same arm by its model name
         "drivers.arm": "physres.drivers.arm.so101:SO101",  # one family with sim.arm: mock.arm
         "sim.arm": "physres.sim.arm.device:SimArm",
+        "drivers.neuromorphic": "physres.drivers.neuromorphic.bridge:NeuroBridge",
     },
     group="physres.devices",
     mock_prefix=_MOCK,

@@ -17,7 +17,7 @@ from enum import IntEnum
 import numpy as np
 
 from physres.errors import DeviceError
-from physres.wire.crc import crc16
+from physres.neuro.tables import SYN_DTYPE, row_crc
 from physres.wire.messages import EVENT_MIN, REPLY_FLAG, ReplyError, need_len
 from physres.wire.messages import expect_ok as _expect_ok
 
@@ -33,8 +33,8 @@ __all__ = [
     "OUT_PER_FRAME",
     "PROTO_VERSION",
     "REPLY_FLAG",
-    "SYN_PER_FRAME",
     "SYN_DTYPE",
+    "SYN_PER_FRAME",
     "Accepted",
     "ChipModelId",
     "ErrorCode",
@@ -77,9 +77,6 @@ CRC_PER_FRAME = 56
 COARSE_MAX = 7
 FLAG_WATCHDOG_TRIPPED = 0x01
 FLAG_CHIP_LOST = 0x02
-#: one synapse slot as the wire and the chip hold it: source address, type, weight level
-#: (weight 0: an empty slot)
-SYN_DTYPE = np.dtype([("src", "<u2"), ("type", "u1"), ("weight", "u1")])
 _STATUS = "<IIIHBHHHHIIIIIIHHH"
 _HELLO = "<BBBBHHHHHHBBHHBBBBBB"
 
@@ -244,11 +241,6 @@ def read_synapses_payload(target: int, first: int, n: int) -> bytes:
 
 def row_crc_payload(first: int, n: int) -> bytes:
     return struct.pack("<HB", first, n)
-
-
-def row_crc(entries: np.ndarray) -> int:
-    """CRC-16 of one neuron's whole row of slots, as the board computes it (ROW_CRC)."""
-    return crc16(np.asarray(entries, dtype=SYN_DTYPE).tobytes())
 
 
 def events_payload(t0_us: int, dt_us: np.ndarray, addr: np.ndarray, syn: np.ndarray) -> bytes:

@@ -35,7 +35,7 @@
 static avr_t *avr;
 static avr_irq_t *spi_in;
 static uint8_t stuck_weight;
-static uint8_t n_bias = 32;
+static uint8_t n_bias = 15; /* physres.neuro.config BIAS_NAMES, then the input weight */
 static uint8_t bias[N_CORES][256][2];
 static uint8_t *syn; /* [N_CORES * NPC][SLOTS][4] */
 static uint8_t rec[16], rec_len, rec_want;

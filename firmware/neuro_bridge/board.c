@@ -73,31 +73,38 @@ static uint8_t chip_fail(board_t *b)
     return 0;
 }
 
-/* Read one record from the chip into buf (payload after the type byte). Returns its
- * type, 0 when the chip had nothing (or is gone), 0xFF for a broken record. Output
- * records are taken here, whatever the caller waits for. */
-static uint8_t chip_record(board_t *b, uint16_t timeout_ms, uint8_t *buf, uint8_t cap)
+/* A broken chip record: counted; the caller gives up on its read. */
+static uint8_t chip_broken(board_t *b)
+{
+    chip_fail(b);
+    return 0xFF;
+}
+
+/* Read one record from the chip into b->chip_rx (its payload after the type byte).
+ * Returns its type, 0 when the chip had nothing (or is gone), 0xFF for a broken
+ * record. Output records are taken here, whatever the caller waits for. */
+static uint8_t chip_record(board_t *b, uint16_t timeout_ms)
 {
     int16_t c = hal_chip_getc(timeout_ms);
     if (c <= 0)
         return 0;
-    uint8_t type = (uint8_t)c, n = chip_payload_len(type);
-    if (n == 0xFF || n > cap)
-        return (uint8_t)(chip_fail(b) | 0xFF);
+    uint8_t type = (uint8_t)c, n = chip_payload_len(type), *buf = b->chip_rx;
+    if (n == 0xFF)
+        return chip_broken(b);
     for (uint8_t i = 0; i < n; i++) {
         int16_t v = hal_chip_getc(CHIP_REPLY_MS);
         if (v < 0)
-            return (uint8_t)(chip_fail(b) | 0xFF);
+            return chip_broken(b);
         buf[i] = (uint8_t)v;
     }
     if (type == CHIP_READ_SYN) { /* variable part: n slots of 4 bytes */
         uint8_t slots = buf[3];
-        if (slots > CHIP_SYN_READ_MAX || 4u + 4u * slots > cap)
-            return (uint8_t)(chip_fail(b) | 0xFF);
+        if (slots > CHIP_SYN_READ_MAX)
+            return chip_broken(b);
         for (uint8_t i = 0; i < 4u * slots; i++) {
             int16_t v = hal_chip_getc(CHIP_REPLY_MS);
             if (v < 0)
-                return (uint8_t)(chip_fail(b) | 0xFF);
+                return chip_broken(b);
             buf[4 + i] = (uint8_t)v;
         }
     }
@@ -107,9 +114,9 @@ static uint8_t chip_record(board_t *b, uint16_t timeout_ms, uint8_t *buf, uint8_
 }
 
 /* Send a read request and wait for the answer of type want (outputs are queued
- * meanwhile); 1 when it came, 0 (counted in chip_errors) when it did not. */
-static uint8_t chip_ask(board_t *b, const uint8_t *req, uint8_t n, uint8_t want, uint8_t *buf,
-                        uint8_t cap)
+ * meanwhile, stale answers skipped); its payload is then in b->chip_rx. 1 when it
+ * came, 0 (counted in chip_errors) when it did not. */
+static uint8_t chip_ask(board_t *b, const uint8_t *req, uint8_t n, uint8_t want)
 {
     if (b->flags & FLAG_CHIP_LOST)
         return 0;
@@ -122,7 +129,7 @@ static uint8_t chip_ask(board_t *b, const uint8_t *req, uint8_t n, uint8_t want,
         uint32_t waited = hal_now_ms() - t0;
         if (waited >= CHIP_REPLY_MS)
             return chip_fail(b);
-        uint8_t got = chip_record(b, (uint16_t)(CHIP_REPLY_MS - waited), buf, cap);
+        uint8_t got = chip_record(b, (uint16_t)(CHIP_REPLY_MS - waited));
         if (got == want)
             return 1;
         if (got == 0xFF)
@@ -143,9 +150,9 @@ static uint8_t chip_send(board_t *b, const uint8_t *rec, uint8_t n)
 
 static void chip_identify(board_t *b)
 {
-    uint8_t q = CHIP_IDENTIFY, r[9];
+    uint8_t q = CHIP_IDENTIFY, *r = b->chip_rx;
     memset(&b->chip, 0, sizeof b->chip);
-    if (!chip_ask(b, &q, 1, CHIP_IDENTIFY, r, sizeof r))
+    if (!chip_ask(b, &q, 1, CHIP_IDENTIFY))
         return;
     b->chip.model = r[0];
     b->chip.n_cores = r[1];
@@ -290,8 +297,8 @@ static void handle_read_biases(board_t *b, uint8_t seq, const uint8_t *p, uint8_
     r[2] = first;
     r[3] = n;
     for (uint8_t i = 0; i < n; i++) {
-        uint8_t q[3] = {CHIP_READ_BIAS, core, (uint8_t)(first + i)}, a[4];
-        if (!chip_ask(b, q, sizeof q, CHIP_READ_BIAS, a, sizeof a) || a[0] != core ||
+        uint8_t q[3] = {CHIP_READ_BIAS, core, (uint8_t)(first + i)}, *a = b->chip_rx;
+        if (!chip_ask(b, q, sizeof q, CHIP_READ_BIAS) || a[0] != core ||
             a[1] != first + i)
             return reply_error(b, MSG_READ_BIASES, seq, ERR_CHIP, i);
         r[4 + 2 * i] = a[2];
@@ -329,11 +336,11 @@ static void handle_write_synapses(board_t *b, uint8_t seq, const uint8_t *p, uin
 /* Read slots [first, first + n) of target's row from the chip into out (4 bytes each). */
 static uint8_t read_row(board_t *b, uint16_t target, uint8_t first, uint8_t n, uint8_t *out)
 {
-    uint8_t a[4 + 4 * CHIP_SYN_READ_MAX];
+    const uint8_t *a = b->chip_rx;
     while (n) {
         uint8_t k = n > CHIP_SYN_READ_MAX ? CHIP_SYN_READ_MAX : n;
         uint8_t q[5] = {CHIP_READ_SYN, (uint8_t)target, (uint8_t)(target >> 8), first, k};
-        if (!chip_ask(b, q, sizeof q, CHIP_READ_SYN, a, sizeof a) || get16(a) != target ||
+        if (!chip_ask(b, q, sizeof q, CHIP_READ_SYN) || get16(a) != target ||
             a[2] != first || a[3] != k)
             return chip_fail(b);
         memcpy(out, a + 4, 4u * k);
@@ -557,9 +564,8 @@ void board_tick(board_t *b, uint32_t now_ms)
         chip_send(b, rec, sizeof rec);
         b->beacon_ms = now_ms;
     }
-    uint8_t buf[4 + 4 * CHIP_SYN_READ_MAX];
     for (uint16_t i = 0; i < CHIP_POLL_MAX; i++) {
-        uint8_t got = chip_record(b, 0, buf, sizeof buf);
+        uint8_t got = chip_record(b, 0);
         if (got == 0 || got == 0xFF)
             break;
     }

@@ -57,6 +57,7 @@ typedef struct {
     uint8_t evt_seq;
     uint8_t act;
     chip_info_t chip;
+    uint8_t chip_rx[4 + 4 * CHIP_SYN_READ_MAX]; /* the last record read from the chip */
     in_event_t in[IN_FIFO];
     uint16_t in_head, in_len;
     uint32_t in_last_t; /* time of the last accepted input (order check) */

@@ -1,6 +1,6 @@
 /* Host target: the bridge logic on a POSIX pseudo-terminal, the chip in a child process.
  *
- * Usage: neuro_bridge_host [--link PATH] [-- CHIP_COMMAND ARGS...]
+ * Usage: neuro_bridge_host [--link PATH] [--baud N] [-- CHIP_COMMAND ARGS...]
  * Opens a pty pair, prints "READY <slave path>" on stdout and serves the bridge
  * protocol on it with a 1 ms tick from CLOCK_MONOTONIC. CHIP_COMMAND (the
  * emulator: physres.sim.neuromorphic.chip_bus) is started with one end of a
@@ -10,7 +10,9 @@
  *   ACT <t_ns> <level>   every request the board acts on toggles the activity LED
  * t_ns is time since start. SIGTERM/SIGINT end it cleanly (the chip process too,
  * and the link is removed). The pty is non-blocking: replies and spike frames go
- * through the same transmit queue as on the MCU (common/txq.h). */
+ * through the same transmit queue as on the MCU (common/txq.h). --baud N (N > 0)
+ * lets bytes leave no faster than a UART at N baud (8N1: N / 10 bytes per second),
+ * so the link budget and the board's output overflow behave as on the wire. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,9 @@ static txq_t txq;
 static struct timespec t0;
 static volatile sig_atomic_t stop_requested;
 static uint8_t chip_buf[8192];
+static uint32_t baud;       /* 0: unthrottled */
+static double tx_credit;    /* bytes the emulated UART may send now */
+static uint64_t tx_credit_ns;
 static size_t chip_len, chip_pos;
 
 static uint64_t now_ns(void)
@@ -55,13 +60,27 @@ static void tx_flush(void)
 {
     const uint8_t *p;
     size_t n;
+    if (baud) { /* a UART sends baud / 10 bytes a second and holds a 16-byte FIFO */
+        uint64_t t = now_ns();
+        tx_credit += (double)(t - tx_credit_ns) * baud / 10.0 / 1e9;
+        tx_credit_ns = t;
+        if (tx_credit > 16.0)
+            tx_credit = 16.0;
+    }
     while ((n = txq_peek(&txq, &p)) > 0) {
+        if (baud) {
+            if (tx_credit < 1.0)
+                return;
+            if (n > (size_t)tx_credit)
+                n = (size_t)tx_credit;
+        }
         ssize_t w = write(master_fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
             return; /* EAGAIN: the host is not reading */
         txq_consume(&txq, (size_t)w);
+        tx_credit -= (double)w;
     }
 }
 
@@ -163,16 +182,19 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--link") && i + 1 < argc)
             link_path = argv[++i];
+        else if (!strcmp(argv[i], "--baud") && i + 1 < argc)
+            baud = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--") && i + 1 < argc) {
             chip_argv = argv + i + 1;
             break;
         } else {
-            fprintf(stderr, "usage: %s [--link PATH] [-- CHIP_COMMAND ARGS...]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--link PATH] [--baud N] [-- CHIP_COMMAND ARGS...]\n", argv[0]);
             return 2;
         }
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    tx_credit_ns = 0;
 
     int slave_fd;
     char name[128];
@@ -212,7 +234,8 @@ int main(int argc, char **argv)
         uint64_t t = now_ns(), next = (uint64_t)(done_ms + 1) * 1000000u;
         uint64_t wait = next > t ? next - t : 0;
         struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
-        short events = (short)(POLLIN | (txq_empty(&txq) ? 0 : POLLOUT));
+        /* throttled: the tick paces the bytes out, POLLOUT would only spin */
+        short events = (short)(POLLIN | (txq_empty(&txq) || baud ? 0 : POLLOUT));
         struct pollfd pfd = {master_fd, events, 0};
         int r = ppoll(&pfd, 1, &ts, NULL);
         if (r > 0 && (pfd.revents & POLLOUT))
@@ -226,6 +249,8 @@ int main(int argc, char **argv)
         uint32_t now = hal_now_ms();
         while (done_ms != now)
             board_tick(&board, ++done_ms);
+        if (baud)
+            tx_flush();
     }
     if (link_path)
         unlink(link_path);

@@ -1,0 +1,3 @@
+"""The neuromorphic chip emulator (``sim.neuromorphic``) and its place behind the bridge."""
+
+__all__: list[str] = []
