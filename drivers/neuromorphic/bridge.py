@@ -190,6 +190,7 @@ class NeuroBridge(Device):
         self.frames_lost = 0  # EVT_SPIKES frames that never arrived (sequence gaps)
         self.out_overflow = 0  # output events the board dropped, from the frames' counts
         self.spikes_between = 0  # spikes while no chunk was playing (left out of the stream)
+        self.bad_spike_frames = 0  # EVT_SPIKES frames with a malformed body (skipped)
         self._keepalive: threading.Thread | None = None
         self._stop_keepalive = threading.Event()
         self._last_request = 0.0
@@ -516,7 +517,8 @@ class NeuroBridge(Device):
         try:
             s = P.parse_spikes(packet.payload, self._where)
         except DeviceError:
-            return  # counted by nothing else: a valid frame with a malformed body
+            self.bad_spike_frames += 1  # a frame whose CRC held but whose body does not parse
+            return
         with self._lock:
             if self._evt_seq is not None:
                 self.frames_lost += (packet.seq - self._evt_seq - 1) & 0xFF

@@ -558,7 +558,8 @@ void board_tick(board_t *b, uint32_t now_ms)
         b->in_len--;
         b->in_total++;
     }
-    if ((uint32_t)(now_ms - b->beacon_ms) >= BEACON_MS) {
+    /* a beacon only says "run up to now": a chip still busy with the last ones needs no more */
+    if ((uint32_t)(now_ms - b->beacon_ms) >= BEACON_MS && hal_chip_backlog() < 256u) {
         uint8_t rec[5] = {CHIP_TIME};
         put32(rec + 1, now_us);
         chip_send(b, rec, sizeof rec);

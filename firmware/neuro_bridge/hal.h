@@ -19,6 +19,8 @@ size_t hal_uart_room(void);
 void hal_activity(uint8_t level);
 /* Send one chip-bus record (chip.h); 0 when the chip is gone. */
 uint8_t hal_chip_write(const uint8_t *rec, uint8_t len);
+/* Bytes written to the chip that it has not taken yet (SPI: always 0). */
+size_t hal_chip_backlog(void);
 /* The next byte of the chip's stream, waiting up to timeout_ms; -1 when none came
  * (SPI never waits: the chip answers CHIP_IDLE when it has nothing). */
 int16_t hal_chip_getc(uint16_t timeout_ms);

@@ -65,9 +65,9 @@ class ChipBus:
         self.memory = ChipTables.empty(model)
         self.biases = self.memory.biases
         self.synapses = self.memory.rows
-        #: the neurons run only once the biases were written (a chip is not run on
-        #: whatever its bias generator holds at power-up)
-        self.configured = False
+        #: the neurons run only once every core's biases were written (a chip is not
+        #: run on whatever its bias generators hold at power-up, nor half set up)
+        self.cores_set = np.zeros(model.n_cores, bool)
         self.dirty = True
         self.t_beacon = 0
         self.t_done: int | None = None
@@ -101,6 +101,10 @@ class ChipBus:
             out += self._record(kind, body)
         return bytes(out)
 
+    @property
+    def configured(self) -> bool:
+        return bool(self.cores_set.all())
+
     def _slot_ok(self, addr: int, slot: int) -> bool:
         return (
             addr // _NPC_WIRE < self.model.n_cores
@@ -114,7 +118,7 @@ class ChipBus:
             core, idx, coarse, fine = b
             if core < m.n_cores and idx < BIAS_SLOTS:
                 self.biases[core, idx] = (coarse, fine)
-                self.dirty = self.configured = True
+                self.cores_set[core] = self.dirty = True
         elif kind == b"b":
             core, idx = b
             code = self.biases[core, idx] if core < m.n_cores and idx < BIAS_SLOTS else (0, 0)

@@ -105,6 +105,8 @@ uint8_t hal_chip_write(const uint8_t *rec, uint8_t len)
     return 1;
 }
 
+size_t hal_chip_backlog(void) { return 0; }
+
 int16_t hal_chip_getc(uint16_t timeout_ms)
 {
     (void)timeout_ms; /* SPI does not wait: the chip says CHIP_IDLE */

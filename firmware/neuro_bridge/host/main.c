@@ -100,28 +100,60 @@ static void chip_gone(void)
     chip_fd = -1;
 }
 
-uint8_t hal_chip_write(const uint8_t *rec, uint8_t len)
+/* Records wait here until the chip process takes them: one send per batch, not per
+ * record (a socket charges each send a whole buffer), and a chip that is still
+ * starting up only makes them wait. */
+static uint8_t chip_out[65536];
+static size_t chip_out_len;
+
+/* Send what is buffered; wait_ms > 0 waits that long for room. 0 when it did not all
+ * go (the chip is busy: the bytes stay buffered) or the chip is gone. */
+static uint8_t chip_flush(int wait_ms)
 {
-    size_t done = 0;
-    while (chip_fd >= 0 && done < len) {
-        ssize_t w = send(chip_fd, rec + done, len - done, MSG_NOSIGNAL);
+    while (chip_fd >= 0 && chip_out_len) {
+        ssize_t w = send(chip_fd, chip_out, chip_out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            memmove(chip_out, chip_out + w, chip_out_len - (size_t)w);
+            chip_out_len -= (size_t)w;
+            continue;
+        }
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0) { /* the emulator died, or stalled for a whole second (SO_SNDTIMEO) */
-            fprintf(stderr, "neuro_bridge_host: chip write failed: %s\n", strerror(errno));
-            chip_gone();
-            return 0;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = {chip_fd, POLLOUT, 0};
+            if (wait_ms > 0 && poll(&pfd, 1, wait_ms) > 0)
+                continue;
+            return 0; /* busy (starting up, or computing): try again later */
         }
-        done += (size_t)w;
+        fprintf(stderr, "neuro_bridge_host: chip write failed: %s\n", strerror(errno));
+        chip_gone();
+        return 0;
     }
     return chip_fd >= 0;
 }
+
+uint8_t hal_chip_write(const uint8_t *rec, uint8_t len)
+{
+    if (chip_fd < 0)
+        return 0;
+    if (chip_out_len + len > sizeof chip_out && !chip_flush(2000)) {
+        /* 64 KB the chip did not take in 2 s: it is not coming back */
+        fprintf(stderr, "neuro_bridge_host: the chip took nothing for 2 s\n");
+        chip_gone();
+        return 0;
+    }
+    memcpy(chip_out + chip_out_len, rec, len);
+    chip_out_len += len;
+    return 1;
+}
+
+size_t hal_chip_backlog(void) { return chip_out_len; }
 
 int16_t hal_chip_getc(uint16_t timeout_ms)
 {
     if (chip_pos < chip_len)
         return chip_buf[chip_pos++];
-    if (chip_fd < 0)
+    if (chip_fd < 0 || !chip_flush(timeout_ms)) /* a read waits for its request to go */
         return -1;
     struct pollfd pfd = {chip_fd, POLLIN, 0};
     int r = poll(&pfd, 1, timeout_ms);
@@ -170,8 +202,6 @@ static int start_chip(char **argv)
         _exit(127);
     }
     close(sv[1]);
-    struct timeval tv = {1, 0};
-    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return sv[0];
 }
 
@@ -251,6 +281,7 @@ int main(int argc, char **argv)
             board_tick(&board, ++done_ms);
         if (baud)
             tx_flush();
+        chip_flush(0);
     }
     if (link_path)
         unlink(link_path);
