@@ -211,6 +211,7 @@ DEVICES: Registry[type[Device]] = Registry(
     {
         "sim.esn": "physres.sim.esn:ESN",
         "sim.lsm": "physres.sim.lsm:LSM",
+        "sim.neuromorphic": "physres.sim.neuromorphic:NeuromorphicSim",
         "sim.bucket": "physres.sim.bucket:Bucket",
         "drivers.bucket_camera": "physres.drivers.bucket.camera:Camera",
         "drivers.bucket_motors": "physres.drivers.bucket.motorboard:MotorBoard",

@@ -98,7 +98,8 @@ def select_stream(desc: Description, stream: str | None = None) -> StreamSpec:
 
 
 def select_input(desc: Description, input_name: str | None = None) -> InputSpec:
-    """The input the task drives: ``input_name`` if given, else the device's only input."""
+    """The input the task drives: ``input_name`` if given, else the device's only input,
+    else its only fixed-size numeric one (a chip's ``u`` beside its event input)."""
     if input_name is not None:
         if input_name not in desc.inputs:
             raise DataError(
@@ -106,12 +107,20 @@ def select_input(desc: Description, input_name: str | None = None) -> InputSpec:
                 f"{sorted(desc.inputs)}"
             )
         return desc.inputs[input_name]
-    if len(desc.inputs) != 1:
+    if len(desc.inputs) == 1:
+        return next(iter(desc.inputs.values()))
+    # tasks drive fixed-size plain-number inputs only: an event input is never the task's
+    plain = [s for s in desc.inputs.values() if _plain_input(s)]
+    if len(plain) != 1:
         raise DataError(
             f"device {desc.name!r} has inputs {sorted(desc.inputs)}; name the one to drive "
             "with input_name="
         )
-    return next(iter(desc.inputs.values()))
+    return plain[0]
+
+
+def _plain_input(spec: InputSpec) -> bool:
+    return not spec.np_dtype.fields and all(s is not None for s in spec.shape)
 
 
 def steps_to_samples(

@@ -50,28 +50,30 @@ class _Strict(BaseModel):
 
 
 class CoreBiases(_Strict):
-    """One core's bias codes (coarse 0–7, fine 0–255); the defaults give a neuron
-    with τ_mem ≈ 20 ms, a 2 ms refractory period and synapses of 5–100 ms."""
+    """One core's bias codes (coarse 0–7, fine 0–255). The defaults give a neuron
+    with τ_mem 20 ms, a 257 pA threshold, a 2 ms refractory period, 200 ms
+    adaptation (off: w_ahp 0), AMPA 5 ms, NMDA 100 ms, GABA_A 10 ms, GABA_B
+    100 ms (``dac.fine_for`` finds the code for a time constant)."""
 
     #: membrane leak (DYNAP-SE IF_TAU1_N): τ_mem
     tau_mem: Code = (0, 97)
     #: spike threshold current the membrane current must reach (IF_THR_N)
     thr: Code = (2, 80)
     #: refractory period after a spike (IF_RFR_N)
-    refractory: Code = (1, 44)
+    refractory: Code = (1, 43)
     #: constant input current into every neuron of the core (IF_DC_P)
     dc: Code = (0, 0)
     #: spike-frequency adaptation: after-hyperpolarisation time constant and jump
-    tau_ahp: Code = (0, 150)
+    tau_ahp: Code = (0, 121)
     w_ahp: Code = (0, 0)
     #: per synapse type: leak (time constant) and weight (current jump per level)
-    tau_ampa: Code = (0, 80)
+    tau_ampa: Code = (2, 53)
     w_ampa: Code = (1, 60)
-    tau_nmda: Code = (0, 20)
+    tau_nmda: Code = (0, 170)
     w_nmda: Code = (1, 20)
-    tau_gaba_a: Code = (0, 80)
+    tau_gaba_a: Code = (2, 30)
     w_gaba_a: Code = (1, 80)
-    tau_gaba_b: Code = (0, 20)
+    tau_gaba_b: Code = (0, 170)
     w_gaba_b: Code = (1, 30)
 
 

@@ -15,10 +15,20 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from physres.device.spec import InputSpec, StreamSpec
+from physres.neuro.aer import BUS_EVENT, INPUT_EVENT
 from physres.neuro.config import ChipConfig, load_chip_config
 from physres.neuro.encode import Encoding
 
-__all__ = ["LinkParams", "NeuroParams"]
+__all__ = ["DEFAULT_CHIP", "LinkParams", "NeuroParams", "neuro_specs"]
+
+#: the chip a config without ``config:`` gets: a 256-neuron E/I reservoir on core 0
+#: (fan-in 32) and one input channel onto a tenth of it
+DEFAULT_CHIP: dict[str, Any] = {
+    "reservoir": {"n_neurons": 256, "fan_in": 32, "weight_exc": 4, "weight_inh": 8},
+    "inputs": {"n_channels": 1, "n_neurons": 256, "fraction": 0.1},
+    "cores": {"dc": [2, 60]},
+}
 
 
 class LinkParams(BaseModel):
@@ -44,7 +54,7 @@ class NeuroParams(BaseModel):
     task_inputs: ClassVar[str | None] = "n_inputs"
 
     #: the chip configuration: a YAML file path, or the same keys inline
-    config: str | dict[str, Any] = Field(default_factory=dict)
+    config: str | dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_CHIP))
     #: analog input channels the ``u`` input carries (≤ the configuration's input channels)
     n_inputs: int = Field(1, ge=1, le=1024)
     #: analog input samples per second of chip time (one row of ``u`` lasts 1/rate_hz)
@@ -62,8 +72,8 @@ class NeuroParams(BaseModel):
     mismatch: bool = True
     #: emulator: coefficient of variation of each mismatched parameter
     mismatch_cv: float = Field(0.15, ge=0, le=0.5, allow_inf_nan=False)
-    #: emulator: temporal noise on the membrane, RMS relative to threshold per √τ_mem
-    noise: float = Field(0.02, ge=0, le=1, allow_inf_nan=False)
+    #: emulator: temporal noise, the membrane current's stationary RMS relative to threshold
+    noise: float = Field(0.1, ge=0, le=1, allow_inf_nan=False)
     link: LinkParams = Field(default_factory=LinkParams)
 
     _chip: ChipConfig | None = PrivateAttr(None)
@@ -89,3 +99,41 @@ class NeuroParams(BaseModel):
                 f"{chip.n_input_channels} input channels (add inputs: to the config)"
             )
         return self
+
+
+def neuro_specs(p: NeuroParams) -> tuple[list[StreamSpec], list[InputSpec], dict[str, Any]]:
+    """Streams, inputs and meta of both kinds: one description, so one config line
+    switches emulator and board."""
+    chip = p.chip
+    m = chip.model
+    streams = [
+        StreamSpec(
+            name="spikes",
+            dtype=BUS_EVENT.descr,
+            shape=(),
+            carries="events",
+            doc="one record per output spike: chip time (ns) and global neuron id",
+        )
+    ]
+    inputs = [
+        InputSpec.analog(
+            p.n_inputs,
+            rate_hz=p.rate_hz,
+            limit=p.input_limit,
+            doc="analog input, each channel a spike source at up to max_rate_hz",
+        ),
+        InputSpec(
+            name="spikes_in",
+            dtype=INPUT_EVENT.descr,
+            shape=(),
+            units="event",
+            doc="address events (t_us since reset, core, neuron, syn), sorted by time",
+        ),
+    ]
+    meta = {
+        "n_channels": m.n_neurons,
+        "chip": m.name,
+        "acceleration": m.acceleration,
+        "params": p.model_dump(mode="json", exclude={"config"}),
+    }
+    return streams, inputs, meta
