@@ -18,8 +18,8 @@ channel)`` records), so a config switches between emulator and board by its
   ``lead_ms`` ahead of its clock (flow control by the FIFO room each reply
   reports) and played on the chip at their times; apply returns once the
   chunk has been played and its output spikes (board timestamps) collected.
-  The stream's clock advances by exactly the samples applied, as a stepped
-  simulator's does, so task steps line up; between two applies the chip runs
+  The stream's clock (``now_ns``) advances by exactly the samples applied, as
+  a stepped simulator's does, so task steps line up; between two applies the chip runs
   on without input for the host's turnaround, and spikes in those gaps are
   left out of the stream (counted: ``spikes_between``);
 * a keepalive thread PINGs when the link is quiet (the board's watchdog
@@ -42,13 +42,13 @@ from typing import Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from physres.device import Chunk, Description, Device, InputSpec, PendingChunk, StreamSpec, command
+from physres.device import Chunk, Description, Device, PendingChunk, StreamSpec, command
 from physres.drivers.neuromorphic import protocol as P
 from physres.drivers.neuromorphic.upload import UploadReport, upload
 from physres.errors import ConfigError, DeviceError, DeviceTimeout, RuleError
-from physres.neuro.aer import BUS_EVENT
+from physres.neuro.aer import BUS_EVENT, check_input_events
 from physres.neuro.encode import RateEncoder
-from physres.neuro.params import NeuroParams
+from physres.neuro.params import NeuroParams, neuro_specs
 from physres.neuro.tables import BIAS_SLOTS, ChipTables, tables_from_config
 from physres.wire.framing import Packet
 from physres.wire.link import LinkLost, SerialLink
@@ -148,13 +148,14 @@ class _BoardClock:
 
 
 class NeuroBridge(Device):
-    """Input ``u`` (n_inputs,) in [−input_limit, input_limit]; streams ``spikes``, ``status``."""
+    """Inputs ``u`` and ``spikes_in``, stream ``spikes`` (as ``sim.neuromorphic``), ``status``."""
 
     Params = BridgeParams
     default_kind = "drivers.neuromorphic"
-    #: apply() plays its samples on the chip and returns when they are played; the
-    #: stream's time advances by the samples applied (see the module docstring)
-    clock = "stepped"
+    #: a real chip runs in real time (bit-for-bit repeats are not its contract); apply()
+    #: plays its samples and returns once they are played, and the stream's clock
+    #: (now_ns) advances by the samples applied (see the module docstring)
+    clock = "wall"
     mock_transport = True
     params: BridgeParams
 
@@ -191,6 +192,7 @@ class NeuroBridge(Device):
         self.out_overflow = 0  # output events the board dropped, from the frames' counts
         self.spikes_between = 0  # spikes while no chunk was playing (left out of the stream)
         self.bad_spike_frames = 0  # EVT_SPIKES frames with a malformed body (skipped)
+        self.late_inputs = 0  # spikes_in events timed before the stream's now (played at once)
         self._keepalive: threading.Thread | None = None
         self._stop_keepalive = threading.Event()
         self._last_request = 0.0
@@ -198,14 +200,20 @@ class NeuroBridge(Device):
 
     # ------------------------------------------------------------- contract
     def describe(self) -> Description:
+        """``sim.neuromorphic``'s description (:func:`neuro_specs`) plus the board's status."""
         p = self.params
-        m = self.chip_config.model
-        meta: dict[str, Any] = {
-            "n_channels": m.n_neurons,
-            "chip": m.name,
-            "port": p.port,
-            "output_neurons": int(self._outputs.sum()),
-        }
+        streams, inputs, meta = neuro_specs(p)
+        streams.append(
+            StreamSpec(
+                name="status",
+                dtype=STATUS_DTYPE.descr,
+                shape=(),
+                carries="state",
+                rate_hz=1.0 / p.status_s if p.status_s else None,
+                doc="the board's counters from each STATUS",
+            )
+        )
+        meta.update(port=p.port, output_neurons=int(self._outputs.sum()))
         if self.hello is not None:
             meta["firmware"] = {
                 "version": self.hello.fw_version_str,
@@ -216,35 +224,7 @@ class NeuroBridge(Device):
             }
         if self.last_upload is not None:
             meta["upload"] = self.last_upload.as_dict()
-        return self._description(
-            streams=[
-                StreamSpec(
-                    name="spikes",
-                    dtype=BUS_EVENT.descr,
-                    shape=(),
-                    carries="events",
-                    doc="output spikes of the configured output neurons: time (ns, "
-                    "stream clock), global neuron id",
-                ),
-                StreamSpec(
-                    name="status",
-                    dtype=STATUS_DTYPE.descr,
-                    shape=(),
-                    carries="state",
-                    rate_hz=1.0 / p.status_s if p.status_s else None,
-                    doc="the board's counters from each STATUS",
-                ),
-            ],
-            inputs=[
-                InputSpec.analog(
-                    p.n_inputs,
-                    rate_hz=p.rate_hz,
-                    limit=p.input_limit,
-                    doc="analog input, encoded as spikes on the mapped neurons",
-                ),
-            ],
-            meta=meta,
-        )
+        return self._description(streams=streams, inputs=inputs, meta=meta)
 
     @property
     def _where(self) -> str:
@@ -435,20 +415,34 @@ class NeuroBridge(Device):
 
     # ----------------------------------------------------------------- apply
     def _apply(self, inputs: dict[str, np.ndarray]) -> None:
+        """Play ``u`` (encoded) and ``spikes_in`` (stream-time µs) on the chip, as
+        ``sim.neuromorphic`` runs them: the chunk lasts the rows of ``u``, or past the
+        last event by one emulator step; events before the stream's now play at once."""
         p = self.params
-        u = inputs["u"]
-        sample_us = 1e6 / p.rate_hz
+        model = self.chip_config.model
         stream_us = self._clock_ns / 1000.0
-        ev = self.encoder.encode(u, stream_us, sample_us, self._rng)
-        dur_us = len(u) * sample_us
+        parts, dur_us = [], 0.0
+        if "u" in inputs:
+            sample_us = 1e6 / p.rate_hz
+            parts.append(self.encoder.encode(inputs["u"], stream_us, sample_us, self._rng))
+            dur_us = len(inputs["u"]) * sample_us
+        if "spikes_in" in inputs:
+            ev = inputs["spikes_in"]
+            check_input_events(ev, model, f"{self.name}.spikes_in")
+            parts.append(ev)
+            if len(ev):
+                dur_us = max(dur_us, float(ev["t_us"].max()) + model.dt_us - stream_us)
+        ev = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        ev = ev[np.argsort(ev["t_us"], kind="stable")]
+        rel = ev["t_us"].astype(np.int64) - round(stream_us)
+        self.late_inputs += int((rel < 0).sum())
         start = self._clock_board.now_us() + int(p.lead_ms * 1000)
-        t_board = start + (ev["t_us"].astype(np.int64) - round(stream_us))
         addr = ev["core"].astype(np.int64) * P.NEURONS_PER_CORE_MAX + ev["neuron"]
-        self._send_events(t_board, addr, ev["syn"].astype(np.int64))
+        self._send_events(start + np.maximum(rel, 0), addr, ev["syn"].astype(np.int64))
         end = start + round(dur_us)
         self._wait_board(end + int(p.drain_ms * 1000))
         self._collect(start, end, stream_us)
-        self._clock_ns += round(len(u) * 1e9 / p.rate_hz)
+        self._clock_ns += round(dur_us * 1000)
 
     def _send_events(self, t: np.ndarray, addr: np.ndarray, syn: np.ndarray) -> None:
         """Queue events on the board no further than ``lead_ms`` ahead of its clock and
@@ -528,6 +522,10 @@ class NeuroBridge(Device):
             self._overflow16 = s.overflow16
             self._spk_t.append(self._clock_board.unwrap_many(s.t_us))
             self._spk_a.append(s.addr)
+
+    def now_ns(self) -> int:
+        """The stream's clock: the time of the samples applied since the last reset."""
+        return self._clock_ns
 
     # ------------------------------------------------------------------ read
     def _read(self) -> dict[str, Chunk]:
