@@ -53,7 +53,7 @@ from physres.neuro.tables import BIAS_SLOTS, ChipTables, tables_from_config
 from physres.wire.framing import Packet
 from physres.wire.link import LinkLost, SerialLink
 
-__all__ = ["STATUS_DTYPE", "BridgeParams", "NeuroBridge"]
+__all__ = ["STATUS_DTYPE", "BridgeParams", "NeuroBridge", "emulator_args"]
 
 #: one row per STATUS the board answered (counters since the board started)
 STATUS_DTYPE = np.dtype(
@@ -110,6 +110,15 @@ class BridgeParams(NeuroParams):
                 "would silence the inputs in a healthy run",
             )
         return self
+
+
+def emulator_args(p: NeuroParams) -> list[str]:
+    """Options for the emulated chip behind the host build: the physics ``sim.neuromorphic``
+    runs for the same parameters (its bridge-link model aside: here the link is real)."""
+    return [
+        "--chip", p.chip.chip, "--seed", str(p.seed), "--chip-seed", str(p.chip_seed),
+        "--mismatch-cv", str(p.mismatch_cv if p.mismatch else 0.0), "--noise", str(p.noise),
+    ]  # fmt: skip
 
 
 class _BoardClock:
@@ -230,27 +239,11 @@ class NeuroBridge(Device):
     def _where(self) -> str:
         return f"{self.kind} {self.name!r} on {self._port!r}"
 
-    def _chip_args(self) -> list[str]:
-        """The emulator's options (mock mode): the same physics sim.neuromorphic runs."""
-        p = self.params
-        return [
-            "--chip",
-            self.chip_config.chip,
-            "--seed",
-            str(p.seed),
-            "--chip-seed",
-            str(p.chip_seed),
-            "--mismatch-cv",
-            str(p.mismatch_cv if p.mismatch else 0.0),
-            "--noise",
-            str(p.noise),
-        ]
-
     def _connect(self) -> None:
         if self.mock:
             from physres.drivers.neuromorphic.firmware import BridgeFirmware
 
-            fw = BridgeFirmware("host", chip_args=self._chip_args()).start()
+            fw = BridgeFirmware("host", chip_args=emulator_args(self.params)).start()
             self._mock_board = fw
             weakref.finalize(self, fw.stop)
             self._port = fw.port
@@ -351,17 +344,10 @@ class NeuroBridge(Device):
 
     def _check_chip(self, h: P.Hello) -> None:
         m = self.chip_config.model
-        want = P.ChipModelId[m.name.upper()]
-        got = (h.chip, h.n_cores, h.neurons_per_core, h.slots, h.n_syn, h.max_weight, h.n_bias)
-        need = (
-            want,
-            m.n_cores,
-            m.neurons_per_core,
-            m.slots,
-            len(m.synapse_types),
-            m.max_weight_level,
-            BIAS_SLOTS,
-        )
+        got = (h.chip.name.lower(), h.n_cores, h.neurons_per_core, h.slots, h.n_syn)
+        got += (h.max_weight, h.n_bias)
+        need = (m.name, m.n_cores, m.neurons_per_core, m.slots, len(m.synapse_types))
+        need += (m.max_weight_level, BIAS_SLOTS)
         if got != need:
             names = (
                 "model",
@@ -558,6 +544,9 @@ class NeuroBridge(Device):
             chip_lost=st.chip_lost,
             frames_lost=self.frames_lost,
             spikes_between=self.spikes_between,
+            bad_spike_frames=self.bad_spike_frames,
+            late_inputs=self.late_inputs,
+            out_overflow_seen=self.out_overflow,
             garbage=self._link.garbage if self._link else 0,
         )
         return out
