@@ -222,6 +222,7 @@ DEVICES: Registry[type[Device]] = Registry(
         "drivers.arm": "physres.drivers.arm.so101:SO101",  # one family with sim.arm: mock.arm
         "sim.arm": "physres.sim.arm.device:SimArm",
         "drivers.openephys": "physres.drivers.mea.openephys:OpenEphys",  # Open Ephys GUI (ZMQ)
+        "drivers.neuromorphic": "physres.drivers.neuromorphic.bridge:NeuroBridge",
     },
     group="physres.devices",
     mock_prefix=_MOCK,

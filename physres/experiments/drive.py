@@ -285,20 +285,24 @@ def _drive_events(device: Device, enc: np.ndarray, n_steps: int, hold: int, plan
     """Apply an episode and keep its events with the task-step grid they fall on.
 
     The grid starts at the device time of the episode's first input (the
-    first chunk's ``t_dev_ns``); a step lasts ``hold`` input samples.
+    first chunk's ``t_dev_ns``); a step lasts ``hold`` input samples. A
+    wall-clock device (a chip behind a bridge) is paced like any real-time
+    device, then read until its clock (``now_ns()``) has passed the episode's
+    last step, or ``timeout_s``.
     """
     spec_in, spec_out = plan.spec_in, plan.spec_out
-    if not plan.input_rate_hz or plan.wall:
+    if not plan.input_rate_hz:
         raise DataError(
             f"{device.name}/{spec_out.name}: event streams are binned on the input's time grid; "
-            f"input {spec_in.name!r} must declare rate_hz on a stepped device"
+            f"input {spec_in.name!r} must declare rate_hz"
         )
     step_ns = round(hold * 1e9 / plan.input_rate_hz)
     events: list[np.ndarray] = []
     t0: int | None = None
     step = plan.chunk * hold
-    for start in range(0, len(enc), step):
-        device.apply({spec_in.name: enc[start : start + step]})
+
+    def take() -> None:
+        nonlocal t0
         c = device.read().get(spec_out.name)
         if c is None:
             raise DataError(f"{device.name}: read() gave no {spec_out.name!r} chunk after apply")
@@ -306,8 +310,22 @@ def _drive_events(device: Device, enc: np.ndarray, n_steps: int, hold: int, plan
             t0 = int(c.t_dev_ns)
         if len(c.data):
             events.append(c.data)
-    ev = np.concatenate(events) if events else np.zeros(0, dtype=spec_out.np_dtype)
+
+    start_s = time.monotonic()
+    for start in range(0, len(enc), step):
+        if plan.wall:  # pace a real-time device: sample k goes out at t0 + k / rate
+            delay = start_s + start / plan.input_rate_hz - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        device.apply({spec_in.name: enc[start : start + step]})
+        take()
     assert t0 is not None
+    if plan.wall:
+        deadline = time.monotonic() + plan.timeout_s
+        while device.now_ns() < t0 + n_steps * step_ns and time.monotonic() < deadline:
+            time.sleep(0.001)
+            take()
+    ev = np.concatenate(events) if events else np.zeros(0, dtype=spec_out.np_dtype)
     return EventWindow(ev, t0, step_ns, n_steps, plan.n_channels)
 
 
