@@ -38,6 +38,7 @@ from physres.drivers.arm.schema import (
 )
 from physres.errors import DataError, DeviceError, SafetyError
 from physres.sim.arm.scene import ARM_JOINTS, HOME_JOINTS, Scene
+from physres.sim.arm.shared import Placement
 from physres.sim.arm.spec import ACTION_SPEC
 from physres.sim.arm.tasks import TASKS, ArmTask, make_task
 
@@ -182,12 +183,19 @@ class SimArm(Device):
         """The pybullet scene (connect() first)."""
         return self._require_scene()
 
-    def start_episode(self, task: ArmTask, rng: np.random.Generator) -> None:
-        """A fresh scene with ``task`` laid out from ``rng``, the arm at home, faults cleared:
-        what ``reset(seed)`` does with the configured task and the env does per episode."""
+    def start_episode(
+        self, task: ArmTask, rng: np.random.Generator, placement: Placement | None = None
+    ) -> None:
+        """A fresh scene with ``task`` laid out from ``rng`` (or the shared ``placement``,
+        drawn beforehand), the arm at home, faults cleared: what ``reset(seed)`` does with
+        the configured task and the env does per episode."""
         sc = self._require_scene()
-        sc.build()
-        task.build(sc, rng)
+        if placement is None:
+            sc.build(deformable=task.deformable)
+            task.build(sc, rng)
+        else:
+            sc.build(deformable=placement.layout.deformable)
+            placement.build(sc, task)
         sc.step_physics(30)  # let objects settle on their supports
         self.task = task
         self._q_ref = np.asarray(HOME_JOINTS, dtype=float)

@@ -25,6 +25,13 @@ drawn from its templates. A prompt overrides the constructor's task (unless both
 share a goal, as pick-place with and without distractors do); an explicit
 ``options["task"]`` that contradicts the prompt is an error.
 
+``layout`` (constructor or reset option): ``"own"`` lays out the task's own
+scene; ``"shared"`` or a name in :data:`~physres.sim.arm.shared.SHARED_LAYOUTS`
+puts the objects of several tasks on the table, drawn before the task so the
+picture does not tell which task the prompt asks for (without a task or prompt,
+the task is drawn among those the layout allows). ``info["layout"]`` and
+``info["allowed"]`` say which layout and which tasks it allows.
+
 Reward is 1.0 on steps where the task's success predicate holds; ``terminate``
 in the action ends the episode; ``max_steps`` truncates it.
 """
@@ -43,6 +50,7 @@ from physres.device import Chunk
 from physres.errors import ConfigError
 from physres.sim.arm.device import SimArm
 from physres.sim.arm.scene import Scene
+from physres.sim.arm.shared import SHARED_LAYOUTS, Placement, layouts_allowing
 from physres.sim.arm.spec import ACTION_SPEC, ActionSpec
 from physres.sim.arm.tasks import TASKS, ArmTask, make_task, parse_prompt
 
@@ -68,6 +76,15 @@ PROPRIO_NAMES = (
     "q7",
 )
 _MAX_PROMPT = 160
+
+
+def _check_layout(layout: Any) -> str:
+    if layout in ("own", "shared") or layout in SHARED_LAYOUTS:
+        return str(layout)
+    raise ConfigError(
+        f"layout {layout!r} unknown; expected 'own' (the task's own scene), 'shared' (a shared "
+        f"layout that allows the task) or one of {', '.join(SHARED_LAYOUTS)}"
+    )
 
 
 def normalize_prompt(prompt: Any) -> str:
@@ -102,6 +119,7 @@ class TabletopEnv(gym.Env):
         terminate_on_success: bool = False,
         low_poly: bool = True,
         action_spec: ActionSpec = ACTION_SPEC,
+        layout: str = "own",
     ) -> None:
         if task is not None and task != "all" and task not in TASKS:
             raise ConfigError(f"unknown task {task!r}; known tasks: all, {', '.join(TASKS)}")
@@ -142,6 +160,8 @@ class TabletopEnv(gym.Env):
             action_spec.low_array, action_spec.high_array, dtype=np.float32
         )
         self.task: ArmTask | None = None
+        self.placement: Placement | None = None
+        self.layout = _check_layout(layout)
         self.prompt = ""
         self.episode = 0
         self.steps = 0
@@ -167,10 +187,15 @@ class TabletopEnv(gym.Env):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         options = dict(options or {})
-        unknown = set(options) - {"prompt", "task"}
+        unknown = set(options) - {"prompt", "task", "layout"}
         if unknown:
-            raise ConfigError(f"reset options {sorted(unknown)} unknown; expected 'prompt', 'task'")
+            raise ConfigError(
+                f"reset options {sorted(unknown)} unknown; expected 'prompt', 'task', 'layout'"
+            )
         rng = self.np_random
+        # drawn first, so a seed gives one shared picture whichever task is asked for
+        layout_seed = int(rng.integers(2**31))
+        layout = _check_layout(options.get("layout", self.layout))
         prompt = options.get("prompt")
         asked = options.get("task")
         if asked is not None and asked not in TASKS:
@@ -187,17 +212,23 @@ class TabletopEnv(gym.Env):
             fixed = asked or self.task_name
             if fixed not in (None, "all") and TASKS[fixed].goal == cls.goal:
                 name = fixed  # "put the cube in the bowl" is also the distractor task's goal
-            task = make_task(name, params)
+            task: ArmTask | None = make_task(name, params)
         else:
             name = asked or self.task_name
             if name in (None, "all"):
-                name = tuple(TASKS)[int(rng.integers(len(TASKS)))]
-            task = make_task(name)
-        task.sample_params(rng)
+                name = None if layout != "own" else tuple(TASKS)[int(rng.integers(len(TASKS)))]
+            task = make_task(name) if name is not None else None
+        placement = None
+        if layout == "own":
+            assert task is not None
+            task.sample_params(rng)
+        else:
+            placement, task = self._shared_placement(layout, task, layout_seed, rng)
+            placement.sample_params(task, rng)
         if prompt is None:
             prompt = normalize_prompt(task.prompt(rng))
-        self.task, self.prompt = task, prompt
-        self.device.start_episode(task, rng)
+        self.task, self.prompt, self.placement = task, prompt, placement
+        self.device.start_episode(task, rng, placement)
         self.episode += 1
         self.steps = 0
         return self._obs(), self._info()
@@ -219,6 +250,32 @@ class TabletopEnv(gym.Env):
         info = self._info(success=success)
         info["action_applied"] = a
         return self._obs(state), float(success), terminated, truncated, info
+
+    def _shared_placement(
+        self, layout: str, task: ArmTask | None, seed: int, rng: np.random.Generator
+    ) -> tuple[Placement, ArmTask]:
+        """A shared layout drawn from ``seed`` (and redrawn while it cannot hold ``task``, a
+        push to a blocked side), and the task: drawn among the allowed ones when not given."""
+        if layout == "shared":
+            names = layouts_allowing(task.name) if task is not None else list(SHARED_LAYOUTS)
+        else:
+            names = [layout]
+            if task is not None and task.name not in SHARED_LAYOUTS[layout].allowed:
+                raise ConfigError(
+                    f"task {task.name!r} is not allowed in shared layout {layout!r} "
+                    f"(allowed: {', '.join(SHARED_LAYOUTS[layout].allowed)})"
+                )
+        chosen = SHARED_LAYOUTS[names[int(rng.integers(len(names)))]]
+        for k in range(50):
+            placement = chosen.sample(np.random.default_rng([seed, k]))
+            if task is None:
+                allowed = chosen.allowed
+                task = make_task(allowed[int(rng.integers(len(allowed)))])
+            if placement.allows(task):
+                return placement, task
+        raise ConfigError(  # pragma: no cover - every side is clear in some draws
+            f"shared layout {chosen.name!r}: no draw of 50 allows {task.name} {task.params}"
+        )
 
     def render(self) -> np.ndarray | None:
         if self.render_mode == "rgb_array":
@@ -264,9 +321,13 @@ class TabletopEnv(gym.Env):
         assert self.task is not None
         if success is None:
             success = self.device.success()
+        pl = self.placement
         return {
             "task": self.task.name,
             "task_params": dict(self.task.params or {}),
+            "layout": pl.layout.name if pl is not None else "own",
+            # the tasks this scene's objects allow: what eval's chance is computed among
+            "allowed": pl.layout.allowed if pl is not None else (self.task.name,),
             "success": bool(success),
             "progress": self.task.progress(self.scene),
             "step": self.steps,

@@ -40,6 +40,11 @@ __all__ = [
     "parse_prompt",
 ]
 
+#: colour of the dirt tiles the wipe task cleans
+DIRT_RGBA = (0.40, 0.25, 0.12, 1.0)
+#: the cloth's footprint radius (half its 14 cm diagonal, plus room), metres
+CLOTH_RADIUS = 0.1
+
 #: x, y ranges of the table area where layouts are drawn (metres, table frame)
 REGION_X = (0.38, 0.66)
 REGION_Y = (-0.25, 0.25)
@@ -86,6 +91,41 @@ def _sample_layout(
     return placed
 
 
+# ------------------------------------------------------------ object groups
+#: footprint radius (m) of each group of objects a layout places: own scenes and shared ones
+FOOTPRINT: dict[str, float] = {
+    "cube": 0.035,
+    "bowl": 0.085,
+    "bottle_in_bowl": 0.11,
+    "cup_on_pedestal": 0.08,
+    "bottle_on_pedestal": 0.08,
+    "cloth": CLOTH_RADIUS,
+}
+
+
+def place_bottle_in_bowl(scene: Scene, q: np.ndarray, yaw: float) -> None:
+    """A wide bowl ``bowl`` with the bottle ``lying_bottle`` lying in it, centred."""
+    scene.add_bowl("bowl", q, inner_radius=0.095, height=0.045)
+    axis = np.array([math.sin(yaw), -math.cos(yaw)])
+    bottle = scene.add_bottle("lying_bottle", q, lying=True, yaw=yaw, base_z=0.009)
+    # centre the whole bottle (body + neck) in the bowl, not its body
+    pos, orn = scene.pose("lying_bottle")
+    pos[:2] = np.asarray(q) - axis * bottle.size["neck_len"] / 2
+    scene.client.resetBasePositionAndOrientation(bottle.body, pos, orn)
+
+
+def place_cup_on_pedestal(scene: Scene, q: np.ndarray, yaw: float) -> None:
+    """The coffee cup ``cup`` on the pedestal ``cup_pedestal``."""
+    ped = scene.add_pedestal("cup_pedestal", q, radius=0.055, height=0.08)
+    scene.add_mug("cup", q, yaw=yaw, base_z=ped.size["height"])
+
+
+def place_bottle_on_pedestal(scene: Scene, q: np.ndarray, yaw: float) -> None:
+    """The bottle ``bottle`` standing on the pedestal ``bottle_pedestal``."""
+    ped = scene.add_pedestal("bottle_pedestal", q, radius=0.05, height=0.08)
+    scene.add_bottle("bottle", q, lying=False, yaw=yaw, base_z=ped.size["height"])
+
+
 @dataclass
 class ArmTask(ABC):
     """A tabletop goal for the arm (not a reservoir benchmark, ``physres.tasks.Task``);
@@ -98,6 +138,8 @@ class ArmTask(ABC):
     templates: ClassVar[tuple[str, ...]] = ()
     slots: ClassVar[dict[str, tuple[str, ...]]] = {}
     max_steps: ClassVar[int] = 200
+    #: the layout holds a soft body (the cloth): the scene needs pybullet's deformable world
+    deformable: ClassVar[bool] = False
     params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -147,38 +189,57 @@ class ArmTask(ABC):
 # ----------------------------------------------------------------- 1 wipe
 @dataclass
 class Wipe(ArmTask):
-    """Wipe a marked area of the table with a sponge (a rigid box; see module docs)."""
+    """Wipe the dirt (a patch of brown tiles) off the table with a thin cloth.
+
+    The cloth is a 25-node mass-spring soft body (:meth:`Scene.add_cloth`): the
+    expert grasps it at its centre and drags it over the dirt, so it lies on the
+    table around and behind the hand. A tile is wiped once a point of the cloth
+    lying on the table (a node or a triangle's centroid, under ``contact_z``)
+    comes inside it; success is ``coverage_needed`` of the tiles wiped.
+    """
 
     name: ClassVar[str] = "wipe"
     goal: ClassVar[str] = "wipe"
-    description: ClassVar[str] = "wipe the marked area with the sponge"
+    description: ClassVar[str] = "wipe the dirt off the table with the thin cloth"
     templates: ClassVar[tuple[str, ...]] = (
-        "wipe the {mark} with the {sponge}",
-        "{clean} the {mark} using the {sponge}",
-        "use the {sponge} to {clean} the {mark}",
-        "wipe the table with the {sponge}",
+        "wipe the {mark} with the {cloth}",
+        "{clean} the {mark} using the {cloth}",
+        "use the {cloth} to {clean} the {mark}",
+        "wipe the table with the {cloth}",
     )
     slots: ClassVar[dict[str, tuple[str, ...]]] = {
-        "mark": ("marked area", "stain", "dirty spot", "spill", "brown patch"),
-        "sponge": ("sponge", "yellow sponge", "cloth", "rag"),
+        "mark": ("marked area", "stain", "dirty spot", "spill", "brown patch", "dirt"),
+        "cloth": ("cloth", "thin cloth", "orange cloth", "rag"),
         "clean": ("clean", "wipe", "scrub"),
     }
     max_steps: ClassVar[int] = 260
-    #: tiles of the marked area along x and y, and the tile edge (metres)
+    deformable: ClassVar[bool] = True
+    #: tiles of the dirt along x and y, and the tile edge (metres)
     tiles_xy: ClassVar[tuple[int, int]] = (4, 3)
     tile: ClassVar[float] = 0.04
     coverage_needed: ClassVar[float] = 0.9
+    #: a cloth point below this height (m) lies on the table and wipes what it is over
+    contact_z: ClassVar[float] = 0.012
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
         return {} if _has(text, "wipe", "wiping", "clean", "scrub", "mop", "dust") else None
 
+    @classmethod
+    def dirt_radius(cls) -> float:
+        nx, ny = cls.tiles_xy
+        return math.hypot(nx * cls.tile / 2, ny * cls.tile / 2)
+
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
+        area, cloth = _sample_layout(
+            rng, [self.dirt_radius(), FOOTPRINT["cloth"]], x=(0.42, 0.62), y=(-0.22, 0.22)
+        )
+        self.place(scene, area, cloth, float(rng.uniform(-math.pi / 4, math.pi / 4)))
+
+    def place(self, scene: Scene, area: np.ndarray, cloth: np.ndarray, yaw: float) -> None:
+        """The dirt centred on ``area`` and the cloth flat at ``cloth`` (shared layouts too)."""
         nx, ny = self.tiles_xy
-        half = (nx * self.tile / 2, ny * self.tile / 2)
-        area_r = math.hypot(*half)
-        area, sponge = _sample_layout(rng, [area_r, 0.06], x=(0.42, 0.62), y=(-0.22, 0.22))
-        self.area_center = area
+        self.area_center = np.asarray(area, dtype=float)
         self.tile_centers = np.array(
             [
                 [area[0] + (i - (nx - 1) / 2) * self.tile, area[1] + (j - (ny - 1) / 2) * self.tile]
@@ -188,24 +249,18 @@ class Wipe(ArmTask):
         )
         self.wiped = np.zeros(len(self.tile_centers), dtype=bool)
         self.tile_bodies = [
-            scene.add_marker((self.tile / 2 - 0.001,) * 2, c, (0.40, 0.25, 0.12, 1.0))
-            for c in self.tile_centers
+            scene.add_marker((self.tile / 2 - 0.001,) * 2, c, DIRT_RGBA) for c in self.tile_centers
         ]
-        scene.add_sponge("sponge", sponge, yaw=float(rng.uniform(-math.pi / 2, math.pi / 2)))
+        scene.add_cloth("cloth", cloth, yaw=yaw)
 
     def update(self, scene: Scene) -> None:
-        pos, _ = scene.pose("sponge")
-        o = scene.objects["sponge"].size
-        if pos[2] > o["hz"] + 0.008:
-            return  # lifted: not touching the table
-        yaw = scene.yaw_of("sponge")
-        rel = self.tile_centers - pos[:2]
-        c, s = math.cos(yaw), math.sin(yaw)
-        lx = rel[:, 0] * c + rel[:, 1] * s
-        ly = -rel[:, 0] * s + rel[:, 1] * c
-        under = (np.abs(lx) <= o["hx"] + 0.004) & (np.abs(ly) <= o["hy"] + 0.004)
-        new = under & ~self.wiped
-        for k in np.flatnonzero(new):
+        pts = scene.cloth_points("cloth")
+        pts = pts[pts[:, 2] < self.contact_z]
+        if not len(pts):
+            return  # lifted: nothing touches the table
+        rel = np.abs(self.tile_centers[:, None, :] - pts[None, :, :2])
+        under = (rel <= self.tile / 2).all(axis=2).any(axis=1)
+        for k in np.flatnonzero(under & ~self.wiped):
             scene.client.changeVisualShape(self.tile_bodies[k], -1, rgbaColor=TABLE_RGBA)
         self.wiped |= under
 
@@ -247,7 +302,7 @@ class PickPlace(ArmTask):
         return None
 
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
-        radii = [0.035, 0.085] + [0.04] * self.n_distractors
+        radii = [FOOTPRINT["cube"], FOOTPRINT["bowl"]] + [0.04] * self.n_distractors
         pos = _sample_layout(rng, radii)
         scene.add_cube("cube", pos[0], yaw=float(rng.uniform(-math.pi / 4, math.pi / 4)))
         scene.add_bowl("bowl", pos[1])
@@ -328,23 +383,16 @@ class LyingBottleFromBowl(ArmTask):
         return {} if _has(text, "bottle") and _has(text, "bowl", "dish") else None
 
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
-        (bowl,) = _sample_layout(rng, [0.11], x=(0.44, 0.60), y=(-0.18, 0.18))
-        scene.add_bowl("bowl", bowl, inner_radius=0.095, height=0.045)
-        yaw = float(rng.uniform(-math.pi, math.pi))
-        axis = np.array([math.sin(yaw), -math.cos(yaw)])
-        bottle = scene.add_bottle("bottle", bowl, lying=True, yaw=yaw, base_z=0.009)
-        # centre the whole bottle (body + neck) in the bowl, not its body
-        s = bottle.size
-        shift = s["neck_len"] / 2
-        pos, orn = scene.pose("bottle")
-        pos[:2] = bowl - axis * shift
-        scene.client.resetBasePositionAndOrientation(bottle.body, pos, orn)
+        (bowl,) = _sample_layout(
+            rng, [FOOTPRINT["bottle_in_bowl"]], x=(0.44, 0.60), y=(-0.18, 0.18)
+        )
+        place_bottle_in_bowl(scene, bowl, float(rng.uniform(-math.pi, math.pi)))
 
     def success(self, scene: Scene) -> bool:
-        pos, _ = scene.pose("bottle")
+        pos, _ = scene.pose("lying_bottle")
         bowl, _ = scene.pose("bowl")
         rim = bowl[2] + scene.objects["bowl"].size["height"]
-        return bool(scene.holding("bottle") and pos[2] > rim + self.lift)
+        return bool(scene.holding("lying_bottle") and pos[2] > rim + self.lift)
 
 
 # --------------------------------------------------------- 4 cup, 6 bottle
@@ -368,21 +416,19 @@ class CupFromPedestal(ArmTask):
     }
     lift: ClassVar[float] = 0.05
     object_name: ClassVar[str] = "cup"
+    pedestal_name: ClassVar[str] = "cup_pedestal"
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
         return {} if _has(text, "cup", "mug", "cups", "mugs") else None
 
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
-        (q,) = _sample_layout(rng, [0.08], x=(0.42, 0.62), y=(-0.2, 0.2))
-        ped = scene.add_pedestal("pedestal", q, radius=0.055, height=0.08)
-        scene.add_mug(
-            "cup", q, yaw=float(rng.uniform(-math.pi, math.pi)), base_z=ped.size["height"]
-        )
+        (q,) = _sample_layout(rng, [FOOTPRINT["cup_on_pedestal"]], x=(0.42, 0.62), y=(-0.2, 0.2))
+        place_cup_on_pedestal(scene, q, float(rng.uniform(-math.pi, math.pi)))
 
     def success(self, scene: Scene) -> bool:
         name = self.object_name
-        top = scene.objects["pedestal"].size["height"]
+        top = scene.objects[self.pedestal_name].size["height"]
         aabb_min = scene.client.getAABB(scene.objects[name].body)[0]
         clear = aabb_min[2] > top + self.lift
         return bool(clear and scene.holding(name))
@@ -407,21 +453,15 @@ class StandingBottleFromPedestal(CupFromPedestal):
         "take": ("take", "grab", "get", "pick"),
     }
     object_name: ClassVar[str] = "bottle"
+    pedestal_name: ClassVar[str] = "bottle_pedestal"
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
         return {} if _has(text, "bottle") and not _has(text, "bowl", "dish") else None
 
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
-        (q,) = _sample_layout(rng, [0.08], x=(0.42, 0.62), y=(-0.2, 0.2))
-        ped = scene.add_pedestal("pedestal", q, radius=0.05, height=0.08)
-        scene.add_bottle(
-            "bottle",
-            q,
-            lying=False,
-            yaw=float(rng.uniform(-math.pi, math.pi)),
-            base_z=ped.size["height"],
-        )
+        (q,) = _sample_layout(rng, [FOOTPRINT["bottle_on_pedestal"]], x=(0.42, 0.62), y=(-0.2, 0.2))
+        place_bottle_on_pedestal(scene, q, float(rng.uniform(-math.pi, math.pi)))
 
 
 # ----------------------------------------------------------------- 5 push
