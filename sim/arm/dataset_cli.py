@@ -46,6 +46,23 @@ def _task_names(spec: str) -> list[str]:
     return names
 
 
+def _layouts(spec: str, tasks: list[str]) -> list[str]:
+    """``own``, ``shared``, ``both`` or a shared layout's name; every task must fit them."""
+    from physres.sim.arm.env import check_layout
+    from physres.sim.arm.shared import SHARED_LAYOUTS
+
+    layouts = ["own", "shared"] if spec == "both" else [check_layout(spec)]
+    for lay in layouts:
+        if lay in SHARED_LAYOUTS:
+            bad = [t for t in tasks if t not in SHARED_LAYOUTS[lay].allowed]
+            if bad:
+                raise ConfigError(
+                    f"--layout {lay}: it does not allow {bad} "
+                    f"(allowed: {', '.join(SHARED_LAYOUTS[lay].allowed)})"
+                )
+    return layouts
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     from physres.sim.arm.collect import NoiseConfig, collect
 
@@ -53,7 +70,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
     noise = NoiseConfig().scaled(args.noise)
-    total = len(tasks) * args.episodes
+    layouts = _layouts(args.layout, tasks)
+    total = len(tasks) * args.episodes * len(layouts)
     stats = {"ok": 0, "n": 0}
     with Progress(
         TextColumn("[bold]{task.fields[task_name]:<30}"),
@@ -87,12 +105,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
             render_size=args.render_size,
             wrist_camera=args.wrist_camera,
             resume=not args.no_resume,
+            layouts=layouts,
             on_episode=on_episode,
         )
         skipped = sum(result.skipped.values())
         progress.update(bar, advance=skipped)
     table = Table(title=f"demonstrations in {result.root}  ({result.seconds:.1f} s)")
-    table.add_column("task", no_wrap=True, min_width=max(len(t) for t in tasks))
+    table.add_column("task", no_wrap=True, min_width=max(len(t) for t in result.written))
     for col in ("episodes", "success", "mean length", "perturbed", "skipped"):
         table.add_column(col, justify="right")
     for r in result.rows():
@@ -171,6 +190,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--render-size", type=int, default=128, help="camera image side in pixels")
     p.add_argument("--wrist-camera", action="store_true", help="also record the wrist camera")
+    p.add_argument(
+        "--layout",
+        default="own",
+        help="'own' (each task's scene), 'shared' (scenes holding several tasks' objects: only "
+        "the prompt decides), 'both' (--episodes of each), or a shared layout's name "
+        "(cube_bowl, bottle_bowl)",
+    )
+    p.add_argument(
+        "--shared", dest="layout", action="store_const", const="both", help="--layout both"
+    )
     p.add_argument(
         "--no-resume",
         action="store_true",

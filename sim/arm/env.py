@@ -54,7 +54,14 @@ from physres.sim.arm.shared import SHARED_LAYOUTS, Placement, layouts_allowing
 from physres.sim.arm.spec import ACTION_SPEC, ActionSpec
 from physres.sim.arm.tasks import TASKS, ArmTask, make_task, parse_prompt
 
-__all__ = ["ENV_ID", "PROMPT_CHARSET", "PROPRIO_NAMES", "TabletopEnv", "normalize_prompt"]
+__all__ = [
+    "ENV_ID",
+    "PROMPT_CHARSET",
+    "PROPRIO_NAMES",
+    "TabletopEnv",
+    "check_layout",
+    "normalize_prompt",
+]
 
 #: ``gymnasium.make(ENV_ID, task=..., render_size=...)`` builds a TabletopEnv
 ENV_ID = "physres/Tabletop-v0"
@@ -78,7 +85,7 @@ PROPRIO_NAMES = (
 _MAX_PROMPT = 160
 
 
-def _check_layout(layout: Any) -> str:
+def check_layout(layout: Any) -> str:
     if layout in ("own", "shared") or layout in SHARED_LAYOUTS:
         return str(layout)
     raise ConfigError(
@@ -161,7 +168,7 @@ class TabletopEnv(gym.Env):
         )
         self.task: ArmTask | None = None
         self.placement: Placement | None = None
-        self.layout = _check_layout(layout)
+        self.layout = check_layout(layout)
         self.prompt = ""
         self.episode = 0
         self.steps = 0
@@ -195,7 +202,7 @@ class TabletopEnv(gym.Env):
         rng = self.np_random
         # drawn first, so a seed gives one shared picture whichever task is asked for
         layout_seed = int(rng.integers(2**31))
-        layout = _check_layout(options.get("layout", self.layout))
+        layout = check_layout(options.get("layout", self.layout))
         prompt = options.get("prompt")
         asked = options.get("task")
         if asked is not None and asked not in TASKS:

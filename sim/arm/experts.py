@@ -373,15 +373,17 @@ def evaluate_expert(
     seeds: range | list[int],
     *,
     render_size: int = 128,
+    layout: str = "own",
     on_episode: Callable[[bool], None] | None = None,
 ) -> ExpertResult:
     """Run the expert for ``task`` on every seed (random layouts) and count successes.
 
+    ``layout``: the task's own scene, or ``"shared"`` / a shared layout's name.
     ``on_episode(success)`` is called after every episode (progress display).
     """
     import time
 
-    env = TabletopEnv(task, render_size=render_size)
+    env = TabletopEnv(task, render_size=render_size, layout=layout)
     expert = make_expert(env)
     seeds = list(seeds)
     ok: list[bool] = []

@@ -148,6 +148,8 @@ def push_corridor_clear(pos: dict[str, np.ndarray], side: str) -> bool:
     from physres.sim.arm.experts import push_path  # the expert's own path, not a copy
 
     start, end = push_path(pos["bowl"], side, FOOTPRINT["bowl"])
+    ahead = (end - start) / np.linalg.norm(end - start)
+    end = end + ahead * FOOTPRINT["bowl"]  # the bowl's centre runs ahead of the hand
     width = FOOTPRINT["bowl"] + 0.02
     seg = end - start
     for g in _OBSTACLES:

@@ -13,6 +13,7 @@ Sides are named from the robot's point of view: *left* is +y, *right* is -y,
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from abc import ABC, abstractmethod
@@ -36,8 +37,10 @@ __all__ = [
     "PushBowl",
     "StandingBottleFromPedestal",
     "Wipe",
+    "heldout_prompts",
     "make_task",
     "parse_prompt",
+    "training_prompts",
 ]
 
 #: colour of the dirt tiles the wipe task cleans
@@ -56,6 +59,10 @@ class PromptError(ConfigError):
 
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", text.lower())).strip()
+
+
+#: words that name the bowl in prompts, for every task's parser
+BOWL_WORDS = ("bowl", "dish", "container", "basin")
 
 
 def _has(text: str, *words: str) -> bool:
@@ -137,6 +144,9 @@ class ArmTask(ABC):
     description: ClassVar[str] = ""
     templates: ClassVar[tuple[str, ...]] = ()
     slots: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: wordings kept out of training data (see :func:`heldout_prompts`), with their own slots
+    heldout: ClassVar[tuple[str, ...]] = ()
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {}
     max_steps: ClassVar[int] = 200
     #: the layout holds a soft body (the cloth): the scene needs pybullet's deformable world
     deformable: ClassVar[bool] = False
@@ -155,8 +165,14 @@ class ArmTask(ABC):
         """Draw parameters the prompt did not fix (e.g. the side to push to)."""
 
     def prompt(self, rng: np.random.Generator) -> str:
+        """A training wording: one of ``templates`` with its slots filled from ``rng``."""
         template = self.templates[int(rng.integers(len(self.templates)))]
         return _fill(template, rng, {**self.slots, **self._param_slots()})
+
+    def heldout_prompt(self, rng: np.random.Generator) -> str:
+        """A held-out wording (never in training data): one of ``heldout``, filled."""
+        template = self.heldout[int(rng.integers(len(self.heldout)))]
+        return _fill(template, rng, {**self.heldout_slots, **self._param_slots()})
 
     def _param_slots(self) -> dict[str, tuple[str, ...]]:
         return {}
@@ -212,6 +228,16 @@ class Wipe(ArmTask):
         "cloth": ("cloth", "thin cloth", "orange cloth", "rag"),
         "clean": ("clean", "wipe", "scrub"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "please tidy up the {mess} on the table with the {cloth}",
+        "the table is dirty, go over it with the {cloth}",
+        "polish the {mess} off the tabletop using a {cloth}",
+        "could you get rid of the {mess} with that {cloth}",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "mess": ("mess", "smudge", "grime", "muck"),
+        "cloth": ("towel", "piece of fabric", "thin cloth", "duster"),
+    }
     max_steps: ClassVar[int] = 260
     deformable: ClassVar[bool] = True
     #: tiles of the dirt along x and y, and the tile edge (metres)
@@ -223,7 +249,11 @@ class Wipe(ArmTask):
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
-        return {} if _has(text, "wipe", "wiping", "clean", "scrub", "mop", "dust") else None
+        words = ("wipe", "wiping", "clean", "scrub", "mop", "dust", "dirt", "dirty", "mess")
+        tools = ("cloth", "rag", "towel", "fabric", "duster")
+        return (
+            {} if _has(text, *words, *tools, "smudge", "grime", "muck", "polish", "tidy") else None
+        )
 
     @classmethod
     def dirt_radius(cls) -> float:
@@ -292,12 +322,22 @@ class PickPlace(ArmTask):
         "pick": ("pick up", "grab", "take", "lift"),
         "drop": ("drop", "put", "place"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "transfer the {cube} into the {bowl}",
+        "i want the {cube} to end up inside the {bowl}",
+        "set the {cube} down in the {bowl} please",
+        "could you get the {cube} into that {bowl}",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cube": ("small red box", "little cube", "red cube", "toy block"),
+        "bowl": ("container", "round bowl", "basin", "blue container"),
+    }
     max_steps: ClassVar[int] = 200
     n_distractors: ClassVar[int] = 0
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
-        if _has(text, "cube", "block", "cubes", "blocks") and _has(text, "bowl", "dish"):
+        if _has(text, "cube", "block", "cubes", "blocks", "box") and _has(text, *BOWL_WORDS):
             return {}
         return None
 
@@ -344,6 +384,16 @@ class PickPlaceDistractors(PickPlace):
         **PickPlace.slots,
         "cube": ("cube", "block"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "leave the other things alone and transfer the {cube} to the {bowl}",
+        "from all that clutter, get the {cube} into the {bowl}",
+        "the {cube} goes in the {bowl}, ignore everything else",
+        "only the {cube} should end up in the {bowl}, not the others",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cube": ("small red box", "red cube", "red toy block"),
+        "bowl": ("container", "round bowl", "basin"),
+    }
     n_distractors: ClassVar[int] = 4
 
     @classmethod
@@ -352,7 +402,7 @@ class PickPlaceDistractors(PickPlace):
             return None
         return (
             {}
-            if _has(text, "other", "others", "clutter", "among", "ignore", "distractors")
+            if _has(text, "other", "others", "clutter", "among", "ignore", "distractors", "else")
             else None
         )
 
@@ -376,11 +426,21 @@ class LyingBottleFromBowl(ArmTask):
         "bowl": ("bowl", "blue bowl", "dish"),
         "take": ("take", "get", "pick", "grab", "remove"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "retrieve the {bottle} lying in the {bowl}",
+        "fish the {bottle} out of the {bowl}",
+        "raise the {bottle} up and out of the {bowl}",
+        "the {bottle} in the {bowl}, hand it up to me",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "bottle": ("bottle", "green bottle", "fallen bottle", "plastic bottle"),
+        "bowl": ("container", "basin", "big bowl"),
+    }
     lift: ClassVar[float] = 0.06
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
-        return {} if _has(text, "bottle") and _has(text, "bowl", "dish") else None
+        return {} if _has(text, "bottle") and _has(text, *BOWL_WORDS) else None
 
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
         (bowl,) = _sample_layout(
@@ -414,13 +474,23 @@ class CupFromPedestal(ArmTask):
         "pedestal": ("pedestal", "stand", "plinth", "grey column"),
         "take": ("take", "grab", "get", "pick"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "hoist the {cup} off the {pedestal}",
+        "could you raise the {cup} from its {pedestal}",
+        "retrieve the {cup} sitting on the {pedestal}",
+        "i need the {cup}, lift it clear of the {pedestal}",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cup": ("teacup", "coffee cup", "white cup", "mug"),
+        "pedestal": ("column", "podium", "pillar"),
+    }
     lift: ClassVar[float] = 0.05
     object_name: ClassVar[str] = "cup"
     pedestal_name: ClassVar[str] = "cup_pedestal"
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
-        return {} if _has(text, "cup", "mug", "cups", "mugs") else None
+        return {} if _has(text, "cup", "mug", "cups", "mugs", "teacup") else None
 
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
         (q,) = _sample_layout(rng, [FOOTPRINT["cup_on_pedestal"]], x=(0.42, 0.62), y=(-0.2, 0.2))
@@ -452,12 +522,22 @@ class StandingBottleFromPedestal(CupFromPedestal):
         "pedestal": ("pedestal", "stand", "plinth", "grey column"),
         "take": ("take", "grab", "get", "pick"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "hoist the upright {bottle} off the {pedestal}",
+        "retrieve the {bottle} standing on the {pedestal}",
+        "could you raise the {bottle} from its {pedestal}",
+        "i need the {bottle} that is on the {pedestal}",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "bottle": ("bottle", "green bottle", "plastic bottle"),
+        "pedestal": ("column", "podium", "pillar"),
+    }
     object_name: ClassVar[str] = "bottle"
     pedestal_name: ClassVar[str] = "bottle_pedestal"
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
-        return {} if _has(text, "bottle") and not _has(text, "bowl", "dish") else None
+        return {} if _has(text, "bottle") and not _has(text, *BOWL_WORDS) else None
 
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
         (q,) = _sample_layout(rng, [FOOTPRINT["bottle_on_pedestal"]], x=(0.42, 0.62), y=(-0.2, 0.2))
@@ -490,6 +570,15 @@ class PushBowl(ArmTask):
         "bowl": ("bowl", "blue bowl", "dish"),
         "push": ("push", "slide", "shove", "nudge"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "without picking it up, shift the {bowl} over to the {side}",
+        "give the {bowl} a shove so it ends up at the {side}",
+        "slide the {bowl} along the table until it reaches the {side}",
+        "keep the {bowl} on the table and push it to the {side}",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "bowl": ("container", "basin", "round bowl"),
+    }
     max_steps: ClassVar[int] = 160
     #: where the bowl's centre must end up, per side: (axis, sign, threshold)
     zones: ClassVar[dict[str, tuple[int, float, float]]] = {
@@ -502,10 +591,11 @@ class PushBowl(ArmTask):
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
         if not (
-            _has(text, "bowl", "dish") and _has(text, "push", "slide", "shove", "nudge", "move")
+            _has(text, *BOWL_WORDS)
+            and _has(text, "push", "slide", "shove", "nudge", "move", "shift")
         ):
             return None
-        if _has(text, "cube", "block", "bottle"):
+        if _has(text, "cube", "block", "box", "bottle"):
             return None
         for side, words in (
             ("left", ("left",)),
@@ -582,6 +672,47 @@ def parse_prompt(prompt: str) -> tuple[type[ArmTask], dict[str, Any]]:
         if params is not None:
             return cls, params
     raise PromptError(f"prompt {prompt!r} matches no known task; known tasks: {known_tasks_text()}")
+
+
+def _expand(template: str, slots: dict[str, tuple[str, ...]]) -> list[str]:
+    """Every filling of ``template``'s slots."""
+    names = re.findall(r"\{(\w+)\}", template)
+    parts = re.split(r"\{\w+\}", template)  # one more than the slots
+    out = []
+    for combo in itertools.product(*(slots[n] for n in names)):
+        out.append("".join(a + b for a, b in zip(parts, (*combo, ""))))
+    return out
+
+
+def _wordings(name: str, params: dict[str, Any] | None, heldout: bool) -> list[str]:
+    cls = TASKS[name]
+    sides = [params["side"]] if params and "side" in params else list(SIDES)
+    out: list[str] = []
+    for side in sides:
+        slots = {**(cls.heldout_slots if heldout else cls.slots), "side": SIDES[side]}
+        for t in cls.heldout if heldout else cls.templates:
+            out += [w for w in _expand(t, slots) if w not in out]
+    return out
+
+
+def training_prompts(name: str, params: dict[str, Any] | None = None) -> list[str]:
+    """Every wording of task ``name`` that collection may put in training data."""
+    return _wordings(name, params, heldout=False)
+
+
+def heldout_prompts(name: str, params: dict[str, Any] | None = None) -> list[str]:
+    """Every held-out wording of task ``name`` (``params``: a push side, else all sides).
+
+    Built by hand apart from the training templates: other sentence forms
+    (requests, questions, "i need ...") and at least one content word that no
+    training template or synonym of any task uses ("hoist", "retrieve",
+    "transfer", "container", "towel"...); a test checks both, and that each
+    still routes to its task through :func:`parse_prompt` (the env's router,
+    which the policy never sees). Collection draws only :meth:`ArmTask.prompt`,
+    so none of these reaches training data; eval's unseen-wording column
+    draws from here.
+    """
+    return _wordings(name, params, heldout=True)
 
 
 def make_task(name: str, params: dict[str, Any] | None = None) -> ArmTask:
