@@ -32,20 +32,6 @@ __all__ = ["cmd_collect", "cmd_view", "register"]
 console = Console()
 
 
-def _task_names(spec: str) -> list[str]:
-    from physres.sim.arm.tasks import TASKS
-
-    if spec == "all":
-        return list(TASKS)
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    unknown = [n for n in names if n not in TASKS]
-    if unknown or not names:
-        raise ConfigError(
-            f"--tasks {spec!r}: unknown {unknown}; use 'all' or some of {', '.join(TASKS)}"
-        )
-    return names
-
-
 def _layouts(spec: str, tasks: list[str]) -> list[str]:
     """``own``, ``shared``, ``both`` or a shared layout's name; every task must fit them."""
     from physres.sim.arm.env import check_layout
@@ -64,9 +50,10 @@ def _layouts(spec: str, tasks: list[str]) -> list[str]:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    from physres.sim.arm.cli import task_names
     from physres.sim.arm.collect import NoiseConfig, collect
 
-    tasks = _task_names(args.tasks)
+    tasks = task_names(args.tasks)
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
     noise = NoiseConfig().scaled(args.noise)
