@@ -17,7 +17,10 @@ Observations (a ``Dict`` space):
   (measured grasp-point pose in the table frame, metres/radians);
 * ``prompt`` — the instruction (a gymnasium ``Text``).
 
-``reset(seed=, options={"prompt": ...})`` picks the task the prompt names
+``reset(seed=, options={"task": name, "prompt": text})`` with a wording the
+router does not know builds ``name``'s scene and shows ``text`` as the prompt
+(eval's unseen wordings from a file). ``reset(seed=, options={"prompt": ...})``
+picks the task the prompt names
 (:func:`~physres.sim.arm.tasks.parse_prompt`; the prompt is lower-cased and
 characters outside the ``Text`` charset become spaces); ``options={"task":
 name}`` or the constructor's ``task`` pick one without a prompt and a prompt is
@@ -52,7 +55,7 @@ from physres.sim.arm.device import SimArm
 from physres.sim.arm.scene import Scene
 from physres.sim.arm.shared import SHARED_LAYOUTS, Placement, layouts_allowing
 from physres.sim.arm.spec import ACTION_SPEC, ActionSpec
-from physres.sim.arm.tasks import TASKS, ArmTask, make_task, parse_prompt
+from physres.sim.arm.tasks import TASKS, ArmTask, PromptError, make_task, parse_prompt
 
 __all__ = [
     "ENV_ID",
@@ -200,8 +203,6 @@ class TabletopEnv(gym.Env):
                 f"reset options {sorted(unknown)} unknown; expected 'prompt', 'task', 'layout'"
             )
         rng = self.np_random
-        # drawn first, so a seed gives one shared picture whichever task is asked for
-        layout_seed = int(rng.integers(2**31))
         layout = check_layout(options.get("layout", self.layout))
         prompt = options.get("prompt")
         asked = options.get("task")
@@ -209,7 +210,13 @@ class TabletopEnv(gym.Env):
             raise ConfigError(f"reset option task={asked!r} unknown; known: {', '.join(TASKS)}")
         if prompt is not None:
             prompt = normalize_prompt(prompt)
-            cls, params = parse_prompt(prompt)
+            try:
+                cls, params = parse_prompt(prompt)
+            except PromptError:
+                if asked is None:
+                    raise
+                # a wording the router does not know: the task option builds the scene
+                cls, params = TASKS[asked], {}
             if asked is not None and TASKS[asked].goal != cls.goal:
                 raise ConfigError(
                     f"reset options disagree: task={asked!r} but the prompt {prompt!r} asks "
@@ -230,7 +237,7 @@ class TabletopEnv(gym.Env):
             assert task is not None
             task.sample_params(rng)
         else:
-            placement, task = self._shared_placement(layout, task, layout_seed, rng)
+            placement, task = self._shared_placement(layout, task, rng)
             placement.sample_params(task, rng)
         if prompt is None:
             prompt = normalize_prompt(task.prompt(rng))
@@ -259,10 +266,12 @@ class TabletopEnv(gym.Env):
         return self._obs(state), float(success), terminated, truncated, info
 
     def _shared_placement(
-        self, layout: str, task: ArmTask | None, seed: int, rng: np.random.Generator
+        self, layout: str, task: ArmTask | None, rng: np.random.Generator
     ) -> tuple[Placement, ArmTask]:
-        """A shared layout drawn from ``seed`` (and redrawn while it cannot hold ``task``, a
-        push to a blocked side), and the task: drawn among the allowed ones when not given."""
+        """A shared layout (redrawn while it cannot hold ``task``, a push to a blocked side),
+        and the task: drawn among the allowed ones when not given."""
+        # drawn first, so a seed gives one shared picture whichever task is asked for
+        seed = int(rng.integers(2**31))
         if layout == "shared":
             names = layouts_allowing(task.name) if task is not None else list(SHARED_LAYOUTS)
         else:

@@ -10,7 +10,13 @@ import pytest
 
 from physres.sim.arm import TASKS, TabletopEnv
 from physres.sim.arm.env import PROMPT_CHARSET
-from physres.sim.arm.tasks import heldout_prompts, make_task, parse_prompt, training_prompts
+from physres.sim.arm.tasks import (
+    PromptError,
+    heldout_prompts,
+    make_task,
+    parse_prompt,
+    training_prompts,
+)
 
 
 def _words(text: str) -> set[str]:
@@ -61,5 +67,19 @@ def test_the_env_puts_only_training_wordings_in_episodes() -> None:
         for seed in range(12):
             obs, info = env.reset(seed=seed)
             assert obs["prompt"] in training_prompts(info["task"], info["task_params"])
+    finally:
+        env.close()
+
+
+def test_a_wording_the_router_does_not_know_needs_the_task_named() -> None:
+    """Eval scores free wordings from a file: the task name builds the scene, the policy
+    sees only the text."""
+    env = TabletopEnv(None, render_size=16)
+    try:
+        text = "bring me the thing on the grey stand"
+        obs, info = env.reset(seed=0, options={"task": "cup_from_pedestal", "prompt": text})
+        assert obs["prompt"] == text and info["task"] == "cup_from_pedestal"
+        with pytest.raises(PromptError, match="matches no known task"):
+            env.reset(seed=0, options={"prompt": text})
     finally:
         env.close()
