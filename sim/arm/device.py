@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from physres.device import Chunk, Description, Device, StreamSpec, command
 from physres.drivers.arm.safety import SafetyMode, limit_joint_step, limit_workspace
@@ -38,7 +38,7 @@ from physres.drivers.arm.schema import (
 )
 from physres.errors import DataError, DeviceError, SafetyError
 from physres.sim.arm.scene import ARM_JOINTS, HOME_JOINTS, Scene
-from physres.sim.arm.shared import Placement
+from physres.sim.arm.shared import SHARED_LAYOUTS, Placement, check_layout, draw_placement
 from physres.sim.arm.spec import ACTION_SPEC
 from physres.sim.arm.tasks import TASKS, ArmTask, make_task
 
@@ -63,6 +63,9 @@ class SimArmParams(BaseModel):
     task: str = "pick_place"
     #: layout seed used by connect(); reset(seed=) overrides it
     seed: int = 0
+    #: "own" (the task's own scene), "shared" or a shared layout's name: the objects of
+    #: several tasks on the table (physres.sim.arm.shared)
+    layout: str = "own"
     #: control rate: one apply row advances the physics by 1/rate_hz s
     rate_hz: float = Field(ACTION_SPEC.control_hz, gt=0, le=240)
     physics_hz: float = Field(ACTION_SPEC.physics_hz, gt=0, le=10_000)
@@ -89,6 +92,20 @@ class SimArmParams(BaseModel):
         if v not in TASKS:
             raise TASKS.unknown(v)
         return v
+
+    @field_validator("layout")
+    @classmethod
+    def _known_layout(cls, v: str) -> str:
+        return check_layout(v)
+
+    @model_validator(mode="after")
+    def _layout_allows_task(self) -> SimArmParams:
+        if self.layout in SHARED_LAYOUTS and self.task not in SHARED_LAYOUTS[self.layout].allowed:
+            raise ValueError(
+                f"task {self.task!r} is not allowed in shared layout {self.layout!r} "
+                f"(allowed: {', '.join(SHARED_LAYOUTS[self.layout].allowed)})"
+            )
+        return self
 
 
 class SimArm(Device):
@@ -152,6 +169,7 @@ class SimArm(Device):
                 },
                 "safety": p.safety,
                 "task": p.task,
+                "layout": p.layout,
                 "physics_hz": p.physics_hz,
             },
         )
@@ -176,7 +194,13 @@ class SimArm(Device):
 
     def _reset(self, seed: int | None) -> None:
         seed = self.params.seed if seed is None else seed
-        self.start_episode(make_task(self.params.task), np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        task = make_task(self.params.task)
+        if self.params.layout == "own":
+            self.start_episode(task, rng)
+        else:
+            placement, task = draw_placement(self.params.layout, task, rng)
+            self.start_episode(task, rng, placement)
 
     @property
     def scene(self) -> Scene:

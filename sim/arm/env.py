@@ -53,7 +53,7 @@ from physres.device import Chunk
 from physres.errors import ConfigError
 from physres.sim.arm.device import SimArm
 from physres.sim.arm.scene import Scene
-from physres.sim.arm.shared import SHARED_LAYOUTS, Placement, layouts_allowing
+from physres.sim.arm.shared import Placement, check_layout, draw_placement
 from physres.sim.arm.spec import ACTION_SPEC, ActionSpec
 from physres.sim.arm.tasks import TASKS, ArmTask, PromptError, make_task, parse_prompt
 
@@ -86,15 +86,6 @@ PROPRIO_NAMES = (
     "q7",
 )
 _MAX_PROMPT = 160
-
-
-def check_layout(layout: Any) -> str:
-    if layout in ("own", "shared") or layout in SHARED_LAYOUTS:
-        return str(layout)
-    raise ConfigError(
-        f"layout {layout!r} unknown; expected 'own' (the task's own scene), 'shared' (a shared "
-        f"layout that allows the task) or one of {', '.join(SHARED_LAYOUTS)}"
-    )
 
 
 def normalize_prompt(prompt: Any) -> str:
@@ -237,8 +228,7 @@ class TabletopEnv(gym.Env):
             assert task is not None
             task.sample_params(rng)
         else:
-            placement, task = self._shared_placement(layout, task, rng)
-            placement.sample_params(task, rng)
+            placement, task = draw_placement(layout, task, rng)
         if prompt is None:
             prompt = normalize_prompt(task.prompt(rng))
         self.task, self.prompt, self.placement = task, prompt, placement
@@ -264,34 +254,6 @@ class TabletopEnv(gym.Env):
         info = self._info(success=success)
         info["action_applied"] = a
         return self._obs(state), float(success), terminated, truncated, info
-
-    def _shared_placement(
-        self, layout: str, task: ArmTask | None, rng: np.random.Generator
-    ) -> tuple[Placement, ArmTask]:
-        """A shared layout (redrawn while it cannot hold ``task``, a push to a blocked side),
-        and the task: drawn among the allowed ones when not given."""
-        # drawn first, so a seed gives one shared picture whichever task is asked for
-        seed = int(rng.integers(2**31))
-        if layout == "shared":
-            names = layouts_allowing(task.name) if task is not None else list(SHARED_LAYOUTS)
-        else:
-            names = [layout]
-            if task is not None and task.name not in SHARED_LAYOUTS[layout].allowed:
-                raise ConfigError(
-                    f"task {task.name!r} is not allowed in shared layout {layout!r} "
-                    f"(allowed: {', '.join(SHARED_LAYOUTS[layout].allowed)})"
-                )
-        chosen = SHARED_LAYOUTS[names[int(rng.integers(len(names)))]]
-        for k in range(50):
-            placement = chosen.sample(np.random.default_rng([seed, k]))
-            if task is None:
-                allowed = chosen.allowed
-                task = make_task(allowed[int(rng.integers(len(allowed)))])
-            if placement.allows(task):
-                return placement, task
-        raise ConfigError(  # pragma: no cover - every side is clear in some draws
-            f"shared layout {chosen.name!r}: no draw of 50 allows {task.name} {task.params}"
-        )
 
     def render(self) -> np.ndarray | None:
         if self.render_mode == "rgb_array":

@@ -35,6 +35,7 @@ from physres.sim.arm.tasks import (
     ArmTask,
     PushBowl,
     Wipe,
+    make_task,
     place_bottle_in_bowl,
     place_bottle_on_pedestal,
     place_cup_on_pedestal,
@@ -44,6 +45,8 @@ __all__ = [
     "SHARED_LAYOUTS",
     "Placement",
     "SharedLayout",
+    "check_layout",
+    "draw_placement",
     "layouts_allowing",
     "push_corridor_clear",
     "shared_layout",
@@ -140,6 +143,16 @@ class SharedLayout:
             else:
                 return None
         return placed
+
+
+def check_layout(layout: object) -> str:
+    """``layout`` if it names a layout choice; ConfigError listing the choices if not."""
+    if layout in ("own", "shared") or layout in SHARED_LAYOUTS:
+        return str(layout)
+    raise ConfigError(
+        f"layout {layout!r} unknown; expected 'own' (the task's own scene), 'shared' (a shared "
+        f"layout that allows the task) or one of {', '.join(SHARED_LAYOUTS)}"
+    )
 
 
 def push_corridor_clear(pos: dict[str, np.ndarray], side: str) -> bool:
@@ -239,3 +252,37 @@ def shared_layout(name: str) -> SharedLayout:
             "any layout that allows the task)"
         )
     return SHARED_LAYOUTS[name]
+
+
+def draw_placement(
+    layout: str, task: ArmTask | None, rng: np.random.Generator
+) -> tuple[Placement, ArmTask]:
+    """A placement of ``layout`` (``"shared"``: one of the layouts that allow ``task``) and
+    the task with its free parameters: drawn among the allowed ones when ``task`` is None.
+
+    The placement comes from a seed drawn first from ``rng``, so one seed gives one
+    picture whichever task is asked for; it is redrawn only while it cannot hold
+    ``task`` (a push towards a blocked side).
+    """
+    seed = int(rng.integers(2**31))
+    if layout == "shared":
+        names = layouts_allowing(task.name) if task is not None else list(SHARED_LAYOUTS)
+    else:
+        names = [shared_layout(layout).name]
+        if task is not None and task.name not in SHARED_LAYOUTS[layout].allowed:
+            raise ConfigError(
+                f"task {task.name!r} is not allowed in shared layout {layout!r} "
+                f"(allowed: {', '.join(SHARED_LAYOUTS[layout].allowed)})"
+            )
+    chosen = SHARED_LAYOUTS[names[int(rng.integers(len(names)))]]
+    for k in range(50):
+        placement = chosen.sample(np.random.default_rng([seed, k]))
+        if task is None:
+            allowed = chosen.allowed
+            task = make_task(allowed[int(rng.integers(len(allowed)))])
+        if placement.allows(task):
+            placement.sample_params(task, rng)
+            return placement, task
+    raise ConfigError(  # pragma: no cover - every side is clear in some draws
+        f"shared layout {chosen.name!r}: no draw of 50 allows {task.name} {task.params}"
+    )

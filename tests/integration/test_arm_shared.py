@@ -124,3 +124,16 @@ def test_a_prompt_picks_the_task_in_a_shared_scene() -> None:
 def test_the_expert_succeeds_on_95_percent_of_100_shared_scenes(task: str) -> None:
     result = evaluate_expert(task, range(100), layout="shared")
     assert result.rate >= 0.95, f"{task}: {result.rate:.0%}, failed seeds {result.failed_seeds}"
+
+
+def test_the_sim_arm_device_lays_out_shared_scenes_from_its_config() -> None:
+    """`kind: sim.arm` with `layout: shared` serves a bus run the same scenes as the env."""
+    from physres.sim.arm import SimArm
+
+    with SimArm(task="cup_from_pedestal", layout="shared", seed=3) as arm:
+        assert {"cube", "cup", "bottle", "cloth"} <= set(arm.scene.objects)
+        assert arm.describe().meta["layout"] == "shared" and not arm.success()
+    with pytest.raises(ConfigError, match="'pick_place' is not allowed in shared layout"):
+        SimArm(task="pick_place", layout="bottle_bowl")
+    with pytest.raises(ConfigError, match="layout 'kitchen' unknown"):
+        SimArm(layout="kitchen")
