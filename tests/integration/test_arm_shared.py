@@ -137,3 +137,33 @@ def test_the_sim_arm_device_lays_out_shared_scenes_from_its_config() -> None:
         SimArm(task="pick_place", layout="bottle_bowl")
     with pytest.raises(ConfigError, match="layout 'kitchen' unknown"):
         SimArm(layout="kitchen")
+
+
+def test_shared_demonstrations_record_their_layout_and_replay_from_it(tmp_path) -> None:
+    from physres.datasets import DemoDataset
+    from physres.sim.arm.collect import NoiseConfig, collect
+
+    collect(
+        ["push_bowl"],
+        1,
+        tmp_path,
+        noise=NoiseConfig().scaled(0),
+        render_size=32,
+        layouts=["shared"],
+    )
+    (ep,) = DemoDataset(tmp_path, verify="full")
+    meta = ep.info.meta
+    assert meta["collect_layout"] == "shared" and meta["layout"] in SHARED_LAYOUTS
+    assert meta["allowed"] == list(SHARED_LAYOUTS[meta["layout"]].allowed)
+    env = TabletopEnv(None, render_size=32)
+    try:
+        obs, _ = env.reset(
+            seed=ep.info.seed, options={"task": ep.info.task, "layout": meta["collect_layout"]}
+        )
+        assert obs["prompt"] == ep.prompt
+        for t in range(len(ep)):
+            np.testing.assert_allclose(obs["proprio"], ep["obs.proprio"][t], atol=1e-5)
+            obs, _, _, _, info = env.step(ep["action"][t])
+        assert info["success"] == ep.info.success
+    finally:
+        env.close()
