@@ -206,8 +206,11 @@ class RunControl:
             cmd += ["--bus", self.cfg.name]
             if self.cfg.transport == "tcp":
                 cmd += ["--tcp", f"{self.cfg.host}:{self.cfg.port}"]
+            env = dict(os.environ)
+            if self.cfg.ipc_dir:
+                env["PHYSRES_BUS_IPC_DIR"] = self.cfg.ipc_dir
             with open(log_path, "wb") as log:
-                self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+                self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
             self.info = {
                 "state": "running",
                 "pid": self.proc.pid,

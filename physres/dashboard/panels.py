@@ -38,6 +38,8 @@ PANEL_KINDS = ("readout", "robot", "image", "raster", "text", "heatmap", "traces
 _CHANNEL_FIELDS = ("channel", "ch", "neuron", "address", "addr", "electrode", "unit")
 #: states wider than this are a heat-map (a reservoir); narrower ones are traces (joints)
 HEATMAP_MIN_WIDTH = 16
+#: signals wider than this are a heat-map too (a 64-electrode array is traces, 1,024 features not)
+TRACES_MAX_WIDTH = 256
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,11 @@ RULES: tuple[Rule, ...] = (
         f"state of {HEATMAP_MIN_WIDTH} or more values",
         "heatmap",
         lambda d, n: d.get("carries") == "state" and _numeric(d) and _width(d) >= HEATMAP_MIN_WIDTH,
+    ),
+    Rule(
+        f"a vector of more than {TRACES_MAX_WIDTH} values (image features)",
+        "heatmap",
+        lambda d, n: _numeric(d) and len(_shape(d)) == 1 and _width(d) > TRACES_MAX_WIDTH,
     ),
     Rule(
         "scalar or one value per channel",
