@@ -13,11 +13,10 @@ import httpx
 import numpy as np
 import pytest
 import websockets
+from conftest import Rig, arm_status, start_dashboard, wait_for
 from websockets.exceptions import InvalidStatus
 
 from physres.bus import CommandClient, Publisher
-
-from conftest import Rig, arm_status, start_dashboard, wait_for
 
 
 def _flood(rig: Rig, stop: threading.Event) -> None:
