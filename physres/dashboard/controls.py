@@ -72,21 +72,26 @@ class Controls:
         self.estop_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="estop")
         #: where the web side hands an e-stop request (it then waits on ``estop_pool``)
         self.estop_entry = ThreadPoolExecutor(max_workers=4, thread_name_prefix="estop-entry")
+        self._local = threading.local()
+        self._clients: list[CommandClient] = []
+
+    def _client(self) -> CommandClient:
+        """This thread's own command client, kept: its direct routes to nodes are looked up
+        once, so an e-stop does not first ask the broker where the arm is."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = CommandClient(self.ctx, self.cfg)
+            self._clients.append(client)
+        return client
 
     def _call(self, node: str, command: str, timeout_s: float, **kw: Any) -> dict[str, Any]:
-        client = CommandClient(self.ctx, self.cfg)
         try:
-            return {
-                "node": node,
-                "ok": True,
-                "result": _plain(client.call(node, command, timeout_s=timeout_s, **kw)),
-            }
+            result = self._client().call(node, command, timeout_s=timeout_s, **kw)
         except RemoteError as e:
             return {"node": node, "ok": False, "error": f"{e.remote_type}: {e.remote_message}"}
         except CommandTimeout as e:
             return {"node": node, "ok": False, "error": str(e)}
-        finally:
-            client.close()
+        return {"node": node, "ok": True, "result": _plain(result)}
 
     def _targets(self, command: str) -> list[str]:
         found = self.board.nodes_offering(command)
@@ -161,8 +166,10 @@ class Controls:
         return {**answer, "accepted": shown["accepted"]}
 
     def close(self) -> None:
-        self.estop_entry.shutdown(wait=False, cancel_futures=True)
-        self.estop_pool.shutdown(wait=False, cancel_futures=True)
+        self.estop_entry.shutdown(wait=True, cancel_futures=True)
+        self.estop_pool.shutdown(wait=True, cancel_futures=True)
+        for client in self._clients:
+            client.close()
 
 
 class RunControl:
