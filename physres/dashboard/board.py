@@ -97,7 +97,9 @@ class Board:
                     "name": name,
                     "kind": str(r.get("kind", "")),
                     "state": str(r.get("state", "alive" if r.get("alive") else "gone")),
-                    "health": node_health(r),
+                    "health": r.get("health")
+                    if isinstance(r.get("health"), str)
+                    else node_health(r),
                     "streams": sorted(str(s) for s in streams),
                     "rates_hz": rates,
                     "commands": [c for c in r.get("commands") or [] if isinstance(c, str)],
@@ -124,6 +126,11 @@ class Board:
                 self.reducers[topic] = make_reducer(panel)
                 self.reducers[topic].version = red.version + 1
                 self.layout_version += 1
+
+    def touch_nodes(self) -> None:
+        """Have pages fetch the node message again (a replay's cursor moved)."""
+        with self.lock:
+            self.nodes_version += 1
 
     def node_row(self, name: str) -> Mapping[str, Any] | None:
         return self._rows.get(name)
@@ -180,7 +187,9 @@ class Board:
         """The declared description when the node declares the stream, else what was seen."""
         streams = row.get("streams") if isinstance(row.get("streams"), dict) else {}
         declared = streams.get(stream) if stream else None
-        desc = dict(declared) if isinstance(declared, dict) else dict(seen)
+        desc = (
+            dict(declared) if isinstance(declared, dict) and declared.get("dtype") else dict(seen)
+        )
         if seen.get("arrays") and "arrays" not in desc:
             desc["arrays"] = list(seen["arrays"])
         return choose_panel(topic, desc, row)
