@@ -95,6 +95,7 @@ def _serve_live(cfg: Any, args: argparse.Namespace, token: str | None, console: 
             port=args.port,
             log_level="warning",
             ws="websockets-sansio",
+            timeout_graceful_shutdown=2,  # pages that never close must not hold Ctrl-C up
         )
     finally:
         feed.stop()

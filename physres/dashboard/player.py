@@ -169,6 +169,7 @@ def serve_replay(
             port=port,
             log_level="warning",
             ws="websockets-sansio",
+            timeout_graceful_shutdown=2,  # pages that never close must not hold Ctrl-C up
         )
     finally:
         player.stop()
