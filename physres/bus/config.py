@@ -251,7 +251,9 @@ def bus_from_env(cfg: BusConfig, environ: dict[str, str] | None = None) -> BusCo
     ``PHYSRES_BUS=HOST:PORT``: the broker's TCP address (transport ``tcp``);
     ``PHYSRES_BUS_KEY=PATH``: this machine's secret key (``curve_secret``);
     ``PHYSRES_BUS_BROKER_KEY=PATH``: the broker's public key (``curve_broker``);
-    ``PHYSRES_BUS_ALLOWED=DIR``: the keys a broker here accepts (``curve_allowed``).
+    ``PHYSRES_BUS_ALLOWED=DIR``: the keys a broker here accepts (``curve_allowed``);
+    ``PHYSRES_BUS_IPC_DIR=DIR``: where the ipc sockets are (``ipc_dir``: a process
+    started by another, such as a run started from the dashboard, joins its bus).
     """
     env = os.environ if environ is None else environ
     update: dict[str, object] = {}
@@ -264,6 +266,7 @@ def bus_from_env(cfg: BusConfig, environ: dict[str, str] | None = None) -> BusCo
         ("PHYSRES_BUS_KEY", "curve_secret"),
         ("PHYSRES_BUS_BROKER_KEY", "curve_broker"),
         ("PHYSRES_BUS_ALLOWED", "curve_allowed"),
+        ("PHYSRES_BUS_IPC_DIR", "ipc_dir"),
     ):
         if value := env.get(var):
             update[key] = value
