@@ -266,6 +266,14 @@ class CL1(Device):
             except Exception as e:  # the vendor's failure, whatever its type: latch, name it
                 self._latch(first + k, f"{type(e).__name__}: {e}", e)
             self._collect(tick)
+        self._forget_replayed()
+
+    def _forget_replayed(self) -> None:
+        """cl-sdk keeps every sample, spike and stim it replayed for a recording that may
+        come (3.2 MB per second); with none running, drop them so a long run stays small."""
+        if self._replay is not None and self._recording is None:
+            for cache in ("_recording_samples", "_recording_spikes", "_recording_stims"):
+                getattr(self._neurons, cache, []).clear()
 
     def _latch(self, step: int, why: str, cause: BaseException | None = None) -> None:
         t_s = step * self.params.step_ms / 1000
