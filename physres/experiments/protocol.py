@@ -120,7 +120,12 @@ def run_protocol(
         "fit_score_s": time.perf_counter() - t0 - t_drive,
     }
     timing.update(_device_time(device, task, data, input_rate_hz))
-    if data.closed_loop and hasattr(task, "free_run_score"):
+    events = bool(s_train) and hasattr(s_train[0], "events")
+    if data.closed_loop and hasattr(task, "free_run_score") and events:
+        # a free run feeds each prediction back as the next input; events are binned per
+        # episode, not per step: the one-step score stands, the free run is said skipped
+        metrics["free_run_skipped"] = "the device's state is an event stream"
+    elif data.closed_loop and hasattr(task, "free_run_score"):
         t1 = time.perf_counter()
         phase("free run", False)
         free = task.free_run_score(device, pipe, data, seed=seed)

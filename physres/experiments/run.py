@@ -95,7 +95,11 @@ def run_experiment(
         with session, progress_bar(console, disable=not progress) as bars:
             on_progress = PhaseBars(bars, f"{cfg.task.kind} on {target}")
             res = _protocol(session, task, data, cfg, on_progress)
-            trace = _free_run_trace(session, task, res.readout, data, cfg.seed)
+            trace = (
+                None
+                if "free_run_skipped" in res.metrics
+                else _free_run_trace(session, task, res.readout, data, cfg.seed)
+            )
         result = {
             "status": "ok",
             "task": cfg.task.kind,

@@ -57,8 +57,9 @@ CULTURE_RANGES: tuple[Range, ...] = (
         "burst threshold holding most intervals",
     ),
     Range(
-        "isi_median_ms", 2.0, 50.0, "ms",
-        "Pasquale et al. 2010: the intra-burst ISI peak lies at a few to tens of ms",
+        "isi_median_ms", 2.0, 100.0, "ms",
+        "Pasquale et al. 2010: the intra-burst ISI peak lies at a few to tens of ms and the "
+        "burst threshold near 100 ms; a median below it means most firing is in bursts",
     ),
     Range(
         "isi_cv", 1.0, 10.0, "",

@@ -207,3 +207,16 @@ def test_mock_mea_is_fast_and_still_refuses_unsafe_stimulation() -> None:
     with pytest.raises(SafetyError, match="exceeds CL1's limit"):
         _pulse(mock, [12.0, 0, 0, 0])
     assert set(mock.read()) == {"spikes", "pulses"}  # the same streams as the simulator
+
+
+def test_a_closed_loop_task_scores_its_one_step_and_says_the_free_run_was_skipped() -> None:
+    """Events are binned per episode, so no prediction can be fed back step by step."""
+    from physres import tasks
+    from physres.experiments.protocol import run_protocol
+
+    task = tasks.create("mackey_glass", n_train=300, n_test=100, washout=20, free_run_trials=1)
+    data = task.generate(seed=0)
+    with registry.create("sim.mea", params={**SMALL, "n_stim": 1, "culture": False}) as mea:
+        res = run_protocol(mea, task, data, control=False)
+    assert np.isfinite(res.metrics["nrmse"]) and "nrmse_free" not in res.metrics
+    assert res.metrics["free_run_skipped"] == "the device's state is an event stream"
