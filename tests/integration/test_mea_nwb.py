@@ -33,8 +33,8 @@ name: two_signals_cl1
 seed: 0
 devices:
   culture:
-    kind: drivers.cl1
-    params: {{replay: "{replay}", stim_electrodes: [27, 36], amplitude_ua: 6.0}}
+    kind: {kind}
+    params: {{{replay}stim_electrodes: [27, 36], amplitude_ua: 6.0}}
 task:
   kind: dataset
   params: {{path: "{data}", split: stratified, test_fraction: 0.34, normalise: minmax}}
@@ -60,9 +60,11 @@ def _data(folder: Path) -> Path:
     return path
 
 
-def _run(folder: Path, replay: Path) -> dict:
+def _run(folder: Path, replay: Path | None, kind: str = "drivers.cl1") -> dict:
     data = _data(folder.parent)
-    cfg = parse_config(CONFIG.format(replay=replay, data=data), "two_signals_cl1.yaml")
+    param = f'replay: "{replay}", ' if replay else ""
+    text = CONFIG.format(kind=kind, replay=param, data=data)
+    cfg = parse_config(text, "two_signals_cl1.yaml")
     return run_experiment(cfg, folder, progress=False)
 
 
@@ -177,6 +179,18 @@ def test_acquisition_that_stops_mid_run_leaves_run_json_recording_and_nwb(
     r = export_nwb(out)
     assert r.spikes > 0 and 0 < r.trials < 12
     assert any("not (completely) driven" in n for n in r.notes)
+    assert pynwb.validate(path=str(r.out)) == [] and _inspect(r.out) == []
+
+
+def test_a_sim_mea_run_exports_the_same_way(tmp_path: Path) -> None:
+    """Any MEA kind's run folder: the simulated culture's exports and validates too."""
+    import pynwb
+
+    out = tmp_path / "sim"
+    assert _run(out, None, kind="sim.mea")["status"] == "ok"
+    r = export_nwb(out)
+    assert r.trials == 12 and r.spikes == len(_recorded(out, "spikes"))
+    assert r.pulses == len(_recorded(out, "pulses")) > 0
     assert pynwb.validate(path=str(r.out)) == [] and _inspect(r.out) == []
 
 
