@@ -39,7 +39,7 @@ import numpy as np
 from physres.errors import ConfigError, DataError, RecordingError, RunFolderError
 from physres.mea.params import RAW_RATE_HZ, MEAParams
 
-__all__ = ["MEARun", "NWBExport", "export_nwb", "read_mea_run"]
+__all__ = ["MEARun", "NWBExport", "export_after_run", "export_nwb", "is_mea_kind", "read_mea_run"]
 
 
 @dataclass
@@ -363,3 +363,36 @@ def export_nwb(
         with contextlib.suppress(OSError):
             tmp.unlink()
     return NWBExport(out, len(r.spike_t), len(r.pulse_t), len(r.trials), tuple(r.notes))
+
+
+def is_mea_kind(kind: str) -> bool:
+    """Whether device ``kind`` speaks the MEA interface (its Params are MEAParams)."""
+    from physres import registry
+
+    try:
+        cls, _ = registry.resolve(kind)
+    except ConfigError:
+        return False
+    return issubclass(cls.Params, MEAParams)
+
+
+def export_after_run(folder: str | Path) -> dict[str, Any]:
+    """``physres run``'s last step for an MEA run: ``recording.nwb`` beside the recording.
+
+    Whatever ended the run (a CL1 that stopped mid-way included), what was
+    recorded is exported; this never raises (the run's own outcome is what
+    counts): what went wrong comes back under ``error`` for ``run.json``.
+    """
+    try:
+        r = export_nwb(folder)
+    except ImportError as e:
+        return {"error": f"pynwb is not installed ({e}); pip install 'physres[mea]'"}
+    except Exception as e:  # reported in run.json, never masking how the run ended
+        return {"error": f"{type(e).__name__}: {e}"}
+    return {
+        "file": r.out.name,
+        "spikes": r.spikes,
+        "pulses": r.pulses,
+        "trials": r.trials,
+        "notes": list(r.notes),
+    }

@@ -95,6 +95,8 @@ def _inspect(path: Path) -> list:
 def test_the_export_validates_and_holds_what_was_recorded(cl1_run: Path, tmp_path: Path) -> None:
     import pynwb
 
+    assert json.loads((cl1_run / "run.json").read_text())["nwb"]["file"] == "recording.nwb"
+
     r = export_nwb(cl1_run, tmp_path / "run.nwb")
     assert pynwb.validate(path=str(r.out)) == []
     assert _inspect(r.out) == []
@@ -131,6 +133,7 @@ def test_the_command_writes_next_to_the_run(cl1_run: Path, tmp_path: Path, capsy
 
     run = tmp_path / "copy"
     shutil.copytree(cl1_run, run)
+    (run / "recording.nwb").unlink()  # the run wrote one itself; write it again
     assert main(["export", "nwb", str(run), "--age", "P21D", "--species", "Homo sapiens"]) == 0
     assert (run / "recording.nwb").is_file()
     assert "stimulation pulses" in capsys.readouterr().out
@@ -176,10 +179,12 @@ def test_acquisition_that_stops_mid_run_leaves_run_json_recording_and_nwb(
     assert run["status"] == "failed" and "acquisition stopped at step" in run["reason"]
     info, messages = read_recording(out / "recording.mcap")
     assert sum(1 for _ in messages) > 0 and not info.is_damaged
-    r = export_nwb(out)
-    assert r.spikes > 0 and 0 < r.trials < 12
-    assert any("not (completely) driven" in n for n in r.notes)
-    assert pynwb.validate(path=str(r.out)) == [] and _inspect(r.out) == []
+    # the run itself left the NWB file of what it recorded, and said so in run.json
+    nwb = run["nwb"]
+    assert nwb["file"] == "recording.nwb" and nwb["spikes"] > 0 and 0 < nwb["trials"] < 12
+    assert any("not (completely) driven" in n for n in nwb["notes"])
+    path = out / "recording.nwb"
+    assert pynwb.validate(path=str(path)) == [] and _inspect(path) == []
 
 
 def test_a_sim_mea_run_exports_the_same_way(tmp_path: Path) -> None:
