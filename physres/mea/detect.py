@@ -40,11 +40,10 @@ from numba import njit
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physres.errors import DataError, RuleError
+from physres.mea.params import SPIKE_DTYPE
 
 __all__ = ["SPIKE_DTYPE", "DetectParams", "SpikeDetector", "detect_spikes", "sos_filter"]
 
-#: one spike: device time in ns and the electrode's channel index (as physres.mea.params)
-SPIKE_DTYPE = np.dtype([("t_ns", "<i8"), ("channel", "<i4")])
 
 _JIT = {"cache": True, "fastmath": True, "error_model": "numpy", "nogil": True}
 #: MAD → standard deviation of Gaussian noise
@@ -259,6 +258,7 @@ class SpikeDetector:
         params: DetectParams | None = None,
         *,
         t0_ns: int = 0,
+        holdback: int | None = None,
     ) -> None:
         if n_channels < 1 or not rate_hz > 0:
             raise DataError(
@@ -283,8 +283,9 @@ class SpikeDetector:
         #: rows averaged for the filter's restart level after a blank (0.32 ms at 25 kHz)
         self.lookahead = max(1, round(0.32e-3 * rate_hz))
         #: rows held back from each chunk: a stimulus announced with the next chunk may
-        #: blank ``pre`` of them, and a restart averages ``lookahead`` more
-        self.holdback = self.pre + self.lookahead
+        #: blank ``pre`` of them, and a restart averages ``lookahead`` more (a caller that
+        #: announces every stimulus a chunk ahead may pass ``holdback=0``: no latency)
+        self.holdback = self.pre + self.lookahead if holdback is None else int(holdback)
         self.reset(t0_ns)
 
     def reset(self, t0_ns: int = 0) -> None:
@@ -296,6 +297,7 @@ class SpikeDetector:
         self._pending = np.zeros((0, c), np.float32)  # raw held back (a stimulus may blank it)
         self._next = 0  # absolute sample number of _pending[0]
         self._stims = np.zeros(0, np.int64)  # stimuli whose window may still matter
+        self._blanks = np.zeros((0, 2), np.int64)  # other blanked [start, stop) sample ranges
         self._armed = np.zeros(c, bool)
         self._last = np.full(c, -(2**62), np.int64)
         self._calib_y: list[np.ndarray] = []  # filtered rows while the noise is unknown
@@ -352,6 +354,12 @@ class SpikeDetector:
         self.n_stimuli += int(s.size)
         self._stims = np.union1d(self._stims, s)
 
+    def blank(self, start: int, stop: int) -> None:
+        """Blank samples ``[start, stop)`` too (a gap in the acquired data, say): nothing is
+        detected there and the filter restarts after it, as after a stimulus."""
+        if stop > start:
+            self._blanks = np.concatenate([self._blanks, [[int(start), int(stop)]]])
+
     def flush(self) -> np.ndarray:
         """End of recording: the held-back samples too; a recording shorter than the noise
         window is thresholded with the noise of what there is."""
@@ -362,10 +370,11 @@ class SpikeDetector:
 
     # -------------------------------------------------------------- internals
     def _blank_mask(self, start: int, n: int) -> np.ndarray:
-        if not self._stims.size:
+        if not self._stims.size and not self._blanks.size:
             return np.zeros(n, bool)
-        lo = np.clip(self._stims - self.pre - start, 0, n)
-        hi = np.clip(self._stims + self.post - start, 0, n)
+        lo = np.concatenate([self._stims - self.pre, self._blanks[:, 0]])
+        hi = np.concatenate([self._stims + self.post, self._blanks[:, 1]])
+        lo, hi = np.clip(lo - start, 0, n), np.clip(hi - start, 0, n)
         delta = np.zeros(n + 1, np.int64)
         np.add.at(delta, lo, 1)
         np.add.at(delta, hi, -1)
@@ -394,6 +403,8 @@ class SpikeDetector:
         blank = self._blank_mask(start, n)
         if self._stims.size:  # forget windows that are done with
             self._stims = self._stims[self._stims + self.post > self._next]
+        if self._blanks.size:
+            self._blanks = self._blanks[self._blanks[:, 1] > self._next]
         detect = self.noise_uv is not None
         lo, hi = self._thresholds()
         y, ts, cs = _filter_detect(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physres.mea.detect import SPIKE_DTYPE
+from physres.mea.params import SPIKE_DTYPE
 
 __all__ = ["SyntheticRaw", "spike_waveform", "synthetic_raw"]
 
