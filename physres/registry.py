@@ -216,6 +216,7 @@ DEVICES: Registry[type[Device]] = Registry(
         "drivers.bucket_camera": "physres.drivers.bucket.camera:Camera",
         "drivers.bucket_motors": "physres.drivers.bucket.motorboard:MotorBoard",
         "drivers.bucket": "physres.drivers.bucket.rig:BucketRig",
+        "drivers.cl1": "physres.drivers.mea.cl1:CL1",  # Cortical Labs CL1 (cl API; cl-sdk in CI)
         "drivers.so101": "physres.drivers.arm.so101:SO101",  # the same arm by its model name
         "drivers.arm": "physres.drivers.arm.so101:SO101",  # one family with sim.arm: mock.arm
         "sim.arm": "physres.sim.arm.device:SimArm",

@@ -4,3 +4,5 @@
 Modules are imported by the registry when their kind is used, so a vendor's
 SDK is only needed by the lab that has its rig.
 """
+
+__all__: list[str] = []  # each vendor module exports its own driver

@@ -161,20 +161,11 @@ def mea_io(p: MEAParams) -> tuple[list[StreamSpec], list[InputSpec], dict[str, A
     """
     lay = p.electrodes
     streams = [
-        StreamSpec(
-            name="spikes",
-            dtype=SPIKE_DTYPE.descr,
-            shape=(),
-            carries="events",
-            doc="one record per detected spike: device time (ns) and electrode channel",
-        ),
-        StreamSpec(
-            name="pulses",
-            dtype=SPIKE_DTYPE.descr,
-            shape=(),
-            carries="events",
-            doc="one record per biphasic pulse delivered: onset (ns) and stimulating channel",
-        ),
+        StreamSpec(name=name, dtype=SPIKE_DTYPE.descr, shape=(), carries="events", doc=doc)
+        for name, doc in (
+            ("spikes", "one record per detected spike: device time (ns) and electrode channel"),
+            ("pulses", "one record per biphasic pulse delivered: onset (ns) and its electrode"),
+        )
     ]
     if p.raw:
         streams.append(

@@ -88,6 +88,9 @@ class SimMEA(Device):
     Params = SimMEAParams
     default_kind = "sim.mea"
     clock = "stepped"
+    #: mock mode (``mock.mea``) runs this class's own code with no neurons: fast, and the
+    #: stimulation guard still refuses what a rig would (a mock must not skip safety)
+    mock_transport = True
     params: SimMEAParams
 
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: object) -> None:
@@ -124,7 +127,8 @@ class SimMEA(Device):
     def culture(self) -> Culture:
         """The fixed anatomy, grown from ``params.seed`` on first use."""
         if self._culture is None:
-            self._culture = grow(self.params)
+            p = self.params
+            self._culture = grow(p.model_copy(update={"culture": False}) if self.mock else p)
         return self._culture
 
     @property

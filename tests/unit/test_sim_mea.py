@@ -199,3 +199,11 @@ def test_with_raw_on_the_spikes_are_what_the_detector_finds_in_it() -> None:
     for t in np.arange(1_000_000_000, 3_000_000_000, 500_000_000):
         inside = (found["t_ns"] >= t - 800_000) & (found["t_ns"] < t + 2_000_000)
         assert not inside.any()
+
+
+def test_mock_mea_is_fast_and_still_refuses_unsafe_stimulation() -> None:
+    mock = registry.create("mock.mea", params={"amplitude_ua": 20.0}).connect()
+    assert mock.culture.n == 0  # no neurons to integrate
+    with pytest.raises(SafetyError, match="exceeds CL1's limit"):
+        _pulse(mock, [12.0, 0, 0, 0])
+    assert set(mock.read()) == {"spikes", "pulses"}  # the same streams as the simulator
