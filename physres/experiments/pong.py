@@ -18,7 +18,8 @@ same seed, sensory coding alone, and the same 4 s pause after a miss in
 silence. Rally statistics (hits per rally, aces, long rallies; per minute of
 play) are reported for both, with the loop's latency (read → decide → apply,
 per step) and, with ``realtime: true`` (each step due at t0 + k · step),
-its jitter against that schedule, p50 and p99.
+its period jitter (|period − median period|), p50 and p99, and how far it
+fell behind the schedule at worst.
 
 Any device of the MEA interface plays: ``sim.mea``, ``drivers.cl1``; a
 device whose every stimulation is refused (``drivers.openephys``) cannot.
@@ -107,7 +108,8 @@ class PongRun:
     rallies: list[int] = field(default_factory=list)  # hits of each finished rally
     rally_end_s: list[float] = field(default_factory=list)  # game time it ended
     latency_ms: list[float] = field(default_factory=list)  # read → decide → apply, per step
-    lateness_ms: list[float] = field(default_factory=list)  # step start − schedule (realtime)
+    starts_s: list[float] = field(default_factory=list)  # when each step began (realtime)
+    behind_ms: list[float] = field(default_factory=list)  # step start − schedule (realtime)
     pulses: int = 0
     spikes: int = 0
 
@@ -133,10 +135,14 @@ class PongRun:
             "pulses": self.pulses,
             "spikes": self.spikes,
         }
-        if self.lateness_ms:
-            late = np.asarray(self.lateness_ms)
-            out["jitter_ms_p50"] = float(np.percentile(np.abs(late), 50))
-            out["jitter_ms_p99"] = float(np.percentile(np.abs(late), 99))
+        if len(self.starts_s) > 1:
+            # jitter: how far each step's period strays from step_ms; behind: how late a
+            # step started against the schedule t0 + k · step (it grows while overloaded)
+            period = np.diff(np.asarray(self.starts_s)) * 1e3
+            jitter = np.abs(period - np.median(period))
+            out["jitter_ms_p50"] = float(np.percentile(jitter, 50))
+            out["jitter_ms_p99"] = float(np.percentile(jitter, 99))
+            out["behind_ms_max"] = float(np.max(self.behind_ms))
         return out
 
 
@@ -182,7 +188,9 @@ def play(cfg: PongConfig, feedback: bool) -> PongRun:
                 wait = due - time.perf_counter()
                 if wait > 0:
                     time.sleep(wait)
-                run.lateness_ms.append((time.perf_counter() - due) * 1e3)
+                t_step = time.perf_counter()
+                run.starts_s.append(t_step)
+                run.behind_ms.append((t_step - due) * 1e3)
             t_step = time.perf_counter()
             row = np.zeros(8)
             if paused:
