@@ -59,6 +59,14 @@ def test_spikes_come_from_the_guis_raw_on_the_sample_clock() -> None:
     assert 3.5 <= rate <= 6.5, rate
 
 
+def test_record_puts_the_gui_in_record_mode_until_disconnect() -> None:
+    with gui() as g:
+        with driver(g, record=True) as dev:
+            dev.apply({"stim": STIM[:2]})
+            assert g.mode == "RECORD"
+        assert g.mode == "IDLE"
+
+
 def test_a_pulse_is_refused_before_anything_is_sent() -> None:
     with gui() as g, driver(g) as dev:
         stim = STIM.copy()
