@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -123,8 +123,6 @@ class CL1(Device):
     #: one apply row = one tick of the CL1's loop, whose frames are its clock
     clock = "stepped"
     params: CL1Params
-    #: the vendor's module, swappable for a test that wraps the real one
-    _load_cl: ClassVar = staticmethod(load_cl)
 
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
         super().__init__(name or "cl1", mock=mock, **params)
@@ -170,8 +168,9 @@ class CL1(Device):
     # ---------------------------------------------------------- transport
     def _connect(self) -> None:
         p = self.params
-        cl = type(self)._load_cl(p.replay)
+        cl = load_cl(p.replay)
         self._replay = None
+        self._fault = None  # a new session: a fault latched in the last one is history
         if is_simulator(cl):
             replay = p.replay or os.environ.get(_REPLAY_ENV) or cl._CL_MOCK_REPLAY_PATH
             if replay is None or replay == os.devnull:
@@ -266,6 +265,14 @@ class CL1(Device):
             except Exception as e:  # the vendor's failure, whatever its type: latch, name it
                 self._latch(first + k, f"{type(e).__name__}: {e}", e)
             self._collect(tick)
+        self._forget_replayed()
+
+    def _forget_replayed(self) -> None:
+        """cl-sdk keeps every sample, spike and stim it replayed for a recording that may
+        come (3.2 MB per second); with none running, drop them so a long run stays small."""
+        if self._replay is not None and self._recording is None:
+            for cache in ("_recording_samples", "_recording_spikes", "_recording_stims"):
+                getattr(self._neurons, cache, []).clear()
 
     def _latch(self, step: int, why: str, cause: BaseException | None = None) -> None:
         t_s = step * self.params.step_ms / 1000

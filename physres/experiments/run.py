@@ -236,6 +236,17 @@ def _finish(
         record.info["recording"] = session.recording_stats
     record.finish(exc)
     write_metrics(out, result)
+    if session is not None and session.recording_stats is not None:
+        _export_nwb(out, record, session.cfg.devices[session.target].kind)
+
+
+def _export_nwb(out: Path, record: RunRecord, kind: str) -> None:
+    """An MEA run also leaves ``recording.nwb`` (what was recorded, however the run ended)."""
+    from physres.mea.nwb import export_after_run, is_mea_kind
+
+    if is_mea_kind(kind) and (out / "recording.mcap").is_file():
+        record.info["nwb"] = export_after_run(out)
+        record.write()
 
 
 def _summary(

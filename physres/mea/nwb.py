@@ -39,7 +39,7 @@ import numpy as np
 from physres.errors import ConfigError, DataError, RecordingError, RunFolderError
 from physres.mea.params import RAW_RATE_HZ, MEAParams
 
-__all__ = ["MEARun", "NWBExport", "export_nwb", "read_mea_run"]
+__all__ = ["MEARun", "NWBExport", "export_after_run", "export_nwb", "is_mea_kind", "read_mea_run"]
 
 
 @dataclass
@@ -100,26 +100,30 @@ def _mea_device(folder: Path, cfg: Any, run: dict[str, Any]) -> tuple[str, str, 
 
 
 class _Clock:
-    """Device time → session time: each apply's rows laid end to end (resets restart t_dev)."""
+    """Device time → session time: each apply's rows laid end to end (resets restart t_dev).
 
-    def __init__(self, step_ns: int) -> None:
+    A stepped device answers each apply with chunks tagged by its ``in_seq``; its
+    clock restarts at every reset, so the applies are laid end to end. A
+    wall-clock device (a rig streaming as it goes) publishes untagged chunks on
+    one clock of its own: that clock is the session's (``wall``).
+    """
+
+    def __init__(self, step_ns: int, sent: list[tuple[int, int, np.ndarray]], wall: bool) -> None:
         self.step_ns = step_ns
         self.offset: dict[int, int] = {}  # in_seq → session ns at device time 0
         self.rows: list[np.ndarray] = []  # the rows of every apply, in order
         self.row_t: list[np.ndarray] = []  # session ns of each row's start
-        self._end = 0  # session ns where the last apply ended
-        self._dev_end: int | None = None  # device time where the last apply ended
-        self._base = 0  # session ns at device time 0 in the current segment
-
-    def sent(self, in_seq: int, t_dev: int, rows: np.ndarray) -> None:
-        start = t_dev - len(rows) * self.step_ns
-        if self._dev_end is None or start != self._dev_end:  # first apply, or after a reset
-            self._base = self._end - start  # this segment starts where the last one ended
-        self.offset[in_seq] = self._base
-        self.rows.append(np.asarray(rows, np.float64).reshape(len(rows), -1))
-        self.row_t.append(self._base + start + np.arange(len(rows), dtype=np.int64) * self.step_ns)
-        self._end = self._base + t_dev
-        self._dev_end = t_dev
+        end, dev_end, base = 0, None, 0
+        for in_seq, t_dev, rows in sent:
+            start = t_dev - len(rows) * step_ns
+            if wall:
+                base = 0
+            elif dev_end is None or start != dev_end:  # first apply, or after a reset
+                base = end - start  # this segment starts where the last one ended
+            self.offset[in_seq] = base
+            self.rows.append(np.asarray(rows, np.float64).reshape(len(rows), -1))
+            self.row_t.append(base + start + np.arange(len(rows), dtype=np.int64) * step_ns)
+            end, dev_end = base + t_dev, t_dev
 
     def session_ns(self, in_seq: Any, t_ns: np.ndarray) -> np.ndarray:
         return t_ns + self.offset.get(in_seq, 0) if isinstance(in_seq, int) else t_ns
@@ -150,7 +154,7 @@ def read_mea_run(folder: str | Path) -> MEARun:
             "or `drive: via: local`); NWB export needs the recorded spikes"
         )
     info, messages = read_recording(rec_path, [f"{device}/"])
-    clock = _Clock(params.step_ns)
+    sent: list[tuple[int, int, np.ndarray]] = []
     spikes: list[tuple[Any, np.ndarray]] = []
     pulses: list[tuple[Any, np.ndarray]] = []
     for _, msg in messages:
@@ -158,9 +162,11 @@ def read_mea_run(folder: str | Path) -> MEARun:
             continue
         arr = msg.arrays.get(msg.stream)
         if msg.stream == "sent" and "stim" in msg.arrays:
-            clock.sent(int(msg.meta.get("in_seq", -1)), msg.t_dev, msg.arrays["stim"])
+            sent.append((int(msg.meta.get("in_seq", -1)), msg.t_dev, msg.arrays["stim"]))
         elif msg.stream in ("spikes", "pulses") and arr is not None and arr.dtype.names:
             (spikes if msg.stream == "spikes" else pulses).append((msg.meta.get("in_seq"), arr))
+    tagged = any(isinstance(s, int) for s, _ in (*spikes, *pulses))
+    clock = _Clock(params.step_ns, sent, wall=not tagged and bool(spikes or pulses))
     notes = []
     if info.is_damaged or info.truncated:
         notes.append(f"recording {info.end_reason}: exported the intact records only")
@@ -363,3 +369,36 @@ def export_nwb(
         with contextlib.suppress(OSError):
             tmp.unlink()
     return NWBExport(out, len(r.spike_t), len(r.pulse_t), len(r.trials), tuple(r.notes))
+
+
+def is_mea_kind(kind: str) -> bool:
+    """Whether device ``kind`` speaks the MEA interface (its Params are MEAParams)."""
+    from physres import registry
+
+    try:
+        cls, _ = registry.resolve(kind)
+    except ConfigError:
+        return False
+    return issubclass(cls.Params, MEAParams)
+
+
+def export_after_run(folder: str | Path) -> dict[str, Any]:
+    """``physres run``'s last step for an MEA run: ``recording.nwb`` beside the recording.
+
+    Whatever ended the run (a CL1 that stopped mid-way included), what was
+    recorded is exported; this never raises (the run's own outcome is what
+    counts): what went wrong comes back under ``error`` for ``run.json``.
+    """
+    try:
+        r = export_nwb(folder)
+    except ImportError as e:
+        return {"error": f"pynwb is not installed ({e}); pip install 'physres[mea]'"}
+    except Exception as e:  # reported in run.json, never masking how the run ended
+        return {"error": f"{type(e).__name__}: {e}"}
+    return {
+        "file": r.out.name,
+        "spikes": r.spikes,
+        "pulses": r.pulses,
+        "trials": r.trials,
+        "notes": list(r.notes),
+    }

@@ -92,6 +92,8 @@ PRESETS: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
 #: Gram matrix, several copies to fit): the camera path's 32×32 INTER_AREA grid instead.
 SUBSTRATE_DEFAULTS: dict[str, dict[str, Any]] = {
     "sim.bucket": {"frame_shape": (32, 32)},
+    # the chip of examples/neuromorphic_xor.yaml: regular spike sources, 20 ms steps
+    "sim.neuromorphic": {"encoding": "regular", "noise": 0.02, "rate_hz": 50},
 }
 
 

@@ -156,8 +156,13 @@ def test_acquisition_that_stops_mid_run_is_latched_with_the_step_and_reason(
     finally:
         dev.disconnect()
     assert len(before) > 0
+    first_recording = dev.vendor_recording
+    with dev:  # a new session starts clean (and its own CL1 recording)
+        assert dev.fault is None
+        dev.apply({"stim": np.zeros((5, 4))})
     # the CL1's own recording of the session was stopped and kept
-    view = RecordingView(dev.vendor_recording)
+    assert dev.vendor_recording != first_recording
+    view = RecordingView(first_recording)
     try:
         assert view.attributes["application"] == {"physres_device": "cl1"}
         assert view.attributes["duration_frames"] >= 25 * 250

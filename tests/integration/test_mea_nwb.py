@@ -33,8 +33,8 @@ name: two_signals_cl1
 seed: 0
 devices:
   culture:
-    kind: drivers.cl1
-    params: {{replay: "{replay}", stim_electrodes: [27, 36], amplitude_ua: 6.0}}
+    kind: {kind}
+    params: {{{replay}stim_electrodes: [27, 36], amplitude_ua: 6.0}}
 task:
   kind: dataset
   params: {{path: "{data}", split: stratified, test_fraction: 0.34, normalise: minmax}}
@@ -60,9 +60,11 @@ def _data(folder: Path) -> Path:
     return path
 
 
-def _run(folder: Path, replay: Path) -> dict:
+def _run(folder: Path, replay: Path | None, kind: str = "drivers.cl1") -> dict:
     data = _data(folder.parent)
-    cfg = parse_config(CONFIG.format(replay=replay, data=data), "two_signals_cl1.yaml")
+    param = f'replay: "{replay}", ' if replay else ""
+    text = CONFIG.format(kind=kind, replay=param, data=data)
+    cfg = parse_config(text, "two_signals_cl1.yaml")
     return run_experiment(cfg, folder, progress=False)
 
 
@@ -92,6 +94,8 @@ def _inspect(path: Path) -> list:
 
 def test_the_export_validates_and_holds_what_was_recorded(cl1_run: Path, tmp_path: Path) -> None:
     import pynwb
+
+    assert json.loads((cl1_run / "run.json").read_text())["nwb"]["file"] == "recording.nwb"
 
     r = export_nwb(cl1_run, tmp_path / "run.nwb")
     assert pynwb.validate(path=str(r.out)) == []
@@ -129,6 +133,7 @@ def test_the_command_writes_next_to_the_run(cl1_run: Path, tmp_path: Path, capsy
 
     run = tmp_path / "copy"
     shutil.copytree(cl1_run, run)
+    (run / "recording.nwb").unlink()  # the run wrote one itself; write it again
     assert main(["export", "nwb", str(run), "--age", "P21D", "--species", "Homo sapiens"]) == 0
     assert (run / "recording.nwb").is_file()
     assert "stimulation pulses" in capsys.readouterr().out
@@ -174,9 +179,23 @@ def test_acquisition_that_stops_mid_run_leaves_run_json_recording_and_nwb(
     assert run["status"] == "failed" and "acquisition stopped at step" in run["reason"]
     info, messages = read_recording(out / "recording.mcap")
     assert sum(1 for _ in messages) > 0 and not info.is_damaged
+    # the run itself left the NWB file of what it recorded, and said so in run.json
+    nwb = run["nwb"]
+    assert nwb["file"] == "recording.nwb" and nwb["spikes"] > 0 and 0 < nwb["trials"] < 12
+    assert any("not (completely) driven" in n for n in nwb["notes"])
+    path = out / "recording.nwb"
+    assert pynwb.validate(path=str(path)) == [] and _inspect(path) == []
+
+
+def test_a_sim_mea_run_exports_the_same_way(tmp_path: Path) -> None:
+    """Any MEA kind's run folder: the simulated culture's exports and validates too."""
+    import pynwb
+
+    out = tmp_path / "sim"
+    assert _run(out, None, kind="sim.mea")["status"] == "ok"
     r = export_nwb(out)
-    assert r.spikes > 0 and 0 < r.trials < 12
-    assert any("not (completely) driven" in n for n in r.notes)
+    assert r.trials == 12 and r.spikes == len(_recorded(out, "spikes"))
+    assert r.pulses == len(_recorded(out, "pulses")) > 0
     assert pynwb.validate(path=str(r.out)) == [] and _inspect(r.out) == []
 
 
