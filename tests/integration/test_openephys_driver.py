@@ -152,3 +152,6 @@ def test_a_run_whose_acquisition_stops_keeps_its_recording_and_says_why(tmp_path
     topics = [m.topic for _, m in msgs]
     assert not info.truncated
     assert topics.count("mea/sent") >= 3 and "mea/spikes" in topics
+    # and the NWB file of what was recorded, written however the run ended
+    assert "error" not in run["nwb"], run["nwb"]
+    assert (out / "recording.nwb").is_file() and run["nwb"]["spikes"] > 0
