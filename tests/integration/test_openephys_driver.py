@@ -113,6 +113,16 @@ def test_acquisition_that_stops_mid_run_ends_with_the_reason() -> None:
         assert steps >= 20, "everything before the stop was delivered"
 
 
+def test_an_experiment_that_falls_far_behind_the_acquisition_is_stopped() -> None:
+    """Buffering without bound would fill the memory (6.4 MB/s of 64-channel raw)."""
+    import time
+
+    with gui() as g, driver(g, raw=True, max_backlog_s=0.3) as dev:
+        time.sleep(0.8)  # the GUI keeps sending; nobody steps
+        with pytest.raises(DeviceError, match="fell .* behind the acquisition"):
+            dev.apply({"stim": STIM})
+
+
 def test_no_gui_is_a_clear_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
