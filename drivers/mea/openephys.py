@@ -101,6 +101,9 @@ class OpenEphysParams(MEAParams):
     record: bool = False
     #: no data for this long while waiting for a step: ask the GUI whether it still acquires
     stall_s: float = Field(2.0, gt=0, le=600, allow_inf_nan=False)
+    #: acquired samples not yet consumed by steps, at most (s): beyond it the run stops
+    #: with that reason instead of buffering without bound (64 channels: 6.4 MB/s of raw)
+    max_backlog_s: float = Field(120.0, gt=0, le=3600, allow_inf_nan=False)
     #: HTTP request timeout
     http_timeout_s: float = Field(3.0, gt=0, le=60, allow_inf_nan=False)
     #: channel_num in the GUI's stream of each electrode (index = electrode); None: the same
@@ -537,10 +540,17 @@ class OpenEphys(Device):
         self._cv.notify_all()
 
     def _append(self, raw: np.ndarray, spikes: np.ndarray) -> None:
-        self._buf.append(raw)
+        if self.params.raw:  # without raw: true only the count is kept, never the samples
+            self._buf.append(raw)
         self._received += len(raw)
         if len(spikes):
             self._spike_buf.append(spikes)
+        behind = (self._received - self._buf_start) / RAW_RATE_HZ
+        if behind > self.params.max_backlog_s:
+            self._latch(
+                f"the experiment fell {behind:.0f} s behind the acquisition (max_backlog_s "
+                f"{self.params.max_backlog_s:g}): apply steps as fast as the GUI sends them"
+            )
 
     def _latch(self, reason: str) -> None:
         with self._cv:
@@ -640,11 +650,13 @@ class OpenEphys(Device):
         t_lo = lo * 1_000_000_000 // RAW_RATE_HZ
         t_hi = hi * 1_000_000_000 // RAW_RATE_HZ
         with self._cv:
-            raw = np.concatenate(self._buf) if len(self._buf) > 1 else self._buf[0]
-            off = lo - self._buf_start
-            step_raw = raw[off : off + hi - lo]
-            rest = raw[off + hi - lo :]
-            self._buf, self._buf_start = ([rest] if len(rest) else []), hi
+            if self.params.raw:
+                raw = np.concatenate(self._buf) if len(self._buf) > 1 else self._buf[0]
+                off = lo - self._buf_start
+                step_raw = raw[off : off + hi - lo]
+                rest = raw[off + hi - lo :]
+                self._buf = [rest] if len(rest) else []
+            self._buf_start = hi
             spikes = np.concatenate(self._spike_buf) if self._spike_buf else None
             later = None if spikes is None else spikes[spikes["t_ns"] >= t_hi]
             self._spike_buf = [later] if later is not None and len(later) else []

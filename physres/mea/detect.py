@@ -197,32 +197,6 @@ def _filter_detect(
     return y, ts[:k], cs[:k]
 
 
-@njit(**_JIT)
-def _detect_kernel(
-    y: np.ndarray,
-    blank: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    armed: np.ndarray,
-    last: np.ndarray,
-    t0: np.int64,
-    refractory: np.int64,
-    cap: np.int64,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The crossing scan alone, over rows filtered earlier (the noise-estimate window)."""
-    n_t, n_c = y.shape
-    ts = np.empty(cap, np.int64)
-    cs = np.empty(cap, np.int32)
-    k = 0
-    for t in range(n_t):
-        if blank[t]:
-            for c in range(n_c):
-                armed[c] = False
-            continue
-        k = _scan_row(y[t], t0 + t, lo, hi, armed, last, refractory, ts, cs, k)
-    return ts[:k], cs[:k]
-
-
 def sos_filter(x: np.ndarray, sos: np.ndarray) -> np.ndarray:
     """What ``scipy.signal.sosfilt(sos, x, axis=0)`` computes on (T, C), in float32, by the
     detector's own kernel (from rest; the tests hold the two together)."""
@@ -300,9 +274,9 @@ class SpikeDetector:
         self._blanks = np.zeros((0, 2), np.int64)  # other blanked [start, stop) sample ranges
         self._armed = np.zeros(c, bool)
         self._last = np.full(c, -(2**62), np.int64)
-        self._calib_y: list[np.ndarray] = []  # filtered rows while the noise is unknown
-        self._calib_blank: list[np.ndarray] = []
-        self._calib_t0 = 0
+        #: chunks (raw, rows, blank, start, filtered) while the noise is unknown
+        self._calib: list[tuple[np.ndarray, int, np.ndarray, int, np.ndarray]] = []
+        self._calib_state: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.noise_uv: np.ndarray | None = None
         self._lohi: tuple[np.ndarray, np.ndarray] | None = None  # thresholds, once known
         if self.p.noise_uv is not None:
@@ -364,7 +338,7 @@ class SpikeDetector:
         """End of recording: the held-back samples too; a recording shorter than the noise
         window is thresholded with the noise of what there is."""
         out = self._run(len(self._pending))
-        if self.noise_uv is None and self._calib_y:
+        if self.noise_uv is None and self._calib:
             out = np.concatenate([out, self._calibrate()])
         return out
 
@@ -397,7 +371,7 @@ class SpikeDetector:
     def _run(self, n: int) -> np.ndarray:
         if n <= 0:
             return np.zeros(0, SPIKE_DTYPE)
-        x, self._pending = self._pending, self._pending[n:]
+        x, self._pending = np.ascontiguousarray(self._pending), self._pending[n:]
         start = self._next
         self._next += n
         blank = self._blank_mask(start, n)
@@ -405,46 +379,48 @@ class SpikeDetector:
             self._stims = self._stims[self._stims + self.post > self._next]
         if self._blanks.size:
             self._blanks = self._blanks[self._blanks[:, 1] > self._next]
-        detect = self.noise_uv is not None
-        lo, hi = self._thresholds()
-        y, ts, cs = _filter_detect(
-            np.ascontiguousarray(x), np.int64(n), np.int64(self.lookahead), self._sos32,
-            self._zi32, blank, self._z, self._was_blank,
-            detect, lo, hi, self._armed, self._last, np.int64(start),
-            np.int64(self.refractory), np.int64(_capacity(n, self.n_channels, self.refractory)),
-        )  # fmt: skip
-        if detect:
-            return self._events(ts, cs)
-        if not self._calib_y:
-            self._calib_t0 = start
-        self._calib_y.append(y)
-        self._calib_blank.append(blank)
-        if sum(int((~b).sum()) for b in self._calib_blank) < self.noise_samples:
+        if self.noise_uv is not None:
+            return self._filter(x, n, blank, start, detect=True)[1]
+        if not self._calib:  # filter state at the start, to filter again once calibrated
+            self._calib_state = (self._z.copy(), self._was_blank.copy(), self._armed.copy())
+        y, _ = self._filter(x, n, blank, start, detect=False)
+        self._calib.append((x, n, blank, start, y))
+        if sum(int((~c[2]).sum()) for c in self._calib) < self.noise_samples:
             return np.zeros(0, SPIKE_DTYPE)
         return self._calibrate()
 
+    def _filter(
+        self, x: np.ndarray, n: int, blank: np.ndarray, start: int, *, detect: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self._thresholds()
+        y, ts, cs = _filter_detect(
+            x, np.int64(n), np.int64(self.lookahead), self._sos32, self._zi32, blank, self._z,
+            self._was_blank, detect, lo, hi, self._armed, self._last, np.int64(start),
+            np.int64(self.refractory), np.int64(_capacity(n, self.n_channels, self.refractory)),
+        )  # fmt: skip
+        return y, self._events(ts, cs)
+
     def _calibrate(self) -> np.ndarray:
-        """Noise from the first ``noise_samples`` unblanked rows, then detection over all
-        rows buffered so far (so the thresholds do not depend on how raw was chunked)."""
-        y = np.concatenate(self._calib_y)
-        blank = np.concatenate(self._calib_blank)
-        self._calib_y, self._calib_blank = [], []
+        """Noise from the first ``noise_samples`` unblanked rows, then the buffered rows
+        filtered again, detecting (so thresholds do not depend on how raw was chunked)."""
+        chunks, self._calib = self._calib, []
+        y = np.concatenate([c[4] for c in chunks])
+        blank = np.concatenate([c[2] for c in chunks])
         quiet = y[~blank][: self.noise_samples]
         if len(quiet) == 0:
             quiet = y
         step = max(1, len(quiet) // 20_000)  # a median of 20k samples per channel is plenty
         mad = np.median(np.abs(quiet[::step]), axis=0)
         self.noise_uv = np.maximum(mad * _MAD_TO_SIGMA, 1e-6)
-        lo, hi = self._thresholds()
-        ts, cs = _detect_kernel(
-            y, blank, lo, hi, self._armed, self._last, np.int64(self._calib_t0),
-            np.int64(self.refractory),
-            np.int64(_capacity(len(y), self.n_channels, self.refractory)),
-        )  # fmt: skip
-        return self._events(ts, cs)
+        z, was_blank, armed = self._calib_state
+        self._z[:], self._was_blank[:], self._armed[:] = z, was_blank, armed
+        events = [self._filter(x, n, b, start, detect=True)[1] for x, n, b, start, _ in chunks]
+        return np.concatenate(events)
 
     def _events(self, ts: np.ndarray, cs: np.ndarray) -> np.ndarray:
         out = np.empty(len(ts), SPIKE_DTYPE)
+        if not len(ts):
+            return out
         out["t_ns"] = self.t0_ns + self.sample_ns(ts)
         out["channel"] = cs
         self.n_spikes += len(out)

@@ -59,6 +59,14 @@ def test_spikes_come_from_the_guis_raw_on_the_sample_clock() -> None:
     assert 3.5 <= rate <= 6.5, rate
 
 
+def test_record_puts_the_gui_in_record_mode_until_disconnect() -> None:
+    with gui() as g:
+        with driver(g, record=True) as dev:
+            dev.apply({"stim": STIM[:2]})
+            assert g.mode == "RECORD"
+        assert g.mode == "IDLE"
+
+
 def test_a_pulse_is_refused_before_anything_is_sent() -> None:
     with gui() as g, driver(g) as dev:
         stim = STIM.copy()
@@ -105,6 +113,16 @@ def test_acquisition_that_stops_mid_run_ends_with_the_reason() -> None:
         assert steps >= 20, "everything before the stop was delivered"
 
 
+def test_an_experiment_that_falls_far_behind_the_acquisition_is_stopped() -> None:
+    """Buffering without bound would fill the memory (6.4 MB/s of 64-channel raw)."""
+    import time
+
+    with gui() as g, driver(g, raw=True, max_backlog_s=0.3) as dev:
+        time.sleep(0.8)  # the GUI keeps sending; nobody steps
+        with pytest.raises(DeviceError, match="fell .* behind the acquisition"):
+            dev.apply({"stim": STIM})
+
+
 def test_no_gui_is_a_clear_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -144,3 +162,6 @@ def test_a_run_whose_acquisition_stops_keeps_its_recording_and_says_why(tmp_path
     topics = [m.topic for _, m in msgs]
     assert not info.truncated
     assert topics.count("mea/sent") >= 3 and "mea/spikes" in topics
+    # and the NWB file of what was recorded, written however the run ended
+    assert "error" not in run["nwb"], run["nwb"]
+    assert (out / "recording.nwb").is_file() and run["nwb"]["spikes"] > 0

@@ -148,3 +148,16 @@ def test_acquisition_can_stop_by_itself() -> None:
             time.sleep(0.02)
         assert g.mode == "IDLE" and g.stop_reason == "fault"
         assert official_client(g).status() == "IDLE"
+
+
+def test_the_simulated_culture_feeds_the_emulated_gui_and_rewinds() -> None:
+    from physres.sim.openephys.sources import CultureSource
+
+    source = CultureSource({"n_neurons": 100, "seed": 2})
+    first = source(500)
+    assert first.shape == (500, 64) and first.dtype == np.float32
+    assert np.isfinite(first).all() and 1.0 < first.std() < 1000.0  # µV of noise and spikes
+    source.rewind()
+    np.testing.assert_array_equal(source(500), first)  # each acquisition plays it again
+    with pytest.raises(ValueError, match="whole steps of 250"):
+        source(100)
