@@ -6,10 +6,11 @@ table top (z = 0), x points away from the robot, y to its left. Objects that
 from primitive shapes; the coffee cup is ``objects/mug.urdf``'s mesh drawn over
 primitives; the wiping cloth is ``cloth_z_up.obj`` loaded as a mass-spring soft
 body (25 nodes), which needs pybullet's deformable world
-(``RESET_USE_DEFORMABLE_WORLD``). That world steps a scene without soft bodies
-about as fast as the rigid one, but a cloth in it costs roughly four times the
-physics of the rest of the scene, so ``build(deformable=True)`` is asked for
-only by layouts that hold a cloth (``bench/arm.py`` measures both).
+(``RESET_USE_DEFORMABLE_WORLD``). The rigid tasks keep 0.94 of their speed in
+that world (``bench/arm.py --worlds``) and a cloth makes each physics step
+several times dearer, so ``build(deformable=True)`` is asked for only by
+layouts that hold a cloth; the others keep the rigid world (and, per seed,
+their trajectories).
 
 Rendering speed is set by triangle count: the stock Panda's visual meshes have
 ~60k vertices, its collision meshes ~4k, and the tiny renderer draws the latter

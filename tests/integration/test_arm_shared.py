@@ -167,3 +167,40 @@ def test_shared_demonstrations_record_their_layout_and_replay_from_it(tmp_path) 
         assert info["success"] == ep.info.success
     finally:
         env.close()
+
+
+def test_collect_refuses_a_layout_that_cannot_hold_a_task_before_running_anything(
+    tmp_path,
+) -> None:
+    import argparse
+
+    from physres.sim.arm.dataset_cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    out = tmp_path / "demos"
+    args = parser.parse_args(
+        [
+            "robot",
+            "collect",
+            "--tasks",
+            "pick_place",
+            "--layout",
+            "bottle_bowl",
+            "--episodes",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    with pytest.raises(
+        ConfigError, match=r"--layout bottle_bowl: it does not allow \['pick_place'\]"
+    ):
+        args.func(args)
+    assert not out.exists()
+    assert (
+        parser.parse_args(
+            ["robot", "collect", "--episodes", "1", "--out", str(out), "--shared"]
+        ).layout
+        == "both"
+    )
