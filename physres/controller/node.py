@@ -171,7 +171,7 @@ class ControllerNode(Service):
                         node.errors.record(e)
                 self._tick(node, client)
         finally:
-            client.sock.close(linger=0)
+            client.close()
             node.close()
 
     def _take(self, node: Node, client: CommandClient, msg: Any) -> None:
