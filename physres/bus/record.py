@@ -30,6 +30,7 @@ damaged first chunk does not orphan the topic's later messages.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -57,6 +58,7 @@ from physres.bus.dtypes import dtype_from_wire
 from physres.bus.guard import LoopErrors
 from physres.bus.mcapscan import MAGIC, Damage, Scan, seal, unseal, walk
 from physres.bus.node import Node
+from physres.bus.nodelister import NodeLister
 from physres.bus.pubsub import Subscriber, stream_key
 from physres.bus.service import Service
 from physres.bus.sockets import recv_frames
@@ -96,6 +98,8 @@ COMPRESSIONS = {
     "none": CompressionType.NONE,
 }
 _CHANNEL_NOTE = "physres.channel"
+#: metadata record naming one node as the broker listed it (``physres.node.<name>``)
+NODE_NOTE = "physres.node."
 
 
 def _host_time(header: bytes) -> int:
@@ -210,6 +214,23 @@ class RecordingWriter:
         self.count += 1
         if time.monotonic() >= self._next_flush:
             self.flush()
+
+    def note_node(self, row: dict[str, Any]) -> None:
+        """Keep what a node declared (kind, streams, commands) beside its messages.
+
+        A replay then describes each stream as its node did live (the dashboard
+        picks the same panels), not from what its messages happen to hold.
+        """
+        self._w.add_metadata(
+            NODE_NOTE + str(row["name"]),
+            seal(
+                {
+                    "kind": str(row.get("kind", "")),
+                    "streams": json.dumps(row.get("streams") or {}, default=str),
+                    "commands": json.dumps(row.get("commands") or [], default=str),
+                }
+            ),
+        )
 
     def flush(self) -> None:
         """Close the chunk in progress; hand all to the OS (what ``kill -9`` cannot take)."""
@@ -487,6 +508,7 @@ class Recorder(Service):
         node.watch(sub)  # `physres ls` shows the recorder's drops and garbage
         node.errors = self.errors  # ... and what its loop contained, as `errors`
         node.command("stats", lambda: {"messages": writer.count, "path": str(self.path)})
+        lister = NodeLister(self.ctx, self.cfg, skip=self.name).start()
         self._serving()
         end = None if duration_s is None else time.monotonic() + duration_s
         poll_ms = int(min(self.flush_s, self.cfg.heartbeat_s) * 1000)
@@ -496,6 +518,8 @@ class Recorder(Service):
                     self._drain(sub, writer, limit=10_000)
                 try:
                     node.spin_once(0)
+                    for row in lister.changed():
+                        writer.note_node(row)
                     if time.monotonic() >= writer._next_flush:
                         writer.flush()
                 except Exception as e:
@@ -515,6 +539,7 @@ class Recorder(Service):
                 "faults": dict(self.errors.counts),
                 "streams": sub.seq.as_dict(),
             }
+            lister.stop()
             try:
                 writer.close(self.end_reason)
             finally:

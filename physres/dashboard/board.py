@@ -157,21 +157,33 @@ class Board:
                     faults[msg.source] = {k: str(v)[:300] for k, v in msg.meta.items()}
             return
         with self.lock:
-            red = self.reducers.get(topic)
+            red = self._reducer(msg)
             if red is None:
-                if len(self.reducers) >= MAX_PANELS:
-                    self.overflow += 1
-                    return
-                red = make_reducer(self._panel_for(msg))
-                if isinstance(red, RobotReducer) and self.prompt:
-                    red.note_prompt(self.prompt)
-                self.reducers[topic] = red
-                self.layout_version += 1
+                self.overflow += 1
+                return
             red.feed(msg)
             if stream == "sent":
                 robot = self.reducers.get(f"{msg.source}/image")
                 if isinstance(robot, RobotReducer):
                     robot.note_actions(msg)
+
+    def add_panel(self, msg: Message) -> None:
+        """Make ``msg``'s panel without showing ``msg`` (a replay lays out every topic first)."""
+        with self.lock:
+            self._reducer(msg)
+
+    def _reducer(self, msg: Message) -> Reducer | None:
+        """The panel of ``msg``'s topic, made on first sight; None past MAX_PANELS."""
+        red = self.reducers.get(msg.topic)
+        if red is None:
+            if len(self.reducers) >= MAX_PANELS:
+                return None
+            red = make_reducer(self._panel_for(msg))
+            if isinstance(red, RobotReducer) and self.prompt:
+                red.note_prompt(self.prompt)
+            self.reducers[msg.topic] = red
+            self.layout_version += 1
+        return red
 
     def _panel_for(self, msg: Message) -> Panel:
         row = self._rows.get(msg.source) or {}

@@ -72,8 +72,11 @@ class Rule:
 
 
 def _dtype(d: Mapping[str, Any]) -> np.dtype | None:
+    """The stream's element type; None when it has none (a message of meta only) or a bad one."""
+    if d.get("dtype") is None:
+        return None
     try:
-        return dtype_from_wire(d.get("dtype", "<f8"))
+        return dtype_from_wire(d["dtype"])
     except ValueError:
         return None
 
@@ -193,8 +196,9 @@ def describe_message(msg: Message) -> dict[str, Any]:
     channel field are events, a message's ``text`` meta is text.
     """
     arrays = msg.arrays
-    if not arrays:
-        return {"carries": "text", "arrays": []} if "text" in msg.meta else {"arrays": []}
+    if not arrays:  # meta only: a text, or a state in words (shown as its latest value)
+        texty = "text" in msg.meta or "prompt" in msg.meta
+        return {"carries": "text", "arrays": []} if texty else {"arrays": []}
     first = next(iter(arrays.values()))
     d: dict[str, Any] = {
         "dtype": dtype_to_wire(first.dtype),

@@ -4,14 +4,16 @@ The recording is read once (damaged stretches skipped and counted, as
 ``physres info`` does) and held in memory. Seeking to ``t`` clears the panels
 and folds in the messages of the ``window_s`` before it, so every panel shows
 what it would have shown live at that moment; playing feeds messages as their
-recorded times come, at ``speed``. A recording carries the data, not the
-nodes' command lists, so a camera shows as a camera panel (there is no arm to
-stop in a file).
+recorded times come, at ``speed``. The recorder notes what each node
+declared (``physres.node.<name>`` metadata), so streams get the panels they
+got live; a recording made without those notes is described from its
+messages. The controls do nothing here: there is no arm to stop in a file.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 import queue
 import time
 from collections import Counter
@@ -20,11 +22,20 @@ from pathlib import Path
 from typing import Any
 
 from physres.bus.codec import Message
-from physres.bus.record import read_recording
+from physres.bus.record import NODE_NOTE, read_recording
 from physres.bus.service import Service
 from physres.dashboard.board import Board
 
 __all__ = ["Player", "serve_replay"]
+
+
+def _json(text: Any, kind: type) -> Any:
+    """A recorded note's JSON value when it is of ``kind``, else None (a damaged note)."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return value if isinstance(value, kind) else None
 
 
 class Player(Service):
@@ -50,24 +61,39 @@ class Player(Service):
         self._next = 0  # index of the first message after the cursor
         self._requests: queue.Queue[tuple[str, int | None]] = queue.Queue()
         self._rows()
+        firsts: dict[str, Message] = {}
+        for _t, m in self.messages:
+            firsts.setdefault(m.topic, m)
+        for m in firsts.values():  # every topic has its panel from the start
+            board.add_panel(m)
 
     def _rows(self) -> None:
+        """The node list as recorded (what each node declared), with its message counts."""
         by_source: dict[str, Counter[str]] = {}
         for _t, m in self.messages:
             by_source.setdefault(m.source, Counter())[m.stream] += 1
-        self.board.set_nodes(
-            [
+        declared = {
+            name[len(NODE_NOTE) :]: entries
+            for name, entries in self.info.metadata.items()
+            if name.startswith(NODE_NOTE)
+        }
+        rows = []
+        for src in sorted(set(by_source) | set(declared)):
+            note = declared.get(src, {})
+            counts = by_source.get(src, Counter())
+            streams = _json(note.get("streams"), dict) or {s: {} for s in counts}
+            rows.append(
                 {
                     "name": src,
-                    "kind": "recorded",
+                    "kind": note.get("kind") or "recorded",
                     "state": "recorded",
                     "health": "ok",
-                    "streams": {s: {} for s in counts},
+                    "streams": streams,
+                    "commands": _json(note.get("commands"), list) or [],
                     "published": dict(counts),
                 }
-                for src, counts in sorted(by_source.items())
-            ]
-        )
+            )
+        self.board.set_nodes(rows)
 
     def state(self) -> dict[str, Any]:
         return {

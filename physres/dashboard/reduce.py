@@ -368,7 +368,7 @@ class ReadoutReducer(Reducer):
 
 
 class TextReducer(Reducer):
-    """The last few texts (a message's ``text`` meta, or a byte array of UTF-8)."""
+    """The last few texts (a message's ``text`` or ``prompt`` meta, or a byte array of UTF-8)."""
 
     max_hz = 5.0
     keep = 20
@@ -378,7 +378,7 @@ class TextReducer(Reducer):
         self.lines: deque[str] = deque(maxlen=self.keep)
 
     def _feed(self, msg: Message) -> None:
-        text = msg.meta.get("text")
+        text = msg.meta.get("text", msg.meta.get("prompt"))
         if text is None and msg.arrays:
             a = next(iter(msg.arrays.values()))
             if a.dtype == np.uint8:

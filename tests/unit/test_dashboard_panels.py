@@ -81,10 +81,15 @@ def test_the_last_rule_takes_anything() -> None:
         ({"u": np.zeros((40, 1))}, None, "continuous"),
         ({"small": np.zeros((1, 4, 4), np.uint8)}, None, "continuous"),  # too small for a frame
         ({}, {"text": "put the cube in the tray"}, "text"),
+        ({}, {"prompt": "push the cube left"}, "text"),  # what a controller is told
+        ({}, {"state": "done", "frame_seq": 12}, None),  # a state in words: its latest value
     ],
 )
 def test_undeclared_topics_are_described_from_their_first_message(
-    arrays: dict, meta: dict | None, carries: str
+    arrays: dict, meta: dict | None, carries: str | None
 ) -> None:
     msg = decode(encode("dev", "x", 0, arrays, meta=meta))
-    assert describe_message(msg).get("carries") == carries
+    desc = describe_message(msg)
+    assert desc.get("carries") == carries
+    if carries is None:
+        assert choose_panel("ctrl/state", desc).kind == "value"

@@ -151,13 +151,17 @@ const RENDERERS = {
   value(p, s) { p.pre.textContent = s.text || ""; },
 };
 
+const ORDER = ["robot", "image", "readout", "raster", "heatmap", "traces", "text", "value"];
+
 function makePanel(spec) {
   const box = el("div", "panel");
   box.dataset.id = spec.id; box.dataset.kind = spec.kind;
+  box.style.order = String(ORDER.indexOf(spec.kind));  // cameras and scores first
+  box.title = `panel chosen by the rule: ${spec.rule}`;
   box.append(el("h3", "", `${spec.title} — ${spec.kind}`));
   const p = { kind: spec.kind, el: box, meta: el("div", "meta") };
   if (spec.kind === "image" || spec.kind === "robot" || spec.kind === "heatmap") {
-    p.canvas = el("canvas", "img"); box.append(p.canvas);
+    p.canvas = el("canvas", spec.kind === "heatmap" ? "heat" : "img"); box.append(p.canvas);
   }
   if (spec.kind === "robot") {
     p.prompt = el("div", "", "no prompt yet"); p.actions = el("pre", "", "no actions yet");
@@ -185,7 +189,8 @@ function applyNodes(msg) {
   body.textContent = "";
   for (const n of msg.nodes) {
     const tr = el("tr");
-    const rates = Object.entries(n.rates_hz).map(([k, v]) => `${k} ${v}`).join(", ");
+    const rates = Object.entries(n.rates_hz).filter(([k]) => !k.startsWith("_"))
+      .map(([k, v]) => `${k} ${v}`).join(", ");
     for (const [text, cls] of [[n.name], [n.kind], [n.state], [n.health, "health-" + n.health], [rates],
                                [n.dropped], [n.garbage], [n.errors]]) {
       tr.append(el("td", cls || "", String(text)));

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 import websockets
+from conftest import Rig, wait_for
 
 from physres.bus import encode
-from physres.bus.record import RecordingWriter
+from physres.bus.record import Recorder, RecordingWriter, read_recording
 from physres.cli import main
 from physres.dashboard import Board, Dashboard, build_app, unpack
 from physres.dashboard.app import serve_in_thread
@@ -94,7 +95,7 @@ def test_seeking_shows_each_panel_as_it_was_at_that_moment(replay: tuple[str, Pl
             return {p["id"]: p["kind"] for p in layout["panels"]}, last, points, reply
 
     kinds, last, points, reply = asyncio.run(go())
-    # a recording holds no declarations: the state is described by what it holds (40 floats)
+    # written without the recorder's notes: each stream is described by what it holds (40 floats)
     assert kinds == {"esn/state": "traces", "cam/image": "image", "lsm/spikes": "raster"}
     assert reply["t_ns"] == T0 + 4_250_000_000 and reply["playing"] is False
     assert last == 42  # the last step at or before 4.25 s
@@ -146,3 +147,25 @@ def test_the_command_refuses_what_is_not_a_recording(tmp_path: Path, capsys: Any
     (tmp_path / "notes.mcap").write_text("hello")
     assert main(["dashboard", "--replay", str(tmp_path / "notes.mcap")]) == 2
     assert "not an MCAP recording" in capsys.readouterr().err
+
+
+def test_a_recorded_run_replays_with_the_panels_it_had_live(rig: Rig, tmp_path: Path) -> None:
+    """The recorder notes what each node declared, so the replay chooses as the live page did."""
+    path = tmp_path / "live.mcap"
+    rec = Recorder(path, [""], rig.cfg, rig.ctx).start()
+    wait_for(lambda: rig.steps >= 15, 60, "the rig to run")
+    rec.stop()
+    info, messages = read_recording(path)
+    list(messages)
+    notes = {k: v for k, v in info.metadata.items() if k.startswith("physres.node.")}
+    assert {"physres.node.arm", "physres.node.esn", "physres.node.readout"} <= set(notes)
+    assert "estop" in json.loads(notes["physres.node.arm"]["commands"])
+    board = Board("replay")
+    player = Player(path, board).start()
+    try:
+        wait_for(lambda: {"esn/state", "arm/image"} <= set(board.reducers), 10, "panels")
+        kinds = {p["id"]: p["kind"] for p in board.layout()["panels"]}
+    finally:
+        player.stop()
+    assert kinds["esn/state"] == "heatmap" and kinds["arm/image"] == "robot"
+    assert kinds["readout/scored"] == "readout"

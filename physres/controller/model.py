@@ -1,0 +1,166 @@
+"""The prompt-to-action transformer: FiLM conv stem → TokenLearner → causal transformer.
+
+One frame becomes ``tokens_per_frame`` image tokens plus a proprioception token:
+
+* a small conv stem over the scene camera (stride-2 blocks), each block
+  FiLM-conditioned on the prompt embedding (Perez et al. 2018, as RT-1 does
+  with its EfficientNet), so what the stem keeps depends on the instruction;
+* a TokenLearner (Ryoo et al. 2021): ``K`` learned spatial attention maps pool
+  the feature map into ``K`` tokens;
+* a proprioception token (tool pose and gripper opening) that also carries the
+  prompt's projection.
+
+A causal transformer runs over the last ``history`` frames' tokens (a frame
+sees itself and earlier frames) and each frame's pooled output predicts its
+action: 256-bin tokens per dimension (``head="tokens"``) or a chunk of the
+next ``chunk`` actions (``head="chunk"``). A frame's tokens do not depend on
+later frames, so at run time they are computed once and cached
+(:meth:`PromptToAction.frame_tokens`), and a control step costs one stem pass
+plus the transformer over the window.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["ControllerConfig", "PromptToAction"]
+
+
+class ControllerConfig(BaseModel):
+    """Shape of the controller network (stored in every checkpoint)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: camera frames are resized to this square side before the stem (96² costs ~½ of 128²)
+    image_size: int = Field(96, ge=32, le=256)
+    #: frames the transformer sees; short keeps training and each control step cheap
+    history: int = Field(4, ge=1, le=16)
+    d_model: int = Field(128, ge=16, le=1024)
+    layers: int = Field(3, ge=1, le=12)
+    heads: int = Field(4, ge=1, le=16)
+    tokens_per_frame: int = Field(4, ge=1, le=32)
+    stem_channels: tuple[int, ...] = (16, 32, 64, 64)
+    #: "tokens": RT-1's 256 bins per dimension; "chunk": ACT's action chunks
+    head: Literal["tokens", "chunk"] = "chunk"
+    bins: int = Field(256, ge=2, le=4096)
+    chunk: int = Field(5, ge=1, le=64)
+    #: ACT's temporal-ensembling weight exp(-m i) over chunks predicted i steps apart
+    ensemble_m: float = Field(0.1, ge=0.0)
+    proprio_dim: int = Field(5, ge=1)
+    action_dim: int = Field(6, ge=1)
+    text_dim: int = Field(384, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    #: the prompt-blind control: the embedding is zeroed, everything else the same
+    prompt_blind: bool = False
+
+    @property
+    def out_dim(self) -> int:
+        if self.head == "tokens":
+            return self.action_dim * self.bins
+        return self.chunk * self.action_dim
+
+
+class FiLMBlock(nn.Module):
+    """conv 3×3 stride 2 → GroupNorm → FiLM(prompt) → GELU."""
+
+    def __init__(self, c_in: int, c_out: int, text_dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)
+        self.norm = nn.GroupNorm(min(8, c_out), c_out)
+        self.film = nn.Linear(text_dim, 2 * c_out)
+        nn.init.zeros_(self.film.weight)  # starts as the identity: gamma 1, beta 0
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.conv(x))
+        gamma, beta = self.film(text).chunk(2, dim=-1)
+        return F.gelu(x * (1 + gamma[:, :, None, None]) + beta[:, :, None, None])
+
+
+class TokenLearner(nn.Module):
+    """``K`` spatial softmax maps pool a (C, H, W) map into K tokens of C."""
+
+    def __init__(self, channels: int, k: int) -> None:
+        super().__init__()
+        self.attn = nn.Sequential(
+            nn.Conv2d(channels, channels, 1), nn.GELU(), nn.Conv2d(channels, k, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.attn(x).flatten(2).softmax(-1)  # (N, K, HW)
+        return torch.einsum("nkp,ncp->nkc", w, x.flatten(2))
+
+
+class PromptToAction(nn.Module):
+    """The controller network (see module docstring); inputs are normalised by the caller."""
+
+    def __init__(self, cfg: ControllerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        chans = (3, *cfg.stem_channels)
+        self.stem = nn.ModuleList(
+            FiLMBlock(a, b, cfg.text_dim) for a, b in pairwise(chans)
+        )
+        self.token_learner = TokenLearner(chans[-1], cfg.tokens_per_frame)
+        self.image_proj = nn.Linear(chans[-1], cfg.d_model)
+        self.proprio_proj = nn.Linear(cfg.proprio_dim, cfg.d_model)
+        self.text_proj = nn.Linear(cfg.text_dim, cfg.d_model)
+        n = cfg.tokens_per_frame + 1
+        self.slot_emb = nn.Parameter(torch.zeros(1, 1, n, cfg.d_model))
+        self.time_emb = nn.Parameter(torch.zeros(1, cfg.history, 1, cfg.d_model))
+        nn.init.normal_(self.slot_emb, std=0.02)
+        nn.init.normal_(self.time_emb, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            cfg.d_model,
+            cfg.heads,
+            dim_feedforward=4 * cfg.d_model,
+            dropout=cfg.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.transformer = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.out_dim)
+        # frame-level causal mask over (history × tokens) positions: True = may not attend
+        frame = torch.arange(cfg.history).repeat_interleave(n)
+        self.register_buffer("mask", frame[None, :] > frame[:, None], persistent=False)
+
+    def frame_tokens(
+        self, image: torch.Tensor, proprio: torch.Tensor, text: torch.Tensor
+    ) -> torch.Tensor:
+        """(N, K+1, d) tokens of N frames: image (N, 3, S, S) float, proprio (N, P), text (N, E)."""
+        if self.cfg.prompt_blind:
+            text = torch.zeros_like(text)
+        x = image
+        for block in self.stem:
+            x = block(x, text)
+        img = self.image_proj(self.token_learner(x))  # (N, K, d)
+        prop = self.proprio_proj(proprio) + self.text_proj(text)
+        return torch.cat([img, prop[:, None, :]], dim=1)
+
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T, K+1, d) frame tokens (T ≤ history, oldest first) → (B, T, out_dim)."""
+        b, t, n, d = tokens.shape
+        x = tokens + self.slot_emb + self.time_emb[:, :t]
+        mask = self.mask[: t * n, : t * n]
+        y = self.transformer(x.reshape(b, t * n, d), mask=mask)
+        y = self.norm(y.reshape(b, t, n, d).mean(2))
+        return self.out(y)
+
+    def forward(
+        self, image: torch.Tensor, proprio: torch.Tensor, text: torch.Tensor
+    ) -> torch.Tensor:
+        """image (B, T, 3, S, S), proprio (B, T, P), text (B, E) → (B, T, out_dim)."""
+        b, t = image.shape[:2]
+        text_rep = text[:, None, :].expand(b, t, text.shape[-1]).reshape(b * t, -1)
+        tok = self.frame_tokens(
+            image.reshape(b * t, *image.shape[2:]), proprio.reshape(b * t, -1), text_rep
+        )
+        return self.decode(tok.reshape(b, t, *tok.shape[1:]))

@@ -1,0 +1,182 @@
+"""Training the controller: checkpoints that carry what the arm must agree with, resumable
+runs, and every damaged or mismatched file refused before the arm could move.
+
+Everything here uses a tiny network on a tiny synthetic dataset and a hashing encoder:
+the mechanics, not the skill, are under test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from controller_kit import PROMPTS, TINY, hash_encoder, tiny_dataset
+
+from physres.controller import Checkpoint, CheckpointError, Controller, PromptRefused
+from physres.controller.train import TrainSettings, train
+from physres.errors import ConfigError
+from physres.sim.arm import ACTION_SPEC
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    root = tmp_path_factory.mktemp("ctrl")
+    data = tiny_dataset(root / "data")
+    out = root / "tiny.pt"
+    train(_settings(data, out), encoder=hash_encoder(root / "emb"))
+    return data, out, root / "emb"
+
+
+def _settings(data: Path, out: Path, **kw) -> TrainSettings:
+    kw = {"epochs": 2, "batch_size": 2, "save_every_s": 3600.0, **kw}
+    return TrainSettings(data=[str(data)], out=str(out), config=TINY, threads=1, **kw)
+
+
+def test_a_checkpoint_carries_spec_encoder_normalisation_and_config(trained) -> None:
+    _, out, _ = trained
+    ck = Checkpoint.load(out)
+    assert ck.action_spec == ACTION_SPEC.to_dict()
+    assert ck.encoder == "test/hash-encoder"
+    assert ck.config == TINY
+    assert ck.camera == {"source": "scene", "size": 32, "render_size": 32}
+    assert ck.proprio_mean.shape == (5,) and (ck.proprio_std > 0).all()
+    assert sorted(ck.prompts) == sorted(PROMPTS.values())
+    assert len(ck.info["val_loss"]) == 2 and all(np.isfinite(ck.info["val_loss"]))
+    assert not out.with_name(out.name + ".partial").exists()  # a finished run leaves none
+
+
+def test_an_interrupted_run_resumes_and_ends_where_an_uninterrupted_one_does(
+    tmp_path: Path, trained
+) -> None:
+    data, whole, emb = trained
+    out = tmp_path / "resumed.pt"
+    s = _settings(data, out)
+    partial, state = train(s, encoder=hash_encoder(emb), stop_after_steps=3)
+    assert partial.exists() and not out.exists() and state.step == 3
+    _, state = train(s, encoder=hash_encoder(emb))  # "rerun the same command"
+    assert state.step == Checkpoint.load(whole).info["steps"]
+    a, b = Checkpoint.load(whole).state_dict, Checkpoint.load(out).state_dict
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k)
+
+
+def test_a_partial_from_another_run_is_not_silently_continued(tmp_path: Path, trained) -> None:
+    data, _, emb = trained
+    out = tmp_path / "x.pt"
+    train(_settings(data, out), encoder=hash_encoder(emb), stop_after_steps=1)
+    with pytest.raises(CheckpointError, match="different run"):
+        train(_settings(data, out, lr=0.5), encoder=hash_encoder(emb))
+
+
+def test_prompt_embeddings_are_cached_on_disk_by_encoder_and_text(tmp_path: Path) -> None:
+    loads: list[int] = []
+    enc = hash_encoder(tmp_path, loads)
+    v = enc.encode(["push the bowl left", "push the bowl left"])
+    assert loads == [1] and np.allclose(v[0], v[1])
+    again = hash_encoder(tmp_path, loads)  # a new process: the cache answers
+    np.testing.assert_array_equal(again.encode_one("push the bowl left"), v[0])
+    assert loads == [1]
+    next(tmp_path.glob("*.npy")).write_bytes(b"garbage")  # a damaged entry is redone
+    again.encode_one("push the bowl left")
+    assert loads == [1, 1]
+    for bad, msg in (("", "empty"), ("   ", "empty"), (42, "must be text"), ("x" * 500, "at most")):
+        with pytest.raises(ConfigError, match=msg):
+            enc.encode_one(bad)
+
+
+def test_a_trained_prompt_is_accepted_and_one_far_from_all_is_refused_with_its_score(
+    trained,
+) -> None:
+    _, out, emb = trained
+    ctrl = Controller(out, encoder=hash_encoder(emb))
+    m = ctrl.set_prompt("Put the cube in the bowl ")
+    assert m.similarity == pytest.approx(1.0, abs=1e-5) and m.nearest_task == "pick_place"
+    with pytest.raises(PromptRefused, match=r"similarity -?0\.\d\d < 0\.45") as e:
+        ctrl.set_prompt("bake me a chocolate cake")
+    assert e.value.similarity < 0.45 and e.value.nearest in PROMPTS.values()
+    with pytest.raises(ConfigError, match="before set_prompt"):
+        Controller(out, encoder=hash_encoder(emb)).step(np.zeros((32, 32, 3), np.uint8), [0] * 5)
+
+
+def test_each_step_returns_an_action_inside_the_spec_and_the_cache_changes_nothing(
+    trained,
+) -> None:
+    _, out, emb = trained
+    cached, fresh = (Controller(out, encoder=hash_encoder(emb)) for _ in range(2))
+    rng = np.random.default_rng(0)
+    for c in (cached, fresh):
+        c.set_prompt(PROMPTS["push_bowl"])
+    for _ in range(6):  # longer than the history: the window slides
+        img = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+        p = rng.normal(0, 0.1, 5).astype(np.float32)
+        a, b = cached.step(img, p), fresh.step(img, p, cached=False)
+        np.testing.assert_allclose(a, b, atol=1e-5)
+        assert a.shape == (6,) and (a >= ACTION_SPEC.low_array).all()
+        assert (a <= ACTION_SPEC.high_array).all()
+
+
+class Smuggled:
+    """An arbitrary object: unpickling it could run code, so loading must refuse it."""
+
+
+def _corrupt(path: Path, tmp: Path, how: str) -> Path:
+    bad = tmp / f"{how}.pt"
+    raw = path.read_bytes()
+    if how == "truncated":
+        bad.write_bytes(raw[: len(raw) // 2])
+    elif how == "flipped":
+        b = bytearray(raw)
+        for i in range(200, len(b), 997):
+            b[i] ^= 0xFF
+        bad.write_bytes(bytes(b))
+    elif how == "text":
+        bad.write_text("not a checkpoint")
+    elif how == "pickle":
+        torch.save({"format": "physres.controller", "evil": Smuggled()}, bad)
+    return bad
+
+
+@pytest.mark.parametrize("how", ["truncated", "flipped", "text", "pickle"])
+def test_a_damaged_checkpoint_is_refused_naming_the_file(tmp_path: Path, trained, how) -> None:
+    bad = _corrupt(trained[1], tmp_path, how)
+    with pytest.raises(CheckpointError, match=str(bad.name)):
+        Checkpoint.load(bad)
+
+
+def test_a_checkpoint_with_wrong_contents_is_refused_before_a_network_is_built(
+    tmp_path: Path, trained
+) -> None:
+    raw = torch.load(trained[1], weights_only=True)
+    cases = {
+        "format": ({**raw, "format": "other"}, "format 'other'"),
+        "version": ({**raw, "version": 99}, "newer than this physres"),
+        "config": ({**raw, "config": {**raw["config"], "layers": "many"}}, "malformed"),
+        "spec": ({**raw, "action_spec": {**raw["action_spec"], "low": [0.0] * 4}}, "4 entries"),
+        "weights": ({**raw, "state_dict": {}}, "weights do not fit"),
+        "missing": ({k: v for k, v in raw.items() if k != "prompts"}, "missing entry"),
+    }
+    for name, (d, msg) in cases.items():
+        torch.save(d, tmp_path / f"{name}.pt")
+        with pytest.raises(CheckpointError, match=msg):
+            Checkpoint.load(tmp_path / f"{name}.pt")
+
+
+def test_an_arm_whose_action_spec_or_camera_differs_is_refused(trained) -> None:
+    _, out, emb = trained
+    ctrl = Controller(out, encoder=hash_encoder(emb))
+    ctrl.check_arm(ACTION_SPEC.to_dict(), 32)  # the same arm: fine
+    spec = json.loads(json.dumps(ACTION_SPEC.to_dict()))
+    for key, value, msg in (
+        ("high", [0.5, 0.05, 0.05, 0.25, 1.0, 1.0], "high="),
+        ("names", ["dx", "dy", "dz", "droll", "gripper", "terminate"], "names="),
+        ("control_hz", 30.0, "control_hz="),
+    ):
+        with pytest.raises(CheckpointError, match=msg):
+            ctrl.check_arm({**spec, key: value}, 32)
+    with pytest.raises(CheckpointError, match="camera gives 8²"):
+        ctrl.check_arm(spec, 8)
+    with pytest.raises(CheckpointError, match="encoder"):
+        Controller(out, encoder=hash_encoder(emb).__class__("other/encoder"))
