@@ -114,12 +114,8 @@ def neuro_specs(p: NeuroParams) -> tuple[list[StreamSpec], list[InputSpec], dict
     chip = p.chip
     m = chip.model
     streams = [
-        StreamSpec(
-            name="spikes",
-            dtype=BUS_EVENT.descr,
-            shape=(),
-            carries="events",
-            doc="one record per output spike: chip time (ns) and global neuron id",
+        StreamSpec.events(
+            "spikes", BUS_EVENT, doc="one record per output spike: chip time (ns) and global neuron"
         )
     ]
     inputs = [

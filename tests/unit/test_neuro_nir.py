@@ -202,3 +202,23 @@ def test_what_cannot_map_is_refused_naming_the_node_and_why() -> None:
         for k in range(2):
             nodes[f"lif{k}"] = big.nodes["lif"]
         from_nir(nir.NIRGraph(nodes=nodes, edges=big.edges, type_check=False), "brainscales2")
+
+
+def test_physres_export_nir_writes_the_chip_of_a_run_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from physres.cli import main
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "xor_chip.nir"
+    assert (
+        main(["export", "nir", str(root / "examples/neuromorphic_xor.yaml"), "--out", str(out)])
+        == 0
+    )
+    assert "core0" in capsys.readouterr().out
+    back = from_nir(nir.read(out)).config
+    assert back.reservoir is not None and back.reservoir.n_neurons == 256
+    bad = tmp_path / "chip.yaml"
+    bad.write_text("chip: dynapse\nreservoir: {n_neurons: 10, fan_in: 20}\n")
+    assert main(["export", "nir", str(bad), "--out", str(out)]) != 0
+    assert "fan_in 20 over the limit 9" in capsys.readouterr().err
