@@ -211,14 +211,17 @@ DEVICES: Registry[type[Device]] = Registry(
     {
         "sim.esn": "physres.sim.esn:ESN",
         "sim.lsm": "physres.sim.lsm:LSM",
+        "sim.mea": "physres.sim.mea:SimMEA",
         "sim.neuromorphic": "physres.sim.neuromorphic:NeuromorphicSim",
         "sim.bucket": "physres.sim.bucket:Bucket",
         "drivers.bucket_camera": "physres.drivers.bucket.camera:Camera",
         "drivers.bucket_motors": "physres.drivers.bucket.motorboard:MotorBoard",
         "drivers.bucket": "physres.drivers.bucket.rig:BucketRig",
+        "drivers.cl1": "physres.drivers.mea.cl1:CL1",  # Cortical Labs CL1 (cl API; cl-sdk in CI)
         "drivers.so101": "physres.drivers.arm.so101:SO101",  # the same arm by its model name
         "drivers.arm": "physres.drivers.arm.so101:SO101",  # one family with sim.arm: mock.arm
         "sim.arm": "physres.sim.arm.device:SimArm",
+        "drivers.openephys": "physres.drivers.mea.openephys:OpenEphys",  # Open Ephys GUI (ZMQ)
         "drivers.neuromorphic": "physres.drivers.neuromorphic.bridge:NeuroBridge",
     },
     group="physres.devices",

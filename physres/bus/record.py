@@ -4,8 +4,9 @@ Why MCAP (via the ``mcap`` library) rather than HDF5: a recorder must survive
 ``kill -9``. HDF5 without SWMR can be left unreadable when a writer dies
 mid-update of its B-trees; MCAP is an append-only log of length-prefixed
 records, so a killed writer leaves every record up to the last flush intact.
-It is also what Foxglove and ROS 2 read, so a lab can open a physres run in
-their tools.
+Foxglove and ROS 2 tools open MCAP files too, but decode only schemas they
+know, and these channels have none: ``physres export foxglove`` writes a copy
+in Foxglove's schemas.
 
 Messages go into lz4-compressed chunks (camera frames shrink several-fold and
 lz4 keeps up with the bus; ``compression="none"`` turns it off). Each chunk

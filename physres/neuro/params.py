@@ -23,11 +23,12 @@ from physres.neuro.encode import Encoding
 __all__ = ["DEFAULT_CHIP", "LinkParams", "NeuroParams", "neuro_specs"]
 
 #: the chip a config without ``config:`` gets: a 256-neuron E/I reservoir on core 0
-#: (fan-in 32) and one input channel onto a tenth of it
+#: (fan-in 32), quiet without input, and ``n_inputs`` input channels, each onto a
+#: fifth of it (the settings of examples/neuromorphic_xor.yaml)
 DEFAULT_CHIP: dict[str, Any] = {
     "reservoir": {"n_neurons": 256, "fan_in": 32, "weight_exc": 4, "weight_inh": 8},
-    "inputs": {"n_channels": 1, "n_neurons": 256, "fraction": 0.1},
-    "cores": {"dc": [2, 60]},
+    "inputs": {"n_channels": 1, "n_neurons": 256, "fraction": 0.2},
+    "cores": {"dc": [2, 20]},
 }
 
 
@@ -53,8 +54,9 @@ class NeuroParams(BaseModel):
     #: the task's input count fills n_inputs (registry.bind_task)
     task_inputs: ClassVar[str | None] = "n_inputs"
 
-    #: the chip configuration: a YAML file path, or the same keys inline
-    config: str | dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_CHIP))
+    #: the chip configuration: a YAML file path, or the same keys inline (None:
+    #: DEFAULT_CHIP with one input channel per analog input)
+    config: str | dict[str, Any] | None = None
     #: analog input channels the ``u`` input carries (≤ the configuration's input channels)
     n_inputs: int = Field(1, ge=1, le=1024)
     #: analog input samples per second of chip time (one row of ``u`` lasts 1/rate_hz)
@@ -82,9 +84,14 @@ class NeuroParams(BaseModel):
     def chip(self) -> ChipConfig:
         """The validated chip configuration (loaded once)."""
         if self._chip is None:
-            self._chip = load_chip_config(
-                Path(self.config) if isinstance(self.config, str) else self.config
-            )
+            if self.config is None:
+                data = {**DEFAULT_CHIP, "inputs": {**DEFAULT_CHIP["inputs"]}}
+                data["inputs"]["n_channels"] = self.n_inputs
+                self._chip = load_chip_config(data)
+            else:
+                self._chip = load_chip_config(
+                    Path(self.config) if isinstance(self.config, str) else self.config
+                )
         return self._chip
 
     @model_validator(mode="after")

@@ -8,6 +8,12 @@ by device time. In ``offline`` mode it accumulates sufficient statistics until
 ``online`` mode it updates a recursive-least-squares readout with every pair.
 Predictions go out on ``<name>/prediction`` with the state message's seq
 (``meta.in_seq``) and device time, so consumers can line them up.
+
+Once trained, every pair that arrives is also scored before anything learns
+from it (held out in ``offline`` mode, test-then-train in ``online`` mode) and
+goes out on ``<name>/scored``: arrays ``prediction`` and ``target`` with the
+running NRMSE over all scored rows in ``meta.score`` (the dashboard's
+prediction-vs-target panel).
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ class ReadoutNode(Service):
         self.published = 0
         self._states: dict[Any, Message] = {}
         self._targets: dict[Any, np.ndarray] = {}
+        #: scored rows so far: count, sum of squared errors, sum and sum of squares of targets
+        self._score_sums = np.zeros(4)
 
     @property
     def service_name(self) -> str:
@@ -83,6 +91,16 @@ class ReadoutNode(Service):
         )
         node.declare_stream(
             "prediction", dtype="<f8", shape=[None], units="", rate_hz=None, carries="continuous"
+        )
+        node.declare_stream(
+            "scored",
+            dtype="<f8",
+            shape=[None],
+            units="",
+            rate_hz=None,
+            carries="continuous",
+            arrays=["prediction", "target"],
+            score="nrmse",
         )
         node.command("fit", self.fit_now)
         node.command("save", self.save)
@@ -134,18 +152,23 @@ class ReadoutNode(Service):
             self._states[self._key(msg)] = msg
             if self.trained:
                 self._predict(node, msg)
-        self._pair()
+        for p, y in self._pair():
+            self._score(node, p, y)
         for pending in (self._states, self._targets):
             while len(pending) > _MAX_PENDING:  # unpaired leftovers never grow without bound
                 pending.pop(next(iter(pending)))
 
-    def _pair(self) -> None:
+    def _pair(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Pair states with targets and learn from them; return (prediction, target) to score."""
+        to_score = []
         for key in [k for k in self._targets if k in self._states]:
             y = self._targets.pop(key)
             x = np.asarray(self._states.pop(key).data, dtype=np.float64)
             x = x.reshape(len(x), -1)
             if len(x) != len(y):
                 continue  # a torn pair: counted as unpaired, never trained on
+            if self.trained:  # predicted before the readout learns from it (if it does)
+                to_score.append((np.asarray(self.readout.predict(x)).reshape(y.shape), y))
             if self.mode == "online":
                 self.readout.partial_fit(x, y)
                 self.trained = True
@@ -155,6 +178,18 @@ class ReadoutNode(Service):
                     self.readout.solve()
                     self.trained = True
             self.rows_seen += len(x)
+        return to_score
+
+    def _score(self, node: Node, p: np.ndarray, y: np.ndarray) -> None:
+        self._score_sums += [y.size, np.sum((y - p) ** 2), np.sum(y), np.sum(y * y)]
+        n, sse, s, ss = self._score_sums
+        var = ss / n - (s / n) ** 2  # of every target element scored (per output: averaged)
+        score = float(np.sqrt(sse / n / var)) if var > 0 else None
+        node.pub.publish(
+            "scored",
+            {"prediction": p, "target": y},
+            meta={"score": score, "metric": "nrmse", "rows": int(n)},
+        )
 
     def _predict(self, node: Node, msg: Message) -> None:
         x = np.asarray(msg.data, dtype=np.float64)

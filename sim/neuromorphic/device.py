@@ -39,6 +39,9 @@ class NeuromorphicSim(Device):
         self._encoder: RateEncoder | None = None
         self._pending = PendingChunk(np.zeros(0, BUS_EVENT))
         self._rng = np.random.default_rng(self.params.seed)
+        #: synapses a spike reached, summed since construction (resets do not clear it:
+        #: ``physres bench`` reports it per second of device time, as for sim.lsm)
+        self.synaptic_events = 0
 
     def describe(self) -> Description:
         streams, inputs, meta = neuro_specs(self.params)
@@ -93,7 +96,9 @@ class NeuromorphicSim(Device):
         ev = np.concatenate(parts) if len(parts) > 1 else parts[0]
         if len(parts) > 1:
             ev = ev[np.argsort(ev["t_us"], kind="stable")]
-        out, _ = chip.run(ev.astype(INPUT_EVENT, copy=False), until)
+        syn0 = chip.counters.synaptic_events
+        out, counters = chip.run(ev.astype(INPUT_EVENT, copy=False), until)
+        self.synaptic_events += counters["synaptic_events"] - syn0
         self._pending.add(to_bus(out, chip.model), self._clock_ns)
         self._clock_ns = math.floor(chip.now_us * 1000)
 

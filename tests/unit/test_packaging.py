@@ -16,7 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 #: folder → installed package (see setup.py)
 PACKAGES = {"physres": "physres", "sim": "physres.sim", "drivers": "physres.drivers"}
 #: distributions whose import name differs from their normalised name
-IMPORT_NAMES = {"feetech-servo-sdk": "scservo_sdk", "pyyaml": "yaml", "pyzmq": "zmq"}
+IMPORT_NAMES = {
+    "cl-sdk": "cl",
+    "feetech-servo-sdk": "scservo_sdk",
+    "pyyaml": "yaml",
+    "pyzmq": "zmq",
+}
 #: used without an import statement, and why
 USED_WITHOUT_IMPORT = {
     "pytest-timeout": "the per-test timeout in pyproject's [tool.pytest.ini_options]",

@@ -1,0 +1,1 @@
+"""An emulated Open Ephys GUI (ZMQ Interface plugin + HTTP control API) and test signals."""
