@@ -131,9 +131,14 @@ class _BoardClock:
         self.offset_ns: int | None = None  # host monotonic − board time, best estimate
 
     def unwrap(self, t_us: int) -> int:
+        """u32 board µs (wraps every 71.6 min) → µs since the board started. Replies and
+        spike stamps come from two threads, slightly out of order: a stamp from just
+        before a wrap that arrives after one from just after it stays before it."""
         with self._lock:
             if t_us < self._last and self._last - t_us > 1 << 31:
                 self._hi += 1 << 32
+            elif t_us > self._last and t_us - self._last > 1 << 31:
+                return self._hi - (1 << 32) + t_us  # older than the newest: no new wrap
             self._last = t_us
             return self._hi + t_us
 
@@ -492,17 +497,19 @@ class NeuroBridge(Device):
         self._pending.add(rec[order], self._clock_ns)
 
     def _on_event(self, packet: Packet) -> None:
+        """An EVT_SPIKES frame (link reader thread): a gap in the board's frame counter
+        is frames lost; a body that does not parse is counted and skipped."""
         if packet.type != P.Msg.EVT_SPIKES:
-            return
-        try:
-            s = P.parse_spikes(packet.payload, self._where)
-        except DeviceError:
-            self.bad_spike_frames += 1  # a frame whose CRC held but whose body does not parse
             return
         with self._lock:
             if self._evt_seq is not None:
                 self.frames_lost += (packet.seq - self._evt_seq - 1) & 0xFF
             self._evt_seq = packet.seq
+            try:
+                s = P.parse_spikes(packet.payload, self._where)
+            except DeviceError:
+                self.bad_spike_frames += 1  # its CRC held but its body does not parse
+                return
             if self._overflow16 is not None:
                 self.out_overflow += (s.overflow16 - self._overflow16) & 0xFFFF
             self._overflow16 = s.overflow16
