@@ -127,7 +127,7 @@ class _BoardClock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._hi = 0
-        self._last = 0
+        self._last: int | None = None
         self.offset_ns: int | None = None  # host monotonic − board time, best estimate
 
     def unwrap(self, t_us: int) -> int:
@@ -135,6 +135,8 @@ class _BoardClock:
         spike stamps come from two threads, slightly out of order: a stamp from just
         before a wrap that arrives after one from just after it stays before it."""
         with self._lock:
+            if self._last is None:
+                self._last = t_us
             if t_us < self._last and self._last - t_us > 1 << 31:
                 self._hi += 1 << 32
             elif t_us > self._last and t_us - self._last > 1 << 31:
