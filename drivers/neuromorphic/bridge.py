@@ -14,12 +14,14 @@ channel)`` records), so a config switches between emulator and board by its
   read back what was written: a mismatch raises
   :class:`~physres.drivers.neuromorphic.upload.ConfigMismatch` before any
   input is sent;
-* **apply(u)**: the rows become input spikes; they are queued on the board a
+* **apply(u, spikes_in)**: rows become input spikes (``spikes_in`` are taken
+  as they are, stamped in stream µs); they are queued on the board
   ``lead_ms`` ahead of its clock (flow control by the FIFO room each reply
   reports) and played on the chip at their times; apply returns once the
   chunk has been played and its output spikes (board timestamps) collected.
-  The stream's clock (``now_ns``) advances by exactly the samples applied, as
-  a stepped simulator's does, so task steps line up; between two applies the chip runs
+  A real chip runs in real time, so the device's clock is ``wall``, but its
+  stream clock (``now_ns``) advances by exactly the samples applied, as a
+  simulator's does, so task steps line up; between two applies the chip runs
   on without input for the host's turnaround, and spikes in those gaps are
   left out of the stream (counted: ``spikes_between``);
 * a keepalive thread PINGs when the link is quiet (the board's watchdog
