@@ -78,7 +78,12 @@ STATUS_DTYPE = np.dtype(
 
 
 class BridgeParams(NeuroParams):
-    """:class:`NeuroParams` plus where the board is and how the link behaves."""
+    """:class:`NeuroParams` plus where the board is and how the link behaves.
+
+    Of the shared fields, ``link`` (the emulator's model of a bridge) has nothing
+    to model here: the bridge is real. The ``emulator`` fields reach the chip
+    only in mock mode, where the chip is the emulator behind the host build.
+    """
 
     #: any pyserial URL: /dev/ttyACM0, a pty path, spy://..., socket://...
     port: str | None = None
