@@ -252,7 +252,10 @@ def test_inputs_stop_within_the_watchdog_time_when_the_host_goes_quiet(
     cutoff_us = t_last_ns / 1000 + wd_ms * 1000
     # due by then (board clock; the activity LED's is the harness's, ~2 ms apart in simavr)
     expect = sum(1 for d in due if d <= cutoff_us)
-    assert abs(st.in_total - expect) <= 1 and 0 < st.in_total < n
+    # the host build's ticks follow the OS scheduler: a process woken late checks the
+    # watchdog before it hands out what fell due meanwhile (events are 10 ms apart)
+    slack = 1 if bridge.target == "simavr" else 3
+    assert abs(st.in_total - expect) <= slack and 0 < st.in_total < n
     if bridge.target == "simavr":  # exact, on the emulated MCU clock
         last_in = max(e[0] for e in bridge.chip_in) / 1000
         assert last_in <= cutoff_us + 1_000  # the tick's ms and the SPI transfer
