@@ -14,12 +14,14 @@ channel)`` records), so a config switches between emulator and board by its
   read back what was written: a mismatch raises
   :class:`~physres.drivers.neuromorphic.upload.ConfigMismatch` before any
   input is sent;
-* **apply(u)**: the rows become input spikes; they are queued on the board a
+* **apply(u, spikes_in)**: rows become input spikes (``spikes_in`` are taken
+  as they are, stamped in stream µs); they are queued on the board
   ``lead_ms`` ahead of its clock (flow control by the FIFO room each reply
   reports) and played on the chip at their times; apply returns once the
   chunk has been played and its output spikes (board timestamps) collected.
-  The stream's clock (``now_ns``) advances by exactly the samples applied, as
-  a stepped simulator's does, so task steps line up; between two applies the chip runs
+  A real chip runs in real time, so the device's clock is ``wall``, but its
+  stream clock (``now_ns``) advances by exactly the samples applied, as a
+  simulator's does, so task steps line up; between two applies the chip runs
   on without input for the host's turnaround, and spikes in those gaps are
   left out of the stream (counted: ``spikes_between``);
 * a keepalive thread PINGs when the link is quiet (the board's watchdog
@@ -76,7 +78,12 @@ STATUS_DTYPE = np.dtype(
 
 
 class BridgeParams(NeuroParams):
-    """:class:`NeuroParams` plus where the board is and how the link behaves."""
+    """:class:`NeuroParams` plus where the board is and how the link behaves.
+
+    Of the shared fields, ``link`` (the emulator's model of a bridge) has nothing
+    to model here: the bridge is real. The ``emulator`` fields reach the chip
+    only in mock mode, where the chip is the emulator behind the host build.
+    """
 
     #: any pyserial URL: /dev/ttyACM0, a pty path, spy://..., socket://...
     port: str | None = None
@@ -127,13 +134,20 @@ class _BoardClock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._hi = 0
-        self._last = 0
+        self._last: int | None = None
         self.offset_ns: int | None = None  # host monotonic − board time, best estimate
 
     def unwrap(self, t_us: int) -> int:
+        """u32 board µs (wraps every 71.6 min) → µs since the board started. Replies and
+        spike stamps come from two threads, slightly out of order: a stamp from just
+        before a wrap that arrives after one from just after it stays before it."""
         with self._lock:
+            if self._last is None:
+                self._last = t_us
             if t_us < self._last and self._last - t_us > 1 << 31:
                 self._hi += 1 << 32
+            elif t_us > self._last and t_us - self._last > 1 << 31:
+                return self._hi - (1 << 32) + t_us  # older than the newest: no new wrap
             self._last = t_us
             return self._hi + t_us
 
@@ -492,17 +506,19 @@ class NeuroBridge(Device):
         self._pending.add(rec[order], self._clock_ns)
 
     def _on_event(self, packet: Packet) -> None:
+        """An EVT_SPIKES frame (link reader thread): a gap in the board's frame counter
+        is frames lost; a body that does not parse is counted and skipped."""
         if packet.type != P.Msg.EVT_SPIKES:
-            return
-        try:
-            s = P.parse_spikes(packet.payload, self._where)
-        except DeviceError:
-            self.bad_spike_frames += 1  # a frame whose CRC held but whose body does not parse
             return
         with self._lock:
             if self._evt_seq is not None:
                 self.frames_lost += (packet.seq - self._evt_seq - 1) & 0xFF
             self._evt_seq = packet.seq
+            try:
+                s = P.parse_spikes(packet.payload, self._where)
+            except DeviceError:
+                self.bad_spike_frames += 1  # its CRC held but its body does not parse
+                return
             if self._overflow16 is not None:
                 self.out_overflow += (s.overflow16 - self._overflow16) & 0xFFFF
             self._overflow16 = s.overflow16

@@ -123,48 +123,41 @@ def test_the_chip_reads_back_what_was_written_and_row_crcs_agree(link: SerialLin
     assert first == 516 and crcs.tolist() == [empty, row_crc(row), empty]
 
 
-@pytest.mark.parametrize(
-    ("msg", "payload", "detail"),
-    [
-        (
-            P.Msg.WRITE_BIASES,
-            P.write_biases_payload(0, 0, np.array([[1, 1], [8, 0]])),
-            2,
-        ),  # coarse 8
-        (P.Msg.WRITE_BIASES, P.write_biases_payload(4, 0, np.array([[1, 1]])), 0),  # core 4
-        (P.Msg.WRITE_BIASES, P.write_biases_payload(0, BIAS_SLOTS - 1, np.array([[1, 1]] * 2)), 0),
-        (
-            P.Msg.WRITE_SYNAPSES,
-            P.write_synapses_payload(3, 0, np.array([(1, 0, 1), (2, 0, 16)], SYN_DTYPE)),
-            2,
-        ),
-        (P.Msg.WRITE_SYNAPSES, P.write_synapses_payload(3, 0, np.array([(1, 4, 1)], SYN_DTYPE)), 1),
-        (
-            P.Msg.WRITE_SYNAPSES,
-            P.write_synapses_payload(3, 0, np.array([(1024, 0, 1)], SYN_DTYPE)),
-            1,
-        ),
-        (
-            P.Msg.WRITE_SYNAPSES,
-            P.write_synapses_payload(3, 63, np.zeros(2, SYN_DTYPE)),
-            0,
-        ),  # slot 64
-        (P.Msg.WRITE_SYNAPSES, P.write_synapses_payload(1024, 0, np.zeros(1, SYN_DTYPE)), 0),
-    ],
-)
+def _syn(*entries: tuple[int, int, int]) -> np.ndarray:
+    return np.array(list(entries), SYN_DTYPE)
+
+
+#: frames the board must refuse whole: (what is wrong, message, payload, detail)
+IMPOSSIBLE = [
+    ("coarse 8", P.Msg.WRITE_BIASES, P.write_biases_payload(0, 0, np.array([[1, 1], [8, 0]])), 2),
+    ("core 4", P.Msg.WRITE_BIASES, P.write_biases_payload(4, 0, np.array([[1, 1]])), 0),
+    ("past the last bias", P.Msg.WRITE_BIASES,
+     P.write_biases_payload(0, BIAS_SLOTS - 1, np.array([[1, 1]] * 2)), 0),
+    ("weight 16", P.Msg.WRITE_SYNAPSES,
+     P.write_synapses_payload(3, 0, _syn((1, 0, 1), (2, 0, 16))), 2),
+    ("synapse type 4", P.Msg.WRITE_SYNAPSES, P.write_synapses_payload(3, 0, _syn((1, 4, 1))), 1),
+    ("source 1024", P.Msg.WRITE_SYNAPSES, P.write_synapses_payload(3, 0, _syn((1024, 0, 1))), 1),
+    ("slot 64", P.Msg.WRITE_SYNAPSES, P.write_synapses_payload(3, 63, np.zeros(2, SYN_DTYPE)), 0),
+    ("target 1024", P.Msg.WRITE_SYNAPSES,
+     P.write_synapses_payload(1024, 0, np.zeros(1, SYN_DTYPE)), 0),
+]  # fmt: skip
+
+
 def test_an_impossible_configuration_is_refused_before_the_chip_sees_any_of_it(
-    link: SerialLink, msg: P.Msg, payload: bytes, detail: int
+    link: SerialLink,
 ) -> None:
-    with pytest.raises(P.ReplyError, match="OUT_OF_RANGE") as e:
-        P.parse_count(msg, link.request(msg, payload))
-    assert e.value.detail == detail
-    _, _, biases = P.parse_biases(
-        link.request(P.Msg.READ_BIASES, P.read_biases_payload(0, 0, BIAS_SLOTS))
-    )
-    _, _, slots = P.parse_synapses(
-        link.request(P.Msg.READ_SYNAPSES, P.read_synapses_payload(3, 0, 2))
-    )
-    assert not biases.any() and not slots["weight"].any()  # nothing of the frame was written
+    for what, msg, payload, detail in IMPOSSIBLE:
+        with pytest.raises(P.ReplyError, match="OUT_OF_RANGE") as e:
+            P.parse_count(msg, link.request(msg, payload))
+        assert e.value.detail == detail, what
+        _, _, biases = P.parse_biases(
+            link.request(P.Msg.READ_BIASES, P.read_biases_payload(0, 0, BIAS_SLOTS))
+        )
+        _, _, slots = P.parse_synapses(
+            link.request(P.Msg.READ_SYNAPSES, P.read_synapses_payload(3, 0, 2))
+        )
+        # nothing of the frame was written, not even its valid entries
+        assert not biases.any() and not slots["weight"].any(), what
 
 
 def test_input_events_out_of_order_or_off_the_chip_are_refused_whole(link: SerialLink) -> None:
@@ -259,7 +252,10 @@ def test_inputs_stop_within_the_watchdog_time_when_the_host_goes_quiet(
     cutoff_us = t_last_ns / 1000 + wd_ms * 1000
     # due by then (board clock; the activity LED's is the harness's, ~2 ms apart in simavr)
     expect = sum(1 for d in due if d <= cutoff_us)
-    assert abs(st.in_total - expect) <= 1 and 0 < st.in_total < n
+    # the host build's ticks follow the OS scheduler: a process woken late checks the
+    # watchdog before it hands out what fell due meanwhile (events are 10 ms apart)
+    slack = 1 if bridge.target == "simavr" else 3
+    assert abs(st.in_total - expect) <= slack and 0 < st.in_total < n
     if bridge.target == "simavr":  # exact, on the emulated MCU clock
         last_in = max(e[0] for e in bridge.chip_in) / 1000
         assert last_in <= cutoff_us + 1_000  # the tick's ms and the SPI transfer

@@ -160,3 +160,36 @@ def test_a_row_crc_changes_with_any_slot() -> None:
     base = row_crc(t.rows[0])
     t.rows[0, 63] = (1, 0, 1)
     assert row_crc(t.rows[0]) != base and t.row_crcs()[1] == base
+
+
+def test_the_driver_counts_lost_torn_and_dropped_spike_frames_and_keeps_the_rest() -> None:
+    """What arrives in EVT_SPIKES frames: a gap in their sequence is frames lost, a body
+    that does not parse is counted and skipped, the board's u16 drop count is unwrapped."""
+    from physres.drivers.neuromorphic.bridge import NeuroBridge
+    from physres.wire import Packet
+
+    dev = NeuroBridge(config={"inputs": {"n_channels": 1, "n_neurons": 8}})
+
+    def frame(seq: int, overflow: int, *events: tuple[int, int]) -> Packet:
+        body = struct.pack("<IH", 5000, overflow)
+        body += b"".join(struct.pack("<HH", dt, a) for dt, a in events)
+        return Packet(P.Msg.EVT_SPIKES, seq, body)
+
+    dev._on_event(frame(254, 65534, (0, 1), (10, 2)))
+    dev._on_event(frame(1, 3, (0, 3)))  # 255 and 0 never came; 5 dropped on the board
+    dev._on_event(Packet(P.Msg.EVT_SPIKES, 2, b"\x00\x01\x02"))  # torn body
+    dev._on_event(frame(3, 3, (7, 4)))
+    assert (dev.frames_lost, dev.out_overflow, dev.bad_spike_frames) == (2, 5, 1)
+    assert np.concatenate(dev._spk_a).tolist() == [1, 2, 3, 4]
+    assert np.concatenate(dev._spk_t).tolist() == [5000, 5010, 5000, 5007]
+
+
+def test_the_board_clock_unwraps_across_its_71_minute_wrap_in_either_order() -> None:
+    from physres.drivers.neuromorphic.bridge import _BoardClock
+
+    c = _BoardClock()
+    top = (1 << 32) - 100
+    assert c.unwrap(top) == top
+    assert c.unwrap(50) == (1 << 32) + 50  # after the wrap
+    assert c.unwrap(top + 10) == top + 10  # a late stamp from before it stays before it
+    assert c.unwrap(60) == (1 << 32) + 60

@@ -60,12 +60,14 @@ static void tx_flush(void)
 {
     const uint8_t *p;
     size_t n;
-    if (baud) { /* a UART sends baud / 10 bytes a second and holds a 16-byte FIFO */
+    if (baud) { /* a UART sends baud / 10 bytes a second; the loop wakes every tick (later
+                   * on a busy host), so unused time is credited for up to 20 ms */
         uint64_t t = now_ns();
+        double cap = baud / 10.0 * 20e-3 > 16.0 ? baud / 10.0 * 20e-3 : 16.0;
         tx_credit += (double)(t - tx_credit_ns) * baud / 10.0 / 1e9;
         tx_credit_ns = t;
-        if (tx_credit > 16.0)
-            tx_credit = 16.0;
+        if (tx_credit > cap)
+            tx_credit = cap;
     }
     while ((n = txq_peek(&txq, &p)) > 0) {
         if (baud) {
