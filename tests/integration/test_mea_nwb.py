@@ -187,6 +187,7 @@ def test_acquisition_that_stops_mid_run_leaves_run_json_recording_and_nwb(
     assert pynwb.validate(path=str(path)) == [] and _inspect(path) == []
 
 
+@pytest.mark.slow  # a whole sim.mea run (~30 s); `pytest -m slow` runs it
 def test_a_sim_mea_run_exports_the_same_way(tmp_path: Path) -> None:
     """Any MEA kind's run folder: the simulated culture's exports and validates too."""
     import pynwb
