@@ -61,8 +61,15 @@ def upload(
     rep = UploadReport()
 
     def ask(msg: P.Msg, payload: bytes) -> bytes:
-        rep.frames += 1
-        return request(msg, payload)
+        """One request; a chip read that timed out (CHIP) is asked again twice: an
+        emulated chip on a busy host can be slow to answer, a lost chip stays lost."""
+        reply = b""
+        for _ in range(3):
+            rep.frames += 1
+            reply = request(msg, payload)
+            if reply[:1] != bytes([P.ErrorCode.CHIP]):
+                break
+        return reply
 
     n_cores = want.biases.shape[0]
     for core in range(n_cores):

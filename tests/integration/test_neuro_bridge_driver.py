@@ -67,7 +67,9 @@ def test_upload_sends_only_the_tables_that_differ_and_reads_them_back(
     with _driver(board.port, SMALL) as dev:  # the chip kept its memory: nothing to send
         again = dev.last_upload
         assert again is not None and again.cores_written == [] and again.rows_written == []
-        assert again.frames == 4 + 19  # four bias read-backs, 1,024 row CRCs 56 at a time
+        # four bias read-backs, 1,024 row CRCs 56 at a time (and a chip read a loaded host
+        # left waiting is asked again)
+        assert 4 + 19 <= again.frames < 30
     changed = {
         **SMALL,
         "cores": [
