@@ -118,7 +118,10 @@ def test_the_commands_that_matter_are_all_walked() -> None:
     names = {n for n, _ in LEAVES}
     assert {"run", "bus", "ls", "record", "replay", "bench tasks"} <= names
     robot = {n for n in names if n.startswith("robot ")}
-    assert robot in (set(), {"robot experts", "robot collect", "robot view"})
+    assert robot in (
+        set(),
+        {"robot experts", "robot collect", "robot view", "robot train", "robot eval", "robot run"},
+    )
     helps = {n: p.format_help() for n, p in LEAVES}
     for name in ("run", "bus", "ls", "record", "replay", "bench tasks", *robot):
         assert "default" in helps[name], name
@@ -143,7 +146,9 @@ def test_robot_experts_moves_its_bar_per_episode(monkeypatch: pytest.MonkeyPatch
     )
     seen: list[float] = []
 
-    def fake(task: str, seeds: Any, *, render_size: int, on_episode: Any = None) -> Any:
+    def fake(
+        task: str, seeds: Any, *, render_size: int, on_episode: Any = None, **_: Any
+    ) -> Any:
         assert on_episode is not None, "the CLI asks for per-episode reports"
         for _ in seeds:
             on_episode(True)
