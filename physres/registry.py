@@ -128,9 +128,9 @@ class Registry(Mapping[str, T], Generic[T]):
         near = difflib.get_close_matches(name, known, n=1) if isinstance(name, str) else []
         hint = f"; did you mean {near[0]!r}?" if near else ""
         plural = "kinds" if self.what.endswith("kind") else f"{self.what}s"
-        # mock kinds are one per family: say so once instead of listing each (readable length)
-        listed = [k for k in known if not self.is_mock(k)]
-        mocks = f" (and {self._mock}<family> for each)" if len(listed) < len(known) else ""
+        # mock kinds are one per family: named once, so the list stays one readable line
+        listed = [n for n in known if not self.is_mock(n)]
+        mocks = f", {self._mock}<family> of each" if len(listed) < len(known) else ""
         return UnknownNameError(
             f"unknown {self.what} {short(name)}; known {plural}: {', '.join(listed)}{mocks}{hint}"
         )

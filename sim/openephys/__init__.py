@@ -1,3 +1,3 @@
 """An emulated Open Ephys GUI (ZMQ Interface plugin + HTTP control API) and test signals."""
 
-__all__: list[str] = []  # modules export their own names
+__all__: list[str] = []  # its modules export their own names (gui, sources, signals)

@@ -32,6 +32,7 @@ USED_WITHOUT_IMPORT = {
     "pytest-timeout": "the per-test timeout in pyproject's [tool.pytest.ini_options]",
     "imageio-ffmpeg": "imageio's MP4 writer (physres.datasets.viewer) loads it as a plugin",
     "ruff": "tests/unit/test_layers.py runs it to check the layer rules",
+    "open-ephys-python-tools": "the tests drive the emulated Open Ephys GUI with its HTTP client",
 }
 
 
