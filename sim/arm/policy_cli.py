@@ -70,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
     e.add_argument("--blind", type=Path, default=None, help="prompt-blind checkpoint (control)")
     e.add_argument("--no-expert", action="store_true", help="skip the scripted-expert column")
+    e.add_argument("--no-wordings", action="store_true", help="skip the unseen-wordings column")
     e.add_argument(
         "--prompts",
         type=Path,
@@ -177,7 +178,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     ctrl = _controller(args.ckpt, args.threads)
     blind = _controller(args.blind, args.threads) if args.blind else None
     prompts = read_prompts(args.prompts) if args.prompts else None
-    wordings = [r for r in read_prompts(HELDOUT_WORDINGS) if r[0] in tasks]
+    wordings = (
+        [] if args.no_wordings else [r for r in read_prompts(HELDOUT_WORDINGS) if r[0] in tasks]
+    )
     per_task = (1 + bool(wordings) + bool(blind) + (not args.no_expert)) * args.episodes
     total = len(prompts) * args.episodes if prompts else len(tasks) * per_task
     with progress_bar(console, disable=args.quiet) as progress:
