@@ -28,10 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = robot.add_parser("train", help="train the prompt-to-action controller on demonstrations")
     t.add_argument("--data", type=Path, nargs="+", required=True, help="dataset folder(s)")
     t.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
-    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--epochs", type=int, default=30, help="passes over the training windows")
     t.add_argument("--batch-size", type=int, default=16, help="windows per batch")
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (cosine decay)")
+    t.add_argument("--seed", type=int, default=0, help="initialisation, split and order seed")
     t.add_argument(
         "--episodes-per-task",
         type=int,
@@ -46,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--image-size", type=int, default=64, help="frame side the stem sees")
     t.add_argument("--history", type=int, default=4, help="frames the transformer sees")
-    t.add_argument("--d-model", type=int, default=128)
-    t.add_argument("--layers", type=int, default=3)
+    t.add_argument("--d-model", type=int, default=128, help="transformer width")
+    t.add_argument("--layers", type=int, default=3, help="transformer layers")
     t.add_argument("--stem", default="16,32,64", help="conv stem channels, one stride-2 block each")
     t.add_argument("--chunk", type=int, default=5, help="actions per chunk (--head chunk)")
     t.add_argument(
@@ -84,8 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="cap each rollout (default: the task's own step limit)",
     )
-    e.add_argument("--threads", type=int, default=None)
-    e.add_argument("--quiet", action="store_true")
+    e.add_argument("--threads", type=int, default=None, help="torch threads")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_eval)
 
     r = robot.add_parser("run", help="roll out one prompt in the simulator: video and success")

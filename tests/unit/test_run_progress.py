@@ -118,7 +118,10 @@ def test_the_commands_that_matter_are_all_walked() -> None:
     names = {n for n, _ in LEAVES}
     assert {"run", "bus", "ls", "record", "replay", "bench tasks"} <= names
     robot = {n for n in names if n.startswith("robot ")}
-    assert robot in (set(), {"robot experts", "robot collect", "robot view"})
+    assert robot in (
+        set(),
+        {"robot experts", "robot collect", "robot view", "robot train", "robot eval", "robot run"},
+    )
     helps = {n: p.format_help() for n, p in LEAVES}
     for name in ("run", "bus", "ls", "record", "replay", "bench tasks", *robot):
         assert "default" in helps[name], name
