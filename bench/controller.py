@@ -48,8 +48,10 @@ def main() -> None:
     frames = rng.integers(0, 255, (args.steps, size, size, 3), dtype=np.uint8)
     proprio = rng.normal(0, 0.1, (args.steps, ctrl.cfg.proprio_dim)).astype(np.float32)
     params = sum(p.numel() for p in ctrl.net.parameters())
-    print(f"checkpoint {args.ckpt}: {params / 1e6:.2f} M parameters, history "
-          f"{ctrl.cfg.history}, {size}² frames → {ctrl.cfg.image_size}², head {ctrl.cfg.head}")
+    print(
+        f"checkpoint {args.ckpt}: {params / 1e6:.2f} M parameters, history "
+        f"{ctrl.cfg.history}, {size}² frames → {ctrl.cfg.image_size}², head {ctrl.cfg.head}"
+    )
     uncached = ms_per_step(ctrl, frames, proprio, cached=False)
     cached = ms_per_step(ctrl, frames, proprio, cached=True)
     print(f"uncached: {uncached:.2f} ms per step (every frame of the window through the stem)")

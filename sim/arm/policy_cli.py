@@ -28,10 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = robot.add_parser("train", help="train the prompt-to-action controller on demonstrations")
     t.add_argument("--data", type=Path, nargs="+", required=True, help="dataset folder(s)")
     t.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
-    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--epochs", type=int, default=30, help="passes over the training windows")
     t.add_argument("--batch-size", type=int, default=16, help="windows per batch")
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (cosine decay)")
+    t.add_argument("--seed", type=int, default=0, help="initialisation, split and order seed")
     t.add_argument(
         "--episodes-per-task",
         type=int,
@@ -46,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--image-size", type=int, default=64, help="frame side the stem sees")
     t.add_argument("--history", type=int, default=4, help="frames the transformer sees")
-    t.add_argument("--d-model", type=int, default=128)
-    t.add_argument("--layers", type=int, default=3)
+    t.add_argument("--d-model", type=int, default=128, help="transformer width")
+    t.add_argument("--layers", type=int, default=3, help="transformer layers")
     t.add_argument("--stem", default="16,32,64", help="conv stem channels, one stride-2 block each")
     t.add_argument("--chunk", type=int, default=5, help="actions per chunk (--head chunk)")
     t.add_argument(
@@ -70,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
     e.add_argument("--blind", type=Path, default=None, help="prompt-blind checkpoint (control)")
     e.add_argument("--no-expert", action="store_true", help="skip the scripted-expert column")
+    e.add_argument("--no-wordings", action="store_true", help="skip the unseen-wordings column")
     e.add_argument(
         "--prompts",
         type=Path,
@@ -83,8 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="cap each rollout (default: the task's own step limit)",
     )
-    e.add_argument("--threads", type=int, default=None)
-    e.add_argument("--quiet", action="store_true")
+    e.add_argument("--threads", type=int, default=None, help="torch threads")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_eval)
 
     r = robot.add_parser("run", help="roll out one prompt in the simulator: video and success")
@@ -177,7 +178,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     ctrl = _controller(args.ckpt, args.threads)
     blind = _controller(args.blind, args.threads) if args.blind else None
     prompts = read_prompts(args.prompts) if args.prompts else None
-    wordings = [r for r in read_prompts(HELDOUT_WORDINGS) if r[0] in tasks]
+    wordings = (
+        [] if args.no_wordings else [r for r in read_prompts(HELDOUT_WORDINGS) if r[0] in tasks]
+    )
     per_task = (1 + bool(wordings) + bool(blind) + (not args.no_expert)) * args.episodes
     total = len(prompts) * args.episodes if prompts else len(tasks) * per_task
     with progress_bar(console, disable=args.quiet) as progress:
