@@ -6,8 +6,10 @@ or the task's step limit; success is the task's predicate at the end (judged
 from simulator state). Evaluation layouts come from seeds derived from
 ``EVAL_SEED`` (collection uses seed 0 by default), so they were never seen in
 training. ``evaluate`` reports per task and overall: the controller with the
-templates' prompts, with held-out wordings, a prompt-blind copy (if given)
-and the scripted expert on the same layouts.
+templates' prompts, with held-out wordings, in shared scenes (the objects of
+several tasks on one table, so only the prompt says which task; beside it the
+chance level a prompt-blind policy would reach there), a prompt-blind copy
+(if given) and the scripted expert on the same layouts.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from physres.errors import ConfigError
 from physres.sim.arm.collect import episode_seed
 from physres.sim.arm.env import TabletopEnv
 from physres.sim.arm.experts import make_expert
+from physres.sim.arm.shared import SHARED_LAYOUTS
 from physres.sim.arm.spec import ACTION_SPEC
 from physres.sim.arm.tasks import SIDES, TASKS
 
@@ -51,6 +54,8 @@ __all__ = [
 EVAL_SEED = 90_210
 #: the held-out wordings shipped with the controller (see the file's header for how made)
 HELDOUT_WORDINGS = Path(controller_pkg.__file__).parent / "heldout_wordings.tsv"
+#: the columns ``evaluate`` fills per task (``shared_chance``: a success level, not a run)
+_EVAL_COLUMNS = ("model", "wordings", "shared", "shared_chance", "blind", "expert")
 
 
 @dataclass
@@ -64,6 +69,8 @@ class Rollout:
     seconds: float
     similarity: float | None = None
     refused: str | None = None
+    #: the layout the episode ran in (``info["layout"]``: "own" or a shared layout's name)
+    layout: str = "own"
     recorder: DemoRecorder | None = field(default=None, repr=False)
 
     def video(self, path: str | Path, *, scale: int = 3) -> Path:
@@ -139,14 +146,17 @@ def rollout(
     prompt: str | None = None,
     record: bool = False,
     max_steps: int | None = None,
+    layout: str = "own",
 ) -> Rollout:
     """One episode of ``task``'s layout from ``seed``; the controller sees only the prompt.
 
     ``prompt=None`` draws one from the task's templates. ``{side}`` in a prompt is
     filled with the side the layout's task asks for; a push prompt naming a side
-    sets the task's side.
+    sets the task's side. ``layout``: ``"own"`` (the task's own scene), ``"shared"``
+    or a shared layout's name (:mod:`physres.sim.arm.shared`).
     """
-    obs, info = env.reset(seed=seed, options={"task": task})
+    obs, info = env.reset(seed=seed, options={"task": task, "layout": layout})
+    where = str(info["layout"])
     assert env.task is not None and env.task.params is not None
     if prompt is None:
         prompt = env.prompt
@@ -158,7 +168,9 @@ def rollout(
     try:
         match = ctrl.set_prompt(prompt)
     except PromptRefused as e:
-        return Rollout(task, seed, prompt, False, 0, "refused", 0.0, e.similarity, str(e))
+        return Rollout(
+            task, seed, prompt, False, 0, "refused", 0.0, e.similarity, str(e), layout=where
+        )
     rec = DemoRecorder() if record else None
     limit = max_steps or env.max_steps
     steps, end = 0, "time limit"
@@ -190,6 +202,7 @@ def rollout(
         end,
         time.perf_counter() - t0,
         match.similarity,
+        layout=where,
         recorder=rec,
     )
 
@@ -212,6 +225,7 @@ def evaluate(
     wordings: Sequence[tuple[str, str]] | None = None,
     blind: Controller | None = None,
     expert: bool = True,
+    shared: bool = True,
     prompts_only: Sequence[tuple[str, str]] | None = None,
     video_dir: str | Path | None = None,
     max_steps: int | None = None,
@@ -220,7 +234,11 @@ def evaluate(
     """The evaluation table as plain data (rows per task, ``overall``).
 
     Columns: ``model`` (template prompts), ``wordings`` (held-out wordings, drawn
-    in turn), ``blind`` and ``expert`` (controls on the same layouts). With
+    in turn), ``shared`` (template prompts in shared layouts that allow the task,
+    seeds ``episode_seed(EVAL_SEED, task, k, "shared")``; ``shared_chance`` beside
+    it is the mean of those layouts' :meth:`~physres.sim.arm.shared.SharedLayout.chance`
+    and ``shared_layouts`` counts them), ``blind`` and ``expert`` (controls on the
+    own-scene layouts). With
     ``prompts_only`` (``--prompts FILE``) each line is scored on ``episodes``
     layouts of its task instead, and only that column is reported.
     """
@@ -263,7 +281,7 @@ def evaluate(
             return {"rows": list(rows.values()), "episodes": episodes}
         for t in tasks:
             row: dict[str, Any] = {"task": t}
-            cols: dict[str, list[bool]] = {"model": [], "wordings": [], "blind": [], "expert": []}
+            cols: dict[str, list[Any]] = {c: [] for c in _EVAL_COLUMNS}
             for k in range(episodes):
                 seed = episode_seed(EVAL_SEED, t, k)
                 r = rollout(
@@ -287,6 +305,21 @@ def evaluate(
                     cols["wordings"].append(w_r.success)
                     if on_episode:
                         on_episode(t, "wordings", cols["wordings"][-1])
+                if shared:
+                    s_r = rollout(
+                        ctrl,
+                        env,
+                        task=t,
+                        seed=episode_seed(EVAL_SEED, t, k, "shared"),
+                        max_steps=max_steps,
+                        layout="shared",
+                    )
+                    cols["shared"].append(s_r.success)
+                    cols["shared_chance"].append(SHARED_LAYOUTS[s_r.layout].chance())
+                    where = row.setdefault("shared_layouts", {})
+                    where[s_r.layout] = where.get(s_r.layout, 0) + 1
+                    if on_episode:
+                        on_episode(t, "shared", s_r.success)
                 if blind is not None:
                     b_r = rollout(blind, env, task=t, seed=seed, max_steps=max_steps)
                     cols["blind"].append(b_r.success)
@@ -302,7 +335,7 @@ def evaluate(
     finally:
         env.close()
     overall: dict[str, Any] = {"task": "overall"}
-    for c in ("model", "wordings", "blind", "expert"):
+    for c in _EVAL_COLUMNS:
         vals = [r[c] for r in rows.values() if r.get(c) is not None]
         overall[c] = float(np.mean(vals)) if vals else None
     return {"rows": [*rows.values(), overall], "episodes": episodes}
@@ -312,6 +345,7 @@ _COLUMNS = (
     ("model", "unseen layouts"),
     ("wordings", "unseen wordings"),
     ("shared", "shared scenes"),
+    ("shared_chance", "shared: chance"),
     ("blind", "prompt-blind control"),
     ("expert", "scripted expert"),
     ("prompt_file", "--prompts file"),
@@ -338,6 +372,12 @@ def write_table(result: dict[str, Any], out: str | Path, *, title: str) -> tuple
         f"{result['episodes']} episodes per task and column; layouts from seeds "
         f"never used in training (EVAL_SEED {EVAL_SEED}).",
     ]
+    if any(r.get("shared") is not None for r in result["rows"]):
+        lines.append(
+            "Shared scenes hold the objects of several tasks, so only the prompt says which; "
+            "'shared: chance' is what a policy ignoring the prompt would reach there (the "
+            "largest share of one goal among the tasks each layout allows)."
+        )
     md = out / "eval.md"
     md.write_text("\n".join(lines) + "\n")
     js = out / "eval.json"

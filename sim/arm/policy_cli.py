@@ -71,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--blind", type=Path, default=None, help="prompt-blind checkpoint (control)")
     e.add_argument("--no-expert", action="store_true", help="skip the scripted-expert column")
     e.add_argument("--no-wordings", action="store_true", help="skip the unseen-wordings column")
+    e.add_argument("--no-shared", action="store_true", help="skip the shared-scenes column")
     e.add_argument(
         "--prompts",
         type=Path,
@@ -169,19 +170,20 @@ def _controller(path: Path | None, threads: int | None = None):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from physres.sim.arm.cli import _tasks
+    from physres.sim.arm.cli import task_names
     from physres.sim.arm.policy import HELDOUT_WORDINGS, evaluate, read_prompts, write_table
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
-    tasks = _tasks(args.tasks)
+    tasks = task_names(args.tasks)
     ctrl = _controller(args.ckpt, args.threads)
     blind = _controller(args.blind, args.threads) if args.blind else None
     prompts = read_prompts(args.prompts) if args.prompts else None
     wordings = (
         [] if args.no_wordings else [r for r in read_prompts(HELDOUT_WORDINGS) if r[0] in tasks]
     )
-    per_task = (1 + bool(wordings) + bool(blind) + (not args.no_expert)) * args.episodes
+    columns = 1 + bool(wordings) + (not args.no_shared) + bool(blind) + (not args.no_expert)
+    per_task = columns * args.episodes
     total = len(prompts) * args.episodes if prompts else len(tasks) * per_task
     with progress_bar(console, disable=args.quiet) as progress:
         bar = progress.add_task("eval", total=total, unit="episodes")
@@ -192,8 +194,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             wordings=wordings,
             blind=blind,
             expert=not args.no_expert,
+            shared=not args.no_shared,
             prompts_only=prompts,
             video_dir=args.out,
+            max_steps=args.max_steps,
             on_episode=lambda t, c, ok: progress.update(bar, advance=1, description=f"{t} {c}"),
         )
     result["checkpoint"] = str(args.ckpt or "shipped")

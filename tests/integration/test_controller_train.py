@@ -19,6 +19,10 @@ from physres.controller import Checkpoint, CheckpointError, Controller, PromptRe
 from physres.controller.train import TrainSettings, train
 from physres.errors import ConfigError
 from physres.sim.arm import ACTION_SPEC
+from physres.sim.arm.collect import episode_seed
+from physres.sim.arm.env import TabletopEnv
+from physres.sim.arm.policy import EVAL_SEED, evaluate, write_table
+from physres.sim.arm.shared import SHARED_LAYOUTS, layouts_allowing
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +184,49 @@ def test_an_arm_whose_action_spec_or_camera_differs_is_refused(trained) -> None:
         ctrl.check_arm(spec, 8)
     with pytest.raises(CheckpointError, match="encoder"):
         Controller(out, encoder=hash_encoder(emb).__class__("other/encoder"))
+
+
+def test_eval_has_a_shared_scene_column_with_its_chance_level(
+    trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shared scenes hold several tasks' objects, so only the prompt says which task: the
+    column runs each task in shared layouts that allow it, and prints beside it what a
+    policy ignoring the prompt would reach there."""
+    _, out, emb = trained
+    seen: list[tuple[int, str, str, tuple[str, ...]]] = []  # (seed, task, layout, allowed)
+    reset = TabletopEnv.reset
+
+    def spy(self, *, seed=None, options=None):
+        obs, info = reset(self, seed=seed, options=options)
+        seen.append((seed, info["task"], info["layout"], tuple(info["allowed"])))
+        return obs, info
+
+    monkeypatch.setattr(TabletopEnv, "reset", spy)
+    ctrl = Controller(out, encoder=hash_encoder(emb), min_similarity=-1.0)  # every prompt runs
+    tasks = ["pick_place", "lying_bottle_from_bowl"]  # one layout each: chance 1/3 and 1/4
+    result = evaluate(ctrl, tasks=tasks, episodes=1, expert=False, max_steps=2)
+    rows = {r["task"]: r for r in result["rows"]}
+    assert list(rows) == [*tasks, "overall"]
+    for t in tasks:
+        row = rows[t]
+        assert row["shared"] in (0.0, 1.0) and row["model"] in (0.0, 1.0)
+        (name,) = row["shared_layouts"]  # the layout its one episode ran in
+        assert name in layouts_allowing(t)
+        assert row["shared_chance"] == pytest.approx(SHARED_LAYOUTS[name].chance())
+        shared_seed = episode_seed(EVAL_SEED, t, 0, "shared")
+        assert (shared_seed, t, name, SHARED_LAYOUTS[name].allowed) in seen  # really shared
+        assert (episode_seed(EVAL_SEED, t, 0), t, "own", (t,)) in seen  # the own-scene column
+    assert rows["pick_place"]["shared_chance"] == pytest.approx(1 / 3)
+    assert rows["lying_bottle_from_bowl"]["shared_chance"] == pytest.approx(1 / 4)
+    assert rows["overall"]["shared_chance"] == pytest.approx((1 / 3 + 1 / 4) / 2)
+    assert rows["overall"]["shared"] == pytest.approx(np.mean([rows[t]["shared"] for t in tasks]))
+    md, js = write_table(result, tmp_path, title="tiny")
+    header = md.read_text().splitlines()[2]
+    assert "| shared scenes | shared: chance |" in header
+    assert (
+        json.loads(js.read_text())["rows"][0]["shared_layouts"] == rows[tasks[0]]["shared_layouts"]
+    )
+    seen.clear()
+    skipped = evaluate(ctrl, tasks=tasks[:1], episodes=1, expert=False, shared=False, max_steps=2)
+    assert skipped["rows"][0]["shared"] is None and [s[2] for s in seen] == ["own"]
+    assert "shared scenes" not in write_table(skipped, tmp_path / "no", title="x")[0].read_text()
