@@ -16,7 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 #: folder → installed package (see setup.py)
 PACKAGES = {"physres": "physres", "sim": "physres.sim", "drivers": "physres.drivers"}
 #: distributions whose import name differs from their normalised name
-IMPORT_NAMES = {"feetech-servo-sdk": "scservo_sdk", "pyyaml": "yaml", "pyzmq": "zmq"}
+IMPORT_NAMES = {
+    "feetech-servo-sdk": "scservo_sdk",
+    "pyyaml": "yaml",
+    "pyzmq": "zmq",
+    "foxglove-sdk": "foxglove",
+    "mcap-protobuf-support": "mcap_protobuf",
+}
 #: used without an import statement, and why
 USED_WITHOUT_IMPORT = {
     "pytest-timeout": "the per-test timeout in pyproject's [tool.pytest.ini_options]",
