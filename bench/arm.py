@@ -8,9 +8,13 @@ every task, pinned to one CPU core; only ``step()`` is timed (resets are not),
 by the wall clock and by this thread's CPU time (the honest figure on a shared
 machine, where the wall clock also counts other processes' turns on the core).
 
-    python bench/arm.py [--steps 300] [--size 128]
+    python bench/arm.py [--steps 300] [--size 128] [--worlds]
 
-The key figure (low-poly env steps/s) is printed last; the issue asks ≥ 60.
+``--worlds`` also measures what pybullet's deformable world (needed for the
+wipe task's cloth) would cost the six rigid tasks if every scene used it:
+the same low-poly runs with ``ArmTask.deformable`` forced on, as a ratio to
+the rigid world. The key figure (low-poly env steps/s) is printed last; the
+issue asks ≥ 60.
 """
 
 from __future__ import annotations
@@ -23,11 +27,15 @@ import numpy as np
 
 from physres.sim.arm.env import TabletopEnv
 from physres.sim.arm.experts import make_expert
-from physres.sim.arm.tasks import TASKS
+from physres.sim.arm.tasks import TASKS, ArmTask
 
 
 def steps_per_second(
-    low_poly: bool, steps_per_task: int, size: int, repeats: int
+    low_poly: bool,
+    steps_per_task: int,
+    size: int,
+    repeats: int,
+    tasks: tuple[str, ...] = tuple(TASKS),
 ) -> tuple[float, float]:
     """Medians over repeats of timed steps / wall time and / CPU time spent in step().
 
@@ -37,7 +45,7 @@ def steps_per_second(
     wall_rates, cpu_rates = [], []
     for _ in range(repeats):
         n, wall, cpu = 0, 0.0, 0.0
-        for k, task in enumerate(TASKS):
+        for k, task in enumerate(tasks):
             env = TabletopEnv(task, render_size=size, low_poly=low_poly)
             expert = make_expert(env)
             obs, _ = env.reset(seed=k)
@@ -62,12 +70,28 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=128, help="camera frame edge (pixels)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--core", type=int, default=None, help="CPU to pin to (default: the last)")
+    ap.add_argument(
+        "--worlds", action="store_true", help="also time the rigid tasks in the deformable world"
+    )
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))
         core = args.core if args.core is not None else cpus[-1]
         os.sched_setaffinity(0, {core})
         print(f"pinned to CPU {core}")
+    if args.worlds:
+        rigid_tasks = tuple(t for t in TASKS if not TASKS[t].deformable)
+        rigid = steps_per_second(True, args.steps, args.size, args.repeats, rigid_tasks)
+        ArmTask.deformable = True  # every scene in pybullet's deformable world
+        try:
+            deform = steps_per_second(True, args.steps, args.size, args.repeats, rigid_tasks)
+        finally:
+            ArmTask.deformable = False
+        print(
+            f"{len(rigid_tasks)} rigid tasks: {rigid[1]:.1f} env steps per CPU-second in the "
+            f"rigid world, {deform[1]:.1f} in the deformable world "
+            f"(ratio {deform[1] / rigid[1]:.2f})"
+        )
     base = steps_per_second(False, args.steps, args.size, args.repeats)
     ours = steps_per_second(True, args.steps, args.size, args.repeats)
     px = f"{args.size}x{args.size}"

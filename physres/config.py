@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -34,8 +34,11 @@ __all__ = [
     "StageConfig",
     "TaskConfig",
     "load_config",
+    "load_model",
     "with_overrides",
 ]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -401,6 +404,25 @@ def _validate_entries(cfg: RunConfig, source: str, lines: dict) -> None:
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a config file; a binary or oversized file is refused in one line."""
     p = Path(path)
+    return parse_config(_read_text(p), str(p))
+
+
+def load_model(path: str | Path, model: type[M]) -> M:
+    """Read a YAML file into any strict model (a chip configuration...) with this
+    module's bounds and one-line ``file:line: key.path: ...`` errors."""
+    p = Path(path)
+    text = _read_text(p)
+    root, data = _compose(text, str(p))
+    lines = _line_map(root)
+    _reject_non_finite(data, (), str(p), lines)
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as e:
+        raise _field_errors(e, model, (), str(p), lines) from None
+
+
+def _read_text(p: Path) -> str:
+    """A config file's text: regular, at most MAX_CONFIG_BYTES, UTF-8; else one line."""
     try:
         mode = p.stat().st_mode
         if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a pipe would block open()
@@ -423,7 +445,7 @@ def load_config(path: str | Path) -> RunConfig:
             f"{p}:{line}: not a text config: byte 0x{data[e.start]:02x} at offset {e.start} is "
             "not UTF-8 (a binary file such as a recording or an image?)"
         ) from None
-    return parse_config(text, str(p))
+    return text
 
 
 def _step(node: Any, part: str, done: tuple[str, ...], key: str, source: str) -> Any:

@@ -128,8 +128,11 @@ class Registry(Mapping[str, T], Generic[T]):
         near = difflib.get_close_matches(name, known, n=1) if isinstance(name, str) else []
         hint = f"; did you mean {near[0]!r}?" if near else ""
         plural = "kinds" if self.what.endswith("kind") else f"{self.what}s"
+        # mock kinds are one per family: say so once instead of listing each (readable length)
+        listed = [k for k in known if not self.is_mock(k)]
+        mocks = f" (and {self._mock}<family> for each)" if len(listed) < len(known) else ""
         return UnknownNameError(
-            f"unknown {self.what} {short(name)}; known {plural}: {', '.join(known)}{hint}"
+            f"unknown {self.what} {short(name)}; known {plural}: {', '.join(listed)}{mocks}{hint}"
         )
 
     def target(self, name: str) -> str:
@@ -211,13 +214,18 @@ DEVICES: Registry[type[Device]] = Registry(
     {
         "sim.esn": "physres.sim.esn:ESN",
         "sim.lsm": "physres.sim.lsm:LSM",
+        "sim.mea": "physres.sim.mea:SimMEA",
+        "sim.neuromorphic": "physres.sim.neuromorphic:NeuromorphicSim",
         "sim.bucket": "physres.sim.bucket:Bucket",
         "drivers.bucket_camera": "physres.drivers.bucket.camera:Camera",
         "drivers.bucket_motors": "physres.drivers.bucket.motorboard:MotorBoard",
         "drivers.bucket": "physres.drivers.bucket.rig:BucketRig",
+        "drivers.cl1": "physres.drivers.mea.cl1:CL1",  # Cortical Labs CL1 (cl API; cl-sdk in CI)
         "drivers.so101": "physres.drivers.arm.so101:SO101",  # the same arm by its model name
         "drivers.arm": "physres.drivers.arm.so101:SO101",  # one family with sim.arm: mock.arm
         "sim.arm": "physres.sim.arm.device:SimArm",
+        "drivers.openephys": "physres.drivers.mea.openephys:OpenEphys",  # Open Ephys GUI (ZMQ)
+        "drivers.neuromorphic": "physres.drivers.neuromorphic.bridge:NeuroBridge",
     },
     group="physres.devices",
     mock_prefix=_MOCK,

@@ -233,12 +233,8 @@ class LSM(Device):
         p = self.params
         return self._description(
             streams=[
-                StreamSpec(
-                    name="spikes",
-                    dtype=EVENT_DTYPE.descr,
-                    shape=(),
-                    carries="events",
-                    doc="one record per spike: device time (ns) and neuron",
+                StreamSpec.events(
+                    "spikes", EVENT_DTYPE, doc="one record per spike: device time (ns) and neuron"
                 )
             ],
             inputs=[

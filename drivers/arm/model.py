@@ -98,12 +98,14 @@ def load_model(
         if kind == "revolute" and lim is None:
             raise ConfigError(f"{where} is revolute but has no <limit>")
         j = Joint(
-            name=name, type=kind,
+            name=name,
+            type=kind,
             parent=el.find("parent").get("link", ""),  # type: ignore[union-attr]
             child=el.find("child").get("link", ""),  # type: ignore[union-attr]
             xyz=_floats(None if origin is None else origin.get("xyz"), 3, where),  # type: ignore[arg-type]
             rpy=_floats(None if origin is None else origin.get("rpy"), 3, where),  # type: ignore[arg-type]
-            axis=_floats(None if axis is None else axis.get("xyz"), 3, where) if axis is not None
+            axis=_floats(None if axis is None else axis.get("xyz"), 3, where)
+            if axis is not None
             else (1.0, 0.0, 0.0),  # type: ignore[arg-type]
             lower=float(lim.get("lower", 0)) if lim is not None else 0.0,
             upper=float(lim.get("upper", 0)) if lim is not None else 0.0,

@@ -108,7 +108,7 @@ class SO101Params(BaseModel):
                 raise RuleError(
                     key,
                     f"{key} has {len(getattr(self, key))} entries, "
-                    f"the arm has {n} joints {list(model.joint_names)}"
+                    f"the arm has {n} joints {list(model.joint_names)}",
                 )
         if any(d not in (1, -1) for d in self.direction):
             raise RuleError("direction", f"direction must be ±1, got {self.direction}")

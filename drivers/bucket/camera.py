@@ -110,7 +110,7 @@ class CameraParams(BaseModel):
                     "roi",
                     f"roi (top, bottom, left, right) = {self.roi} must satisfy "
                     f"0 <= top < bottom <= {rows} and 0 <= left < right <= {cols} "
-                    f"(frame_shape {self.frame_shape})"
+                    f"(frame_shape {self.frame_shape})",
                 )
         return self
 
@@ -156,34 +156,65 @@ class Camera(Device):
         self._exposure_fixed: bool | None = None
         self._fps_used = self.params.fps or 25.0
         self._open_error: BaseException | None = None
-        self._pre = (FramePreprocessor(self.params.feature_size, self.params.features,
-                                       self.params.roi) if self.params.features else None)
+        self._pre = (
+            FramePreprocessor(self.params.feature_size, self.params.features, self.params.roi)
+            if self.params.features
+            else None
+        )
 
     # ------------------------------------------------------------------ contract
     def describe(self) -> Description:
         p = self.params
         rate = p.fps
         streams = [
-            StreamSpec(name="frame", dtype="|u1", shape=p.frame_shape, units="DN", rate_hz=rate,
-                       carries="frame", doc="grey camera frame"),
-            StreamSpec(name="t_frame", dtype="<i8", shape=(), units="ns", rate_hz=rate,
-                       doc="frame timestamps: file time for files, host monotonic for live"),
-            StreamSpec(name="events", dtype=EVENT_DTYPE.descr, shape=(), carries="events",
-                       doc="dropped frames, stalls, resumes, end of source (CameraEvent codes)"),
+            StreamSpec(
+                name="frame",
+                dtype="|u1",
+                shape=p.frame_shape,
+                units="DN",
+                rate_hz=rate,
+                carries="frame",
+                doc="grey camera frame",
+            ),
+            StreamSpec(
+                name="t_frame",
+                dtype="<i8",
+                shape=(),
+                units="ns",
+                rate_hz=rate,
+                doc="frame timestamps: file time for files, host monotonic for live",
+            ),
+            StreamSpec(
+                name="events",
+                dtype=EVENT_DTYPE.descr,
+                shape=(),
+                carries="events",
+                doc="dropped frames, stalls, resumes, end of source (CameraEvent codes)",
+            ),
         ]
         if self._pre is not None:
-            streams.append(StreamSpec(
-                name="features", dtype="<f4", shape=(self._pre.n_features,), rate_hz=rate,
-                doc=f"{'+'.join(p.features)} on a {p.feature_size} grid (INTER_AREA)"))
-        return self._description(streams=streams, inputs=[], meta={
-            "source": str(p.source), "source_kind": _source_kind(p.source)})
+            streams.append(
+                StreamSpec(
+                    name="features",
+                    dtype="<f4",
+                    shape=(self._pre.n_features,),
+                    rate_hz=rate,
+                    doc=f"{'+'.join(p.features)} on a {p.feature_size} grid (INTER_AREA)",
+                )
+            )
+        return self._description(
+            streams=streams,
+            inputs=[],
+            meta={"source": str(p.source), "source_kind": _source_kind(p.source)},
+        )
 
     def _connect(self) -> None:
         self._reset_buffers()
         self._stop.clear()
         opened = threading.Event()
-        cap_thread = threading.Thread(target=self._capture, args=(opened,), daemon=True,
-                                      name=f"camera-{self.name}")
+        cap_thread = threading.Thread(
+            target=self._capture, args=(opened,), daemon=True, name=f"camera-{self.name}"
+        )
         cap_thread.start()
         # opening a pipe blocks until its writer appears: wait here, not forever
         if not opened.wait(self.params.open_timeout_s):
@@ -225,12 +256,18 @@ class Camera(Device):
         stamps = np.empty(len(items), np.int64)
         for i, (ts, img) in enumerate(items):
             stamps[i] = ts
-            frames[i] = img if img.shape == (h, w) else cv2.resize(
-                img, (w, h), interpolation=cv2.INTER_AREA)
+            frames[i] = (
+                img
+                if img.shape == (h, w)
+                else cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+            )
         t0 = int(stamps[0]) if len(stamps) else self.now_ns()
         ev = np.array(events, dtype=EVENT_DTYPE) if events else np.zeros(0, EVENT_DTYPE)
-        out = {"frame": Chunk(frames, t0), "t_frame": Chunk(stamps, t0),
-               "events": Chunk(ev, int(ev["t_ns"][0]) if len(ev) else t0)}
+        out = {
+            "frame": Chunk(frames, t0),
+            "t_frame": Chunk(stamps, t0),
+            "events": Chunk(ev, int(ev["t_ns"][0]) if len(ev) else t0),
+        }
         if self._pre is not None:
             out["features"] = Chunk(self._pre.transform(frames), t0)
         if stalled and p.on_stall == "raise":
@@ -299,8 +336,7 @@ class Camera(Device):
                     return
                 if img.ndim == 3:
                     img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-                ts = (round(cap.get(cv2.CAP_PROP_POS_MSEC) * 1e6) if is_file
-                      else host - self._t0_ns)
+                ts = round(cap.get(cv2.CAP_PROP_POS_MSEC) * 1e6) if is_file else host - self._t0_ns
                 if is_file and self.params.realtime:
                     play0 = host - ts if play0 is None else play0
                     wait = (play0 + ts - time.monotonic_ns()) / 1e9
@@ -356,14 +392,23 @@ class Camera(Device):
         """Connection, frame counts, drops, stalls, end of source and exposure mode."""
         base = super().status()
         with self._lock:
-            since = (None if self._last_frame_host is None
-                     else (time.monotonic_ns() - self._last_frame_host) / 1e9)
-            base.update({
-                "source": str(self.params.source), "fps": self._fps_used,
-                "stalled": self._stalled, "ended": self._ended, "end_reason": self._end_reason,
-                "seconds_since_frame": since, "exposure_fixed": self._exposure_fixed,
-                **self._counts,
-            })
+            since = (
+                None
+                if self._last_frame_host is None
+                else (time.monotonic_ns() - self._last_frame_host) / 1e9
+            )
+            base.update(
+                {
+                    "source": str(self.params.source),
+                    "fps": self._fps_used,
+                    "stalled": self._stalled,
+                    "ended": self._ended,
+                    "end_reason": self._end_reason,
+                    "seconds_since_frame": since,
+                    "exposure_fixed": self._exposure_fixed,
+                    **self._counts,
+                }
+            )
         return base
 
     @property
@@ -375,4 +420,3 @@ class Camera(Device):
     def ended(self) -> bool:
         with self._lock:
             return self._ended
-

@@ -113,7 +113,7 @@ class MotorBoardParams(BaseModel):
             raise RuleError(
                 "keepalive_s",
                 f"keepalive_s={k} is more than half of watchdog_ms={wd}; "
-                "the watchdog would trip in a healthy run"
+                "the watchdog would trip in a healthy run",
             )
         return self
 
@@ -161,18 +161,40 @@ class MotorBoard(Device):
             }
         return self._description(
             streams=[
-                StreamSpec(name="strobe", dtype=STROBE_DTYPE.descr, shape=(), carries="events",
-                           doc="camera-sync strobe edges: one per applied duty vector"),
-                StreamSpec(name="status", dtype=STATUS_DTYPE.descr, shape=(), carries="state",
-                           rate_hz=status_rate, doc="board counters from each STATUS"),
-                StreamSpec(name="duty_out", dtype="<f4", shape=(p.n_motors,), units="duty",
-                           rate_hz=status_rate, carries="continuous",
-                           doc="duty the board outputs (after its clamp and slew limit)"),
+                StreamSpec(
+                    name="strobe",
+                    dtype=STROBE_DTYPE.descr,
+                    shape=(),
+                    carries="events",
+                    doc="camera-sync strobe edges: one per applied duty vector",
+                ),
+                StreamSpec(
+                    name="status",
+                    dtype=STATUS_DTYPE.descr,
+                    shape=(),
+                    carries="state",
+                    rate_hz=status_rate,
+                    doc="board counters from each STATUS",
+                ),
+                StreamSpec(
+                    name="duty_out",
+                    dtype="<f4",
+                    shape=(p.n_motors,),
+                    units="duty",
+                    rate_hz=status_rate,
+                    carries="continuous",
+                    doc="duty the board outputs (after its clamp and slew limit)",
+                ),
             ],
             inputs=[
-                InputSpec(name="duty", dtype="<f8", shape=(p.n_motors,), units="duty",
-                          limits=Limits(low=0.0, high=p.max_duty, max_step=p.max_step),
-                          doc="PWM duty per motor, 0 = off, 1 = full"),
+                InputSpec(
+                    name="duty",
+                    dtype="<f8",
+                    shape=(p.n_motors,),
+                    units="duty",
+                    limits=Limits(low=0.0, high=p.max_duty, max_step=p.max_step),
+                    doc="PWM duty per motor, 0 = off, 1 = full",
+                ),
             ],
             meta=meta,
         )
@@ -211,8 +233,12 @@ class MotorBoard(Device):
         p = self.params
         self._fault = None
         self._link = SerialLink(
-            port, baudrate=p.baudrate, timeout_s=p.timeout_s, retries=p.retries,
-            owner=f"{self.kind} {self.name!r}", on_event=self._on_event,
+            port,
+            baudrate=p.baudrate,
+            timeout_s=p.timeout_s,
+            retries=p.retries,
+            owner=f"{self.kind} {self.name!r}",
+            on_event=self._on_event,
         ).open()
         try:
             self.hello = self._handshake()
@@ -312,10 +338,15 @@ class MotorBoard(Device):
         self._require_connected("board_status")
         st = self._poll_status()
         return {
-            "uptime_us": st.uptime_us, "frames_ok": st.frames_ok, "frames_bad": st.frames_bad,
-            "wd_trips": st.wd_trips, "tx_dropped": st.tx_dropped,
-            "watchdog_tripped": st.watchdog_tripped, "stopped": st.stopped,
-            "queue": st.queue_len, "strobe_seq": st.strobe_seq,
+            "uptime_us": st.uptime_us,
+            "frames_ok": st.frames_ok,
+            "frames_bad": st.frames_bad,
+            "wd_trips": st.wd_trips,
+            "tx_dropped": st.tx_dropped,
+            "watchdog_tripped": st.watchdog_tripped,
+            "stopped": st.stopped,
+            "queue": st.queue_len,
+            "strobe_seq": st.strobe_seq,
             "watchdog_ms": st.watchdog_ms,
             "duty_out": [d / DUTY_FULL_SCALE for d in st.duty[: self.params.n_motors]],
         }
@@ -342,8 +373,12 @@ class MotorBoard(Device):
         deadline = time.monotonic() + self.params.handshake_timeout_s
         while True:
             try:
-                reply = self._link.request(Msg.HELLO, bytes([PROTO_VERSION]), retries=0,
-                                           timeout_s=min(0.25, self.params.handshake_timeout_s))
+                reply = self._link.request(
+                    Msg.HELLO,
+                    bytes([PROTO_VERSION]),
+                    retries=0,
+                    timeout_s=min(0.25, self.params.handshake_timeout_s),
+                )
                 return parse_hello(reply, self._where)
             except LinkLost:
                 raise
@@ -423,8 +458,16 @@ class MotorBoard(Device):
         with self._lock:
             self.last_status = st
             self._status_rows.append(
-                (t_host, up, st.frames_ok, st.frames_bad, st.wd_trips, st.tx_dropped, st.flags,
-                 st.queue_len)
+                (
+                    t_host,
+                    up,
+                    st.frames_ok,
+                    st.frames_bad,
+                    st.wd_trips,
+                    st.tx_dropped,
+                    st.flags,
+                    st.queue_len,
+                )
             )
             self._duty_rows.append(
                 np.asarray(st.duty[: self.params.n_motors], dtype=np.float32) / DUTY_FULL_SCALE

@@ -1,7 +1,12 @@
 /* Run a firmware ELF in simavr with UART0 on a pseudo-terminal and report what
  * the emulated MCU outputs.
  *
- * Usage: simavr_harness FIRMWARE.elf [--link PATH] [--poll-us N]
+ * Usage: simavr_harness FIRMWARE.elf [--link PATH] [--poll-us N] [--board NAME] [--chip-... V]
+ *
+ * --board bucket (the default) watches the motor board's pins as below;
+ * --board neuro_bridge hangs the neuromorphic chip on the SPI bus
+ * (chip_neuro_bridge.c: IN/OUT lines, --chip-* options) and reports
+ *   ACT <t_ns> <level>              on every edge of the link-activity LED (PB1)
  *
  * stdout, one line per event (times are the emulated MCU's clock, in ns):
  *   READY <pty slave path>
@@ -30,6 +35,8 @@
 #include "sim_elf.h"
 #include "sim_time.h"
 #include "uart_pty.h"
+
+#include "chip_neuro_bridge.h"
 
 /* ATmega328P data-space addresses */
 #define A_PORTB 0x25
@@ -92,12 +99,22 @@ static void strobe_edge(struct avr_irq_t *irq, uint32_t value, void *param)
     printf("STROBE %llu %u\n", t_ns((avr_t *)param), value & 1u);
 }
 
+static void activity_edge(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq;
+    printf("ACT %llu %u\n", t_ns((avr_t *)param), value & 1u);
+}
+
 int main(int argc, char **argv)
 {
-    const char *elf = NULL, *link_path = NULL;
+    const char *elf = NULL, *link_path = NULL, *board = "bucket";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--link") && i + 1 < argc)
             link_path = argv[++i];
+        else if (!strcmp(argv[i], "--board") && i + 1 < argc)
+            board = argv[++i];
+        else if (!strncmp(argv[i], "--chip-", 7) && i + 1 < argc && neuro_chip_option(argv[i], argv[i + 1]))
+            i++;
         else if (!strcmp(argv[i], "--poll-us") && i + 1 < argc)
             poll_us = (uint32_t)atoi(argv[++i]);
         else if (!elf && argv[i][0] != '-')
@@ -105,8 +122,12 @@ int main(int argc, char **argv)
         else
             elf = NULL, i = argc;
     }
-    if (!elf || poll_us == 0) {
-        fprintf(stderr, "usage: %s FIRMWARE.elf [--link PATH] [--poll-us N]\n", argv[0]);
+    int bridge = !strcmp(board, "neuro_bridge");
+    if (!elf || poll_us == 0 || (!bridge && strcmp(board, "bucket"))) {
+        fprintf(stderr,
+                "usage: %s FIRMWARE.elf [--link PATH] [--poll-us N] [--board bucket|neuro_bridge] "
+                "[--chip-fault stuck-weight] [--chip-biases N]\n",
+                argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -150,9 +171,18 @@ int main(int argc, char **argv)
         }
     }
 
-    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('B'), 0), strobe_edge,
-                            avr);
-    avr_cycle_timer_register_usec(avr, poll_us, sample_pwm, NULL);
+    if (bridge) {
+        if (neuro_chip_attach(avr) != 0) {
+            fprintf(stderr, "simavr_harness: cannot attach the neuromorphic chip to SPI\n");
+            return 1;
+        }
+        avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('B'), 1),
+                                activity_edge, avr);
+    } else {
+        avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('B'), 0), strobe_edge,
+                                avr);
+        avr_cycle_timer_register_usec(avr, poll_us, sample_pwm, NULL);
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -28,6 +28,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -50,8 +51,17 @@ REQ, REP, ERR, HB, BYE = b"REQ", b"REP", b"ERR", b"HB", b"BYE"
 class Broker:
     """Run in-process (``start()``/``stop()``) or in the foreground (``run()``)."""
 
-    def __init__(self, cfg: BusConfig | None = None, ctx: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        cfg: BusConfig | None = None,
+        ctx: zmq.Context | None = None,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.cfg = cfg or BusConfig()
+        #: the bus's reference clock (ns since the epoch) every node aligns to; a test
+        #: may hand in a skewed one, as for a broker restarted on another host
+        self.clock = clock
         self.ctx = ctx or zmq.Context.instance()
         self.nodes = NodeTable(self.cfg.heartbeat_s * self.cfg.heartbeat_misses, self.cfg.max_nodes)
         #: heartbeats refused (out of schema, bad name, name taken, table full)
@@ -72,7 +82,7 @@ class Broker:
         ep = self.cfg.endpoints
         # the key check answers before any socket binds: a CURVE server without a ZAP
         # handler in its context would accept every key
-        self.keys = KeyCheck(self.ctx, self.cfg) if self.cfg.curve else None
+        self.keys = KeyCheck.for_broker(self.ctx, self.cfg) if self.cfg.curve else None
         xsub = bus_socket(self.ctx, self.cfg, zmq.XSUB, "server")
         xpub = bus_socket(self.ctx, self.cfg, zmq.XPUB, "server")
         router = bus_socket(self.ctx, self.cfg, zmq.ROUTER, "server")
@@ -119,7 +129,7 @@ class Broker:
     def _stop_keys(self) -> None:
         keys, self.keys = getattr(self, "keys", None), None
         if keys is not None:
-            keys.stop()
+            keys.release(self.cfg.curve_allowed)
 
     def run(self) -> None:
         """Serve until interrupted (``physres bus``)."""
@@ -311,9 +321,13 @@ class Broker:
                 "errors": dict(self.errors.counts),
             }
         elif cmd == "time":
-            result = time.time_ns()  # a node's clock exchange (Node.measure_clock)
+            result = self.clock()  # a node's clock exchange (Node.measure_clock)
         elif cmd == "ls":
             result = self.table()
+        elif cmd == "keys":
+            # the keys a node's own (direct) sockets accept: the same list as ours, so
+            # revoking a key here reaches every node at its next heartbeat
+            result = sorted(k.decode() for k in self.keys.allowed()) if self.keys else []
         elif cmd == "forget":
             self.nodes.forget(time.time())
             result = True
@@ -330,7 +344,7 @@ class Broker:
                     "type": "ValueError",
                     "message": (
                         f"the broker has no command {cmd!r}; "
-                        "it has ping, ls, time, forget, register"
+                        "it has ping, ls, time, keys, forget, register"
                     ),
                 },
             )

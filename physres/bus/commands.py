@@ -76,8 +76,8 @@ class CommandClient:
         self._rcvtimeo: dict[zmq.Socket, int] = {}  # RCVTIMEO each socket has now (ms)
         self._rid = itertools.count(1)
 
-    def _dealer(self, endpoint: str) -> zmq.Socket:
-        s = bus_socket(self.ctx, self.cfg, zmq.DEALER, "client")
+    def _dealer(self, endpoint: str, server_key: bytes | None = None) -> zmq.Socket:
+        s = bus_socket(self.ctx, self.cfg, zmq.DEALER, "client", server_key=server_key)
         s.setsockopt(zmq.ROUTING_ID, self.name.encode())
         try:
             s.connect(endpoint)
@@ -97,18 +97,21 @@ class CommandClient:
                 return None
             # only the node asked for: a peer advertising an address libzmq refuses must
             # not break calls to every other node (that one is reached via the broker)
-            ep = next(
+            row = next(
                 (
-                    r.get("cmd_endpoint")
+                    r
                     for r in rows
                     if isinstance(r, dict) and r.get("name") == node and r.get("alive")
                 ),
-                None,
+                {},
             )
+            ep, key = row.get("cmd_endpoint"), row.get("curve_key")
             if not isinstance(ep, str) or not ep:
                 return None
+            if self.cfg.curve and not isinstance(key, str):  # encrypted: no key, no shortcut
+                return None
             try:
-                self._direct[node] = self._dealer(ep)
+                self._direct[node] = self._dealer(ep, key.encode() if self.cfg.curve else None)
             except zmq.ZMQError:
                 return None
         return self._direct.get(node)

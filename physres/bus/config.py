@@ -123,7 +123,9 @@ class BusConfig(BaseModel):
     #: with fresh names must not grow it without bound)
     max_nodes: int = Field(1024, ge=1, le=1_000_000)
     #: nodes also bind their own stream and command sockets, so heavy streams and
-    #: latency-critical commands can skip the broker hop (the broker still relays)
+    #: latency-critical commands can skip the broker hop (the broker still relays);
+    #: on an encrypted bus they are CURVE servers with the node's key, accepting the
+    #: keys the broker accepts (it hands the list to its nodes every heartbeat)
     direct: bool = True
     #: keep large received buffers mapped between frames (glibc malloc thresholds;
     #: see physres.bus.memory): far fewer page faults on camera-rate streams
@@ -142,24 +144,10 @@ class BusConfig(BaseModel):
     #: could read and inject bus traffic. True allows it, with a loud warning
     allow_plain_tcp: bool = False
 
-    @model_validator(mode="before")
-    @classmethod
-    def _curve_without_direct(cls, data: object) -> object:
-        """With CURVE every connection goes through the broker, which checks keys; a node's
-        own direct sockets would need a key check of their own, so they are off by default."""
-        if isinstance(data, dict) and data.get("curve_secret") and "direct" not in data:
-            return {**data, "direct": False}
-        return data
-
     @model_validator(mode="after")
     def _check_curve(self) -> BusConfig:
         if self.curve_secret is None and (self.curve_broker or self.curve_allowed):
             raise ValueError("curve_broker/curve_allowed need curve_secret (this side's key pair)")
-        if self.curve_secret is not None and self.direct:
-            raise ValueError(
-                "direct: true with CURVE keys: a node's direct sockets are not authenticated; "
-                "leave direct unset (false) on an encrypted bus"
-            )
         return self
 
     @property

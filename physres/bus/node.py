@@ -22,7 +22,7 @@ import secrets
 import socket
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -36,12 +36,15 @@ from physres.bus.config import BusConfig
 from physres.bus.guard import LoopErrors
 from physres.bus.nodetable import check_name
 from physres.bus.pubsub import Publisher, Subscriber
-from physres.bus.sockets import bus_socket, recv_frames, try_send
+from physres.bus.sockets import KeyCheck, bus_socket, own_key, recv_frames, try_send
 from physres.errors import AuthError, BusError, FrameError, NameTaken
 
 __all__ = ["Node"]
 
 log = logging.getLogger(__name__)
+
+#: clock exchanges a node keeps (one per heartbeat); the shortest round trip among them wins
+CLOCK_WINDOW = 8
 
 Handler = Callable[..., Any]
 
@@ -93,6 +96,13 @@ class Node:
         #: broker clock minus ours, and the round trip it was measured over (ns; None: not yet)
         self.clock_offset_ns = 0
         self.clock_rtt_ns: int | None = None
+        # one clock exchange rides on every heartbeat: (rtt, offset) of the latest few,
+        # so drift, and a broker restarted on another host, are followed within seconds
+        self._ticks: deque[tuple[int, int]] = deque(maxlen=CLOCK_WINDOW)
+        self._tick_sent: dict[bytes, int] = {}
+        self._tick_n = 0
+        #: the ZAP handler our own CURVE server sockets answer through (encrypted + direct)
+        self.keys: KeyCheck | None = None
         try:
             # the name first: binding our direct ipc sockets under a taken name would
             # take them over from the node that holds it
@@ -100,6 +110,8 @@ class Node:
             self._open_sockets(list(subscribe))
             if self.registered:
                 self.measure_clock()
+                if self.keys is not None:
+                    self._ask_keys(wait_s=1.0)
         except BaseException:
             self.close(bye=False)
             raise
@@ -108,6 +120,10 @@ class Node:
     def _open_sockets(self, topics: list[str]) -> None:
         direct = self.cfg.direct
         name = self.name
+        if direct and self.cfg.curve:
+            # before any server socket binds: without a ZAP handler in its context a CURVE
+            # server would accept every key; until the broker's list arrives it accepts none
+            self.keys = KeyCheck.of(self.ctx)
         self.pub: Publisher = Publisher(
             self.ctx, self.cfg, name, bind=self.cfg.node_endpoint(name, "pub") if direct else None
         )
@@ -207,10 +223,67 @@ class Node:
                 best = (rtt, offset)
         if best is None:
             return None
-        self.clock_rtt_ns, self.clock_offset_ns = best
+        self._ticks.clear()
+        self._ticks.append(best)
+        self._use_best()
+        return self.clock_offset_ns
+
+    def _use_best(self) -> None:
+        """Adopt the window's exchange with the shortest round trip (the tightest bound)."""
+        self.clock_rtt_ns, self.clock_offset_ns = min(self._ticks)
         if hasattr(self, "pub"):
             self.pub.clock = self.host_time_ns
-        return self.clock_offset_ns
+
+    def _tick(self) -> None:
+        """One clock exchange, answered in :meth:`_serve` (never waited for)."""
+        self._tick_n = (self._tick_n + 1) % 1_000_000
+        rid = f"_tick{self._tick_n}".encode()
+        request = encode(self.name, "time", 0, meta={"args": {}})
+        t0 = self.clock()
+        if try_send(self.dealer, [BROKER, REQ, rid, *request]):
+            if len(self._tick_sent) >= CLOCK_WINDOW:  # unanswered ones: forget the oldest
+                self._tick_sent.pop(next(iter(self._tick_sent)))
+            self._tick_sent[rid] = t0
+
+    def _tock(self, rid: bytes, payload: list[bytes]) -> None:
+        t3 = self.clock()
+        t0 = self._tick_sent.pop(rid, None)
+        try:
+            tb = decode(payload).meta.get("result")
+        except FrameError as e:
+            self.errors.record(e)
+            return
+        if t0 is None or type(tb) is not int:
+            return
+        self._ticks.append((t3 - t0, tb - (t0 + t3) // 2))
+        self._use_best()
+
+    def _ask_keys(self, wait_s: float = 0.0) -> None:
+        """Ask the broker which keys it accepts, for our own sockets to accept the same.
+
+        Sent with every heartbeat, so a key revoked at the broker is refused by
+        our sockets from the next connection after one heartbeat. ``wait_s`` > 0
+        waits for the answer (at start, so direct clients are not refused at first).
+        """
+        request = encode(self.name, "keys", 0, meta={"args": {}})
+        if not try_send(self.dealer, [BROKER, REQ, b"_keys", *request]) or wait_s <= 0:
+            return
+        frames = self._await(b"_keys", time.monotonic() + wait_s)
+        if frames is not None:
+            self._serve(frames)
+
+    def _granted(self, payload: list[bytes]) -> None:
+        """The broker's answer to ``_keys``: the list our own sockets accept from now on."""
+        try:
+            keys = decode(payload).meta.get("result")
+        except FrameError as e:
+            self.errors.record(e)
+            return
+        if type(keys) is not list or not all(type(k) is str and len(k) == 40 for k in keys):
+            self.errors.record(BusError(f"the broker's key list is malformed: {keys!r:.80}"))
+            return
+        if self.keys is not None:
+            self.keys.grant(k.encode() for k in keys)
 
     def host_time_ns(self) -> int:
         """This host's time on the broker's clock (what stream headers carry as ``th``)."""
@@ -259,6 +332,12 @@ class Node:
             if refusal != self.refused:  # say each new reason once
                 log.error("node %s: heartbeat refused: %s", self.name, refusal)
             self.refused = refusal
+            return
+        if kind == REP and rid == b"_keys" and sock is not self.router:
+            self._granted(payload)
+            return
+        if kind == REP and rid.startswith(b"_tick") and sock is not self.router:
+            self._tock(rid, payload)
             return
         if kind != REQ:
             return
@@ -334,7 +413,10 @@ class Node:
         self._watched.append(sub)
 
     def _identity(self) -> dict[str, Any]:
-        return {"kind": self.kind, "pid": os.getpid(), "host": socket.gethostname()}
+        me = {"kind": self.kind, "pid": os.getpid(), "host": socket.gethostname()}
+        if self.cfg.curve:  # direct clients check our sockets against this key
+            me["curve_key"] = own_key(self.cfg)
+        return me
 
     def info(self) -> dict[str, Any]:
         subs = ([self.sub] if self.sub is not None else []) + self._watched
@@ -373,6 +455,10 @@ class Node:
             self.errors.record(e)
             info = pack_meta(self._identity())
         try_send(self.dealer, [BROKER, kind, self.name.encode(), info])
+        if kind == HB:
+            self._tick()
+        if self.keys is not None and kind == HB:
+            self._ask_keys()
 
     def heartbeat_if_due(self) -> None:
         """For loops that work through a long backlog between polls: stay listed."""
@@ -432,6 +518,9 @@ class Node:
         self.dealer.close(linger=200 if bye else 0)
         if self.router is not None:
             self.router.close(linger=0)
+        keys, self.keys = self.keys, None
+        if keys is not None:
+            keys.release()
 
     def __enter__(self) -> Node:
         return self

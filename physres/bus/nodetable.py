@@ -63,6 +63,17 @@ def _endpoint(key: str, v: Any) -> str | None:
     return v
 
 
+_Z85_KEY = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")
+
+
+def _curve_key(key: str, v: Any) -> str | None:
+    if v is None:
+        return None
+    if type(v) is not str or not _Z85_KEY.match(v):
+        raise ValueError(f"{key} must be a 40-character z85 CURVE public key")
+    return v
+
+
 def _pid(key: str, v: Any) -> int:
     if type(v) is not int or not 0 <= v <= INT_MAX:
         raise ValueError(f"{key} must be a non-negative integer")
@@ -116,6 +127,7 @@ _FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "streams": _streams,
     "pub_endpoint": _endpoint,
     "cmd_endpoint": _endpoint,
+    "curve_key": _curve_key,
     "commands": _names,
     "published": _counts,
     "received": _counts,

@@ -65,14 +65,28 @@ class Publisher:
         bind: str | None = None,
     ) -> None:
         self.source = source
-        self.sock = bus_socket(ctx, cfg, zmq.PUB, "client" if bind is None else "server")
+        # plain: one socket both connects to the broker and binds our own address. CURVE:
+        # a socket is either a server or a client, so the bound one is a second socket
+        # (a PUB encrypts only for connected subscribers that want the topic: no cost idle)
+        own = bind is not None and not cfg.curve
+        self.sock = bus_socket(ctx, cfg, zmq.PUB, "server" if own else "client")
         self.sock.connect(endpoint or cfg.endpoints.pub)
+        self._socks = [self.sock]
         #: the publisher's own address, when it binds one (subscribers may connect directly)
         self.direct_endpoint: str | None = None
         if bind is not None:
             cfg.ensure_ipc_dir()
-            self.sock.bind(bind)
-            self.direct_endpoint = cfg.advertised(self.sock.last_endpoint.decode())
+            bound = self.sock if own else bus_socket(ctx, cfg, zmq.PUB, "server")
+            try:
+                bound.bind(bind)
+            except zmq.ZMQError:
+                if bound is not self.sock:
+                    bound.close(linger=0)
+                self.sock.close(linger=0)
+                raise
+            if bound is not self.sock:
+                self._socks.append(bound)
+            self.direct_endpoint = cfg.advertised(bound.last_endpoint.decode())
         self._seq: dict[str, int] = {}
         self.sent: Counter[str] = Counter()
         #: host time in headers (ns); a node sets it to its clock corrected to the broker's
@@ -106,7 +120,8 @@ class Publisher:
             meta=meta,
             topic=topic,
         )
-        send_parts(self.sock, frames)
+        for sock in self._socks:
+            send_parts(sock, frames)
         self.sent[stream] += 1
         return seq
 
@@ -117,10 +132,12 @@ class Publisher:
 
     def send_raw(self, frames: list[Any]) -> None:
         """Forward already-encoded frames unchanged (replay keeps original headers)."""
-        send_parts(self.sock, frames)
+        for sock in self._socks:
+            send_parts(sock, frames)
 
     def close(self) -> None:
-        self.sock.close(linger=0)
+        for sock in self._socks:
+            sock.close(linger=0)
 
 
 @dataclass
@@ -222,11 +239,12 @@ class Subscriber:
         *,
         name: str = "subscriber",
         endpoint: str | None = None,
+        server_key: bytes | None = None,
     ) -> None:
         if cfg.tune_malloc:
             keep_large_buffers()
         self.ctx, self.cfg = ctx, cfg
-        self.sock = bus_socket(ctx, cfg, zmq.SUB, "client")
+        self.sock = bus_socket(ctx, cfg, zmq.SUB, "client", server_key=server_key)
         self.sock.connect(endpoint or cfg.endpoints.sub)
         for t in topics:
             self.subscribe(t)
@@ -247,7 +265,9 @@ class Subscriber:
     ) -> Subscriber:
         """Subscribe straight to ``node``'s own socket (no broker hop: for heavy streams).
 
-        Falls back to the broker when the node advertises no address.
+        Falls back to the broker when the node advertises no address. On an encrypted
+        bus the connection is a CURVE client of the node's own key, as the broker's
+        listing (which came over the authenticated channel) gives it.
         """
         from physres.bus.commands import CommandClient
 
@@ -256,10 +276,12 @@ class Subscriber:
             rows = client.call("_broker", "ls", timeout_s=timeout_s)
         finally:
             client.close()
-        ep = next(
-            (r.get("pub_endpoint") for r in rows if r.get("name") == node and r.get("alive")), None
-        )
-        return cls(ctx, cfg, topics, name=name, endpoint=ep)
+        row = next((r for r in rows if r.get("name") == node and r.get("alive")), {})
+        ep, key = row.get("pub_endpoint"), row.get("curve_key")
+        if ep and cfg.curve and not key:  # an encrypted bus: no key, no direct connection
+            ep = None
+        server_key = key.encode() if ep and key else None
+        return cls(ctx, cfg, topics, name=name, endpoint=ep, server_key=server_key)
 
     def subscribe(self, topic_prefix: str) -> None:
         self.sock.setsockopt(zmq.SUBSCRIBE, topic_prefix.encode())

@@ -12,9 +12,12 @@ import contextlib
 import logging
 import math
 import os
+import threading
 import warnings
+import weakref
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import zmq
 import zmq.auth
@@ -28,6 +31,7 @@ __all__ = [
     "KeyCheck",
     "apply_security",
     "bus_socket",
+    "own_key",
     "public_keys",
     "recv_frames",
     "send_parts",
@@ -41,7 +45,9 @@ _RECEIVES_STREAMS = {zmq.SUB, zmq.XSUB}
 Role = Literal["server", "client", "inproc"]
 
 
-def bus_socket(ctx: zmq.Context, cfg: BusConfig, kind: int, role: Role) -> zmq.Socket:
+def bus_socket(
+    ctx: zmq.Context, cfg: BusConfig, kind: int, role: Role, *, server_key: bytes | None = None
+) -> zmq.Socket:
     """A socket of ``kind`` with the options ``cfg`` sets: the one place they are applied.
 
     * ``LINGER`` 0: closing never waits on a peer that went away.
@@ -50,7 +56,9 @@ def bus_socket(ctx: zmq.Context, cfg: BusConfig, kind: int, role: Role) -> zmq.S
       libzmq's bound of 1,000 queued messages on purpose: a full queue is how
       :func:`try_send` learns that a peer hangs.
     * ``role`` says which side of a connection this is (``server`` binds,
-      ``client`` connects): what :func:`apply_security` needs.
+      ``client`` connects): what :func:`apply_security` needs; ``server_key`` is
+      the public key of the server a client connects to, when that is not the
+      broker (a node's own authenticated sockets).
     """
     sock = ctx.socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
@@ -60,18 +68,20 @@ def bus_socket(ctx: zmq.Context, cfg: BusConfig, kind: int, role: Role) -> zmq.S
         sock.setsockopt(zmq.RCVHWM, cfg.rcvhwm)
     if kind == zmq.PUB:
         sock.copy_threshold = cfg.zero_copy_bytes
-    apply_security(sock, cfg, role)
+    apply_security(sock, cfg, role, server_key=server_key)
     return sock
 
 
-def apply_security(sock: zmq.Socket, cfg: BusConfig, role: Role) -> None:
+def apply_security(
+    sock: zmq.Socket, cfg: BusConfig, role: Role, *, server_key: bytes | None = None
+) -> None:
     """Encryption and authentication (ZeroMQ CURVE): the one place they are set.
 
     * ``inproc`` sockets never leave the process and stay plain.
     * With ``cfg.curve_secret`` a ``server`` sets ``curve_server`` and its key
-      pair (the keys of clients are checked by the ZAP handler the broker runs,
-      :class:`KeyCheck`); a ``client`` sets its key pair and the broker's public
-      key, so it talks to that broker only.
+      pair (the keys of clients are checked by the ZAP handler of its context,
+      :class:`KeyCheck`); a ``client`` sets its key pair and the server's public
+      key (``server_key``, else the broker's), so it talks to that server only.
     * Without keys, TCP on an address that is not loopback is refused (BusError)
       unless ``cfg.allow_plain_tcp``, and then it warns loudly, once per address.
     """
@@ -91,6 +101,8 @@ def apply_security(sock: zmq.Socket, cfg: BusConfig, role: Role) -> None:
     sock.curve_secretkey = secret
     if role == "server":
         sock.curve_server = True
+    elif server_key is not None:
+        sock.curve_serverkey = server_key
     else:
         if cfg.curve_broker is None:
             raise BusError(
@@ -134,6 +146,13 @@ def _keypair(path: str, key: str) -> tuple[bytes, bytes | None]:
     return public, secret
 
 
+def own_key(cfg: BusConfig) -> str | None:
+    """This participant's public key (z85 text), or None on a plain bus."""
+    if cfg.curve_secret is None:
+        return None
+    return _keypair(cfg.curve_secret, "curve_secret")[0].decode()
+
+
 def public_keys(folder: str | os.PathLike[str]) -> set[bytes]:
     """The public keys (z85) of every ``*.key`` file in ``folder``."""
     out = set()
@@ -144,35 +163,84 @@ def public_keys(folder: str | os.PathLike[str]) -> set[bytes]:
 
 
 class KeyCheck:
-    """The broker's ZAP handler: a client's key must be in ``cfg.curve_allowed`` now.
+    """The ZAP handler of one ZeroMQ context: which client keys its CURVE servers accept.
 
-    pyzmq's :class:`~zmq.auth.thread.ThreadAuthenticator` answers libzmq's ZAP
-    requests in a thread; the folder is read at every handshake, so a key file
-    removed revokes that key from its next connection on. ``refused`` counts
-    handshakes turned away.
+    libzmq asks the handler bound in a socket's context at every CURVE
+    handshake, so there is one per context, shared by every server socket in it
+    (:meth:`of`): the broker's (keys: the files in ``cfg.curve_allowed``, read
+    again at every handshake, so a key file removed revokes that key from its
+    next connection on) and each node's own direct sockets (keys: the list the
+    broker hands its nodes, :meth:`grant`, refreshed every heartbeat). pyzmq's
+    :class:`~zmq.auth.thread.ThreadAuthenticator` answers in a thread.
+    ``refused`` counts handshakes turned away.
     """
 
-    def __init__(self, ctx: zmq.Context, cfg: BusConfig) -> None:
+    _by_context: ClassVar[weakref.WeakKeyDictionary[zmq.Context, KeyCheck]] = (
+        weakref.WeakKeyDictionary()
+    )
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, ctx: zmq.Context) -> None:
         from zmq.auth.thread import ThreadAuthenticator
 
+        self.ctx = ctx
+        self.folders: list[Path] = []
+        self.granted: frozenset[bytes] = frozenset()
+        self.refused = 0
+        self.users = 0
+        self.auth = ThreadAuthenticator(ctx, log=logging.getLogger("physres.bus.zap"))
+        self.auth.start()
+        self.auth.configure_curve_callback("*", credentials_provider=self)
+
+    @classmethod
+    def of(cls, ctx: zmq.Context) -> KeyCheck:
+        """The context's key check, started on first use; pair with :meth:`release`."""
+        with cls._lock:
+            kc = cls._by_context.get(ctx)
+            if kc is None:
+                kc = cls._by_context[ctx] = cls(ctx)
+            kc.users += 1
+            return kc
+
+    @classmethod
+    def for_broker(cls, ctx: zmq.Context, cfg: BusConfig) -> KeyCheck:
+        """The key check a broker needs: ``cfg.curve_allowed`` must be a folder of keys."""
         if cfg.curve_allowed is None or not Path(cfg.curve_allowed).is_dir():
             raise BusError(
                 f"bus.curve_allowed {cfg.curve_allowed!r}: a CURVE broker needs a folder of "
                 "the public keys it accepts"
             )
-        self.folder = Path(cfg.curve_allowed)
-        self.refused = 0
-        self.auth = ThreadAuthenticator(ctx, log=logging.getLogger("physres.bus.zap"))
-        self.auth.start()
-        self.auth.configure_curve_callback("*", credentials_provider=self)
+        kc = cls.of(ctx)
+        kc.folders.append(Path(cfg.curve_allowed))
+        return kc
+
+    def grant(self, keys: Iterable[bytes]) -> None:
+        """Replace the keys granted by a broker (what a node's own sockets accept)."""
+        self.granted = frozenset(keys)
+
+    def allowed(self) -> set[bytes]:
+        """Every key accepted now: the broker folders' files and the granted list."""
+        out = set(self.granted)
+        for folder in self.folders:
+            out |= public_keys(folder)
+        return out
 
     def callback(self, domain: str, key: bytes) -> bool:
-        ok = key in public_keys(self.folder)
+        ok = key in self.granted or any(key in public_keys(f) for f in self.folders)
         if not ok:
             self.refused += 1
         return ok
 
-    def stop(self) -> None:
+    def release(self, folder: str | None = None) -> None:
+        """One user fewer (a broker passes its folder); the last one stops the handler."""
+        with self._lock:
+            if folder is not None and Path(folder) in self.folders:
+                self.folders.remove(Path(folder))
+            self.users -= 1
+            if self.users > 0:
+                return
+            if self._by_context.get(self.ctx) is self:
+                del self._by_context[self.ctx]
         self.auth.stop()
 
 

@@ -34,7 +34,7 @@ __all__ = ["DEFAULT_MIN_SIMILARITY", "Controller", "PromptMatch", "PromptRefused
 
 #: below this cosine similarity to every trained prompt a prompt is refused; unseen
 #: paraphrases of the trained tasks score above it and unrelated requests below (README)
-DEFAULT_MIN_SIMILARITY = 0.45
+DEFAULT_MIN_SIMILARITY = 0.5
 
 
 class PromptRefused(ConfigError):

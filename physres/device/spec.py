@@ -153,6 +153,12 @@ class StreamSpec:
                 )
         return cls(**d)
 
+    @classmethod
+    def events(cls, name: str, dtype: np.dtype, *, doc: str) -> StreamSpec:
+        """An event stream: one record per event (``t_ns``, ``channel``, ...), as spiking
+        simulators and boards publish them (``sim.lsm``, ``sim.neuromorphic``)."""
+        return cls(name=name, dtype=np.dtype(dtype).descr, shape=(), carries="events", doc=doc)
+
     @property
     def np_dtype(self) -> np.dtype:
         return dtype_from_wire(self.dtype)

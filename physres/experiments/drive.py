@@ -98,7 +98,8 @@ def select_stream(desc: Description, stream: str | None = None) -> StreamSpec:
 
 
 def select_input(desc: Description, input_name: str | None = None) -> InputSpec:
-    """The input the task drives: ``input_name`` if given, else the device's only input."""
+    """The input the task drives: ``input_name`` if given, else the device's only input,
+    else its only fixed-size numeric one (a chip's ``u`` beside its event input)."""
     if input_name is not None:
         if input_name not in desc.inputs:
             raise DataError(
@@ -106,12 +107,20 @@ def select_input(desc: Description, input_name: str | None = None) -> InputSpec:
                 f"{sorted(desc.inputs)}"
             )
         return desc.inputs[input_name]
-    if len(desc.inputs) != 1:
+    if len(desc.inputs) == 1:
+        return next(iter(desc.inputs.values()))
+    # tasks drive fixed-size plain-number inputs only: an event input is never the task's
+    plain = [s for s in desc.inputs.values() if _plain_input(s)]
+    if len(plain) != 1:
         raise DataError(
             f"device {desc.name!r} has inputs {sorted(desc.inputs)}; name the one to drive "
             "with input_name="
         )
-    return next(iter(desc.inputs.values()))
+    return plain[0]
+
+
+def _plain_input(spec: InputSpec) -> bool:
+    return not spec.np_dtype.fields and all(s is not None for s in spec.shape)
 
 
 def steps_to_samples(
@@ -276,20 +285,24 @@ def _drive_events(device: Device, enc: np.ndarray, n_steps: int, hold: int, plan
     """Apply an episode and keep its events with the task-step grid they fall on.
 
     The grid starts at the device time of the episode's first input (the
-    first chunk's ``t_dev_ns``); a step lasts ``hold`` input samples.
+    first chunk's ``t_dev_ns``); a step lasts ``hold`` input samples. A
+    wall-clock device (a chip behind a bridge) is paced like any real-time
+    device, then read until its clock (``now_ns()``) has passed the episode's
+    last step, or ``timeout_s``.
     """
     spec_in, spec_out = plan.spec_in, plan.spec_out
-    if not plan.input_rate_hz or plan.wall:
+    if not plan.input_rate_hz:
         raise DataError(
             f"{device.name}/{spec_out.name}: event streams are binned on the input's time grid; "
-            f"input {spec_in.name!r} must declare rate_hz on a stepped device"
+            f"input {spec_in.name!r} must declare rate_hz"
         )
     step_ns = round(hold * 1e9 / plan.input_rate_hz)
     events: list[np.ndarray] = []
     t0: int | None = None
     step = plan.chunk * hold
-    for start in range(0, len(enc), step):
-        device.apply({spec_in.name: enc[start : start + step]})
+
+    def take() -> None:
+        nonlocal t0
         c = device.read().get(spec_out.name)
         if c is None:
             raise DataError(f"{device.name}: read() gave no {spec_out.name!r} chunk after apply")
@@ -297,8 +310,22 @@ def _drive_events(device: Device, enc: np.ndarray, n_steps: int, hold: int, plan
             t0 = int(c.t_dev_ns)
         if len(c.data):
             events.append(c.data)
-    ev = np.concatenate(events) if events else np.zeros(0, dtype=spec_out.np_dtype)
+
+    start_s = time.monotonic()
+    for start in range(0, len(enc), step):
+        if plan.wall:  # pace a real-time device: sample k goes out at t0 + k / rate
+            delay = start_s + start / plan.input_rate_hz - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        device.apply({spec_in.name: enc[start : start + step]})
+        take()
     assert t0 is not None
+    if plan.wall:
+        deadline = time.monotonic() + plan.timeout_s
+        while device.now_ns() < t0 + n_steps * step_ns and time.monotonic() < deadline:
+            time.sleep(0.001)
+            take()
+    ev = np.concatenate(events) if events else np.zeros(0, dtype=spec_out.np_dtype)
     return EventWindow(ev, t0, step_ns, n_steps, plan.n_channels)
 
 

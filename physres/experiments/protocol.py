@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from physres.errors import DataError
 from physres.experiments.controls import baseline_control, margin
 from physres.experiments.drive import collect_states
+from physres.experiments.substrate_control import substrate_control
 
 if TYPE_CHECKING:
     from physres.device.base import Device
@@ -86,8 +87,8 @@ def run_protocol(
     :func:`physres.readout.pipeline.build_pipeline`; by default the task's
     readout reads the device's state rows.
     """
-    if reset_between is None:
-        reset_between = data.problem == "classification"
+    if reset_between is None:  # a living culture cannot be reset: its tasks say "continuous"
+        reset_between = data.problem == "classification" and not data.meta.get("continuous")
     t0, c0 = time.perf_counter(), time.process_time()
     device.reset(seed)
 
@@ -119,7 +120,12 @@ def run_protocol(
         "fit_score_s": time.perf_counter() - t0 - t_drive,
     }
     timing.update(_device_time(device, task, data, input_rate_hz))
-    if data.closed_loop and hasattr(task, "free_run_score"):
+    events = bool(s_train) and hasattr(s_train[0], "events")
+    if data.closed_loop and hasattr(task, "free_run_score") and events:
+        # a free run feeds each prediction back as the next input; events are binned per
+        # episode, not per step: the one-step score stands, the free run is said skipped
+        metrics["free_run_skipped"] = "the device's state is an event stream"
+    elif data.closed_loop and hasattr(task, "free_run_score"):
         t1 = time.perf_counter()
         phase("free run", False)
         free = task.free_run_score(device, pipe, data, seed=seed)
@@ -129,6 +135,9 @@ def run_protocol(
     if control:
         metrics.update(raw_input_control(task, data, features=features, readout=readout))
         metrics.update(baseline_metrics(task, data, task.predict(pipe, s_test), seed=seed))
+        metrics.update(
+            substrate_control(device, task, data, features=features, readout=readout, **kw)
+        )
     n = counts(data)
     if s_train and hasattr(s_train[0], "events"):  # event windows: what the device reported
         n["n_device_events"] = sum(len(w.events) for w in (*s_train, *s_test))

@@ -95,7 +95,11 @@ def run_experiment(
         with session, progress_bar(console, disable=not progress) as bars:
             on_progress = PhaseBars(bars, f"{cfg.task.kind} on {target}")
             res = _protocol(session, task, data, cfg, on_progress)
-            trace = _free_run_trace(session, task, res.readout, data, cfg.seed)
+            trace = (
+                None
+                if "free_run_skipped" in res.metrics
+                else _free_run_trace(session, task, res.readout, data, cfg.seed)
+            )
         result = {
             "status": "ok",
             "task": cfg.task.kind,
@@ -236,6 +240,17 @@ def _finish(
         record.info["recording"] = session.recording_stats
     record.finish(exc)
     write_metrics(out, result)
+    if session is not None and session.recording_stats is not None:
+        _export_nwb(out, record, session.cfg.devices[session.target].kind)
+
+
+def _export_nwb(out: Path, record: RunRecord, kind: str) -> None:
+    """An MEA run also leaves ``recording.nwb`` (what was recorded, however the run ended)."""
+    from physres.mea.nwb import export_after_run, is_mea_kind
+
+    if is_mea_kind(kind) and (out / "recording.mcap").is_file():
+        record.info["nwb"] = export_after_run(out)
+        record.write()
 
 
 def _summary(

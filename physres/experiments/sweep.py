@@ -30,8 +30,10 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -356,7 +358,19 @@ def run_sweep(
     if result.skipped:
         console.print(f"{result.skipped} of {len(points)} points already finished in {out}")
 
-    with progress_bar(console, disable=not progress) as bars:
+    # only what was set: an unset bus name must stay unset, so each point gets a private bus
+    args = [
+        (p, p.cfg.model_dump(mode="json", exclude_unset=True), str(out / "points" / p.id))
+        for p in todo
+    ]
+    with ExitStack() as stack:
+        # the cluster first: its workers fork from this process, before the bar's thread runs
+        client = (
+            None
+            if hw or not todo
+            else stack.enter_context(_dask_client(scheduler, workers, len(args), console))
+        )
+        bars = stack.enter_context(progress_bar(console, disable=not progress))
         bar = bars.add_task(
             f"sweep {cfg.name}", total=len(points), completed=result.skipped, unit="points"
         )
@@ -378,17 +392,12 @@ def run_sweep(
             last = f" last {row.get('metric')} {value:.4g}" if value is not None else ""
             bars.update(bar, advance=1, description=f"sweep {cfg.name}{last}")
 
-        # only what was set: an unset bus name must stay unset, so each point gets a private bus
-        args = [
-            (p, p.cfg.model_dump(mode="json", exclude_unset=True), str(out / "points" / p.id))
-            for p in todo
-        ]
-        if hw or not todo:
+        if client is None:
             host = f"local:{socket.gethostname()}"
             for p, data, folder in args:
                 finished(p, runner(data, folder, p.id), host)
         else:
-            _on_dask(args, runner, finished, scheduler, workers, console)
+            _on_dask(client, args, runner, finished)
 
     table = read_results(out)
     if len(grid) == 2 and table.num_rows:
@@ -396,65 +405,78 @@ def run_sweep(
     return result
 
 
+#: how a LocalCluster starts its workers: fork (Linux) copies this process with physres
+#: already imported, ~1 s for two workers where spawn re-imports it in each (~6-10 s here)
+START_METHOD = "fork" if sys.platform == "linux" else "spawn"
+
+
+@contextmanager
+def _dask_client(
+    scheduler: str | None, workers: int | None, n_points: int, console: Console
+) -> Iterator[Any]:
+    """A client of the scheduler at ``scheduler``, or of a LocalCluster started here."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="5s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise PhysresError(
+                f"--scheduler {scheduler}: no Dask scheduler answers at {scheduler} "
+                f"({one_line(str(e))}); start one with `dask scheduler`"
+            ) from e
+        with client:
+            n_workers = len(client.scheduler_info().get("workers", {}))
+            console.print(f"Dask scheduler {scheduler}: {n_workers} workers")
+            yield client
+        return
+    n = workers or min(n_points, os.cpu_count() or 1)
+    # a worker restarted later (one that died) starts the default way: slower, as correct
+    with dask.config.set({"distributed.worker.multiprocessing-method": START_METHOD}):
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # any free port: two sweeps on one host coexist
+            silence_logs=logging.ERROR,
+        )
+    with cluster, Client(cluster) as client:
+        console.print(
+            f"local Dask cluster: {n} worker processes, dashboard {client.dashboard_link}",
+            markup=False,
+            highlight=False,
+        )
+        yield client
+
+
 def _on_dask(
+    client: Any,
     args: list[tuple[Point, dict[str, Any], str]],
     runner: Runner,
     finished: Callable[[Point, dict[str, Any], str], None],
-    scheduler: str | None,
-    workers: int | None,
-    console: Console,
 ) -> None:
     """Submit every point; write each row as its future completes (whatever the order)."""
-    from contextlib import ExitStack
+    from distributed import as_completed
 
-    from distributed import Client, LocalCluster, as_completed
-
-    with ExitStack() as stack:
-        if scheduler is None:
-            n = workers or min(len(args), os.cpu_count() or 1)
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=":0",  # any free port: two sweeps on one host coexist
-                    silence_logs=logging.ERROR,
-                )
-            )
-            client = stack.enter_context(Client(cluster))
-            console.print(
-                f"local Dask cluster: {n} worker processes, dashboard {client.dashboard_link}",
-                markup=False,
-                highlight=False,
-            )
-        else:
-            try:
-                client = stack.enter_context(Client(scheduler, timeout="5s"))
-            except (OSError, TimeoutError, ValueError) as e:
-                raise PhysresError(
-                    f"--scheduler {scheduler}: no Dask scheduler answers at {scheduler} "
-                    f"({one_line(str(e))}); start one with `dask scheduler`"
-                ) from e
-            n_workers = len(client.scheduler_info().get("workers", {}))
-            console.print(f"Dask scheduler {scheduler}: {n_workers} workers")
-        futures = {
-            client.submit(runner, data, folder, p.id, key=f"point-{p.id}", pure=False): p
-            for p, data, folder in args
-        }
-        for fut in as_completed(list(futures)):
-            point = futures[fut]
-            try:
-                row = fut.result()
-            except Exception as e:  # KilledWorker: it killed worker after worker; not rerun
-                row = {
-                    "point": point.id,
-                    "status": "failed",
-                    "started": time.time(),
-                    "reason": one_line(f"{type(e).__name__}: {e}"),
-                }
-            who = client.who_has(fut).get(fut.key) or ()
-            finished(point, row, ",".join(who) or "dask")
-            fut.release()
+    futures = {
+        client.submit(runner, data, folder, p.id, key=f"point-{p.id}", pure=False): p
+        for p, data, folder in args
+    }
+    for fut in as_completed(list(futures)):
+        point = futures[fut]
+        try:
+            row = fut.result()
+        except Exception as e:  # KilledWorker: it killed worker after worker; not rerun
+            row = {
+                "point": point.id,
+                "status": "failed",
+                "started": time.time(),
+                "reason": one_line(f"{type(e).__name__}: {e}"),
+            }
+        who = client.who_has(fut).get(fut.key) or ()
+        finished(point, row, ",".join(who) or "dask")
+        fut.release()
 
 
 # --------------------------------------------------------------------- heat-map

@@ -29,6 +29,7 @@ TASKS: Registry[type[Task]] = Registry(
         "spoken_zero_one": "physres.tasks.speech:SpokenZeroOne",
         "dataset": "physres.tasks.dataset:DatasetTask",
         "japanese_vowels": "physres.tasks.dataset:JapaneseVowels",
+        "brainoware_vowels": "physres.tasks.brainoware:BrainowareVowels",
     },
     group="physres.tasks",
     paths=True,  # `kind: mylab.tasks:MyTask` in a config, no packaging needed

@@ -28,10 +28,12 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -197,8 +199,21 @@ class FirmwareSpec:
             raise FirmwareBuildError(f"make {' '.join(spec.make)} in {self.root} failed:\n{tail}")
         return build
 
-    def command(self, target: str, build: Path, link: str) -> list[str]:
-        return [a.format(build=build, link=link) for a in self.target(target).run]
+    def command(
+        self, target: str, build: Path, link: str, fill: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """The target's command line: ``{build}``, ``{link}``, ``{python}`` (this
+        interpreter, for a firmware whose far side is a Python process) and a board's
+        own placeholders (``fill``) filled in."""
+        run = self.target(target).run
+        keys = {**(fill or {}), "build": build, "link": link, "python": sys.executable}
+        try:
+            return [a.format(**keys) for a in run]
+        except KeyError as e:
+            raise ConfigError(
+                f"firmware {self.name!r} target {target!r}: run names {{{e.args[0]}}}, which "
+                f"nothing fills (known: {sorted(keys)})"
+            ) from None
 
     def parse(self, line: str) -> tuple[str, dict[str, Any]] | None:
         """``(keyword, fields)`` of one output line; None for a blank line; ValueError if bad."""
@@ -253,6 +268,8 @@ class FirmwareProcess:
         *,
         firmware: str,
         startup_timeout_s: float = 15.0,
+        extra_args: tuple[str, ...] = (),
+        fill: Mapping[str, str] | None = None,
     ):
         if target not in ("simavr", "host"):
             raise ValueError(f"firmware target {target!r} is not one of 'simavr', 'host'")
@@ -260,6 +277,10 @@ class FirmwareProcess:
         self.spec = FirmwareSpec.load(firmware)
         self.spec.target(target)
         self.startup_timeout_s = startup_timeout_s
+        #: appended to the target's command line (a board's options for this run)
+        self.extra_args = tuple(extra_args)
+        #: a board's own ``{placeholders}`` in its ``run`` line
+        self.fill = dict(fill or {})
         self.port = ""
         self.link = ""
         self.exit_reason: str | None = None
@@ -275,7 +296,7 @@ class FirmwareProcess:
         build = build_firmware(self.target, self.spec.name)
         self._tmp = tempfile.TemporaryDirectory(prefix="physres-fw-")
         self.link = str(Path(self._tmp.name) / "uart")
-        cmd = self.spec.command(self.target, build, self.link)
+        cmd = [*self.spec.command(self.target, build, self.link, self.fill), *self.extra_args]
         self._proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
         )

@@ -16,7 +16,7 @@ from rich.table import Table
 from physres.errors import ConfigError
 from physres.progress import progress_bar
 
-__all__ = ["cmd_experts", "register", "robot_subparsers"]
+__all__ = ["cmd_experts", "register", "robot_subparsers", "task_names"]
 
 console = Console()
 _ROBOT_SUB = "_physres_robot_subparsers"
@@ -52,6 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--render-size", type=int, default=128, help="camera image side in pixels")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (one task each)")
     p.add_argument(
+        "--layout",
+        default="own",
+        help="'own' (each task's scene), 'shared' (scenes holding several tasks' objects) or a "
+        "shared layout's name",
+    )
+    p.add_argument(
         "--min-rate",
         type=float,
         default=0.95,
@@ -60,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_experts)
 
 
-def _tasks(spec: str) -> list[str]:
+def task_names(spec: str) -> list[str]:
+    """``--tasks``: 'all' or comma-separated names; ConfigError naming the unknown ones."""
     from physres.sim.arm.tasks import TASKS
 
     if spec == "all":
@@ -75,9 +82,11 @@ def _tasks(spec: str) -> list[str]:
 
 
 def cmd_experts(args: argparse.Namespace) -> int:
+    from physres.sim.arm.env import check_layout
     from physres.sim.arm.experts import evaluate_expert
 
-    tasks = _tasks(args.tasks)
+    tasks = task_names(args.tasks)
+    layout = check_layout(args.layout)
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     seeds = range(args.start_seed, args.start_seed + args.seeds)
@@ -90,7 +99,9 @@ def cmd_experts(args: argparse.Namespace) -> int:
         if args.jobs > 1:  # workers report whole tasks: the bar moves per finished task
             with ProcessPoolExecutor(args.jobs) as pool:
                 futures = [
-                    pool.submit(evaluate_expert, t, seeds, render_size=args.render_size)
+                    pool.submit(
+                        evaluate_expert, t, seeds, render_size=args.render_size, layout=layout
+                    )
                     for t in tasks
                 ]
                 for f in as_completed(futures):
@@ -102,11 +113,13 @@ def cmd_experts(args: argparse.Namespace) -> int:
                     t,
                     seeds,
                     render_size=args.render_size,
+                    layout=layout,
                     on_episode=lambda ok: progress.advance(bar),
                 )
                 for t in tasks
             ]
-    table = Table(title=f"scripted experts, seeds {seeds.start}..{seeds.stop - 1}")
+    where = "own scenes" if layout == "own" else f"{layout} layouts"
+    table = Table(title=f"scripted experts, {where}, seeds {seeds.start}..{seeds.stop - 1}")
     table.add_column("task", no_wrap=True)
     for col in ("success", "rate", "mean steps", "steps/s*"):
         table.add_column(col, justify="right", no_wrap=True)

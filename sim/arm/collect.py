@@ -88,9 +88,10 @@ class CollectResult:
         return out
 
 
-def episode_seed(base_seed: int, task: str, k: int) -> int:
-    """A stable 31-bit seed per (collection seed, task, episode number)."""
-    ss = np.random.SeedSequence([base_seed, *task.encode(), k])
+def episode_seed(base_seed: int, task: str, k: int, layout: str = "own") -> int:
+    """A stable 31-bit seed per (collection seed, task, episode number, layout)."""
+    key = task if layout == "own" else f"{task}@{layout}"  # own scenes keep their old seeds
+    ss = np.random.SeedSequence([base_seed, *key.encode(), k])
     return int(ss.generate_state(1)[0] & 0x7FFFFFFF)
 
 
@@ -148,6 +149,8 @@ def run_episode(
     meta = {
         "task": str(info.get("task", getattr(env, "task_name", ""))),
         "task_params": info.get("task_params", {}),
+        "layout": info.get("layout", "own"),
+        "allowed": list(info.get("allowed", ())),
         "prompt": rec.prompt,
         "seed": int(seed),
         "success": success,
@@ -158,11 +161,14 @@ def run_episode(
     return rec, meta
 
 
-def _done_episodes(root: Path) -> set[tuple[str, int]]:
+def _done_episodes(root: Path) -> set[tuple[str, str, int]]:
     if not (root / INDEX_FILE).exists():
         return set()
     ds = DemoDataset(root, verify="none")
-    return {(e.task, int(e.meta.get("task_episode", -1))) for e in ds.episodes}
+    return {
+        (e.task, str(e.meta.get("collect_layout", "own")), int(e.meta.get("task_episode", -1)))
+        for e in ds.episodes
+    }
 
 
 def collect(
@@ -175,15 +181,19 @@ def collect(
     render_size: int = 128,
     wrist_camera: bool = False,
     resume: bool = True,
+    layouts: Sequence[str] = ("own",),
     on_episode: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> CollectResult:
-    """Run each task's expert for ``episodes`` episodes and append them to ``out``.
+    """Run each task's expert for ``episodes`` episodes per layout and append them to ``out``.
 
+    ``layouts``: ``"own"`` (each task's own scene), ``"shared"`` (shared layouts
+    that allow the task, :mod:`physres.sim.arm.shared`) or a shared layout's
+    name; the episode's ``layout`` and ``allowed`` tasks go into its metadata.
     ``on_episode(task, index_line)`` is called after each episode is on disk
     (the CLI advances its progress bar there). With ``resume`` an episode
-    already in the dataset (same task, same episode number) is not redone.
+    already in the dataset (same task, layout and episode number) is not redone.
     """
-    from physres.sim.arm.env import TabletopEnv
+    from physres.sim.arm.env import TabletopEnv, check_layout
     from physres.sim.arm.experts import make_expert
     from physres.sim.arm.spec import ACTION_SPEC
 
@@ -200,44 +210,52 @@ def collect(
             "collect_seed": seed,
         },
     )
+    for layout in layouts:
+        check_layout(layout)
     result = CollectResult(root=root)
     t0 = time.perf_counter()
-    for task in tasks:
-        for key in (
-            result.written,
-            result.successes,
-            result.steps,
-            result.perturbed,
-            result.skipped,
-        ):
-            key[task] = 0
-        env = TabletopEnv(task=task, render_size=render_size, wrist_camera=wrist_camera)
-        try:
-            expert = make_expert(env)
-            for k in range(episodes):
-                if (task, k) in done:
-                    result.skipped[task] += 1
-                    continue
-                s = episode_seed(seed, task, k)
-                if hasattr(expert, "reset"):
-                    expert.reset()
-                t_ep = time.perf_counter()
-                rec, meta = run_episode(env, expert, seed=s, noise=noise)
-                meta.update(
-                    task=task,
-                    task_episode=k,
-                    noise=asdict(noise),
-                    seconds=round(time.perf_counter() - t_ep, 3),
-                    expert=type(expert).__name__,
-                )
-                line = writer.write_episode(rec.arrays(), meta)
-                result.written[task] += 1
-                result.successes[task] += int(meta["success"])
-                result.steps[task] += len(rec)
-                result.perturbed[task] += meta["perturbed_steps"]
-                if on_episode is not None:
-                    on_episode(task, line)
-        finally:
-            env.close()
+    for layout in layouts:
+        for task in tasks:
+            # rows per task and layout: "pick_place", "pick_place@shared"
+            label = task if layout == "own" else f"{task}@{layout}"
+            for key in (
+                result.written,
+                result.successes,
+                result.steps,
+                result.perturbed,
+                result.skipped,
+            ):
+                key[label] = 0
+            env = TabletopEnv(
+                task=task, render_size=render_size, wrist_camera=wrist_camera, layout=layout
+            )
+            try:
+                expert = make_expert(env)
+                for k in range(episodes):
+                    if (task, layout, k) in done:
+                        result.skipped[label] += 1
+                        continue
+                    s = episode_seed(seed, task, k, layout)
+                    if hasattr(expert, "reset"):
+                        expert.reset()
+                    t_ep = time.perf_counter()
+                    rec, meta = run_episode(env, expert, seed=s, noise=noise)
+                    meta.update(
+                        task=task,
+                        task_episode=k,
+                        collect_layout=layout,
+                        noise=asdict(noise),
+                        seconds=round(time.perf_counter() - t_ep, 3),
+                        expert=type(expert).__name__,
+                    )
+                    line = writer.write_episode(rec.arrays(), meta)
+                    result.written[label] += 1
+                    result.successes[label] += int(meta["success"])
+                    result.steps[label] += len(rec)
+                    result.perturbed[label] += meta["perturbed_steps"]
+                    if on_episode is not None:
+                        on_episode(task, line)
+            finally:
+                env.close()
     result.seconds = time.perf_counter() - t0
     return result

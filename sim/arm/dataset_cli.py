@@ -32,27 +32,33 @@ __all__ = ["cmd_collect", "cmd_view", "register"]
 console = Console()
 
 
-def _task_names(spec: str) -> list[str]:
-    from physres.sim.arm.tasks import TASKS
+def _layouts(spec: str, tasks: list[str]) -> list[str]:
+    """``own``, ``shared``, ``both`` or a shared layout's name; every task must fit them."""
+    from physres.sim.arm.env import check_layout
+    from physres.sim.arm.shared import SHARED_LAYOUTS
 
-    if spec == "all":
-        return list(TASKS)
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    unknown = [n for n in names if n not in TASKS]
-    if unknown or not names:
-        raise ConfigError(f"--tasks {spec!r}: unknown {unknown}; use 'all' or some of "
-                          f"{', '.join(TASKS)}")
-    return names
+    layouts = ["own", "shared"] if spec == "both" else [check_layout(spec)]
+    for lay in layouts:
+        if lay in SHARED_LAYOUTS:
+            bad = [t for t in tasks if t not in SHARED_LAYOUTS[lay].allowed]
+            if bad:
+                raise ConfigError(
+                    f"--layout {lay}: it does not allow {bad} "
+                    f"(allowed: {', '.join(SHARED_LAYOUTS[lay].allowed)})"
+                )
+    return layouts
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    from physres.sim.arm.cli import task_names
     from physres.sim.arm.collect import NoiseConfig, collect
 
-    tasks = _task_names(args.tasks)
+    tasks = task_names(args.tasks)
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
     noise = NoiseConfig().scaled(args.noise)
-    total = len(tasks) * args.episodes
+    layouts = _layouts(args.layout, tasks)
+    total = len(tasks) * args.episodes * len(layouts)
     stats = {"ok": 0, "n": 0}
     with Progress(
         TextColumn("[bold]{task.fields[task_name]:<30}"),
@@ -70,27 +76,46 @@ def cmd_collect(args: argparse.Namespace) -> int:
         def on_episode(task: str, line: dict) -> None:
             stats["n"] += 1
             stats["ok"] += int(line["success"])
-            progress.update(bar, advance=1, task_name=f"{task} #{line['task_episode']}",
-                            rate=f"{stats['ok']}/{stats['n']}")
+            progress.update(
+                bar,
+                advance=1,
+                task_name=f"{task} #{line['task_episode']}",
+                rate=f"{stats['ok']}/{stats['n']}",
+            )
 
-        result = collect(tasks, args.episodes, args.out, seed=args.seed, noise=noise,
-                         render_size=args.render_size, wrist_camera=args.wrist_camera,
-                         resume=not args.no_resume, on_episode=on_episode)
+        result = collect(
+            tasks,
+            args.episodes,
+            args.out,
+            seed=args.seed,
+            noise=noise,
+            render_size=args.render_size,
+            wrist_camera=args.wrist_camera,
+            resume=not args.no_resume,
+            layouts=layouts,
+            on_episode=on_episode,
+        )
         skipped = sum(result.skipped.values())
         progress.update(bar, advance=skipped)
     table = Table(title=f"demonstrations in {result.root}  ({result.seconds:.1f} s)")
-    table.add_column("task", no_wrap=True, min_width=max(len(t) for t in tasks))
+    table.add_column("task", no_wrap=True, min_width=max(len(t) for t in result.written))
     for col in ("episodes", "success", "mean length", "perturbed", "skipped"):
         table.add_column(col, justify="right")
     for r in result.rows():
-        table.add_row(r["task"], str(r["episodes"]), f"{r['successes']}/{r['episodes']}",
-                      f"{r['mean_length']:.1f}", f"{100 * r['perturbed_frac']:.1f} %",
-                      str(r["skipped"]))
+        table.add_row(
+            r["task"],
+            str(r["episodes"]),
+            f"{r['successes']}/{r['episodes']}",
+            f"{r['mean_length']:.1f}",
+            f"{100 * r['perturbed_frac']:.1f} %",
+            str(r["skipped"]),
+        )
     console.print(table)
     steps = sum(result.steps.values())
     if result.seconds > 0 and steps:
-        console.print(f"{steps} steps at {steps / result.seconds:.1f} steps/s (with rendering "
-                      "and writing)")
+        console.print(
+            f"{steps} steps at {steps / result.seconds:.1f} steps/s (with rendering and writing)"
+        )
     return 0
 
 
@@ -100,24 +125,35 @@ def cmd_view(args: argparse.Namespace) -> int:
 
     ds = DemoDataset(args.dataset, verify="full" if args.verify else "checksum")
     if args.out is None:
-        table = Table(title=f"{ds.root}: {len(ds)} episodes, {ds.n_steps} steps "
-                            f"(format v{ds.header['version']})")
+        table = Table(
+            title=f"{ds.root}: {len(ds)} episodes, {ds.n_steps} steps "
+            f"(format v{ds.header['version']})"
+        )
         table.add_column("task", no_wrap=True, min_width=max(map(len, ds.tasks), default=4))
         for col in ("episodes", "successes", "steps", "perturbed"):
             table.add_column(col, justify="right")
         for r in ds.summary():
-            table.add_row(r["task"], str(r["episodes"]), str(r["successes"]), str(r["steps"]),
-                          str(r["perturbed_steps"]))
+            table.add_row(
+                r["task"],
+                str(r["episodes"]),
+                str(r["successes"]),
+                str(r["steps"]),
+                str(r["perturbed_steps"]),
+            )
         console.print(table)
     else:
         positions = {e.index: i for i, e in enumerate(ds.episodes)}
         if args.episode not in positions:
-            raise ConfigError(f"episode {args.episode} is not among the complete episodes of "
-                              f"{ds.root} (0..{max(positions, default=-1)}, see the broken list)")
+            raise ConfigError(
+                f"episode {args.episode} is not among the complete episodes of "
+                f"{ds.root} (0..{max(positions, default=-1)}, see the broken list)"
+            )
         ep = ds.episode(positions[args.episode])
         path = write_video(ep, args.out, fps=args.fps, scale=args.scale)
-        console.print(f"wrote {path}: episode {args.episode} ({ep.info.task}, {len(ep)} steps, "
-                      f"{'success' if ep.info.success else 'fail'}) \"{ep.prompt}\"")
+        console.print(
+            f"wrote {path}: episode {args.episode} ({ep.info.task}, {len(ep)} steps, "
+            f'{"success" if ep.info.success else "fail"}) "{ep.prompt}"'
+        )
     for b in ds.broken:
         console.print(f"[yellow]broken:[/] {b.path}: {b.reason}")
     return 0
@@ -133,12 +169,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, required=True, help="episodes per task")
     p.add_argument("--out", type=Path, required=True, help="dataset folder (appended to)")
     p.add_argument("--seed", type=int, default=0, help="collection seed (episode seeds derive)")
-    p.add_argument("--noise", type=float, default=1.0,
-                   help="scale of the injected pushes (0: clean demonstrations)")
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=1.0,
+        help="scale of the injected pushes (0: clean demonstrations)",
+    )
     p.add_argument("--render-size", type=int, default=128, help="camera image side in pixels")
     p.add_argument("--wrist-camera", action="store_true", help="also record the wrist camera")
-    p.add_argument("--no-resume", action="store_true",
-                   help="redo episodes the folder already holds (appends duplicates)")
+    p.add_argument(
+        "--layout",
+        default="own",
+        help="'own' (each task's scene), 'shared' (scenes holding several tasks' objects: only "
+        "the prompt decides), 'both' (--episodes of each), or a shared layout's name "
+        "(cube_bowl, bottle_bowl)",
+    )
+    p.add_argument(
+        "--shared", dest="layout", action="store_const", const="both", help="--layout both"
+    )
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="redo episodes the folder already holds (appends duplicates)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_collect)
 

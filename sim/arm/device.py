@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from physres.device import Chunk, Description, Device, StreamSpec, command
 from physres.drivers.arm.safety import SafetyMode, limit_joint_step, limit_workspace
@@ -38,6 +38,7 @@ from physres.drivers.arm.schema import (
 )
 from physres.errors import DataError, DeviceError, SafetyError
 from physres.sim.arm.scene import ARM_JOINTS, HOME_JOINTS, Scene
+from physres.sim.arm.shared import SHARED_LAYOUTS, Placement, check_layout, draw_placement
 from physres.sim.arm.spec import ACTION_SPEC
 from physres.sim.arm.tasks import TASKS, ArmTask, make_task
 
@@ -62,6 +63,9 @@ class SimArmParams(BaseModel):
     task: str = "pick_place"
     #: layout seed used by connect(); reset(seed=) overrides it
     seed: int = 0
+    #: "own" (the task's own scene), "shared" or a shared layout's name: the objects of
+    #: several tasks on the table (physres.sim.arm.shared)
+    layout: str = "own"
     #: control rate: one apply row advances the physics by 1/rate_hz s
     rate_hz: float = Field(ACTION_SPEC.control_hz, gt=0, le=240)
     physics_hz: float = Field(ACTION_SPEC.physics_hz, gt=0, le=10_000)
@@ -88,6 +92,20 @@ class SimArmParams(BaseModel):
         if v not in TASKS:
             raise TASKS.unknown(v)
         return v
+
+    @field_validator("layout")
+    @classmethod
+    def _known_layout(cls, v: str) -> str:
+        return check_layout(v)
+
+    @model_validator(mode="after")
+    def _layout_allows_task(self) -> SimArmParams:
+        if self.layout in SHARED_LAYOUTS and self.task not in SHARED_LAYOUTS[self.layout].allowed:
+            raise ValueError(
+                f"task {self.task!r} is not allowed in shared layout {self.layout!r} "
+                f"(allowed: {', '.join(SHARED_LAYOUTS[self.layout].allowed)})"
+            )
+        return self
 
 
 class SimArm(Device):
@@ -151,6 +169,7 @@ class SimArm(Device):
                 },
                 "safety": p.safety,
                 "task": p.task,
+                "layout": p.layout,
                 "physics_hz": p.physics_hz,
             },
         )
@@ -175,19 +194,32 @@ class SimArm(Device):
 
     def _reset(self, seed: int | None) -> None:
         seed = self.params.seed if seed is None else seed
-        self.start_episode(make_task(self.params.task), np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        task = make_task(self.params.task)
+        if self.params.layout == "own":
+            self.start_episode(task, rng)
+        else:
+            placement, task = draw_placement(self.params.layout, task, rng)
+            self.start_episode(task, rng, placement)
 
     @property
     def scene(self) -> Scene:
         """The pybullet scene (connect() first)."""
         return self._require_scene()
 
-    def start_episode(self, task: ArmTask, rng: np.random.Generator) -> None:
-        """A fresh scene with ``task`` laid out from ``rng``, the arm at home, faults cleared:
-        what ``reset(seed)`` does with the configured task and the env does per episode."""
+    def start_episode(
+        self, task: ArmTask, rng: np.random.Generator, placement: Placement | None = None
+    ) -> None:
+        """A fresh scene with ``task`` laid out from ``rng`` (or the shared ``placement``,
+        drawn beforehand), the arm at home, faults cleared: what ``reset(seed)`` does with
+        the configured task and the env does per episode."""
         sc = self._require_scene()
-        sc.build()
-        task.build(sc, rng)
+        if placement is None:
+            sc.build(deformable=task.deformable)
+            task.build(sc, rng)
+        else:
+            sc.build(deformable=placement.layout.deformable)
+            placement.build(sc, task)
         sc.step_physics(30)  # let objects settle on their supports
         self.task = task
         self._q_ref = np.asarray(HOME_JOINTS, dtype=float)

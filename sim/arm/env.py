@@ -17,13 +17,23 @@ Observations (a ``Dict`` space):
   (measured grasp-point pose in the table frame, metres/radians);
 * ``prompt`` — the instruction (a gymnasium ``Text``).
 
-``reset(seed=, options={"prompt": ...})`` picks the task the prompt names
+``reset(seed=, options={"task": name, "prompt": text})`` with a wording the
+router does not know builds ``name``'s scene and shows ``text`` as the prompt
+(eval's unseen wordings from a file). ``reset(seed=, options={"prompt": ...})``
+picks the task the prompt names
 (:func:`~physres.sim.arm.tasks.parse_prompt`; the prompt is lower-cased and
 characters outside the ``Text`` charset become spaces); ``options={"task":
 name}`` or the constructor's ``task`` pick one without a prompt and a prompt is
 drawn from its templates. A prompt overrides the constructor's task (unless both
 share a goal, as pick-place with and without distractors do); an explicit
 ``options["task"]`` that contradicts the prompt is an error.
+
+``layout`` (constructor or reset option): ``"own"`` lays out the task's own
+scene; ``"shared"`` or a name in :data:`~physres.sim.arm.shared.SHARED_LAYOUTS`
+puts the objects of several tasks on the table, drawn before the task so the
+picture does not tell which task the prompt asks for (without a task or prompt,
+the task is drawn among those the layout allows). ``info["layout"]`` and
+``info["allowed"]`` say which layout and which tasks it allows.
 
 Reward is 1.0 on steps where the task's success predicate holds; ``terminate``
 in the action ends the episode; ``max_steps`` truncates it.
@@ -43,10 +53,18 @@ from physres.device import Chunk
 from physres.errors import ConfigError
 from physres.sim.arm.device import SimArm
 from physres.sim.arm.scene import Scene
+from physres.sim.arm.shared import Placement, check_layout, draw_placement
 from physres.sim.arm.spec import ACTION_SPEC, ActionSpec
-from physres.sim.arm.tasks import TASKS, ArmTask, make_task, parse_prompt
+from physres.sim.arm.tasks import TASKS, ArmTask, PromptError, make_task, parse_prompt
 
-__all__ = ["ENV_ID", "PROMPT_CHARSET", "PROPRIO_NAMES", "TabletopEnv", "normalize_prompt"]
+__all__ = [
+    "ENV_ID",
+    "PROMPT_CHARSET",
+    "PROPRIO_NAMES",
+    "TabletopEnv",
+    "check_layout",
+    "normalize_prompt",
+]
 
 #: ``gymnasium.make(ENV_ID, task=..., render_size=...)`` builds a TabletopEnv
 ENV_ID = "physres/Tabletop-v0"
@@ -102,6 +120,7 @@ class TabletopEnv(gym.Env):
         terminate_on_success: bool = False,
         low_poly: bool = True,
         action_spec: ActionSpec = ACTION_SPEC,
+        layout: str = "own",
     ) -> None:
         if task is not None and task != "all" and task not in TASKS:
             raise ConfigError(f"unknown task {task!r}; known tasks: all, {', '.join(TASKS)}")
@@ -142,6 +161,8 @@ class TabletopEnv(gym.Env):
             action_spec.low_array, action_spec.high_array, dtype=np.float32
         )
         self.task: ArmTask | None = None
+        self.placement: Placement | None = None
+        self.layout = check_layout(layout)
         self.prompt = ""
         self.episode = 0
         self.steps = 0
@@ -167,17 +188,26 @@ class TabletopEnv(gym.Env):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         options = dict(options or {})
-        unknown = set(options) - {"prompt", "task"}
+        unknown = set(options) - {"prompt", "task", "layout"}
         if unknown:
-            raise ConfigError(f"reset options {sorted(unknown)} unknown; expected 'prompt', 'task'")
+            raise ConfigError(
+                f"reset options {sorted(unknown)} unknown; expected 'prompt', 'task', 'layout'"
+            )
         rng = self.np_random
+        layout = check_layout(options.get("layout", self.layout))
         prompt = options.get("prompt")
         asked = options.get("task")
         if asked is not None and asked not in TASKS:
             raise ConfigError(f"reset option task={asked!r} unknown; known: {', '.join(TASKS)}")
         if prompt is not None:
             prompt = normalize_prompt(prompt)
-            cls, params = parse_prompt(prompt)
+            try:
+                cls, params = parse_prompt(prompt)
+            except PromptError:
+                if asked is None:
+                    raise
+                # a wording the router does not know: the task option builds the scene
+                cls, params = TASKS[asked], {}
             if asked is not None and TASKS[asked].goal != cls.goal:
                 raise ConfigError(
                     f"reset options disagree: task={asked!r} but the prompt {prompt!r} asks "
@@ -187,17 +217,22 @@ class TabletopEnv(gym.Env):
             fixed = asked or self.task_name
             if fixed not in (None, "all") and TASKS[fixed].goal == cls.goal:
                 name = fixed  # "put the cube in the bowl" is also the distractor task's goal
-            task = make_task(name, params)
+            task: ArmTask | None = make_task(name, params)
         else:
             name = asked or self.task_name
             if name in (None, "all"):
-                name = tuple(TASKS)[int(rng.integers(len(TASKS)))]
-            task = make_task(name)
-        task.sample_params(rng)
+                name = None if layout != "own" else tuple(TASKS)[int(rng.integers(len(TASKS)))]
+            task = make_task(name) if name is not None else None
+        placement = None
+        if layout == "own":
+            assert task is not None
+            task.sample_params(rng)
+        else:
+            placement, task = draw_placement(layout, task, rng)
         if prompt is None:
             prompt = normalize_prompt(task.prompt(rng))
-        self.task, self.prompt = task, prompt
-        self.device.start_episode(task, rng)
+        self.task, self.prompt, self.placement = task, prompt, placement
+        self.device.start_episode(task, rng, placement)
         self.episode += 1
         self.steps = 0
         return self._obs(), self._info()
@@ -264,9 +299,13 @@ class TabletopEnv(gym.Env):
         assert self.task is not None
         if success is None:
             success = self.device.success()
+        pl = self.placement
         return {
             "task": self.task.name,
             "task_params": dict(self.task.params or {}),
+            "layout": pl.layout.name if pl is not None else "own",
+            # the tasks this scene's objects allow: what eval's chance is computed among
+            "allowed": pl.layout.allowed if pl is not None else (self.task.name,),
             "success": bool(success),
             "progress": self.task.progress(self.scene),
             "step": self.steps,

@@ -33,6 +33,7 @@ __all__ = [
     "Waypoint",
     "evaluate_expert",
     "make_expert",
+    "push_path",
     "run_episode",
 ]
 
@@ -82,7 +83,7 @@ def plan_pick_place(env: TabletopEnv) -> Plan:
     bowl, _ = sc.pose("bowl")
     edge = sc.objects["cube"].size["edge"]
     gz = max(cube[2] + 0.002, 0.02)
-    high = 0.17
+    high = _above_others(env, 0.17, edge, "cube", "bowl")
     return [
         _wp(cube[0], cube[1], 0.12, g, False, tol=0.012),
         _wp(cube[0], cube[1], gz, g, False, speed=0.03, tol=0.006),
@@ -97,14 +98,14 @@ def plan_pick_place(env: TabletopEnv) -> Plan:
 
 def plan_lying_bottle(env: TabletopEnv) -> Plan:
     sc = env.scene
-    c, _ = sc.pose("bottle")
-    axis = sc.z_axis("bottle")
+    c, _ = sc.pose("lying_bottle")
+    axis = sc.z_axis("lying_bottle")
     g = env.wrap_yaw(math.atan2(axis[1], axis[0]))
     return [
         _wp(c[0], c[1], 0.14, g, False, tol=0.012),
         _wp(c[0], c[1], c[2] + 0.003, g, False, speed=0.03, tol=0.006),
         _wp(c[0], c[1], c[2] + 0.003, g, True, wait=4),
-        _wp(c[0], c[1], 0.22, g, True, tol=0.02, check=_lifted("bottle", 0.12)),
+        _wp(c[0], c[1], 0.22, g, True, tol=0.02, check=_lifted("lying_bottle", 0.12)),
         _wp(c[0], c[1], 0.22, g, True, wait=2),
     ]
 
@@ -147,19 +148,25 @@ def plan_standing_bottle(env: TabletopEnv) -> Plan:
 _PUSH_DIRS = {"left": (0.0, 1.0), "right": (0.0, -1.0), "far": (1.0, 0.0), "near": (-1.0, 0.0)}
 
 
+def push_path(bowl: np.ndarray, side: str, outer: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where the pushing hand starts (behind the bowl) and stops (the bowl past the side's
+    line), xy in metres; shared layouts keep this path clear."""
+    d = np.array(_PUSH_DIRS[side])
+    axis, sign, thr = PushBowl.zones[side]
+    start = np.asarray(bowl, dtype=float)[:2] - d * (outer + 0.035)
+    goal_centre = np.asarray(bowl, dtype=float)[:2].copy()
+    goal_centre[axis] = thr + sign * 0.05
+    return start, goal_centre - d * (outer + 0.012)
+
+
 def plan_push(env: TabletopEnv) -> Plan:
     sc = env.scene
     b, _ = sc.pose("bowl")
     side = (env.task.params or {})["side"]  # type: ignore[union-attr]
-    d = np.array(_PUSH_DIRS[side])
-    axis, sign, thr = PushBowl.zones[side]
-    outer = sc.objects["bowl"].size["outer_radius"]
+    axis = PushBowl.zones[side][0]
     # fingers spread across the push direction: a wide, stable pusher
     g = env.wrap_yaw(0.0 if axis == 0 else math.pi / 2)
-    start = b[:2] - d * (outer + 0.035)
-    goal_centre = b[:2].copy()
-    goal_centre[axis] = thr + sign * 0.05
-    end = goal_centre - d * (outer + 0.012)
+    start, end = push_path(b, side, sc.objects["bowl"].size["outer_radius"])
     z = 0.03
     return [
         _wp(start[0], start[1], 0.12, g, False, tol=0.012),
@@ -169,35 +176,57 @@ def plan_push(env: TabletopEnv) -> Plan:
     ]
 
 
-def plan_wipe(env: TabletopEnv) -> Plan:
+def _above_others(env: TabletopEnv, z: float, hang: float, *keep: str) -> float:
+    """A transit height at least ``z`` that carries what hangs ``hang`` below the grasp point
+    over every object but ``keep`` (the tall pedestals of a shared scene)."""
     sc = env.scene
-    s, _ = sc.pose("sponge")
-    sy = sc.yaw_of("sponge")
-    g = env.wrap_yaw(sy)  # fingers close across the sponge's short side
+    tops = [
+        sc.client.getAABB(o.body)[1][2]
+        for o in sc.objects.values()
+        if o.name not in keep and not o.soft
+    ]
+    return max([z, *(t + hang + 0.03 for t in tops)])
+
+
+def _held(name: str) -> Callable[[TabletopEnv], bool]:
+    def check(env: TabletopEnv) -> bool:
+        return env.scene.held == name
+
+    return check
+
+
+#: the cloth node the expert grasps: the middle of the 5 × 5 mesh
+CLOTH_CENTRE_NODE = 12
+
+
+def plan_wipe(env: TabletopEnv) -> Plan:
+    """Pinch the cloth at its centre, then drag it in rows over the dirt, hand just above
+    the table so the cloth lies flat around and behind it."""
+    sc = env.scene
+    c = sc.nodes("cloth")[CLOTH_CENTRE_NODE]
     task = env.task
     a = task.area_center  # type: ignore[union-attr]
     nx, ny = task.tiles_xy  # type: ignore[union-attr]
     tile = task.tile  # type: ignore[union-attr]
-    hx, hy = sc.objects["sponge"].size["hx"], sc.objects["sponge"].size["hy"]
-    # wiping yaw: sponge edges along the table axes, its long side along x
-    w = env.wrap_yaw(g - sy)
+    g = env.wrap_yaw(0.0)
     half_x, half_y = nx * tile / 2, ny * tile / 2
-    rows = np.arange(a[0] - half_x + hx - 0.005, a[0] + half_x, 2 * hx - 0.01)
-    rows = np.clip(rows, None, a[0] + half_x - hx + 0.005)
-    y0, y1 = a[1] - half_y + hy - 0.02, a[1] + half_y - hy + 0.02
-    zw = 0.022
+    rows = np.linspace(a[0] - half_x + 0.03, a[0] + half_x - 0.03, 3)
+    y0, y1 = a[1] - half_y - 0.01, a[1] + half_y + 0.01
+    zw = 0.02
+    # the cloth hangs up to half its diagonal below the hand
+    high = _above_others(env, 0.06, sc.objects["cloth"].size["edge"] * 0.71)
     plan = [
-        _wp(s[0], s[1], 0.10, g, False, tol=0.012),
-        _wp(s[0], s[1], 0.026, g, False, speed=0.03, tol=0.006),
-        _wp(s[0], s[1], 0.026, g, True, wait=3),
-        _wp(s[0], s[1], 0.09, w, True, tol=0.02, check=_lifted("sponge", 0.045)),
-        _wp(rows[0], y0, 0.09, w, True, tol=0.015),
+        _wp(c[0], c[1], 0.10, g, False, tol=0.012),
+        _wp(c[0], c[1], 0.014, g, False, speed=0.03, tol=0.008, timeout=25),
+        _wp(c[0], c[1], 0.014, g, True, wait=3),
+        _wp(c[0], c[1], high, g, True, tol=0.02, check=_held("cloth")),
+        _wp(rows[0], y0, high, g, True, tol=0.015),
     ]
     for k, x in enumerate(rows):
         ya, yb = (y0, y1) if k % 2 == 0 else (y1, y0)
-        plan.append(_wp(x, ya, zw, w, True, speed=0.03, tol=0.008, timeout=20))
-        plan.append(_wp(x, yb, zw, w, True, speed=0.02, tol=0.008, timeout=30))
-    plan.append(_wp(rows[-1], plan[-1].pos[1], 0.10, w, True, tol=0.02))
+        plan.append(_wp(x, ya, zw, g, True, speed=0.03, tol=0.01, timeout=20))
+        plan.append(_wp(x, yb, zw, g, True, speed=0.02, tol=0.01, timeout=30))
+    plan.append(_wp(rows[-1], plan[-1].pos[1], 0.08, g, True, tol=0.02))
     return plan
 
 
@@ -344,15 +373,17 @@ def evaluate_expert(
     seeds: range | list[int],
     *,
     render_size: int = 128,
+    layout: str = "own",
     on_episode: Callable[[bool], None] | None = None,
 ) -> ExpertResult:
     """Run the expert for ``task`` on every seed (random layouts) and count successes.
 
+    ``layout``: the task's own scene, or ``"shared"`` / a shared layout's name.
     ``on_episode(success)`` is called after every episode (progress display).
     """
     import time
 
-    env = TabletopEnv(task, render_size=render_size)
+    env = TabletopEnv(task, render_size=render_size, layout=layout)
     expert = make_expert(env)
     seeds = list(seeds)
     ok: list[bool] = []

@@ -13,6 +13,7 @@ and the scripted expert on the same layouts.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 import time
@@ -42,6 +43,7 @@ __all__ = [
     "make_env",
     "read_prompts",
     "rollout",
+    "template_prompts",
     "write_table",
 ]
 
@@ -102,6 +104,22 @@ def read_prompts(path: str | Path) -> list[tuple[str, str]]:
     if not rows:
         raise ConfigError(f"{path}: no (task, prompt) lines")
     return rows
+
+
+def template_prompts(task: str) -> set[str]:
+    """Every prompt ``task``'s templates can produce (all slot fillings, every side's words):
+    the wordings a controller trained on collected demonstrations may have seen."""
+    cls = TASKS[task]
+    slots = {**cls.slots, "side": tuple(w for words in SIDES.values() for w in words)}
+    out: set[str] = set()
+    for template in cls.templates:
+        names = re.findall(r"\{(\w+)\}", template)
+        for combo in itertools.product(*(slots[n] for n in names)):
+            text = template
+            for n, v in zip(names, combo):
+                text = text.replace("{" + n + "}", v, 1)
+            out.add(text)
+    return out
 
 
 def _side_in(prompt: str) -> str | None:
@@ -176,14 +194,14 @@ def rollout(
     )
 
 
-def _expert(env: TabletopEnv, task: str, seed: int) -> bool:
-    env.reset(seed=seed, options={"task": task})
+def _expert(env: TabletopEnv, task: str, seed: int, max_steps: int | None = None) -> bool:
+    obs, info = env.reset(seed=seed, options={"task": task})
     expert = make_expert(env)
-    obs = None
-    while True:
+    for _ in range(max_steps or env.max_steps):
         obs, _, terminated, truncated, info = env.step(expert.act(obs))
         if terminated or truncated:
-            return bool(info["success"])
+            break
+    return bool(info["success"])
 
 
 def evaluate(
@@ -196,6 +214,7 @@ def evaluate(
     expert: bool = True,
     prompts_only: Sequence[tuple[str, str]] | None = None,
     video_dir: str | Path | None = None,
+    max_steps: int | None = None,
     on_episode: Callable[[str, str, bool], None] | None = None,
 ) -> dict[str, Any]:
     """The evaluation table as plain data (rows per task, ``overall``).
@@ -216,7 +235,14 @@ def evaluate(
                 row = rows.setdefault(t, {"task": t, "prompts": {}})
                 ok = []
                 for k in range(episodes):
-                    r = rollout(ctrl, env, task=t, seed=episode_seed(EVAL_SEED, t, k), prompt=p)
+                    r = rollout(
+                        ctrl,
+                        env,
+                        task=t,
+                        seed=episode_seed(EVAL_SEED, t, k),
+                        prompt=p,
+                        max_steps=max_steps,
+                    )
                     ok.append(r.success)
                     if on_episode:
                         on_episode(t, "prompts", r.success)
@@ -240,7 +266,14 @@ def evaluate(
             cols: dict[str, list[bool]] = {"model": [], "wordings": [], "blind": [], "expert": []}
             for k in range(episodes):
                 seed = episode_seed(EVAL_SEED, t, k)
-                r = rollout(ctrl, env, task=t, seed=seed, record=(k == 0 and video_dir is not None))
+                r = rollout(
+                    ctrl,
+                    env,
+                    task=t,
+                    seed=seed,
+                    record=(k == 0 and video_dir is not None),
+                    max_steps=max_steps,
+                )
                 cols["model"].append(r.success)
                 if r.recorder is not None and video_dir is not None:
                     Path(video_dir).mkdir(parents=True, exist_ok=True)
@@ -250,15 +283,17 @@ def evaluate(
                     on_episode(t, "model", r.success)
                 if by_task.get(t):
                     w = by_task[t][k % len(by_task[t])]
-                    cols["wordings"].append(rollout(ctrl, env, task=t, seed=seed, prompt=w).success)
+                    w_r = rollout(ctrl, env, task=t, seed=seed, prompt=w, max_steps=max_steps)
+                    cols["wordings"].append(w_r.success)
                     if on_episode:
                         on_episode(t, "wordings", cols["wordings"][-1])
                 if blind is not None:
-                    cols["blind"].append(rollout(blind, env, task=t, seed=seed).success)
+                    b_r = rollout(blind, env, task=t, seed=seed, max_steps=max_steps)
+                    cols["blind"].append(b_r.success)
                     if on_episode:
                         on_episode(t, "blind", cols["blind"][-1])
                 if expert:
-                    cols["expert"].append(_expert(env, t, seed))
+                    cols["expert"].append(_expert(env, t, seed, max_steps))
                     if on_episode:
                         on_episode(t, "expert", cols["expert"][-1])
             for c, v in cols.items():

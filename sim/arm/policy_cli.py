@@ -77,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="TSV of 'task<TAB>prompt' lines to score instead of the templates",
     )
     e.add_argument("--out", type=Path, default=Path("eval"), help="folder for table and videos")
+    e.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="cap each rollout (default: the task's own step limit)",
+    )
     e.add_argument("--threads", type=int, default=None)
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)
@@ -91,6 +97,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--seed", type=int, default=0, help="layout seed")
     r.add_argument("--ckpt", type=Path, default=None, help="checkpoint (default: the shipped one)")
+    r.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="cap the rollout (default: the task's own step limit)",
+    )
     r.set_defaults(func=cmd_run)
 
 
@@ -204,7 +216,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             ) from e
     env = make_env(ctrl)
     try:
-        r = rollout(ctrl, env, task=task, seed=args.seed, prompt=args.prompt, record=True)
+        r = rollout(
+            ctrl,
+            env,
+            task=task,
+            seed=args.seed,
+            prompt=args.prompt,
+            record=True,
+            max_steps=args.max_steps,
+        )
     finally:
         env.close()
     args.out.mkdir(parents=True, exist_ok=True)

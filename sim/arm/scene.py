@@ -2,8 +2,15 @@
 
 The table frame is the world frame: the Panda's base sits at the origin on the
 table top (z = 0), x points away from the robot, y to its left. Objects that
-``pybullet_data`` lacks (bowl, bottle, pedestal, sponge, distractors) are built
-from primitive shapes; the coffee cup is ``objects/mug.urdf``.
+``pybullet_data`` lacks (bowl, bottle, pedestal, distractors) are built
+from primitive shapes; the coffee cup is ``objects/mug.urdf``'s mesh drawn over
+primitives; the wiping cloth is ``cloth_z_up.obj`` loaded as a mass-spring soft
+body (25 nodes), which needs pybullet's deformable world
+(``RESET_USE_DEFORMABLE_WORLD``). The rigid tasks keep 0.94 of their speed in
+that world (``bench/arm.py --worlds``) and a cloth makes each physics step
+several times dearer, so ``build(deformable=True)`` is asked for only by
+layouts that hold a cloth; the others keep the rigid world (and, per seed,
+their trajectories).
 
 Rendering speed is set by triangle count: the stock Panda's visual meshes have
 ~60k vertices, its collision meshes ~4k, and the tiny renderer draws the latter
@@ -15,6 +22,7 @@ no ``pybullet_data`` file is copied into the repository.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import math
 import os
@@ -28,10 +36,12 @@ from typing import Any
 import numpy as np
 import pybullet_data
 
+from physres.errors import ConfigError
 from physres.sim.arm._pb import bullet_client, p, quiet_fds
 
 __all__ = [
     "ARM_JOINTS",
+    "CLOTH_OBJ",
     "FINGER_JOINTS",
     "GRASP_LINK",
     "HOME_JOINTS",
@@ -50,6 +60,11 @@ _FINGER_FORCE = 40.0
 TABLE_X = (-0.25, 1.0)
 TABLE_Y = (-0.65, 0.65)
 TABLE_RGBA = (0.78, 0.70, 0.58, 1.0)
+
+#: pybullet_data's 5 × 5-node cloth, 2 × 2 units: loaded as a mass-spring soft body
+CLOTH_OBJ = "cloth_z_up.obj"
+#: a cloth node closer than this to the grasp point when the gripper closes is held (m)
+CLOTH_GRASP_RADIUS = 0.03
 
 #: an (x, y) position on the table, metres
 XY = Sequence[float] | np.ndarray
@@ -94,6 +109,16 @@ def panda_urdf(low_poly: bool = True) -> str:
     return str(path)
 
 
+@functools.cache
+def _cloth_faces() -> np.ndarray:
+    """The cloth mesh's triangles as node indices, (F, 3): pybullet keeps the OBJ's vertex order."""
+    faces = []
+    for line in (Path(pybullet_data.getDataPath()) / CLOTH_OBJ).read_text().splitlines():
+        if line.startswith("f "):
+            faces.append([int(tok.split("/")[0]) - 1 for tok in line.split()[1:4]])
+    return np.asarray(faces, dtype=int)
+
+
 def _cup_parts(
     r_floor: float,
     floor_t: float,
@@ -130,6 +155,8 @@ class SceneObject:
     #: hold with a fixed constraint while the gripper is closed on it (too wide/heavy for friction)
     grasp_assist: bool = False
     size: dict[str, float] = field(default_factory=dict)
+    #: a soft body (the cloth): its pose is its nodes' centroid, its grasp anchors nodes
+    soft: bool = False
 
 
 def _quat_yaw(yaw: float) -> tuple[float, float, float, float]:
@@ -166,6 +193,8 @@ class Scene:
         self.gripper_closed = False
         self.held: str | None = None
         self._grasp_cid: int | None = None
+        self._anchors: list[int] = []
+        self.deformable = False
         aspect = 1.0
         self._proj = self.client.computeProjectionMatrixFOV(45.0, aspect, 0.05, 3.0)
         self._view = self.client.computeViewMatrix(
@@ -176,16 +205,22 @@ class Scene:
         self._wrist_proj = self.client.computeProjectionMatrixFOV(70.0, aspect, 0.02, 2.0)
 
     # ------------------------------------------------------------- building
-    def build(self) -> None:
-        """Fresh world: gravity, table, Panda at home with the gripper open."""
+    def build(self, *, deformable: bool = False) -> None:
+        """Fresh world: gravity, table, Panda at home with the gripper open.
+
+        ``deformable`` makes it pybullet's deformable world, where soft bodies
+        (:meth:`add_cloth`) can live.
+        """
         c = self.client
-        c.resetSimulation()
+        c.resetSimulation(p.RESET_USE_DEFORMABLE_WORLD if deformable else 0)
+        self.deformable = deformable
         c.setPhysicsEngineParameter(fixedTimeStep=1.0 / self.physics_hz, numSolverIterations=60)
         c.setGravity(0, 0, -9.81)
         self.objects = {}
         self.markers = []
         self.held = None
         self._grasp_cid = None
+        self._anchors = []
         self.gripper_closed = False
         hx = (TABLE_X[1] - TABLE_X[0]) / 2
         hy = (TABLE_Y[1] - TABLE_Y[0]) / 2
@@ -414,22 +449,54 @@ class Scene:
             )
         )
 
-    def add_sponge(self, name: str, pos: XY, yaw: float, *, color: str = "yellow") -> SceneObject:
-        half = (0.045, 0.03, 0.02)
-        body = self._box_body(
-            half, (pos[0], pos[1], half[2] + 0.001), COLORS[color], mass=0.05, yaw=yaw
-        )
-        self.client.changeDynamics(body, -1, lateralFriction=0.4)
-        return self.add(
-            SceneObject(
-                name,
-                body,
-                "sponge",
-                color,
-                grasp_assist=True,
-                size={"hx": half[0], "hy": half[1], "hz": half[2]},
+    def add_cloth(
+        self, name: str, pos: XY, yaw: float, *, size: float = 0.14, color: str = "orange"
+    ) -> SceneObject:
+        """A thin square cloth of edge ``size`` lying flat: 25 nodes, mass-spring with bending
+        springs (needs ``build(deformable=True)``).
+
+        Held by anchoring the nodes between the fingers to the hand (:meth:`update_grasp`):
+        friction between rigid fingers and a cloth is not modelled well enough to pinch it.
+        """
+        if not self.deformable:
+            raise ConfigError(
+                f"cloth {name!r} needs the deformable world: call build(deformable=True)"
             )
+        c = self.client
+        body = c.loadSoftBody(
+            CLOTH_OBJ,
+            basePosition=[pos[0], pos[1], 0.004],
+            baseOrientation=_quat_yaw(yaw),
+            scale=size / 2,  # the mesh spans -1..1
+            mass=0.04,
+            useMassSpring=1,
+            useBendingSprings=1,
+            springElasticStiffness=40.0,
+            springDampingStiffness=0.1,
+            springDampingAllDirections=1,
+            useSelfCollision=0,
+            frictionCoeff=0.6,
+            useFaceContact=1,
+            collisionMargin=0.003,
         )
+        c.changeVisualShape(body, -1, rgbaColor=COLORS[color])
+        return self.add(SceneObject(name, body, "cloth", color, size={"edge": size}, soft=True))
+
+    def cloth_points(self, name: str) -> np.ndarray:
+        """Points spread over a cloth: its nodes and its triangles' centroids, (N, 3).
+
+        Nodes are 3.5 cm apart on a 14 cm cloth; with the centroids no point of
+        a flat cloth is farther than about 1.3 cm from one of these.
+        """
+        v = self.nodes(name)
+        return np.concatenate([v, v[_cloth_faces()].mean(axis=1)])
+
+    def nodes(self, name: str) -> np.ndarray:
+        """A soft body's node positions, (N, 3) in the table frame."""
+        _, verts = self.client.getMeshData(
+            self.objects[name].body, -1, flags=p.MESH_DATA_SIMULATION_MESH
+        )
+        return np.asarray(verts, dtype=float)
 
     def add_distractor(self, name: str, shape: str, pos: XY, yaw: float, color: str) -> SceneObject:
         """A small object that tasks ignore: a sphere, a cylinder or a flat block."""
@@ -468,7 +535,11 @@ class Scene:
 
     # -------------------------------------------------------------- state
     def pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        pos, orn = self.client.getBasePositionAndOrientation(self.objects[name].body)
+        """Position and orientation; a soft body's is its nodes' centroid, unrotated."""
+        obj = self.objects[name]
+        if obj.soft:
+            return self.nodes(name).mean(axis=0), np.array([0.0, 0.0, 0.0, 1.0])
+        pos, orn = self.client.getBasePositionAndOrientation(obj.body)
         return np.asarray(pos), np.asarray(orn)
 
     def yaw_of(self, name: str) -> float:
@@ -494,6 +565,7 @@ class Scene:
         return float(q[0][0] + q[1][0])
 
     def touching(self, name: str, link: int | None = None) -> bool:
+        """Rigid contact with the robot (a cloth's contacts are not reported: see ``held``)."""
         body = self.objects[name].body
         if link is None:
             return bool(self.client.getContactPoints(bodyA=body, bodyB=self.robot))
@@ -543,10 +615,15 @@ class Scene:
             self.release()
 
     def update_grasp(self) -> None:
-        """While closed, hold an assisted object pinched by both fingers with a fixed constraint."""
-        if not self.gripper_closed or self._grasp_cid is not None:
+        """While closed, hold an assisted object pinched by both fingers with a fixed constraint,
+        or the cloth nodes between the fingers with soft-body anchors."""
+        if not self.gripper_closed or self._grasp_cid is not None or self._anchors:
             return
         for obj in self.objects.values():
+            if obj.soft:
+                if self._anchor_cloth(obj):
+                    return
+                continue
             if not obj.grasp_assist:
                 continue
             if self.touching(obj.name, FINGER_JOINTS[0]) and self.touching(
@@ -573,9 +650,28 @@ class Scene:
                 self.held = obj.name
                 return
 
+    def _anchor_cloth(self, obj: SceneObject) -> bool:
+        """Anchor the cloth's nodes near the closed fingers' grasp point to the hand."""
+        hand = np.asarray(self.client.getLinkState(self.robot, GRASP_LINK)[4])
+        if self.finger_width() > 0.02:
+            return False  # not closed yet: nothing is pinched
+        d = np.linalg.norm(self.nodes(obj.name) - hand, axis=1)
+        near = np.flatnonzero(d < CLOTH_GRASP_RADIUS)
+        if near.size == 0:
+            return False
+        for k in near:
+            self._anchors.append(
+                self.client.createSoftBodyAnchor(obj.body, int(k), self.robot, GRASP_LINK)
+            )
+        self.held = obj.name
+        return True
+
     def release(self) -> None:
         if self._grasp_cid is not None:
             self.client.removeConstraint(self._grasp_cid)
+        for a in self._anchors:
+            self.client.removeConstraint(a)
+        self._anchors = []
         self._grasp_cid = None
         self.held = None
 

@@ -13,6 +13,7 @@ Sides are named from the robot's point of view: *left* is +y, *right* is -y,
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from abc import ABC, abstractmethod
@@ -36,9 +37,16 @@ __all__ = [
     "PushBowl",
     "StandingBottleFromPedestal",
     "Wipe",
+    "heldout_prompts",
     "make_task",
     "parse_prompt",
+    "training_prompts",
 ]
+
+#: colour of the dirt tiles the wipe task cleans
+DIRT_RGBA = (0.40, 0.25, 0.12, 1.0)
+#: the cloth's footprint radius (half its 14 cm diagonal, plus room), metres
+CLOTH_RADIUS = 0.1
 
 #: x, y ranges of the table area where layouts are drawn (metres, table frame)
 REGION_X = (0.38, 0.66)
@@ -51,6 +59,10 @@ class PromptError(ConfigError):
 
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", text.lower())).strip()
+
+
+#: words that name the bowl in prompts, for every task's parser
+BOWL_WORDS = ("bowl", "dish", "container", "basin")
 
 
 def _has(text: str, *words: str) -> bool:
@@ -86,6 +98,41 @@ def _sample_layout(
     return placed
 
 
+# ------------------------------------------------------------ object groups
+#: footprint radius (m) of each group of objects a layout places: own scenes and shared ones
+FOOTPRINT: dict[str, float] = {
+    "cube": 0.035,
+    "bowl": 0.085,
+    "bottle_in_bowl": 0.11,
+    "cup_on_pedestal": 0.08,
+    "bottle_on_pedestal": 0.08,
+    "cloth": CLOTH_RADIUS,
+}
+
+
+def place_bottle_in_bowl(scene: Scene, q: np.ndarray, yaw: float) -> None:
+    """A wide bowl ``bowl`` with the bottle ``lying_bottle`` lying in it, centred."""
+    scene.add_bowl("bowl", q, inner_radius=0.095, height=0.045)
+    axis = np.array([math.sin(yaw), -math.cos(yaw)])
+    bottle = scene.add_bottle("lying_bottle", q, lying=True, yaw=yaw, base_z=0.009)
+    # centre the whole bottle (body + neck) in the bowl, not its body
+    pos, orn = scene.pose("lying_bottle")
+    pos[:2] = np.asarray(q) - axis * bottle.size["neck_len"] / 2
+    scene.client.resetBasePositionAndOrientation(bottle.body, pos, orn)
+
+
+def place_cup_on_pedestal(scene: Scene, q: np.ndarray, yaw: float) -> None:
+    """The coffee cup ``cup`` on the pedestal ``cup_pedestal``."""
+    ped = scene.add_pedestal("cup_pedestal", q, radius=0.055, height=0.08)
+    scene.add_mug("cup", q, yaw=yaw, base_z=ped.size["height"])
+
+
+def place_bottle_on_pedestal(scene: Scene, q: np.ndarray, yaw: float) -> None:
+    """The bottle ``bottle`` standing on the pedestal ``bottle_pedestal``."""
+    ped = scene.add_pedestal("bottle_pedestal", q, radius=0.05, height=0.08)
+    scene.add_bottle("bottle", q, lying=False, yaw=yaw, base_z=ped.size["height"])
+
+
 @dataclass
 class ArmTask(ABC):
     """A tabletop goal for the arm (not a reservoir benchmark, ``physres.tasks.Task``);
@@ -97,7 +144,12 @@ class ArmTask(ABC):
     description: ClassVar[str] = ""
     templates: ClassVar[tuple[str, ...]] = ()
     slots: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: wordings kept out of training data (see :func:`heldout_prompts`), with their own slots
+    heldout: ClassVar[tuple[str, ...]] = ()
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {}
     max_steps: ClassVar[int] = 200
+    #: the layout holds a soft body (the cloth): the scene needs pybullet's deformable world
+    deformable: ClassVar[bool] = False
     params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -113,8 +165,14 @@ class ArmTask(ABC):
         """Draw parameters the prompt did not fix (e.g. the side to push to)."""
 
     def prompt(self, rng: np.random.Generator) -> str:
+        """A training wording: one of ``templates`` with its slots filled from ``rng``."""
         template = self.templates[int(rng.integers(len(self.templates)))]
         return _fill(template, rng, {**self.slots, **self._param_slots()})
+
+    def heldout_prompt(self, rng: np.random.Generator) -> str:
+        """A held-out wording (never in training data): one of ``heldout``, filled."""
+        template = self.heldout[int(rng.integers(len(self.heldout)))]
+        return _fill(template, rng, {**self.heldout_slots, **self._param_slots()})
 
     def _param_slots(self) -> dict[str, tuple[str, ...]]:
         return {}
@@ -147,38 +205,71 @@ class ArmTask(ABC):
 # ----------------------------------------------------------------- 1 wipe
 @dataclass
 class Wipe(ArmTask):
-    """Wipe a marked area of the table with a sponge (a rigid box; see module docs)."""
+    """Wipe the dirt (a patch of brown tiles) off the table with a thin cloth.
+
+    The cloth is a 25-node mass-spring soft body (:meth:`Scene.add_cloth`): the
+    expert grasps it at its centre and drags it over the dirt, so it lies on the
+    table around and behind the hand. A tile is wiped once a point of the cloth
+    lying on the table (a node or a triangle's centroid, under ``contact_z``)
+    comes inside it; success is ``coverage_needed`` of the tiles wiped.
+    """
 
     name: ClassVar[str] = "wipe"
     goal: ClassVar[str] = "wipe"
-    description: ClassVar[str] = "wipe the marked area with the sponge"
+    description: ClassVar[str] = "wipe the dirt off the table with the thin cloth"
     templates: ClassVar[tuple[str, ...]] = (
-        "wipe the {mark} with the {sponge}",
-        "{clean} the {mark} using the {sponge}",
-        "use the {sponge} to {clean} the {mark}",
-        "wipe the table with the {sponge}",
+        "wipe the {mark} with the {cloth}",
+        "{clean} the {mark} using the {cloth}",
+        "use the {cloth} to {clean} the {mark}",
+        "wipe the table with the {cloth}",
     )
     slots: ClassVar[dict[str, tuple[str, ...]]] = {
-        "mark": ("marked area", "stain", "dirty spot", "spill", "brown patch"),
-        "sponge": ("sponge", "yellow sponge", "cloth", "rag"),
+        "mark": ("marked area", "stain", "dirty spot", "spill", "brown patch", "dirt"),
+        "cloth": ("cloth", "thin cloth", "orange cloth", "rag"),
         "clean": ("clean", "wipe", "scrub"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "please tidy up the {mess} on the table with the {cloth}",
+        "the table is dirty, go over it with the {cloth}",
+        "polish the {mess} off the tabletop using a {cloth}",
+        "could you get rid of the {mess} with that {cloth}",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "mess": ("mess", "smudge", "grime", "muck"),
+        "cloth": ("towel", "piece of fabric", "thin cloth", "duster"),
+    }
     max_steps: ClassVar[int] = 260
-    #: tiles of the marked area along x and y, and the tile edge (metres)
+    deformable: ClassVar[bool] = True
+    #: tiles of the dirt along x and y, and the tile edge (metres)
     tiles_xy: ClassVar[tuple[int, int]] = (4, 3)
     tile: ClassVar[float] = 0.04
     coverage_needed: ClassVar[float] = 0.9
+    #: a cloth point below this height (m) lies on the table and wipes what it is over
+    contact_z: ClassVar[float] = 0.012
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
-        return {} if _has(text, "wipe", "wiping", "clean", "scrub", "mop", "dust") else None
+        words = ("wipe", "wiping", "clean", "scrub", "mop", "dust", "dirt", "dirty", "mess")
+        tools = ("cloth", "rag", "towel", "fabric", "duster")
+        return (
+            {} if _has(text, *words, *tools, "smudge", "grime", "muck", "polish", "tidy") else None
+        )
+
+    @classmethod
+    def dirt_radius(cls) -> float:
+        nx, ny = cls.tiles_xy
+        return math.hypot(nx * cls.tile / 2, ny * cls.tile / 2)
 
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
+        area, cloth = _sample_layout(
+            rng, [self.dirt_radius(), FOOTPRINT["cloth"]], x=(0.42, 0.62), y=(-0.22, 0.22)
+        )
+        self.place(scene, area, cloth, float(rng.uniform(-math.pi / 4, math.pi / 4)))
+
+    def place(self, scene: Scene, area: np.ndarray, cloth: np.ndarray, yaw: float) -> None:
+        """The dirt centred on ``area`` and the cloth flat at ``cloth`` (shared layouts too)."""
         nx, ny = self.tiles_xy
-        half = (nx * self.tile / 2, ny * self.tile / 2)
-        area_r = math.hypot(*half)
-        area, sponge = _sample_layout(rng, [area_r, 0.06], x=(0.42, 0.62), y=(-0.22, 0.22))
-        self.area_center = area
+        self.area_center = np.asarray(area, dtype=float)
         self.tile_centers = np.array(
             [
                 [area[0] + (i - (nx - 1) / 2) * self.tile, area[1] + (j - (ny - 1) / 2) * self.tile]
@@ -188,24 +279,18 @@ class Wipe(ArmTask):
         )
         self.wiped = np.zeros(len(self.tile_centers), dtype=bool)
         self.tile_bodies = [
-            scene.add_marker((self.tile / 2 - 0.001,) * 2, c, (0.40, 0.25, 0.12, 1.0))
-            for c in self.tile_centers
+            scene.add_marker((self.tile / 2 - 0.001,) * 2, c, DIRT_RGBA) for c in self.tile_centers
         ]
-        scene.add_sponge("sponge", sponge, yaw=float(rng.uniform(-math.pi / 2, math.pi / 2)))
+        scene.add_cloth("cloth", cloth, yaw=yaw)
 
     def update(self, scene: Scene) -> None:
-        pos, _ = scene.pose("sponge")
-        o = scene.objects["sponge"].size
-        if pos[2] > o["hz"] + 0.008:
-            return  # lifted: not touching the table
-        yaw = scene.yaw_of("sponge")
-        rel = self.tile_centers - pos[:2]
-        c, s = math.cos(yaw), math.sin(yaw)
-        lx = rel[:, 0] * c + rel[:, 1] * s
-        ly = -rel[:, 0] * s + rel[:, 1] * c
-        under = (np.abs(lx) <= o["hx"] + 0.004) & (np.abs(ly) <= o["hy"] + 0.004)
-        new = under & ~self.wiped
-        for k in np.flatnonzero(new):
+        pts = scene.cloth_points("cloth")
+        pts = pts[pts[:, 2] < self.contact_z]
+        if not len(pts):
+            return  # lifted: nothing touches the table
+        rel = np.abs(self.tile_centers[:, None, :] - pts[None, :, :2])
+        under = (rel <= self.tile / 2).all(axis=2).any(axis=1)
+        for k in np.flatnonzero(under & ~self.wiped):
             scene.client.changeVisualShape(self.tile_bodies[k], -1, rgbaColor=TABLE_RGBA)
         self.wiped |= under
 
@@ -237,17 +322,27 @@ class PickPlace(ArmTask):
         "pick": ("pick up", "grab", "take", "lift"),
         "drop": ("drop", "put", "place"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "transfer the {cube} into the {bowl}",
+        "i want the {cube} to end up inside the {bowl}",
+        "set the {cube} down in the {bowl} please",
+        "could you get the {cube} into that {bowl}",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cube": ("small red box", "little cube", "red cube", "toy block"),
+        "bowl": ("container", "round bowl", "basin", "blue container"),
+    }
     max_steps: ClassVar[int] = 200
     n_distractors: ClassVar[int] = 0
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
-        if _has(text, "cube", "block", "cubes", "blocks") and _has(text, "bowl", "dish"):
+        if _has(text, "cube", "block", "cubes", "blocks", "box") and _has(text, *BOWL_WORDS):
             return {}
         return None
 
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
-        radii = [0.035, 0.085] + [0.04] * self.n_distractors
+        radii = [FOOTPRINT["cube"], FOOTPRINT["bowl"]] + [0.04] * self.n_distractors
         pos = _sample_layout(rng, radii)
         scene.add_cube("cube", pos[0], yaw=float(rng.uniform(-math.pi / 4, math.pi / 4)))
         scene.add_bowl("bowl", pos[1])
@@ -289,6 +384,16 @@ class PickPlaceDistractors(PickPlace):
         **PickPlace.slots,
         "cube": ("cube", "block"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "leave the other things alone and transfer the {cube} to the {bowl}",
+        "from all that clutter, get the {cube} into the {bowl}",
+        "the {cube} goes in the {bowl}, ignore everything else",
+        "only the {cube} should end up in the {bowl}, not the others",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cube": ("small red box", "red cube", "red toy block"),
+        "bowl": ("container", "round bowl", "basin"),
+    }
     n_distractors: ClassVar[int] = 4
 
     @classmethod
@@ -297,7 +402,7 @@ class PickPlaceDistractors(PickPlace):
             return None
         return (
             {}
-            if _has(text, "other", "others", "clutter", "among", "ignore", "distractors")
+            if _has(text, "other", "others", "clutter", "among", "ignore", "distractors", "else")
             else None
         )
 
@@ -321,30 +426,33 @@ class LyingBottleFromBowl(ArmTask):
         "bowl": ("bowl", "blue bowl", "dish"),
         "take": ("take", "get", "pick", "grab", "remove"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "retrieve the {bottle} lying in the {bowl}",
+        "fish the {bottle} out of the {bowl}",
+        "raise the {bottle} up and out of the {bowl}",
+        "the {bottle} in the {bowl}, hand it up to me",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "bottle": ("bottle", "green bottle", "fallen bottle", "plastic bottle"),
+        "bowl": ("container", "basin", "big bowl"),
+    }
     lift: ClassVar[float] = 0.06
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
-        return {} if _has(text, "bottle") and _has(text, "bowl", "dish") else None
+        return {} if _has(text, "bottle") and _has(text, *BOWL_WORDS) else None
 
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
-        (bowl,) = _sample_layout(rng, [0.11], x=(0.44, 0.60), y=(-0.18, 0.18))
-        scene.add_bowl("bowl", bowl, inner_radius=0.095, height=0.045)
-        yaw = float(rng.uniform(-math.pi, math.pi))
-        axis = np.array([math.sin(yaw), -math.cos(yaw)])
-        bottle = scene.add_bottle("bottle", bowl, lying=True, yaw=yaw, base_z=0.009)
-        # centre the whole bottle (body + neck) in the bowl, not its body
-        s = bottle.size
-        shift = s["neck_len"] / 2
-        pos, orn = scene.pose("bottle")
-        pos[:2] = bowl - axis * shift
-        scene.client.resetBasePositionAndOrientation(bottle.body, pos, orn)
+        (bowl,) = _sample_layout(
+            rng, [FOOTPRINT["bottle_in_bowl"]], x=(0.44, 0.60), y=(-0.18, 0.18)
+        )
+        place_bottle_in_bowl(scene, bowl, float(rng.uniform(-math.pi, math.pi)))
 
     def success(self, scene: Scene) -> bool:
-        pos, _ = scene.pose("bottle")
+        pos, _ = scene.pose("lying_bottle")
         bowl, _ = scene.pose("bowl")
         rim = bowl[2] + scene.objects["bowl"].size["height"]
-        return bool(scene.holding("bottle") and pos[2] > rim + self.lift)
+        return bool(scene.holding("lying_bottle") and pos[2] > rim + self.lift)
 
 
 # --------------------------------------------------------- 4 cup, 6 bottle
@@ -366,23 +474,31 @@ class CupFromPedestal(ArmTask):
         "pedestal": ("pedestal", "stand", "plinth", "grey column"),
         "take": ("take", "grab", "get", "pick"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "hoist the {cup} off the {pedestal}",
+        "could you raise the {cup} from its {pedestal}",
+        "retrieve the {cup} sitting on the {pedestal}",
+        "i need the {cup}, lift it clear of the {pedestal}",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cup": ("teacup", "coffee cup", "white cup", "mug"),
+        "pedestal": ("column", "podium", "pillar"),
+    }
     lift: ClassVar[float] = 0.05
     object_name: ClassVar[str] = "cup"
+    pedestal_name: ClassVar[str] = "cup_pedestal"
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
-        return {} if _has(text, "cup", "mug", "cups", "mugs") else None
+        return {} if _has(text, "cup", "mug", "cups", "mugs", "teacup") else None
 
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
-        (q,) = _sample_layout(rng, [0.08], x=(0.42, 0.62), y=(-0.2, 0.2))
-        ped = scene.add_pedestal("pedestal", q, radius=0.055, height=0.08)
-        scene.add_mug(
-            "cup", q, yaw=float(rng.uniform(-math.pi, math.pi)), base_z=ped.size["height"]
-        )
+        (q,) = _sample_layout(rng, [FOOTPRINT["cup_on_pedestal"]], x=(0.42, 0.62), y=(-0.2, 0.2))
+        place_cup_on_pedestal(scene, q, float(rng.uniform(-math.pi, math.pi)))
 
     def success(self, scene: Scene) -> bool:
         name = self.object_name
-        top = scene.objects["pedestal"].size["height"]
+        top = scene.objects[self.pedestal_name].size["height"]
         aabb_min = scene.client.getAABB(scene.objects[name].body)[0]
         clear = aabb_min[2] > top + self.lift
         return bool(clear and scene.holding(name))
@@ -406,22 +522,26 @@ class StandingBottleFromPedestal(CupFromPedestal):
         "pedestal": ("pedestal", "stand", "plinth", "grey column"),
         "take": ("take", "grab", "get", "pick"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "hoist the upright {bottle} off the {pedestal}",
+        "retrieve the {bottle} standing on the {pedestal}",
+        "could you raise the {bottle} from its {pedestal}",
+        "i need the {bottle} that is on the {pedestal}",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "bottle": ("bottle", "green bottle", "plastic bottle"),
+        "pedestal": ("column", "podium", "pillar"),
+    }
     object_name: ClassVar[str] = "bottle"
+    pedestal_name: ClassVar[str] = "bottle_pedestal"
 
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
-        return {} if _has(text, "bottle") and not _has(text, "bowl", "dish") else None
+        return {} if _has(text, "bottle") and not _has(text, *BOWL_WORDS) else None
 
     def build(self, scene: Scene, rng: np.random.Generator) -> None:
-        (q,) = _sample_layout(rng, [0.08], x=(0.42, 0.62), y=(-0.2, 0.2))
-        ped = scene.add_pedestal("pedestal", q, radius=0.05, height=0.08)
-        scene.add_bottle(
-            "bottle",
-            q,
-            lying=False,
-            yaw=float(rng.uniform(-math.pi, math.pi)),
-            base_z=ped.size["height"],
-        )
+        (q,) = _sample_layout(rng, [FOOTPRINT["bottle_on_pedestal"]], x=(0.42, 0.62), y=(-0.2, 0.2))
+        place_bottle_on_pedestal(scene, q, float(rng.uniform(-math.pi, math.pi)))
 
 
 # ----------------------------------------------------------------- 5 push
@@ -450,6 +570,15 @@ class PushBowl(ArmTask):
         "bowl": ("bowl", "blue bowl", "dish"),
         "push": ("push", "slide", "shove", "nudge"),
     }
+    heldout: ClassVar[tuple[str, ...]] = (
+        "without picking it up, shift the {bowl} over to the {side}",
+        "give the {bowl} a shove so it ends up at the {side}",
+        "slide the {bowl} along the table until it reaches the {side}",
+        "keep the {bowl} on the table and push it to the {side}",
+    )
+    heldout_slots: ClassVar[dict[str, tuple[str, ...]]] = {
+        "bowl": ("container", "basin", "round bowl"),
+    }
     max_steps: ClassVar[int] = 160
     #: where the bowl's centre must end up, per side: (axis, sign, threshold)
     zones: ClassVar[dict[str, tuple[int, float, float]]] = {
@@ -462,10 +591,11 @@ class PushBowl(ArmTask):
     @classmethod
     def parse(cls, text: str) -> dict[str, Any] | None:
         if not (
-            _has(text, "bowl", "dish") and _has(text, "push", "slide", "shove", "nudge", "move")
+            _has(text, *BOWL_WORDS)
+            and _has(text, "push", "slide", "shove", "nudge", "move", "shift")
         ):
             return None
-        if _has(text, "cube", "block", "bottle"):
+        if _has(text, "cube", "block", "box", "bottle"):
             return None
         for side, words in (
             ("left", ("left",)),
@@ -542,6 +672,47 @@ def parse_prompt(prompt: str) -> tuple[type[ArmTask], dict[str, Any]]:
         if params is not None:
             return cls, params
     raise PromptError(f"prompt {prompt!r} matches no known task; known tasks: {known_tasks_text()}")
+
+
+def _expand(template: str, slots: dict[str, tuple[str, ...]]) -> list[str]:
+    """Every filling of ``template``'s slots."""
+    names = re.findall(r"\{(\w+)\}", template)
+    parts = re.split(r"\{\w+\}", template)  # one more than the slots
+    out = []
+    for combo in itertools.product(*(slots[n] for n in names)):
+        out.append("".join(a + b for a, b in zip(parts, (*combo, ""))))
+    return out
+
+
+def _wordings(name: str, params: dict[str, Any] | None, heldout: bool) -> list[str]:
+    cls = TASKS[name]
+    sides = [params["side"]] if params and "side" in params else list(SIDES)
+    out: list[str] = []
+    for side in sides:
+        slots = {**(cls.heldout_slots if heldout else cls.slots), "side": SIDES[side]}
+        for t in cls.heldout if heldout else cls.templates:
+            out += [w for w in _expand(t, slots) if w not in out]
+    return out
+
+
+def training_prompts(name: str, params: dict[str, Any] | None = None) -> list[str]:
+    """Every wording of task ``name`` that collection may put in training data."""
+    return _wordings(name, params, heldout=False)
+
+
+def heldout_prompts(name: str, params: dict[str, Any] | None = None) -> list[str]:
+    """Every held-out wording of task ``name`` (``params``: a push side, else all sides).
+
+    Built by hand apart from the training templates: other sentence forms
+    (requests, questions, "i need ...") and at least one content word that no
+    training template or synonym of any task uses ("hoist", "retrieve",
+    "transfer", "container", "towel"...); a test checks both, and that each
+    still routes to its task through :func:`parse_prompt` (the env's router,
+    which the policy never sees). Collection draws only :meth:`ArmTask.prompt`,
+    so none of these reaches training data; eval's unseen-wording column
+    draws from here.
+    """
+    return _wordings(name, params, heldout=True)
 
 
 def make_task(name: str, params: dict[str, Any] | None = None) -> ArmTask:

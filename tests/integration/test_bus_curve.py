@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
+import zmq.auth
 
 from physres.bus import Broker, BusConfig, CommandClient, Node, Publisher, Subscriber
 from physres.bus.keys import allow_key, new_keys, revoke_key
 from physres.bus.listing import ls_cells
-from physres.bus.sockets import apply_security
+from physres.bus.sockets import apply_security, bus_socket
 from physres.errors import AuthError, BusError, CommandTimeout
 
 MARKER = b"PLAINTEXT-MARKER-0123456789"
@@ -33,9 +34,10 @@ def free_port() -> int:
 class Keys:
     def __init__(self, root: Path) -> None:
         self.dir, self.allowed = root / "keys", root / "allowed"
-        for name in ("broker", "alice", "bob"):
+        for name in ("broker", "alice", "bob", "carol"):
             new_keys(self.dir, name)
-        allow_key(self.dir / "alice.key", self.allowed)  # bob is never listed
+        for listed in ("alice", "carol"):  # bob is never listed
+            allow_key(self.dir / f"{listed}.key", self.allowed)
         self.base = {
             "name": f"c{uuid.uuid4().hex[:8]}",
             "transport": "tcp",
@@ -76,11 +78,11 @@ def joined(pub: Publisher, sub: Subscriber, tries: int = 150) -> bool:
     return False
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "via-broker"])
 def test_listed_key_streams_and_commands(
-    curve_broker: Broker, keys: Keys, ctx: zmq.Context, closer: list
+    direct: bool, curve_broker: Broker, keys: Keys, ctx: zmq.Context, closer: list
 ) -> None:
-    cfg = keys.cfg("alice")
-    assert not cfg.direct  # every connection goes through the broker's key check
+    cfg = keys.cfg("alice", direct=direct)
     node = Node("dev", cfg, ctx, register_timeout_s=3.0)
     node.command("gain", lambda: 2.5)
     sub = Subscriber(ctx, cfg, ["dev/"])
@@ -92,6 +94,7 @@ def test_listed_key_streams_and_commands(
     t.start()
     assert client.call("dev", "gain", timeout_s=2.0) == 2.5
     t.join()
+    assert ("dev" in client._direct) is direct  # the node's own ROUTER answered, encrypted
     assert client.call("_broker", "ping")["curve"] is True
 
 
@@ -166,7 +169,7 @@ def test_revoked_key_is_cut_off_at_its_next_connection(
 
 
 class Relay:
-    """A TCP relay on loopback that keeps every byte the client sent: the wire's view."""
+    """A TCP relay on loopback that keeps every byte it passes on: the wire's view."""
 
     def __init__(self, target: int) -> None:
         self.target = target
@@ -197,8 +200,7 @@ class Relay:
                     data = key.fileobj.recv(65536)  # type: ignore[union-attr]
                     if not data:
                         return
-                    if key.fileobj is a:
-                        self.seen += data
+                    self.seen += data  # both directions: what a tap on the wire sees
                     key.data.sendall(data)
 
     def close(self) -> None:
@@ -229,6 +231,116 @@ def test_traffic_on_the_wire_is_not_plain_text(
     assert (MARKER in relay.seen) is not curve
 
 
+class DirectRig:
+    """A node in a context (a process) of its own, so its own sockets answer through its
+    own key check, fed by the broker's list; and a spinning thread serving its commands."""
+
+    def __init__(self, keys: Keys, closer: list) -> None:
+        self.ctx = zmq.Context()
+        self.node = Node("cam", keys.cfg("alice"), self.ctx, register_timeout_s=3.0)
+        self.node.command("move", lambda: "moved")
+        assert self.node.cfg.direct and self.node.keys is not None
+        assert self.node.keys.granted, "the broker's key list arrived at start"
+        self._stop = threading.Event()
+        self.thread = threading.Thread(
+            target=lambda: [self.node.spin_once(0.02) for _ in iter(self._stop.is_set, True)]
+        )
+        self.thread.start()
+        closer.append(self)
+
+    @property
+    def key(self) -> bytes:
+        return self.node.info()["curve_key"].encode()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
+        self.node.close()
+        self.ctx.destroy(linger=0)
+
+
+def test_a_node_s_own_sockets_accept_only_the_broker_s_keys(
+    curve_broker: Broker, keys: Keys, ctx: zmq.Context, closer: list
+) -> None:
+    """Direct streams and commands skip the broker hop, not its key check: an unlisted key
+    gets nothing from the node's own PUB and no answer from its own ROUTER."""
+    rig = DirectRig(keys, closer)
+    good = Subscriber.direct(ctx, keys.cfg("carol"), "cam", ["cam/"])
+    closer.append(good)
+    assert good.sock.last_endpoint.decode() == rig.node.pub.direct_endpoint
+    bad = Subscriber(
+        ctx, keys.cfg("bob"), ["cam/"], endpoint=rig.node.pub.direct_endpoint, server_key=rig.key
+    )
+    closer.append(bad)
+    assert joined(rig.node.pub, good)
+    for _ in range(20):
+        rig.node.pub.publish("x", {"v": np.arange(3)})
+    assert good.recv(1.0) is not None
+    assert bad.recv(0.3) is None
+    assert rig.node.keys is not None and rig.node.keys.refused > 0
+    client = CommandClient(ctx, keys.cfg("carol"))
+    closer.append(client)
+    assert client.call("cam", "move", timeout_s=2.0) == "moved" and "cam" in client._direct
+    intruder = bus_socket(ctx, keys.cfg("bob"), zmq.DEALER, "client", server_key=rig.key)
+    closer.append(intruder)
+    intruder.connect(rig.node.cmd_endpoint)
+    intruder.send_multipart([b"x", b"REQ", b"1", b"junk"])  # queued, never delivered
+    assert not intruder.poll(500)
+
+
+def test_a_key_revoked_at_the_broker_is_refused_by_node_sockets_after_a_heartbeat(
+    curve_broker: Broker, keys: Keys, ctx: zmq.Context, closer: list
+) -> None:
+    rig = DirectRig(keys, closer)
+    before = Subscriber.direct(ctx, keys.cfg("carol"), "cam", ["cam/"])
+    closer.append(before)
+    assert joined(rig.node.pub, before)
+    revoke_key("carol", keys.allowed)
+    deadline = time.monotonic() + 5  # the node asks the broker's list with every heartbeat
+    while _carol(keys) in rig.node.keys.granted and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.05)
+    assert _carol(keys) not in rig.node.keys.granted  # type: ignore[union-attr]
+    after = Subscriber(
+        ctx, keys.cfg("carol"), ["cam/"], endpoint=rig.node.pub.direct_endpoint, server_key=rig.key
+    )  # a new connection: refused
+    closer.append(after)
+    for _ in range(20):
+        rig.node.pub.publish("x", {"v": np.arange(3)})
+    assert after.recv(0.5) is None
+
+
+def _carol(keys: Keys) -> bytes:
+    return zmq.auth.load_certificate(keys.dir / "carol.key")[0]
+
+
+@pytest.mark.parametrize("curve", [True, False], ids=["curve", "plain-control"])
+def test_direct_traffic_on_the_wire_is_not_plain_text(
+    curve: bool, keys: Keys, ctx: zmq.Context, closer: list
+) -> None:
+    """A subscriber on a node's own PUB, through a tap: ciphertext only (plain: the marker)."""
+    with Broker(keys.cfg("broker") if curve else BusConfig(**keys.base), ctx):
+        node_ctx = zmq.Context()
+        node = Node("cam", keys.cfg("alice") if curve else BusConfig(**keys.base), node_ctx)
+        port = int(node.pub.direct_endpoint.rsplit(":", 1)[1])
+        relay = Relay(port)  # the subscriber's connection to the node's own PUB
+        key = node.info()["curve_key"].encode() if curve else None
+        cfg = keys.cfg("carol") if curve else BusConfig(**keys.base)
+        sub = Subscriber(
+            ctx, cfg, ["cam/"], endpoint=f"tcp://127.0.0.1:{relay.port}", server_key=key
+        )
+        try:
+            assert joined(node.pub, sub)
+            node.pub.publish("secret", {"v": np.frombuffer(MARKER * 4, np.uint8)})
+            while (m := sub.recv(1.0)) is not None and m.stream != "secret":
+                pass
+            assert m is not None and m.data.tobytes() == MARKER * 4  # it went through the tap
+        finally:
+            for c in (sub, relay, node):
+                c.close()
+            node_ctx.destroy(linger=0)
+    assert (MARKER in relay.seen) is not curve
+
+
 def test_plain_tcp_beyond_loopback_is_refused_or_warns(ctx: zmq.Context) -> None:
     base = {"transport": "tcp", "host": "192.0.2.7"}
     sock = ctx.socket(zmq.PUB)
@@ -245,8 +357,6 @@ def test_plain_tcp_beyond_loopback_is_refused_or_warns(ctx: zmq.Context) -> None
 def test_curve_config_mistakes_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="need curve_secret"):
         BusConfig(curve_broker="x.key")
-    with pytest.raises(ValueError, match="direct"):
-        BusConfig(curve_secret="x.key_secret", direct=True)
     new_keys(tmp_path, "me")
     with pytest.raises(BusError, match="already exist"):
         new_keys(tmp_path, "me")
@@ -269,15 +379,40 @@ def test_clock_offset_of_seconds_is_aligned_within_a_millisecond(
     assert node.clock_rtt_ns is not None
     assert abs(node.clock_offset_ns + skew) < 1_000_000
     assert joined(node.pub, sub)
+    before = time.time_ns()  # this process's clock is the broker's (one machine)
     node.pub.publish("x")
     m = sub.recv(1.0)
-    now = time.time_ns()  # this process's clock is the broker's (one machine)
-    assert m is not None and 0 <= now - m.t_host < 1_000_000
+    assert m is not None and before - 1_000_000 < m.t_host < time.time_ns() + 1_000_000
     node.heartbeat()
     row = next(r for r in client.call("_broker", "ls") if r["name"] == "dev")
     assert abs(row["clock_offset_ms"] + 5000) < 1 and 0 < row["clock_rtt_ms"] < 1000
     offset_ms, rtt_ms = (float(x) for x in ls_cells(row)[-1].split("/"))
     assert abs(offset_ms + 5000) < 1 and rtt_ms > 0
+
+
+def test_the_offset_follows_a_broker_restarted_with_another_clock(
+    keys: Keys, ctx: zmq.Context, closer: list
+) -> None:
+    """Every heartbeat carries one clock exchange, so a node follows drift and a broker
+    restarted elsewhere (here: a clock 2 s ahead) without being restarted itself."""
+    skew = 5_000_000_000
+    node_ctx = zmq.Context()
+    with Broker(keys.cfg("broker"), ctx):
+        node = Node("dev", keys.cfg("alice"), node_ctx, clock=lambda: time.time_ns() + skew)
+        assert abs(node.clock_offset_ns + skew) < 1_000_000
+    ahead = 2_000_000_000
+    try:
+        with Broker(keys.cfg("broker"), ctx, clock=lambda: time.time_ns() + ahead):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                node.spin_once(0.05)
+                if abs(node.clock_offset_ns - (ahead - skew)) < 1_000_000:
+                    break
+            assert abs(node.clock_offset_ns - (ahead - skew)) < 1_000_000, node.clock_offset_ns
+            assert node.clock_rtt_ns is not None and 0 < node.clock_rtt_ns < 1_000_000_000
+    finally:
+        node.close()
+        node_ctx.destroy(linger=0)
 
 
 def test_keys_and_serve_commands_fail_in_one_line(

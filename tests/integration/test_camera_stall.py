@@ -85,8 +85,14 @@ def test_stall_is_reported_within_a_second_and_recovery_too(pipe_dir: Path) -> N
     # 1 s of frames, a 2.5 s silence, 1 s of frames, then the pipe closes
     writer = PipeCamera(pipe_dir / "cam.mjpg", [(25, 2.5), (25, 0.0)])
     try:
-        cam = Camera(source=str(pipe_dir / "cam.mjpg"), frame_shape=(64, 64), fps=25,
-                     features=[], ffmpeg_options=PIPE_OPTIONS, stall_timeout_s=1.0)
+        cam = Camera(
+            source=str(pipe_dir / "cam.mjpg"),
+            frame_shape=(64, 64),
+            fps=25,
+            features=[],
+            ffmpeg_options=PIPE_OPTIONS,
+            stall_timeout_s=1.0,
+        )
         with cam:
             events, stamps = _collect(cam, 6.0)
             status = cam.status()
@@ -113,8 +119,13 @@ def test_a_pause_in_the_stream_counts_dropped_frames(pipe_dir: Path) -> None:
     # 20 frames, then 0.3 s without frames (about 7 periods), then 20 more
     writer = PipeCamera(pipe_dir / "cam.mjpg", [(20, 0.3), (20, 0.0)])
     try:
-        with Camera(source=str(pipe_dir / "cam.mjpg"), frame_shape=(64, 64), fps=25,
-                    features=[], ffmpeg_options=PIPE_OPTIONS) as cam:
+        with Camera(
+            source=str(pipe_dir / "cam.mjpg"),
+            frame_shape=(64, 64),
+            fps=25,
+            features=[],
+            ffmpeg_options=PIPE_OPTIONS,
+        ) as cam:
             events, _ = _collect(cam, 2.5)
             status = cam.status()
     finally:
@@ -129,8 +140,14 @@ def test_a_pause_in_the_stream_counts_dropped_frames(pipe_dir: Path) -> None:
 def test_on_stall_raise_makes_read_fail_loudly(pipe_dir: Path) -> None:
     writer = PipeCamera(pipe_dir / "cam.mjpg", [(10, 3.0)])
     try:
-        with Camera(source=str(pipe_dir / "cam.mjpg"), frame_shape=(64, 64), fps=25,
-                    features=[], ffmpeg_options=PIPE_OPTIONS, on_stall="raise") as cam:
+        with Camera(
+            source=str(pipe_dir / "cam.mjpg"),
+            frame_shape=(64, 64),
+            fps=25,
+            features=[],
+            ffmpeg_options=PIPE_OPTIONS,
+            on_stall="raise",
+        ) as cam:
             t0 = time.monotonic()
             with pytest.raises(DeviceTimeout, match="no frame .* for more than 1.0 s"):
                 while time.monotonic() - t0 < 3.0:

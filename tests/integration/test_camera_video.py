@@ -57,7 +57,8 @@ def test_camera_reads_back_the_simulated_video(filmed: tuple[Path, np.ndarray]) 
 
 
 def test_fixed_exposure_on_a_file_is_tolerated_and_reported(
-        filmed: tuple[Path, np.ndarray]) -> None:
+    filmed: tuple[Path, np.ndarray],
+) -> None:
     path, _ = filmed
     with Camera(source=str(path), frame_shape=(64, 64), exposure=-6, features=[]) as cam:
         _wait_until(lambda: cam.ended)
@@ -67,8 +68,7 @@ def test_fixed_exposure_on_a_file_is_tolerated_and_reported(
     assert "features" not in out
 
 
-def test_realtime_playback_paces_a_file_like_a_live_camera(
-        filmed: tuple[Path, np.ndarray]) -> None:
+def test_realtime_playback_paces_a_file_like_a_live_camera(filmed: tuple[Path, np.ndarray]) -> None:
     path, _ = filmed
     with Camera(source=str(path), frame_shape=(128, 128), realtime=True, features=[]) as cam:
         time.sleep(0.5)
@@ -91,8 +91,12 @@ def test_preprocessor_features_follow_the_paper() -> None:
     # a bright blob (a wave crest's caustic) moving right 3 px a frame:
     # difference, edges and optical flow all see it
     x = np.arange(64)
-    frames = np.stack([200 * np.exp(-((x[None, :] - 25 - 3 * i) ** 2 + (x[:, None] - 32) ** 2)
-                                    / (2 * 6.0**2)) for i in range(3)]).astype(np.uint8)
+    frames = np.stack(
+        [
+            200 * np.exp(-((x[None, :] - 25 - 3 * i) ** 2 + (x[:, None] - 32) ** 2) / (2 * 6.0**2))
+            for i in range(3)
+        ]
+    ).astype(np.uint8)
     pre = FramePreprocessor((8, 8), ["grey", "diff", "sobel", "flow"], flow_width=64)
     feats = pre.transform(frames)
     assert feats.shape == (3, 8 * 8 * 5)

@@ -35,8 +35,15 @@ NOISY = NoiseConfig(burst_prob=0.15, clean_fraction=0.0)
 def small(tmp_path_factory: pytest.TempPathFactory) -> DemoDataset:
     out = tmp_path_factory.mktemp("demos")
     lines = []
-    result = collect(["pick_place", "push_bowl"], 2, out, seed=5, noise=NOISY, render_size=64,
-                     on_episode=lambda task, line: lines.append(line))
+    result = collect(
+        ["pick_place", "push_bowl"],
+        2,
+        out,
+        seed=5,
+        noise=NOISY,
+        render_size=64,
+        on_episode=lambda task, line: lines.append(line),
+    )
     assert [line["task"] for line in lines] == ["pick_place"] * 2 + ["push_bowl"] * 2
     assert result.rows()[0]["episodes"] == 2
     return DemoDataset(out, verify="full")
@@ -74,8 +81,9 @@ def test_noise_pushes_the_arm_off_course_and_the_labels_show_the_recovery(small)
                 start -= 1
             if start == 0:
                 continue
-            push = (ep["action"][start : end + 1, :3]
-                    - ep["expert_action"][start : end + 1, :3]).sum(0)
+            push = (
+                ep["action"][start : end + 1, :3] - ep["expert_action"][start : end + 1, :3]
+            ).sum(0)
             turn = ep["expert_action"][end + 1, :3] - ep["expert_action"][start - 1, :3]
             if np.linalg.norm(push) > 0.01:
                 bursts += 1
@@ -126,8 +134,22 @@ _CHILD = textwrap.dedent("""
 
 def test_a_killed_collection_keeps_finished_episodes_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "demos"
-    cmd = [sys.executable, "-c", _CHILD, "robot", "collect", "--tasks", "push_bowl",
-           "--episodes", "4", "--out", str(out), "--render-size", "48", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-c",
+        _CHILD,
+        "robot",
+        "collect",
+        "--tasks",
+        "push_bowl",
+        "--episodes",
+        "4",
+        "--out",
+        str(out),
+        "--render-size",
+        "48",
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     index = out / "index.jsonl"
     deadline = time.monotonic() + 90

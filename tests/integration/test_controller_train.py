@@ -94,9 +94,9 @@ def test_a_trained_prompt_is_accepted_and_one_far_from_all_is_refused_with_its_s
     ctrl = Controller(out, encoder=hash_encoder(emb))
     m = ctrl.set_prompt("Put the cube in the bowl ")
     assert m.similarity == pytest.approx(1.0, abs=1e-5) and m.nearest_task == "pick_place"
-    with pytest.raises(PromptRefused, match=r"similarity -?0\.\d\d < 0\.45") as e:
+    with pytest.raises(PromptRefused, match=r"similarity -?0\.\d\d < 0\.50") as e:
         ctrl.set_prompt("bake me a chocolate cake")
-    assert e.value.similarity < 0.45 and e.value.nearest in PROMPTS.values()
+    assert e.value.similarity < 0.5 and e.value.nearest in PROMPTS.values()
     with pytest.raises(ConfigError, match="before set_prompt"):
         Controller(out, encoder=hash_encoder(emb)).step(np.zeros((32, 32, 3), np.uint8), [0] * 5)
 

@@ -24,8 +24,9 @@ def test_a_task_scores_the_same_on_a_remote_reservoir(
     task = tasks.create("xor", n_train=200, n_test=100, washout=10)
     data = task.generate(0)
     episodes = data.train + data.test
-    node = DeviceNode(ESN("esn", n_units=40, n_inputs=2, bias_scaling=0.5, seed=2),
-                      bus_cfg, ctx).start()
+    node = DeviceNode(
+        ESN("esn", n_units=40, n_inputs=2, bias_scaling=0.5, seed=2), bus_cfg, ctx
+    ).start()
     try:
         with RemoteDevice("esn", cfg=bus_cfg, ctx=ctx) as remote:
             far = collect_states(remote, episodes, task, chunk=64)

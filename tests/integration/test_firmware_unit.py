@@ -18,7 +18,10 @@ from physres.wire.firmware_runner import firmware_dir
 def test_board_logic_unit_tests_pass() -> None:
     proc = subprocess.run(
         ["make", "-s", "-C", str(firmware_dir()), "test"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"all \d+ checks passed", proc.stdout), proc.stdout

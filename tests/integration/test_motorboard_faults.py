@@ -32,9 +32,12 @@ def test_soak_10000_frames_through_faults(firmware: BucketFirmware) -> None:
 
 def _run_through_faults(firmware: BucketFirmware, *, n_vectors: int, seed: int) -> None:
     relay = FaultyRelay(
-        firmware.port, seed=seed,
-        corrupt_to_device=0.03, garbage_to_device=0.03,
-        corrupt_to_host=0.03, garbage_to_host=0.03,
+        firmware.port,
+        seed=seed,
+        corrupt_to_device=0.03,
+        garbage_to_device=0.03,
+        corrupt_to_host=0.03,
+        garbage_to_host=0.03,
     ).start()
     # the watchdog is not under test here (test_firmware_watchdog is); the longest one and
     # the most retries keep a stall of this shared 2-core machine (seconds, at load 10;

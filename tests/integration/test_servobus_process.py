@@ -22,7 +22,9 @@ def test_the_driver_moves_an_arm_emulated_in_another_process(tmp_path: Path) -> 
     link = tmp_path / "so101"
     proc = subprocess.Popen(
         [sys.executable, "-m", "physres.sim.servobus", "--link", str(link)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 20

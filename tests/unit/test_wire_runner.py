@@ -89,3 +89,23 @@ def test_unparsable_output_lines_are_counted_and_skipped() -> None:
         fw._parse_line(line)
     assert fw.pwm[0].duty == 0.25 and fw.strobes == [(7, 1)]
     assert fw.bad_lines == 2 and "unknown keyword" in fw.last_bad_line
+
+
+def test_the_bridge_runs_its_chip_with_this_python_and_fills_its_own_placeholders() -> None:
+    import dataclasses
+    import sys
+
+    spec = FirmwareSpec.load("neuro_bridge")
+    cmd = spec.command("host", Path("/b"), "/l", {"baud": "38400"})
+    assert cmd[:5] == ["/b/neuro_bridge_host", "--link", "/l", "--baud", "38400"]
+    assert cmd[5:] == ["--", sys.executable, "-m", "physres.sim.neuromorphic.chip_bus"]
+    assert spec.parse("CHIP 1000 5 7 0") == (
+        "CHIP",
+        {"t_us": 1000, "inputs": 5, "outputs": 7, "late": 0},
+    )
+    with pytest.raises(ConfigError, match=r"names \{baud\}, which nothing fills"):
+        spec.command("host", Path("/b"), "/l")
+    typo = dataclasses.replace(spec.targets["host"], run=("{build}/x", "{lnk}"))
+    spec.targets["host"] = typo
+    with pytest.raises(ConfigError, match=r"\{lnk\}.*known: \['baud', 'build', 'link'"):
+        spec.command("host", Path("/b"), "/l", {"baud": "0"})
