@@ -169,12 +169,12 @@ def _controller(path: Path | None, threads: int | None = None):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from physres.sim.arm.cli import _tasks
+    from physres.sim.arm.cli import task_names
     from physres.sim.arm.policy import HELDOUT_WORDINGS, evaluate, read_prompts, write_table
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
-    tasks = _tasks(args.tasks)
+    tasks = task_names(args.tasks)
     ctrl = _controller(args.ckpt, args.threads)
     blind = _controller(args.blind, args.threads) if args.blind else None
     prompts = read_prompts(args.prompts) if args.prompts else None
