@@ -148,7 +148,7 @@ class Board:
         """Fold one bus message into its panel (made on first sight from its description)."""
         topic = msg.topic
         stream = topic.rsplit("/", 1)[-1]
-        if stream in _PLUMBING:
+        if stream in _PLUMBING or msg.stream in _PLUMBING:  # a join handshake on <dev>/in too
             return
         if stream == "_fault":  # a device refused an input or faulted: its node row says so
             with self.lock:

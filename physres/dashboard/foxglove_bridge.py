@@ -74,17 +74,20 @@ def _is_pose(panel: Panel) -> bool:
     return panel.spec.get("units") == POSE_UNITS and list(shape or []) == [4]
 
 
+#: the Foxglove schema of each panel; every other panel's stream is a plottable series
+_SCHEMAS = {
+    "image": "foxglove.RawImage",
+    "robot": "foxglove.RawImage",
+    "raster": "foxglove.Event",
+    "text": "foxglove.Log",
+}
+
+
 def schema_for(panel: Panel) -> str:
     """Which Foxglove schema a panel's stream is written in."""
-    if panel.kind in ("image", "robot"):
-        return "foxglove.RawImage"
     if _is_pose(panel):
         return "foxglove.FrameTransform"
-    if panel.kind == "raster":
-        return "foxglove.Event"
-    if panel.kind == "text":
-        return "foxglove.Log"
-    return "physres.Series"
+    return _SCHEMAS.get(panel.kind, "physres.Series")
 
 
 def _yaw_down_quaternion(yaw: float) -> fm.Quaternion:

@@ -16,8 +16,10 @@ from physres.bus import Broker, BusConfig, CommandClient
 from physres.controller import Controller
 from physres.controller.node import ControllerNode
 from physres.controller.train import TrainSettings, train
-from physres.dashboard import Board, Controls, Dashboard, LiveFeed, build_app
-from physres.dashboard.app import serve_in_thread
+from physres.dashboard.app import Dashboard, build_app, serve_in_thread
+from physres.dashboard.board import Board
+from physres.dashboard.controls import Controls
+from physres.dashboard.live import LiveFeed
 from physres.device.node import DeviceNode
 from physres.sim.arm import SimArm
 

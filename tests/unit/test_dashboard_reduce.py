@@ -8,8 +8,9 @@ import numpy as np
 
 from physres.bus import encode
 from physres.bus.codec import decode
-from physres.dashboard import Board, PageCursor, choose_panel, pack, unpack
-from physres.dashboard.reduce import make_reducer
+from physres.dashboard.board import Board, PageCursor
+from physres.dashboard.panels import choose_panel
+from physres.dashboard.reduce import make_reducer, pack, unpack
 
 SPIKE = np.dtype([("t_ns", "<i8"), ("channel", "<i2")])
 

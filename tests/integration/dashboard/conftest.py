@@ -23,8 +23,10 @@ import zmq
 
 from physres.bus import Broker, BusConfig, CommandClient, Node, Publisher
 from physres.bus.service import Service
-from physres.dashboard import Board, Controls, Dashboard, LiveFeed, RunControl, build_app
-from physres.dashboard.app import serve_in_thread
+from physres.dashboard.app import Dashboard, build_app, serve_in_thread
+from physres.dashboard.board import Board
+from physres.dashboard.controls import Controls, RunControl
+from physres.dashboard.live import LiveFeed
 from physres.device.node import DeviceNode
 from physres.device.remote import RemoteDevice
 from physres.readout.node import ReadoutNode

@@ -9,7 +9,7 @@ import httpx
 import websockets
 from conftest import Rig, wait_for
 
-from physres.dashboard import unpack
+from physres.dashboard.reduce import unpack
 
 
 def test_every_stream_of_the_rig_gets_the_panel_its_description_asks_for(watched: Rig) -> None:

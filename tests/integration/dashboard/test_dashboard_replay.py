@@ -16,9 +16,10 @@ from conftest import Rig, wait_for
 from physres.bus import encode
 from physres.bus.record import Recorder, RecordingWriter, read_recording
 from physres.cli import main
-from physres.dashboard import Board, Dashboard, build_app, unpack
-from physres.dashboard.app import serve_in_thread
+from physres.dashboard.app import Dashboard, build_app, serve_in_thread
+from physres.dashboard.board import Board
 from physres.dashboard.player import Player
+from physres.dashboard.reduce import unpack
 
 T0 = 1_700_000_000_000_000_000
 SPIKE = np.dtype([("t_ns", "<i8"), ("channel", "<i2")])

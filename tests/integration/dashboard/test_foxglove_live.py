@@ -16,8 +16,9 @@ from conftest import Rig
 from mcap.records import Schema
 from mcap_protobuf.decoder import DecoderFactory
 
-from physres.dashboard import Board, LiveFeed
+from physres.dashboard.board import Board
 from physres.dashboard.foxglove_bridge import LiveBridge
+from physres.dashboard.live import LiveFeed
 
 WANT = {
     "/arm/image": "foxglove.RawImage",
