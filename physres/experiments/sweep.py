@@ -30,7 +30,6 @@ import logging
 import os
 import shutil
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -405,9 +404,10 @@ def run_sweep(
     return result
 
 
-#: how a LocalCluster starts its workers: fork (Linux) copies this process with physres
-#: already imported, ~1 s for two workers where spawn re-imports it in each (~6-10 s here)
-START_METHOD = "fork" if sys.platform == "linux" else "spawn"
+#: how a LocalCluster starts its workers. Not fork, though forked workers start in 0.8 s
+#: (spawned ones import physres, 6-10 s): points in workers forked from a process that had
+#: already run points (BLAS and bus threads) ran 14x slower than serially here
+START_METHOD = "spawn"
 
 
 @contextmanager
