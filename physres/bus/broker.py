@@ -192,6 +192,10 @@ class Broker:
             log.debug("broker: dropping short command message (%d parts)", len(frames))
             return
         sender, target, kind, rid, *payload = frames
+        if sender == BROKER:  # a peer naming its connection after us could forge our answers
+            self.refused += 1
+            log.debug("broker: dropping a message from a connection that calls itself %r", BROKER)
+            return
         if kind in (HB, BYE):
             self._heartbeat(router, sender, rid, payload, bye=kind == BYE)
         elif target == BROKER:

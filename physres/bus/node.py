@@ -171,7 +171,7 @@ class Node:
             if self.dealer not in ready:
                 continue
             frames = self.dealer.recv_multipart()
-            if len(frames) >= 3 and frames[2] == b"_register":
+            if len(frames) >= 3 and frames[0] == BROKER and frames[2] == b"_register":
                 if frames[1] == ERR:
                     raise self._refusal(frames[3:])
                 self._stop_auth_events()
@@ -295,7 +295,7 @@ class Node:
             if not self.dealer.poll(int(left * 1000) + 1):
                 return None
             frames = self.dealer.recv_multipart()
-            if len(frames) >= 3 and frames[2] == rid:
+            if len(frames) >= 3 and frames[0] == BROKER and frames[2] == rid:
                 return frames
             self._serve(frames)
         return None
@@ -327,16 +327,19 @@ class Node:
             self.command_garbage = min(self.command_garbage + 1, INT_MAX)
             return
         sender, kind, rid, *payload = frames
-        if kind == ERR and rid == b"_hb" and sock is not self.router:
+        # the broker's own answers (refusal, key list, clock) count only from the broker: a
+        # peer may address a reply to us through it, but its sender is never "_broker"
+        ours = sender == BROKER and sock is not self.router
+        if kind == ERR and rid == b"_hb" and ours:
             refusal = str(self._refusal(payload))
             if refusal != self.refused:  # say each new reason once
                 log.error("node %s: heartbeat refused: %s", self.name, refusal)
             self.refused = refusal
             return
-        if kind == REP and rid == b"_keys" and sock is not self.router:
+        if kind == REP and rid == b"_keys" and ours:
             self._granted(payload)
             return
-        if kind == REP and rid.startswith(b"_tick") and sock is not self.router:
+        if kind == REP and rid.startswith(b"_tick") and ours:
             self._tock(rid, payload)
             return
         if kind != REQ:

@@ -309,6 +309,43 @@ def test_a_key_revoked_at_the_broker_is_refused_by_node_sockets_after_a_heartbea
     assert after.recv(0.5) is None
 
 
+@pytest.mark.parametrize("routing_id", [None, b"_broker"], ids=["as-itself", "posing-as-broker"])
+def test_a_listed_peer_cannot_forge_the_broker_s_key_list_or_clock(
+    routing_id: bytes | None, curve_broker: Broker, keys: Keys, ctx: zmq.Context, closer: list
+) -> None:
+    """A node takes its key list and clock only from the broker: a listed peer that
+    addresses a forged answer to it through the broker (even under the broker's name)
+    grants no key and moves no clock."""
+    from physres.bus.codec import encode
+
+    rig = DirectRig(keys, closer)
+    bob = zmq.auth.load_certificate(keys.dir / "bob.key")[0]
+    forger = bus_socket(ctx, keys.cfg("carol"), zmq.DEALER, "client")
+    closer.append(forger)
+    if routing_id is not None:
+        forger.setsockopt(zmq.ROUTING_ID, routing_id)
+    forger.connect(keys.cfg("carol").endpoints.cmd)
+    offset = rig.node.clock_offset_ns
+    granted_bob = 0  # sampled after every forgery: a real list may overwrite a forged one later
+    for _ in range(20):
+        keys_list = encode("x", "keys", 0, meta={"result": [bob.decode()]})
+        forger.send_multipart([b"cam", b"REP", b"_keys", *keys_list])
+        for n in range(1, 9):
+            fake = encode("x", "time", 0, meta={"result": time.time_ns() + 10**12})
+            forger.send_multipart([b"cam", b"REP", f"_tick{n}".encode(), *fake])
+        time.sleep(0.05)
+        granted_bob += bob in rig.node.keys.granted  # type: ignore[union-attr]
+    assert granted_bob == 0
+    assert abs(rig.node.clock_offset_ns - offset) < 50_000_000  # no 1000 s jump
+    intruder = Subscriber(
+        ctx, keys.cfg("bob"), ["cam/"], endpoint=rig.node.pub.direct_endpoint, server_key=rig.key
+    )
+    closer.append(intruder)
+    for _ in range(20):
+        rig.node.pub.publish("x", {"v": np.arange(3)})
+    assert intruder.recv(0.3) is None
+
+
 def _carol(keys: Keys) -> bytes:
     return zmq.auth.load_certificate(keys.dir / "carol.key")[0]
 
