@@ -404,10 +404,48 @@ def run_sweep(
     return result
 
 
-#: how a LocalCluster starts its workers. Not fork, though forked workers start in 0.8 s
-#: (spawned ones import physres, 6-10 s): points in workers forked from a process that had
-#: already run points (BLAS and bus threads) ran 14x slower than serially here
-START_METHOD = "spawn"
+#: how a LocalCluster starts its workers: forked from a fork server, a clean process that
+#: imported :data:`PRELOAD` once, with one BLAS thread (Dask's pre-spawn environment).
+#: Plain fork copies this process's BLAS pool (two threads per worker on two cores: points
+#: 1.4x slower here); spawn imports physres in every worker (2-3 s each)
+START_METHOD = "forkserver"
+
+#: what every point needs, imported once by the fork server rather than once per worker
+PRELOAD = [
+    "physres.experiments.run",
+    "physres.experiments.sweep",
+    "matplotlib.figure",
+    "mcap.writer",
+    "zstandard",
+]
+
+
+def _start_forkserver() -> None:
+    """Start the fork server now, with :data:`PRELOAD` and Dask's pre-spawn environment.
+
+    Dask sets ``OMP_NUM_THREADS=1`` and friends only for processes it spawns; a
+    fork server inherits this process's environment when it first starts, so the
+    variables are set around that start. A server already running is reused.
+    """
+    import multiprocessing.forkserver
+
+    import dask
+    from distributed.utils import get_mp_context
+
+    ctx = get_mp_context()  # distributed's own preload list first
+    ours = getattr(multiprocessing.forkserver._forkserver, "_preload_modules", [])
+    ctx.set_forkserver_preload([*ours, *(m for m in PRELOAD if m not in ours)])
+    env = {k: str(v) for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @contextmanager
@@ -434,6 +472,8 @@ def _dask_client(
     n = workers or min(n_points, os.cpu_count() or 1)
     # a worker restarted later (one that died) starts the default way: slower, as correct
     with dask.config.set({"distributed.worker.multiprocessing-method": START_METHOD}):
+        if START_METHOD == "forkserver":
+            _start_forkserver()
         cluster = LocalCluster(
             n_workers=n,
             threads_per_worker=1,
