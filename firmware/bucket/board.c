@@ -3,31 +3,10 @@
 
 #include <string.h>
 
+#include "../common/board_checks.h"
+#include "../common/le.h"
+#include "../common/reply.h"
 #include "hal.h"
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)v);
-    put16(p + 2, (uint16_t)(v >> 16));
-}
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | ((uint16_t)p[1] << 8)); }
-static uint32_t get32(const uint8_t *p) { return get16(p) | ((uint32_t)get16(p + 2) << 16); }
-
-/* proto.h repeats the common link's numbers for the host's header check: keep them equal */
-typedef char payload_fits_the_link[(MAX_PAYLOAD == LINK_MAX_PAYLOAD) ? 1 : -1];
-typedef char reply_flag_is_the_link_s[(REPLY_FLAG == LINK_REPLY_FLAG) ? 1 : -1];
-
-static void reply(board_t *b, uint8_t type, uint8_t seq, const uint8_t *payload, uint8_t len)
-{
-    link_reply(&b->link, type, seq, payload, len);
-}
-
-static void reply_error(board_t *b, uint8_t type, uint8_t seq, uint8_t code, uint8_t detail)
-{
-    uint8_t p[2] = {code, detail};
-    reply(b, type, seq, p, 2);
-}
 
 static void all_off(board_t *b)
 {
@@ -60,16 +39,10 @@ static void read_duties(const uint8_t *p, uint16_t *duty)
 
 static void handle_hello(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
 {
-    if (len != 1)
-        return reply_error(b, MSG_HELLO, seq, ERR_BAD_LENGTH, 1);
-    if (p[0] != PROTO_VERSION)
-        return reply_error(b, MSG_HELLO, seq, ERR_BAD_VERSION, PROTO_VERSION);
+    if (!link_hello_ok(&b->link, seq, p, len, PROTO_VERSION, ERR_BAD_VERSION))
+        return;
     uint8_t r[19 + 2 * N_MOTORS];
-    r[0] = ERR_OK;
-    r[1] = PROTO_VERSION;
-    r[2] = FW_VERSION_MAJOR;
-    r[3] = FW_VERSION_MINOR;
-    r[4] = FW_VERSION_PATCH;
+    link_hello_head(r, PROTO_VERSION, FW_VERSION_MAJOR, FW_VERSION_MINOR, FW_VERSION_PATCH);
     r[5] = N_MOTORS;
     r[6] = SCHED_DEPTH;
     put16(r + 7, DUTY_FULL_SCALE);
@@ -80,13 +53,13 @@ static void handle_hello(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
     put16(r + 17, WATCHDOG_MS_MAX);
     for (uint8_t i = 0; i < N_MOTORS; i++)
         put16(r + 19 + 2 * i, b->duty_max[i]);
-    reply(b, MSG_HELLO, seq, r, sizeof r);
+    link_reply(&b->link, MSG_HELLO, seq, r, sizeof r);
 }
 
 static void handle_set_duty(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
 {
     if (len != 2 * N_MOTORS)
-        return reply_error(b, MSG_SET_DUTY, seq, ERR_BAD_LENGTH, 2 * N_MOTORS);
+        return link_reply_error(&b->link, MSG_SET_DUTY, seq, ERR_BAD_LENGTH, 2 * N_MOTORS);
     uint16_t duty[N_MOTORS];
     read_duties(p, duty);
     uint32_t t = hal_now_us();
@@ -95,15 +68,15 @@ static void handle_set_duty(board_t *b, uint8_t seq, const uint8_t *p, uint8_t l
     r[0] = ERR_OK;
     put32(r + 1, t);
     put16(r + 5, b->strobe_seq);
-    reply(b, MSG_SET_DUTY, seq, r, sizeof r);
+    link_reply(&b->link, MSG_SET_DUTY, seq, r, sizeof r);
 }
 
 static void handle_schedule(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
 {
     if (len != 4 + 2 * N_MOTORS)
-        return reply_error(b, MSG_SCHEDULE, seq, ERR_BAD_LENGTH, 4 + 2 * N_MOTORS);
+        return link_reply_error(&b->link, MSG_SCHEDULE, seq, ERR_BAD_LENGTH, 4 + 2 * N_MOTORS);
     if (b->queue_len >= SCHED_DEPTH)
-        return reply_error(b, MSG_SCHEDULE, seq, ERR_QUEUE_FULL, SCHED_DEPTH);
+        return link_reply_error(&b->link, MSG_SCHEDULE, seq, ERR_QUEUE_FULL, SCHED_DEPTH);
     sched_entry_t e;
     e.t_us = get32(p);
     read_duties(p + 4, e.duty);
@@ -116,58 +89,37 @@ static void handle_schedule(board_t *b, uint8_t seq, const uint8_t *p, uint8_t l
     b->queue[i] = e;
     b->queue_len++;
     uint8_t r[2] = {ERR_OK, b->queue_len};
-    reply(b, MSG_SCHEDULE, seq, r, sizeof r);
+    link_reply(&b->link, MSG_SCHEDULE, seq, r, sizeof r);
 }
 
 static void handle_time_reply(board_t *b, uint8_t type, uint8_t seq, uint8_t len)
 {
-    if (len != 0)
-        return reply_error(b, type, seq, ERR_BAD_LENGTH, 0);
-    if (type == MSG_STOP) {
+    if (type == MSG_STOP && len == 0) {
         all_off(b);
         b->flags |= FLAG_STOPPED;
     }
-    uint8_t r[5];
-    r[0] = ERR_OK;
-    put32(r + 1, hal_now_us());
-    reply(b, type, seq, r, sizeof r);
+    link_reply_time(&b->link, type, seq, len, hal_now_us());
 }
 
 static void handle_status(board_t *b, uint8_t seq, uint8_t len)
 {
     if (len != 0)
-        return reply_error(b, MSG_STATUS, seq, ERR_BAD_LENGTH, 0);
+        return link_reply_error(&b->link, MSG_STATUS, seq, ERR_BAD_LENGTH, 0);
     uint8_t r[STATUS_FIXED + 2 * N_MOTORS];
-    r[0] = ERR_OK;
-    put32(r + 1, hal_now_us());
-    put32(r + 5, b->link.frames_ok);
-    put32(r + 9, b->link.frames_bad);
-    put16(r + 13, b->link.wd.trips);
-    r[15] = b->flags;
+    link_status_head(&b->link, r, hal_now_us(), b->flags);
     r[16] = b->queue_len;
     put16(r + 17, b->strobe_seq);
     put16(r + 19, b->link.wd.timeout_ms);
     put16(r + 21, b->link.tx_dropped);
     for (uint8_t i = 0; i < N_MOTORS; i++)
         put16(r + STATUS_FIXED + 2 * i, b->output[i]);
-    reply(b, MSG_STATUS, seq, r, sizeof r);
+    link_reply(&b->link, MSG_STATUS, seq, r, sizeof r);
 }
 
-static void handle_set_watchdog(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
+void board_request(board_t *b, const link_frame_t *f)
 {
-    if (len != 2)
-        return reply_error(b, MSG_SET_WATCHDOG, seq, ERR_BAD_LENGTH, 2);
-    uint16_t ms = get16(p);
-    if (ms < WATCHDOG_MS_MIN || ms > WATCHDOG_MS_MAX)
-        return reply_error(b, MSG_SET_WATCHDOG, seq, ERR_OUT_OF_RANGE, 0);
-    b->link.wd.timeout_ms = ms;
-    uint8_t r[3] = {ERR_OK, 0, 0};
-    put16(r + 1, ms);
-    reply(b, MSG_SET_WATCHDOG, seq, r, sizeof r);
-}
-
-static void dispatch(board_t *b, uint8_t type, uint8_t seq, const uint8_t *p, uint8_t len)
-{
+    uint8_t type = f->type, seq = f->seq, len = f->len;
+    const uint8_t *p = f->payload;
     switch (type) {
     case MSG_HELLO: handle_hello(b, seq, p, len); break;
     case MSG_SET_DUTY: handle_set_duty(b, seq, p, len); break;
@@ -175,8 +127,10 @@ static void dispatch(board_t *b, uint8_t type, uint8_t seq, const uint8_t *p, ui
     case MSG_STOP:
     case MSG_PING: handle_time_reply(b, type, seq, len); break;
     case MSG_STATUS: handle_status(b, seq, len); break;
-    case MSG_SET_WATCHDOG: handle_set_watchdog(b, seq, p, len); break;
-    default: reply_error(b, type & (uint8_t)~REPLY_FLAG, seq, ERR_UNKNOWN_TYPE, type); break;
+    case MSG_SET_WATCHDOG:
+        link_reply_watchdog(&b->link, type, seq, p, len, WATCHDOG_MS_MIN, WATCHDOG_MS_MAX);
+        break;
+    default: link_reply_unknown(&b->link, type, seq); break;
     }
 }
 
@@ -191,19 +145,10 @@ void board_init(board_t *b)
     hal_strobe(0);
 }
 
-void board_rx_byte(board_t *b, uint8_t byte)
-{
-    link_frame_t f;
-    if (link_rx_byte(&b->link, byte, hal_now_ms(), &f))
-        dispatch(b, f.type, f.seq, f.payload, f.len);
-}
-
 void board_tick(board_t *b, uint32_t now_ms)
 {
-    if (link_watchdog_expired(&b->link.wd, now_ms)) {
+    if (link_watchdog_trip(&b->link, now_ms, &b->flags))
         all_off(b);
-        b->flags |= FLAG_WATCHDOG_TRIPPED;
-    }
     while (b->queue_len && (int32_t)(hal_now_us() - b->queue[0].t_us) >= 0) {
         uint8_t e[7 + 2 * N_MOTORS];
         uint32_t t = hal_now_us();

@@ -1,7 +1,8 @@
 /* Message set and control logic of the bucket motor board, free of hardware:
- * bytes in (board_rx_byte), a 1 ms tick (board_tick), everything else
- * through hal.h; framing, retries and the watchdog are common/link.h's. The
- * same file builds for the ATmega328P and the host. */
+ * requests in (board_request, from the link the target's main feeds), a 1 ms
+ * tick (board_tick), everything else through hal.h; framing, retries and the
+ * watchdog are common/link.h's. The same file builds for the ATmega328P and the
+ * host. */
 #ifndef BUCKET_BOARD_H
 #define BUCKET_BOARD_H
 #include <stdint.h>
@@ -27,9 +28,6 @@ typedef struct {
     uint8_t queue_len;
 } board_t;
 
-void board_init(board_t *b);
-void board_rx_byte(board_t *b, uint8_t byte);
-/* Call once per elapsed millisecond; now_ms is the millisecond counter. */
-void board_tick(board_t *b, uint32_t now_ms);
+#include "../common/board_api.h"
 
 #endif

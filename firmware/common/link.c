@@ -3,8 +3,7 @@
 #include <string.h>
 
 #include "crc16.h"
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | ((uint16_t)p[1] << 8)); }
+#include "le.h"
 
 void link_init(link_t *l, link_write_fn write, uint16_t watchdog_ms)
 {

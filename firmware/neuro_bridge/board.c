@@ -3,21 +3,12 @@
 
 #include <string.h>
 
+#include "../common/board_checks.h"
+#include "../common/le.h"
+#include "../common/reply.h"
 #include "../common/crc16.h"
 #include "hal.h"
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)v);
-    put16(p + 2, (uint16_t)(v >> 16));
-}
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | ((uint16_t)p[1] << 8)); }
-static uint32_t get32(const uint8_t *p) { return get16(p) | ((uint32_t)get16(p + 2) << 16); }
-
-/* proto.h repeats the common link's numbers for the host's header check: keep them equal */
-typedef char payload_fits_the_link[(MAX_PAYLOAD == LINK_MAX_PAYLOAD) ? 1 : -1];
-typedef char reply_flag_is_the_link_s[(REPLY_FLAG == LINK_REPLY_FLAG) ? 1 : -1];
 typedef char in_frame_fits[(4 + IN_PER_FRAME * IN_EVENT_BYTES <= MAX_PAYLOAD) ? 1 : -1];
 typedef char out_frame_fits[(6 + OUT_PER_FRAME * OUT_EVENT_BYTES <= MAX_PAYLOAD) ? 1 : -1];
 typedef char syn_frame_fits[(5 + SYN_PER_FRAME * SYN_ENTRY_BYTES <= MAX_PAYLOAD) ? 1 : -1];
@@ -27,16 +18,6 @@ typedef char bias_frame_fits[(4 + BIAS_PER_FRAME * 2 <= MAX_PAYLOAD) ? 1 : -1];
 /* the longest frame on the wire: payload + type, seq, crc; COBS adds one byte; delimiter */
 #define FRAME_MAX (MAX_PAYLOAD + 4 + 2)
 
-static void reply(board_t *b, uint8_t type, uint8_t seq, const uint8_t *payload, uint8_t len)
-{
-    link_reply(&b->link, type, seq, payload, len);
-}
-
-static void reply_error(board_t *b, uint8_t type, uint8_t seq, uint8_t code, uint8_t detail)
-{
-    uint8_t p[2] = {code, detail};
-    reply(b, type, seq, p, 2);
-}
 
 /* ------------------------------------------------------------------ chip bus */
 
@@ -181,17 +162,11 @@ static uint8_t addr_ok(const board_t *b, uint16_t addr)
 
 static void handle_hello(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
 {
-    if (len != 1)
-        return reply_error(b, MSG_HELLO, seq, ERR_BAD_LENGTH, 1);
-    if (p[0] != PROTO_VERSION)
-        return reply_error(b, MSG_HELLO, seq, ERR_BAD_VERSION, PROTO_VERSION);
+    if (!link_hello_ok(&b->link, seq, p, len, PROTO_VERSION, ERR_BAD_VERSION))
+        return;
     chip_identify(b); /* a fresh look: the chip behind the board may have been swapped */
     uint8_t r[29];
-    r[0] = ERR_OK;
-    r[1] = PROTO_VERSION;
-    r[2] = FW_VERSION_MAJOR;
-    r[3] = FW_VERSION_MINOR;
-    r[4] = FW_VERSION_PATCH;
+    link_hello_head(r, PROTO_VERSION, FW_VERSION_MAJOR, FW_VERSION_MINOR, FW_VERSION_PATCH);
     put16(r + 5, TICK_US);
     put16(r + 7, b->link.wd.timeout_ms);
     put16(r + 9, WATCHDOG_MS_MIN);
@@ -208,30 +183,15 @@ static void handle_hello(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
     r[26] = IN_PER_FRAME;
     r[27] = OUT_PER_FRAME;
     r[28] = SYN_PER_FRAME;
-    reply(b, MSG_HELLO, seq, r, sizeof r);
-}
-
-static void handle_ping(board_t *b, uint8_t seq, uint8_t len)
-{
-    if (len != 0)
-        return reply_error(b, MSG_PING, seq, ERR_BAD_LENGTH, 0);
-    uint8_t r[5];
-    r[0] = ERR_OK;
-    put32(r + 1, hal_now_us());
-    reply(b, MSG_PING, seq, r, sizeof r);
+    link_reply(&b->link, MSG_HELLO, seq, r, sizeof r);
 }
 
 static void handle_status(board_t *b, uint8_t seq, uint8_t len)
 {
     if (len != 0)
-        return reply_error(b, MSG_STATUS, seq, ERR_BAD_LENGTH, 0);
+        return link_reply_error(&b->link, MSG_STATUS, seq, ERR_BAD_LENGTH, 0);
     uint8_t r[54];
-    r[0] = ERR_OK;
-    put32(r + 1, hal_now_us());
-    put32(r + 5, b->link.frames_ok);
-    put32(r + 9, b->link.frames_bad);
-    put16(r + 13, b->link.wd.trips);
-    r[15] = b->flags;
+    link_status_head(&b->link, r, hal_now_us(), b->flags);
     put16(r + 16, b->link.wd.timeout_ms);
     put16(r + 18, b->link.tx_dropped);
     put16(r + 20, b->in_len);
@@ -245,52 +205,39 @@ static void handle_status(board_t *b, uint8_t seq, uint8_t len)
     put16(r + 48, b->out_len);
     put16(r + 50, b->chip_errors);
     put16(r + 52, 0); /* reserved */
-    reply(b, MSG_STATUS, seq, r, sizeof r);
-}
-
-static void handle_set_watchdog(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
-{
-    if (len != 2)
-        return reply_error(b, MSG_SET_WATCHDOG, seq, ERR_BAD_LENGTH, 2);
-    uint16_t ms = get16(p);
-    if (ms < WATCHDOG_MS_MIN || ms > WATCHDOG_MS_MAX)
-        return reply_error(b, MSG_SET_WATCHDOG, seq, ERR_OUT_OF_RANGE, 0);
-    b->link.wd.timeout_ms = ms;
-    uint8_t r[3] = {ERR_OK, 0, 0};
-    put16(r + 1, ms);
-    reply(b, MSG_SET_WATCHDOG, seq, r, sizeof r);
+    link_reply(&b->link, MSG_STATUS, seq, r, sizeof r);
 }
 
 static void handle_write_biases(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
 {
     if (len < 4 || (len - 2) % 2)
-        return reply_error(b, MSG_WRITE_BIASES, seq, ERR_BAD_LENGTH, 4);
+        return link_reply_error(&b->link, MSG_WRITE_BIASES, seq, ERR_BAD_LENGTH, 4);
     if (!chip_known(b))
-        return reply_error(b, MSG_WRITE_BIASES, seq, ERR_CHIP, 0);
+        return link_reply_error(&b->link, MSG_WRITE_BIASES, seq, ERR_CHIP, 0);
     uint8_t core = p[0], first = p[1], n = (uint8_t)((len - 2) / 2);
     if (core >= b->chip.n_cores || first + n > b->chip.n_bias)
-        return reply_error(b, MSG_WRITE_BIASES, seq, ERR_OUT_OF_RANGE, 0);
+        return link_reply_error(&b->link, MSG_WRITE_BIASES, seq, ERR_OUT_OF_RANGE, 0);
     for (uint8_t i = 0; i < n; i++) /* a coarse code selects one of 8 current ranges */
         if (p[2 + 2 * i] > COARSE_MAX)
-            return reply_error(b, MSG_WRITE_BIASES, seq, ERR_OUT_OF_RANGE, (uint8_t)(i + 1));
+            return link_reply_error(&b->link, MSG_WRITE_BIASES, seq, ERR_OUT_OF_RANGE, (uint8_t)(i + 1));
     for (uint8_t i = 0; i < n; i++) {
         uint8_t rec[5] = {CHIP_WRITE_BIAS, core, (uint8_t)(first + i), p[2 + 2 * i], p[3 + 2 * i]};
         if (!chip_send(b, rec, sizeof rec))
-            return reply_error(b, MSG_WRITE_BIASES, seq, ERR_CHIP, i);
+            return link_reply_error(&b->link, MSG_WRITE_BIASES, seq, ERR_CHIP, i);
     }
     uint8_t r[2] = {ERR_OK, n};
-    reply(b, MSG_WRITE_BIASES, seq, r, sizeof r);
+    link_reply(&b->link, MSG_WRITE_BIASES, seq, r, sizeof r);
 }
 
 static void handle_read_biases(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
 {
     if (len != 3)
-        return reply_error(b, MSG_READ_BIASES, seq, ERR_BAD_LENGTH, 3);
+        return link_reply_error(&b->link, MSG_READ_BIASES, seq, ERR_BAD_LENGTH, 3);
     if (!chip_known(b))
-        return reply_error(b, MSG_READ_BIASES, seq, ERR_CHIP, 0);
+        return link_reply_error(&b->link, MSG_READ_BIASES, seq, ERR_CHIP, 0);
     uint8_t core = p[0], first = p[1], n = p[2];
     if (core >= b->chip.n_cores || n > BIAS_PER_FRAME || first + n > b->chip.n_bias)
-        return reply_error(b, MSG_READ_BIASES, seq, ERR_OUT_OF_RANGE, 0);
+        return link_reply_error(&b->link, MSG_READ_BIASES, seq, ERR_OUT_OF_RANGE, 0);
     uint8_t r[4 + 2 * BIAS_PER_FRAME];
     r[0] = ERR_OK;
     r[1] = core;
@@ -300,37 +247,37 @@ static void handle_read_biases(board_t *b, uint8_t seq, const uint8_t *p, uint8_
         uint8_t q[3] = {CHIP_READ_BIAS, core, (uint8_t)(first + i)}, *a = b->chip_rx;
         if (!chip_ask(b, q, sizeof q, CHIP_READ_BIAS) || a[0] != core ||
             a[1] != first + i)
-            return reply_error(b, MSG_READ_BIASES, seq, ERR_CHIP, i);
+            return link_reply_error(&b->link, MSG_READ_BIASES, seq, ERR_CHIP, i);
         r[4 + 2 * i] = a[2];
         r[5 + 2 * i] = a[3];
     }
-    reply(b, MSG_READ_BIASES, seq, r, (uint8_t)(4 + 2 * n));
+    link_reply(&b->link, MSG_READ_BIASES, seq, r, (uint8_t)(4 + 2 * n));
 }
 
 static void handle_write_synapses(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
 {
     if (len < 3 + SYN_ENTRY_BYTES || (len - 3) % SYN_ENTRY_BYTES)
-        return reply_error(b, MSG_WRITE_SYNAPSES, seq, ERR_BAD_LENGTH, 3 + SYN_ENTRY_BYTES);
+        return link_reply_error(&b->link, MSG_WRITE_SYNAPSES, seq, ERR_BAD_LENGTH, 3 + SYN_ENTRY_BYTES);
     if (!chip_known(b))
-        return reply_error(b, MSG_WRITE_SYNAPSES, seq, ERR_CHIP, 0);
+        return link_reply_error(&b->link, MSG_WRITE_SYNAPSES, seq, ERR_CHIP, 0);
     uint16_t target = get16(p);
     uint8_t first = p[2], n = (uint8_t)((len - 3) / SYN_ENTRY_BYTES);
     if (!addr_ok(b, target) || first + n > b->chip.slots)
-        return reply_error(b, MSG_WRITE_SYNAPSES, seq, ERR_OUT_OF_RANGE, 0);
+        return link_reply_error(&b->link, MSG_WRITE_SYNAPSES, seq, ERR_OUT_OF_RANGE, 0);
     for (uint8_t i = 0; i < n; i++) { /* check all before the chip sees any */
         const uint8_t *e = p + 3 + SYN_ENTRY_BYTES * i;
         if (e[3] != WEIGHT_EMPTY &&
             (!addr_ok(b, get16(e)) || e[2] >= b->chip.n_syn || e[3] > b->chip.max_weight))
-            return reply_error(b, MSG_WRITE_SYNAPSES, seq, ERR_OUT_OF_RANGE, (uint8_t)(i + 1));
+            return link_reply_error(&b->link, MSG_WRITE_SYNAPSES, seq, ERR_OUT_OF_RANGE, (uint8_t)(i + 1));
     }
     for (uint8_t i = 0; i < n; i++) {
         const uint8_t *e = p + 3 + SYN_ENTRY_BYTES * i;
         uint8_t rec[8] = {CHIP_WRITE_SYN, p[0], p[1], (uint8_t)(first + i), e[0], e[1], e[2], e[3]};
         if (!chip_send(b, rec, sizeof rec))
-            return reply_error(b, MSG_WRITE_SYNAPSES, seq, ERR_CHIP, i);
+            return link_reply_error(&b->link, MSG_WRITE_SYNAPSES, seq, ERR_CHIP, i);
     }
     uint8_t r[2] = {ERR_OK, n};
-    reply(b, MSG_WRITE_SYNAPSES, seq, r, sizeof r);
+    link_reply(&b->link, MSG_WRITE_SYNAPSES, seq, r, sizeof r);
 }
 
 /* Read slots [first, first + n) of target's row from the chip into out (4 bytes each). */
@@ -354,33 +301,33 @@ static uint8_t read_row(board_t *b, uint16_t target, uint8_t first, uint8_t n, u
 static void handle_read_synapses(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
 {
     if (len != 4)
-        return reply_error(b, MSG_READ_SYNAPSES, seq, ERR_BAD_LENGTH, 4);
+        return link_reply_error(&b->link, MSG_READ_SYNAPSES, seq, ERR_BAD_LENGTH, 4);
     if (!chip_known(b))
-        return reply_error(b, MSG_READ_SYNAPSES, seq, ERR_CHIP, 0);
+        return link_reply_error(&b->link, MSG_READ_SYNAPSES, seq, ERR_CHIP, 0);
     uint16_t target = get16(p);
     uint8_t first = p[2], n = p[3];
     if (!addr_ok(b, target) || n > SYN_PER_FRAME || first + n > b->chip.slots)
-        return reply_error(b, MSG_READ_SYNAPSES, seq, ERR_OUT_OF_RANGE, 0);
+        return link_reply_error(&b->link, MSG_READ_SYNAPSES, seq, ERR_OUT_OF_RANGE, 0);
     uint8_t r[5 + SYN_ENTRY_BYTES * SYN_PER_FRAME];
     r[0] = ERR_OK;
     memcpy(r + 1, p, 4);
     if (!read_row(b, target, first, n, r + 5))
-        return reply_error(b, MSG_READ_SYNAPSES, seq, ERR_CHIP, 0);
-    reply(b, MSG_READ_SYNAPSES, seq, r, (uint8_t)(5 + SYN_ENTRY_BYTES * n));
+        return link_reply_error(&b->link, MSG_READ_SYNAPSES, seq, ERR_CHIP, 0);
+    link_reply(&b->link, MSG_READ_SYNAPSES, seq, r, (uint8_t)(5 + SYN_ENTRY_BYTES * n));
 }
 
 /* CRC-16 of every slot of n rows from first: the host diffs its tables against these */
 static void handle_row_crc(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
 {
     if (len != 3)
-        return reply_error(b, MSG_ROW_CRC, seq, ERR_BAD_LENGTH, 3);
+        return link_reply_error(&b->link, MSG_ROW_CRC, seq, ERR_BAD_LENGTH, 3);
     if (!chip_known(b))
-        return reply_error(b, MSG_ROW_CRC, seq, ERR_CHIP, 0);
+        return link_reply_error(&b->link, MSG_ROW_CRC, seq, ERR_CHIP, 0);
     uint16_t first = get16(p);
     uint8_t n = p[2];
     if (n > CRC_PER_FRAME || !addr_ok(b, first) || !addr_ok(b, (uint16_t)(first + n - 1)) ||
         n == 0)
-        return reply_error(b, MSG_ROW_CRC, seq, ERR_OUT_OF_RANGE, 0);
+        return link_reply_error(&b->link, MSG_ROW_CRC, seq, ERR_OUT_OF_RANGE, 0);
     uint8_t r[4 + 2 * CRC_PER_FRAME];
     r[0] = ERR_OK;
     memcpy(r + 1, p, 3);
@@ -391,31 +338,31 @@ static void handle_row_crc(board_t *b, uint8_t seq, const uint8_t *p, uint8_t le
                                                                   : (uint8_t)(b->chip.slots - slot);
             uint8_t buf[4 * CHIP_SYN_READ_MAX];
             if (!read_row(b, (uint16_t)(first + i), (uint8_t)slot, k, buf))
-                return reply_error(b, MSG_ROW_CRC, seq, ERR_CHIP, i);
+                return link_reply_error(&b->link, MSG_ROW_CRC, seq, ERR_CHIP, i);
             for (uint8_t j = 0; j < 4u * k; j++)
                 crc = crc16_update(crc, buf[j]);
             slot = (uint16_t)(slot + k);
         }
         put16(r + 4 + 2 * i, crc);
     }
-    reply(b, MSG_ROW_CRC, seq, r, (uint8_t)(4 + 2 * n));
+    link_reply(&b->link, MSG_ROW_CRC, seq, r, (uint8_t)(4 + 2 * n));
 }
 
 static void handle_events_in(board_t *b, uint8_t seq, const uint8_t *p, uint8_t len)
 {
     if (len < 4 || (len - 4) % IN_EVENT_BYTES)
-        return reply_error(b, MSG_EVENTS_IN, seq, ERR_BAD_LENGTH, 4);
+        return link_reply_error(&b->link, MSG_EVENTS_IN, seq, ERR_BAD_LENGTH, 4);
     if (!chip_known(b))
-        return reply_error(b, MSG_EVENTS_IN, seq, ERR_CHIP, 0);
+        return link_reply_error(&b->link, MSG_EVENTS_IN, seq, ERR_CHIP, 0);
     uint32_t t0 = get32(p), last = b->in_last_t;
     uint8_t n = (uint8_t)((len - 4) / IN_EVENT_BYTES), have = b->in_have_last;
     for (uint8_t i = 0; i < n; i++) { /* refuse the whole batch before queuing any of it */
         const uint8_t *e = p + 4 + IN_EVENT_BYTES * i;
         uint32_t t = t0 + get16(e);
         if (have && (int32_t)(t - last) < 0)
-            return reply_error(b, MSG_EVENTS_IN, seq, ERR_OUT_OF_ORDER, (uint8_t)(i + 1));
+            return link_reply_error(&b->link, MSG_EVENTS_IN, seq, ERR_OUT_OF_ORDER, (uint8_t)(i + 1));
         if (!addr_ok(b, get16(e + 2)) || e[4] >= b->chip.n_syn)
-            return reply_error(b, MSG_EVENTS_IN, seq, ERR_OUT_OF_RANGE, (uint8_t)(i + 1));
+            return link_reply_error(&b->link, MSG_EVENTS_IN, seq, ERR_OUT_OF_RANGE, (uint8_t)(i + 1));
         last = t;
         have = 1;
     }
@@ -444,7 +391,7 @@ static void handle_events_in(board_t *b, uint8_t seq, const uint8_t *p, uint8_t 
     r[1] = accepted;
     put16(r + 2, (uint16_t)(IN_FIFO - b->in_len));
     put32(r + 4, now);
-    reply(b, MSG_EVENTS_IN, seq, r, sizeof r);
+    link_reply(&b->link, MSG_EVENTS_IN, seq, r, sizeof r);
 }
 
 static void flush_inputs(board_t *b)
@@ -458,7 +405,7 @@ static void flush_inputs(board_t *b)
 static void handle_clear(board_t *b, uint8_t seq, uint8_t len)
 {
     if (len != 0)
-        return reply_error(b, MSG_CLEAR, seq, ERR_BAD_LENGTH, 0);
+        return link_reply_error(&b->link, MSG_CLEAR, seq, ERR_BAD_LENGTH, 0);
     uint32_t now = hal_now_us();
     b->in_len = 0;
     b->in_have_last = 0;
@@ -466,22 +413,26 @@ static void handle_clear(board_t *b, uint8_t seq, uint8_t len)
     uint8_t rec[5] = {CHIP_RESET};
     put32(rec + 1, now);
     if (!chip_send(b, rec, sizeof rec))
-        return reply_error(b, MSG_CLEAR, seq, ERR_CHIP, 0);
+        return link_reply_error(&b->link, MSG_CLEAR, seq, ERR_CHIP, 0);
     uint8_t r[5];
     r[0] = ERR_OK;
     put32(r + 1, now);
-    reply(b, MSG_CLEAR, seq, r, sizeof r);
+    link_reply(&b->link, MSG_CLEAR, seq, r, sizeof r);
 }
 
-static void dispatch(board_t *b, uint8_t type, uint8_t seq, const uint8_t *p, uint8_t len)
+void board_request(board_t *b, const link_frame_t *f)
 {
+    uint8_t type = f->type, seq = f->seq, len = f->len;
+    const uint8_t *p = f->payload;
     b->act ^= 1;
     hal_activity(b->act);
     switch (type) {
     case MSG_HELLO: handle_hello(b, seq, p, len); break;
-    case MSG_PING: handle_ping(b, seq, len); break;
+    case MSG_PING: link_reply_time(&b->link, type, seq, len, hal_now_us()); break;
     case MSG_STATUS: handle_status(b, seq, len); break;
-    case MSG_SET_WATCHDOG: handle_set_watchdog(b, seq, p, len); break;
+    case MSG_SET_WATCHDOG:
+        link_reply_watchdog(&b->link, type, seq, p, len, WATCHDOG_MS_MIN, WATCHDOG_MS_MAX);
+        break;
     case MSG_WRITE_BIASES: handle_write_biases(b, seq, p, len); break;
     case MSG_READ_BIASES: handle_read_biases(b, seq, p, len); break;
     case MSG_WRITE_SYNAPSES: handle_write_synapses(b, seq, p, len); break;
@@ -489,7 +440,7 @@ static void dispatch(board_t *b, uint8_t type, uint8_t seq, const uint8_t *p, ui
     case MSG_ROW_CRC: handle_row_crc(b, seq, p, len); break;
     case MSG_EVENTS_IN: handle_events_in(b, seq, p, len); break;
     case MSG_CLEAR: handle_clear(b, seq, len); break;
-    default: reply_error(b, type & (uint8_t)~REPLY_FLAG, seq, ERR_UNKNOWN_TYPE, type); break;
+    default: link_reply_unknown(&b->link, type, seq); break;
     }
 }
 
@@ -530,19 +481,10 @@ void board_init(board_t *b)
     hal_activity(0);
 }
 
-void board_rx_byte(board_t *b, uint8_t byte)
-{
-    link_frame_t f;
-    if (link_rx_byte(&b->link, byte, hal_now_ms(), &f))
-        dispatch(b, f.type, f.seq, f.payload, f.len);
-}
-
 void board_tick(board_t *b, uint32_t now_ms)
 {
-    if (link_watchdog_expired(&b->link.wd, now_ms)) { /* the host went quiet: silence inputs */
-        flush_inputs(b);
-        b->flags |= FLAG_WATCHDOG_TRIPPED;
-    }
+    if (link_watchdog_trip(&b->link, now_ms, &b->flags)) /* the host went quiet */
+        flush_inputs(b); /* silence the inputs */
     uint32_t now_us = hal_now_us();
     while (b->in_len && (int32_t)(now_us - b->in[b->in_head].t_us) >= 0) {
         const in_event_t *e = &b->in[b->in_head];

@@ -1,8 +1,9 @@
 /* Message set and event logic of the neuromorphic bridge, free of hardware:
- * bytes in (board_rx_byte), a 1 ms tick (board_tick), everything else through
- * hal.h; framing, retries and the link watchdog are common/link.h's. The board
- * keeps no copy of the chip's tables: writes go to the chip, reads come back
- * from it, so a read-back shows what the chip holds. */
+ * requests in (board_request, from the link the target's main feeds), a 1 ms tick
+ * (board_tick), everything else through hal.h; framing, retries and the link
+ * watchdog are common/link.h's. The board keeps no copy of the chip's tables:
+ * writes go to the chip, reads come back from it, so a read-back shows what the
+ * chip holds. */
 #ifndef NEURO_BRIDGE_BOARD_H
 #define NEURO_BRIDGE_BOARD_H
 #include <stdint.h>
@@ -72,9 +73,6 @@ typedef struct {
     uint16_t chip_errors;
 } board_t;
 
-void board_init(board_t *b);
-void board_rx_byte(board_t *b, uint8_t byte);
-/* Call once per elapsed millisecond; now_ms is the millisecond counter. */
-void board_tick(board_t *b, uint32_t now_ms);
+#include "../common/board_api.h"
 
 #endif

@@ -1,19 +1,15 @@
 /* Hardware-abstraction layer of the neuromorphic bridge: everything board.c needs.
- * avr/main.c implements it on an ATmega328P (chip on SPI), host/main.c on a POSIX
- * pty (chip: the emulator process on a socket). */
+ * The clocks and the UART queue are common/hal_core.h's (common/avr/main.c on an
+ * ATmega328P, common/host/main.c on a POSIX pty); the activity LED and the chip bus
+ * below are avr/hal.c's (chip on SPI) and host/hal.c's (chip: the emulator process on
+ * a socket). */
 #ifndef NEURO_BRIDGE_HAL_H
 #define NEURO_BRIDGE_HAL_H
 #include <stddef.h>
 #include <stdint.h>
 
-/* Microseconds since boot (wraps after 71 minutes; compare with differences). */
-uint32_t hal_now_us(void);
-/* Milliseconds since boot, the clock board_tick() is driven by. */
-uint32_t hal_now_ms(void);
-/* Queue one whole frame for the UART: 1 if queued, 0 if dropped (never blocks). */
-uint8_t hal_uart_write(const uint8_t *data, size_t len);
-/* Bytes the UART queue can take now: spike frames are only built when they fit. */
-size_t hal_uart_room(void);
+#include "../common/hal_core.h"
+
 /* The link-activity LED, toggled by every request the board acts on (the harness
  * timestamps its edges on the MCU clock: the time of the last valid frame). */
 void hal_activity(uint8_t level);

@@ -45,6 +45,14 @@ static int failures, checks;
 
 static board_t b;
 
+/* What the target mains do with a received byte. */
+static void rx_byte(uint8_t byte)
+{
+    link_frame_t f;
+    if (link_rx_byte(&b.link, byte, hal_now_ms(), &f))
+        board_request(&b, &f);
+}
+
 static void reset(void)
 {
     fake_us = 0;
@@ -67,8 +75,8 @@ static void send(uint8_t type, uint8_t seq, const uint8_t *payload, uint8_t len)
     raw[3 + len] = (uint8_t)(crc >> 8);
     size_t n = cobs_encode(raw, (size_t)len + 4, enc, sizeof enc);
     for (size_t i = 0; i < n; i++)
-        board_rx_byte(&b, enc[i]);
-    board_rx_byte(&b, 0);
+        rx_byte(enc[i]);
+    rx_byte(0);
 }
 
 /* Decode the next reply in tx; returns its payload length or -1. */
@@ -193,10 +201,10 @@ static void test_bad_frames_are_counted_silently(void)
     reset();
     const uint8_t junk[] = {0x05, 0x11, 0x22, 0x00, 0x00, 0x00}; /* one bad, then idle fill */
     for (size_t i = 0; i < sizeof junk; i++)
-        board_rx_byte(&b, junk[i]);
+        rx_byte(junk[i]);
     for (int i = 0; i < 100; i++) /* longer than any frame */
-        board_rx_byte(&b, 0x42);
-    board_rx_byte(&b, 0);
+        rx_byte(0x42);
+    rx_byte(0);
     CHECK(b.link.frames_bad == 2 && b.link.frames_ok == 0 && tx_len == 0);
     set_duty(1, 5, 5, 5, 5); /* and the next good frame works */
     CHECK(b.link.frames_ok == 1 && strobe_edges == 1);

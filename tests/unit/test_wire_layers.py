@@ -65,12 +65,29 @@ def test_wire_code_names_no_board() -> None:
 def test_firmware_common_includes_only_itself_and_libc() -> None:
     common = firmware_dir() / "common"
     sources = sorted(common.glob("*.[ch]"))
-    assert {p.name for p in sources} >= {"cobs.c", "crc16.c", "watchdog.c", "txq.c"}
+    assert {p.name for p in sources} >= {"cobs.c", "crc16.c", "watchdog.c", "txq.c", "reply.c"}
     for src in sources:
         text = src.read_text()
         for inc in re.findall(r'#include\s+"([^"]+)"', text):
             assert (common / inc).is_file() and "/" not in inc, f"{src.name} includes {inc}"
         assert not BOARD_WORDS.search(text), f"{src.name} mentions a board"
+
+
+def test_the_target_mains_know_a_board_only_by_its_board_h() -> None:
+    # common/avr and common/host hold every board's main: they include common headers,
+    # the board's board.h found on the -I path the Makefile gives, and simavr's header
+    # that names the MCU in the ELF; nothing else
+    common = firmware_dir() / "common"
+    mains = sorted((common / "avr").glob("*.[ch]")) + sorted((common / "host").glob("*.[ch]"))
+    assert {p.relative_to(common).as_posix() for p in mains} >= {"avr/main.c", "host/main.c"}
+    for src in mains:
+        text = src.read_text()
+        for inc in re.findall(r'#include\s+"([^"]+)"', text):
+            if inc in ("board.h", "avr_mcu_section.h"):
+                continue
+            found = (src.parent / inc).resolve()
+            assert found.is_file() and found.is_relative_to(common), f"{src} includes {inc}"
+        assert not BOARD_WORDS.search(text), f"{src} mentions a board"
 
 
 class _Codes(IntEnum):

@@ -1,11 +1,19 @@
-/* ATmega328P target (Arduino Uno/Nano class, 16 MHz): the HAL on real
- * registers and the main loop.
+/* ATmega328P target of every board (16 MHz): the UART, the clocks and the main loop.
  *
- * Pins (Arduino names): motors 0..3 on OC0A/PD6 (D6), OC0B/PD5 (D5),
- * OC2A/PB3 (D11), OC2B/PD3 (D3), 8-bit fast PWM at 976 Hz; camera strobe on
- * PB0 (D8). Timer1 in CTC mode gives the 1 ms tick and the microsecond clock.
- * UART 38400 8N1, interrupt-driven both ways; the CPU sleeps (idle) when there
- * is nothing to do, which also keeps simavr close to real time. */
+ * UART 38400 8N1 (build-time BAUD), interrupt-driven both ways: received bytes wait
+ * in a ring (AVR_RX_BUF bytes, a power of two up to 128), frames leave through the
+ * transmit queue (common/txq.h) that the UDRE interrupt drains. Timer1 in CTC mode
+ * gives the 1 ms tick and the microsecond clock (2 MHz count). The main loop feeds the
+ * board its bytes and ticks and sleeps (idle) when there is nothing to do, which also
+ * keeps simavr close to real time. The board's avr/hal.c sets up its own pins
+ * (avr_board_init) and implements the rest of its hal.h.
+ *
+ * The board's logic comes from its board.h (board_t, which holds its link_t as link;
+ * board_init, board_request, board_tick), found on the include path the Makefile
+ * gives (-I<board folder>): the link takes each received byte, and a new request goes
+ * to board_request(). */
+#include "main.h"
+
 #include <avr/interrupt.h>
 #include <avr/io.h>
 #include <avr/sleep.h>
@@ -16,23 +24,28 @@
 #endif
 #include <util/setbaud.h>
 
-#include "../../common/txq.h"
-#include "../board.h"
-#include "../hal.h"
+#include "../hal_core.h"
+#include "../txq.h"
+#include "board.h"
 
 /* MCU name and clock for simavr, stored in a section it reads from the ELF */
 #include "avr_mcu_section.h"
 AVR_MCU(F_CPU, "atmega328p");
 
-#define RXBUF 64 /* power of two */
-static volatile uint8_t rx_buf[RXBUF], rx_head, rx_tail;
+#ifndef AVR_RX_BUF
+#define AVR_RX_BUF 64u
+#endif
+#if (AVR_RX_BUF & (AVR_RX_BUF - 1u)) || AVR_RX_BUF > 128u
+#error "AVR_RX_BUF must be a power of two up to 128"
+#endif
+static volatile uint8_t rx_buf[AVR_RX_BUF], rx_head, rx_tail;
 static txq_t txq; /* drained by the UDRE interrupt */
 static volatile uint32_t ms_ticks;
 
 ISR(USART_RX_vect)
 {
     uint8_t c = UDR0;
-    uint8_t next = (uint8_t)((rx_head + 1) & (RXBUF - 1));
+    uint8_t next = (uint8_t)((rx_head + 1) & (AVR_RX_BUF - 1));
     if (next != rx_tail) { /* on overflow the byte is lost: the CRC catches it */
         rx_buf[rx_head] = c;
         rx_head = next;
@@ -72,30 +85,6 @@ uint32_t hal_now_us(void)
     return ms * 1000u + sub / 2u; /* timer1 counts at 2 MHz */
 }
 
-void hal_set_pwm(uint8_t ch, uint16_t duty)
-{
-    static volatile uint8_t *const ocr[N_MOTORS] = {&OCR0A, &OCR0B, &OCR2A, &OCR2B};
-    static volatile uint8_t *const tccr[N_MOTORS] = {&TCCR0A, &TCCR0A, &TCCR2A, &TCCR2A};
-    static const uint8_t com[N_MOTORS] = {_BV(COM0A1), _BV(COM0B1), _BV(COM2A1), _BV(COM2B1)};
-    if (ch >= N_MOTORS)
-        return;
-    if (duty == 0) { /* fast PWM cannot reach 0 %: disconnect, pin low */
-        *tccr[ch] &= (uint8_t)~com[ch];
-        *ocr[ch] = 0;
-    } else {
-        *ocr[ch] = (uint8_t)(duty >> 8);
-        *tccr[ch] |= com[ch];
-    }
-}
-
-void hal_strobe(uint8_t level)
-{
-    if (level)
-        PORTB |= _BV(PB0);
-    else
-        PORTB &= (uint8_t)~_BV(PB0);
-}
-
 uint8_t hal_uart_write(const uint8_t *data, size_t len)
 {
     if (!txq_put(&txq, data, len))
@@ -103,6 +92,8 @@ uint8_t hal_uart_write(const uint8_t *data, size_t len)
     UCSR0B |= _BV(UDRIE0);
     return 1;
 }
+
+size_t hal_uart_room(void) { return txq_room(&txq); }
 
 static void hw_init(void)
 {
@@ -116,15 +107,7 @@ static void hw_init(void)
     UCSR0C = _BV(UCSZ01) | _BV(UCSZ00);
     UCSR0B = _BV(RXEN0) | _BV(TXEN0) | _BV(RXCIE0);
 
-    /* motor pins low and outputs; strobe pin output */
-    PORTD &= (uint8_t)~(_BV(PD6) | _BV(PD5) | _BV(PD3));
-    DDRD |= _BV(PD6) | _BV(PD5) | _BV(PD3);
-    PORTB &= (uint8_t)~(_BV(PB3) | _BV(PB0));
-    DDRB |= _BV(PB3) | _BV(PB0);
-    TCCR0A = _BV(WGM01) | _BV(WGM00); /* fast PWM, outputs disconnected */
-    TCCR0B = _BV(CS01) | _BV(CS00);   /* /64 */
-    TCCR2A = _BV(WGM21) | _BV(WGM20);
-    TCCR2B = _BV(CS22); /* /64 on timer2 */
+    avr_board_init();
 
     TCCR1A = 0;
     TCCR1B = _BV(WGM12) | _BV(CS11); /* CTC, /8: 2 MHz */
@@ -144,8 +127,10 @@ int main(void)
     for (;;) {
         while (rx_tail != rx_head) {
             uint8_t c = rx_buf[rx_tail];
-            rx_tail = (uint8_t)((rx_tail + 1) & (RXBUF - 1));
-            board_rx_byte(&board, c);
+            rx_tail = (uint8_t)((rx_tail + 1) & (AVR_RX_BUF - 1));
+            link_frame_t f;
+            if (link_rx_byte(&board.link, c, hal_now_ms(), &f))
+                board_request(&board, &f);
         }
         uint32_t now = hal_now_ms();
         while (done_ms != now)
