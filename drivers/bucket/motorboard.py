@@ -22,38 +22,20 @@ with no hardware; a mock that skipped this code could not catch its bugs.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import time
-import weakref
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from physres.device import Chunk, Description, Device, InputSpec, Limits, StreamSpec, command
+from physres.device import Chunk, Description, InputSpec, Limits, StreamSpec, command
+from physres.drivers.bucket import protocol as P
 from physres.drivers.bucket.limits import MAX_DUTY, MAX_STEP
-from physres.drivers.bucket.protocol import (
-    DUTY_FULL_SCALE,
-    PROTO_VERSION,
-    Hello,
-    Msg,
-    ReplyError,
-    Status,
-    duties_payload,
-    parse_applied,
-    parse_hello,
-    parse_queue,
-    parse_status,
-    parse_strobe,
-    parse_time,
-    parse_watchdog,
-    schedule_payload,
-    watchdog_payload,
-)
-from physres.errors import ConfigError, DeviceError, DeviceTimeout, RuleError
+from physres.drivers.bucket.protocol import DUTY_FULL_SCALE, Hello, Msg, Status
+from physres.drivers.serial_board import SerialBoard, check_keepalive
+from physres.errors import ConfigError
 from physres.wire.framing import Packet
-from physres.wire.link import LinkLost, SerialLink
+from physres.wire.link import LinkLost
 
 __all__ = ["STATUS_DTYPE", "STROBE_DTYPE", "MotorBoard", "MotorBoardParams"]
 
@@ -107,42 +89,31 @@ class MotorBoardParams(BaseModel):
 
     @model_validator(mode="after")
     def _keepalive_inside_watchdog(self) -> MotorBoardParams:
-        """Two keepalives must fit in one watchdog period, or a healthy run trips it."""
-        k, wd = self.keepalive_s, self.watchdog_ms
-        if k and wd and k * 1000 * 2 > wd:
-            raise RuleError(
-                "keepalive_s",
-                f"keepalive_s={k} is more than half of watchdog_ms={wd}; "
-                "the watchdog would trip in a healthy run",
-            )
+        check_keepalive(self.keepalive_s, self.watchdog_ms, "the watchdog would trip")
         return self
 
 
-class MotorBoard(Device):
+class MotorBoard(SerialBoard):
     """Input ``duty`` (n_motors,) in [0, max_duty]; streams ``strobe``, ``status``, ``duty_out``."""
 
     Params = MotorBoardParams
     default_kind = "drivers.bucket_motors"
     clock = "wall"
-    #: mock mode runs this driver against the host build of the board's firmware
-    mock_transport = True
     params: MotorBoardParams
+    msgs = Msg
+    proto_version = P.PROTO_VERSION
+    replies = P.replies
+    #: leave the motors off
+    goodbye = Msg.STOP
 
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
         super().__init__(name or "motors", mock=mock, **params)
-        self._link: SerialLink | None = None
-        self._port = self.params.port  # the port in use (mock mode: the firmware's pty)
-        self._mock_board: Any = None  # mock mode: the BucketFirmware process
         self.hello: Hello | None = None
         self._lock = threading.Lock()
         self._strobes: list[tuple[int, int, int, int]] = []
         self._status_rows: list[tuple[int, ...]] = []
         self._duty_rows: list[np.ndarray] = []
         self.last_status: Status | None = None
-        self._keepalive: threading.Thread | None = None
-        self._stop_keepalive = threading.Event()
-        self._keepalive_paused = threading.Event()
-        self._last_request = 0.0
         self._t_hi = 0
         self._t_last = 0
 
@@ -150,7 +121,7 @@ class MotorBoard(Device):
     def describe(self) -> Description:
         p = self.params
         status_rate = 1.0 / p.status_s if p.status_s else None
-        meta: dict[str, Any] = {"port": p.port, "baudrate": p.baudrate, "protocol": PROTO_VERSION}
+        meta: dict[str, Any] = {"port": p.port, "baudrate": p.baudrate, "protocol": P.PROTO_VERSION}
         if self.hello is not None:
             meta["firmware"] = {
                 "version": self.hello.fw_version_str,
@@ -199,93 +170,24 @@ class MotorBoard(Device):
             meta=meta,
         )
 
-    def _connect(self) -> None:
-        p = self.params
-        if self.mock:
-            self._port = self._start_mock_board()
-        elif not p.port:
-            raise ConfigError(
-                f"device {self.name!r} ({self.kind}) needs params.port, a pyserial URL such as "
-                "/dev/ttyACM0 or a pty path (or mock: true)"
-            )
-        try:
-            self._open(str(self._port))
-        except BaseException:
-            self._stop_mock_board()
-            raise
-
-    def _start_mock_board(self) -> str:
-        """Mock mode: the host build of the board's firmware on a pty; returns its path."""
+    def _start_firmware(self) -> Any:
+        """Mock mode: the host build of the board's firmware on a pty."""
         from physres.drivers.bucket.firmware import BucketFirmware
 
-        fw = BucketFirmware("host").start()
-        self._mock_board = fw
-        weakref.finalize(self, fw.stop)  # a mock dropped without disconnect() ends it too
-        return fw.port
+        return BucketFirmware("host").start()
 
-    def _stop_mock_board(self) -> None:
-        fw, self._mock_board = self._mock_board, None
-        if fw is not None:
-            fw.stop()
+    def _parse_hello(self, reply: bytes) -> Hello:
+        return P.parse_hello(reply, self._where)
 
-    def _open(self, port: str) -> None:
-        """Open the link, handshake, set the watchdog, STOP, start the keepalive."""
-        p = self.params
-        self._fault = None
-        self._link = SerialLink(
-            port,
-            baudrate=p.baudrate,
-            timeout_s=p.timeout_s,
-            retries=p.retries,
-            owner=f"{self.kind} {self.name!r}",
-            on_event=self._on_event,
-        ).open()
-        try:
-            self.hello = self._handshake()
-            self._check_board(self.hello)
-            if p.watchdog_ms is not None:
-                wd = self._request(Msg.SET_WATCHDOG, watchdog_payload(p.watchdog_ms))
-                try:
-                    parse_watchdog(wd, self._where)
-                except ReplyError as e:
-                    h = self.hello
-                    raise ConfigError(
-                        f"device {self.name!r}: params.watchdog_ms={p.watchdog_ms} is outside the "
-                        f"board's {h.watchdog_min_ms}..{h.watchdog_max_ms} ms"
-                    ) from e
-            parse_time(Msg.STOP, self._request(Msg.STOP), self._where)
-        except BaseException:
-            self._link.close()
-            self._link = None
-            raise
-        self._stop_keepalive.clear()
-        self._keepalive_paused.clear()
-        if p.keepalive_s or p.status_s:
-            self._keepalive = threading.Thread(
-                target=self._keepalive_loop, daemon=True, name=f"keepalive {self.name}"
-            )
-            self._keepalive.start()
-
-    def _disconnect(self) -> None:
-        self._stop_keepalive.set()
-        if self._keepalive is not None:
-            self._keepalive.join(timeout=2)
-            self._keepalive = None
-        link, self._link = self._link, None
-        try:
-            if link is not None:
-                if self._fault is None:
-                    with contextlib.suppress(DeviceError):
-                        link.request(Msg.STOP, retries=1)  # leave the motors off
-                link.close()
-        finally:
-            self._stop_mock_board()
+    def _start_session(self) -> None:
+        """Motors off and the schedule cleared before the first input."""
+        P.parse_time(Msg.STOP, self._request(Msg.STOP), self._where)
 
     def _apply(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = inputs["duty"]
         q = self._quantize(rows)
         for row in q:
-            applied = parse_applied(self._request(Msg.SET_DUTY, self._payload(row)), self._where)
+            applied = P.parse_applied(self._request(Msg.SET_DUTY, self._payload(row)), self._where)
             self._add_strobe(applied.t_us, applied.strobe_seq, scheduled=False)
         return {"duty": q / DUTY_FULL_SCALE}
 
@@ -319,7 +221,7 @@ class MotorBoard(Device):
         """All motors off now, schedule cleared; returns the board time (µs)."""
         self._require_connected("stop")
         self._last_sent.clear()
-        return self._unwrap(parse_time(Msg.STOP, self._request(Msg.STOP), self._where))
+        return self._unwrap(P.parse_time(Msg.STOP, self._request(Msg.STOP), self._where))
 
     @command
     def schedule(self, duty: list[float], t_dev_us: int) -> int:
@@ -327,8 +229,8 @@ class MotorBoard(Device):
         self._require_connected("schedule")
         checked = self.check_inputs({"duty": duty})["duty"]
         q = self._quantize(checked)[-1]
-        reply = self._request(Msg.SCHEDULE, schedule_payload(int(t_dev_us), self._pad(q)))
-        queued = parse_queue(reply, self._where)
+        reply = self._request(Msg.SCHEDULE, P.schedule_payload(int(t_dev_us), self._pad(q)))
+        queued = P.parse_queue(reply, self._where)
         self._last_sent["duty"] = q / DUTY_FULL_SCALE
         return queued
 
@@ -352,44 +254,6 @@ class MotorBoard(Device):
         }
 
     # ----------------------------------------------------------- helpers
-    @property
-    def _where(self) -> str:
-        return f"{self.kind} {self.name!r} on {self._port!r}"
-
-    @property
-    def link(self) -> SerialLink | None:
-        """The serial link (counters: garbage, resends, stale, bytes_in/out)."""
-        return self._link
-
-    def pause_keepalive(self) -> None:
-        """Stop keepalives (the host "goes silent"; the board's watchdog will act)."""
-        self._keepalive_paused.set()
-
-    def resume_keepalive(self) -> None:
-        self._keepalive_paused.clear()
-
-    def _handshake(self) -> Hello:
-        assert self._link is not None
-        deadline = time.monotonic() + self.params.handshake_timeout_s
-        while True:
-            try:
-                reply = self._link.request(
-                    Msg.HELLO,
-                    bytes([PROTO_VERSION]),
-                    retries=0,
-                    timeout_s=min(0.25, self.params.handshake_timeout_s),
-                )
-                return parse_hello(reply, self._where)
-            except LinkLost:
-                raise
-            except DeviceTimeout as e:
-                if time.monotonic() >= deadline:
-                    raise DeviceTimeout(
-                        f"{self._where}: no answer to HELLO for "
-                        f"{self.params.handshake_timeout_s} s; is the firmware flashed and the "
-                        f"baud rate {self.params.baudrate}? ({e})"
-                    ) from e
-
     def _check_board(self, h: Hello) -> None:
         p = self.params
         if h.n_motors < p.n_motors:
@@ -411,19 +275,6 @@ class MotorBoard(Device):
                     f"clamp {fw_max:.4f} of motor {i} on {self._port!r}; lower max_duty"
                 )
 
-    def _request(self, msg: Msg, payload: bytes = b"") -> bytes:
-        if self._fault:
-            raise LinkLost(f"{self._fault}; {msg.name} not sent")
-        if self._link is None:
-            raise LinkLost(f"{self._where}: the link is closed; {msg.name} not sent")
-        try:
-            out = self._link.request(msg, payload)
-        except LinkLost as e:
-            self._fault = self._link.fault or str(e)
-            raise
-        self._last_request = time.monotonic()
-        return out
-
     def _quantize(self, rows: np.ndarray) -> np.ndarray:
         return np.rint(np.clip(rows, 0.0, 1.0) * DUTY_FULL_SCALE).astype(np.int64)
 
@@ -432,7 +283,7 @@ class MotorBoard(Device):
         return [int(v) for v in row] + [0] * (n_fw - len(row))
 
     def _payload(self, row: np.ndarray) -> bytes:
-        return duties_payload(self._pad(row))
+        return P.duties_payload(self._pad(row))
 
     def _unwrap(self, t_us: int) -> int:
         """Board time (u32 µs, wraps every 71 min) → monotonically increasing µs."""
@@ -448,11 +299,11 @@ class MotorBoard(Device):
             self._strobes.append((t, self.now_ns(), seq, int(scheduled)))
 
     def _on_event(self, packet: Packet) -> None:
-        ev = parse_strobe(packet.payload, self._where)
+        ev = P.parse_strobe(packet.payload, self._where)
         self._add_strobe(ev.t_us, ev.strobe_seq, scheduled=True)
 
     def _poll_status(self) -> Status:
-        st = parse_status(self._request(Msg.STATUS), self._where)
+        st = P.parse_status(self._request(Msg.STATUS), self._where)
         t_host = self.now_ns()
         up = self._unwrap(st.uptime_us)
         with self._lock:
@@ -473,26 +324,3 @@ class MotorBoard(Device):
                 np.asarray(st.duty[: self.params.n_motors], dtype=np.float32) / DUTY_FULL_SCALE
             )
         return st
-
-    def _keepalive_loop(self) -> None:
-        """PING when the link is quiet, STATUS every ``status_s``; stop on a lost port."""
-        p = self.params
-        periods = [x for x in (p.keepalive_s, p.status_s) if x]
-        tick = min(periods) / 2
-        last_status = time.monotonic()
-        while not self._stop_keepalive.wait(tick):
-            if self._keepalive_paused.is_set():
-                continue
-            now = time.monotonic()
-            try:
-                if p.status_s and now - last_status >= p.status_s:
-                    last_status = now
-                    self._poll_status()
-                elif p.keepalive_s and now - self._last_request >= p.keepalive_s:
-                    parse_time(Msg.PING, self._request(Msg.PING), self._where)
-            except DeviceError as e:
-                if isinstance(e, LinkLost) or self._fault:
-                    link = self._link
-                    self._fault = self._fault or (link.fault if link else None) or str(e)
-                    return
-                # a timeout: the next call decides; keep trying while the port exists

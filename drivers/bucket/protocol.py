@@ -17,8 +17,8 @@ from enum import IntEnum
 
 from physres.drivers.bucket.limits import DUTY_FULL_SCALE
 from physres.errors import DeviceError
-from physres.wire.messages import EVENT_MIN, REPLY_FLAG, ReplyError, need_len
-from physres.wire.messages import expect_ok as _expect_ok
+from physres.wire import messages as wire
+from physres.wire.messages import REPLY_FLAG, ReplyError, watchdog_payload
 
 __all__ = [
     "DUTY_FULL_SCALE",
@@ -42,6 +42,7 @@ __all__ = [
     "parse_strobe",
     "parse_time",
     "parse_watchdog",
+    "replies",
     "schedule_payload",
     "watchdog_payload",
 ]
@@ -50,7 +51,7 @@ PROTO_VERSION = 2
 FLAG_WATCHDOG_TRIPPED = 0x01
 FLAG_STOPPED = 0x02
 #: STATUS fields before the per-motor duties (proto.h STATUS_FIXED counts the status byte too)
-_STATUS_FIXED = "<IIIHBBHHH"
+_STATUS_FIXED = wire.LINK_STATUS + "BHHH"
 
 
 class Msg(IntEnum):
@@ -64,7 +65,7 @@ class Msg(IntEnum):
     SET_WATCHDOG = 0x06
     PING = 0x07
     #: unsolicited (board → host): a scheduled vector was applied
-    EVT_STROBE = EVENT_MIN
+    EVT_STROBE = wire.EVENT_MIN
 
 
 class ErrorCode(IntEnum):
@@ -79,11 +80,9 @@ class ErrorCode(IntEnum):
 
 
 @dataclass(frozen=True)
-class Hello:
+class Hello(wire.BoardHello):
     """HELLO reply: who the board is and the limits it enforces itself."""
 
-    proto_version: int
-    fw_version: tuple[int, int, int]
     n_motors: int
     sched_depth: int
     duty_full_scale: int
@@ -93,10 +92,6 @@ class Hello:
     watchdog_min_ms: int
     watchdog_max_ms: int
     duty_max: tuple[int, ...]
-
-    @property
-    def fw_version_str(self) -> str:
-        return ".".join(map(str, self.fw_version))
 
 
 @dataclass(frozen=True)
@@ -118,14 +113,9 @@ class StrobeEvent:
 
 
 @dataclass(frozen=True)
-class Status:
+class Status(wire.LinkStatus):
     """STATUS reply: uptime, frame counters, watchdog trips, outputs now."""
 
-    uptime_us: int
-    frames_ok: int
-    frames_bad: int
-    wd_trips: int
-    flags: int
     queue_len: int
     strobe_seq: int
     watchdog_ms: int
@@ -133,19 +123,15 @@ class Status:
     #: host that stops reading loses frames, the board never waits for it
     tx_dropped: int
     duty: tuple[int, ...]
-
-    @property
-    def watchdog_tripped(self) -> bool:
-        return bool(self.flags & FLAG_WATCHDOG_TRIPPED)
-
-    @property
-    def stopped(self) -> bool:
-        return bool(self.flags & FLAG_STOPPED)
+    stopped = wire.status_flag(FLAG_STOPPED, "STOP was the last thing applied")
 
 
-def expect_ok(msg: Msg, payload: bytes, where: str = "board") -> bytes:
-    """The reply body after an OK status byte; :class:`ReplyError` naming the code otherwise."""
-    return _expect_ok(msg, payload, where, ErrorCode)
+#: the common layer's replies, read with the board's codes
+replies = wire.ReplyParsers(Msg, ErrorCode, "board")
+expect_ok = replies.expect_ok
+#: STOP/PING reply: the device time (µs) when it was handled
+parse_time = replies.parse_time
+parse_watchdog = replies.parse_watchdog
 
 
 def duties_payload(duty: Sequence[int]) -> bytes:
@@ -158,23 +144,19 @@ def schedule_payload(t_us: int, duty: Sequence[int]) -> bytes:
     return struct.pack("<I", t_us & 0xFFFFFFFF) + duties_payload(duty)
 
 
-def watchdog_payload(ms: int) -> bytes:
-    return struct.pack("<H", ms)
-
-
 def parse_hello(payload: bytes, where: str = "board") -> Hello:
     body = expect_ok(Msg.HELLO, payload, where)
-    need_len(Msg.HELLO, body, 18, where, at_least=True)
+    wire.need_len(Msg.HELLO, body, 18, where, at_least=True)
     proto, ma, mi, pa, n, depth = body[:6]
     full, slew, tick, wd, wd_min, wd_max = struct.unpack_from("<6H", body, 6)
-    need_len(Msg.HELLO, body, 18 + 2 * n, where)
+    wire.need_len(Msg.HELLO, body, 18 + 2 * n, where)
     duty_max = struct.unpack_from(f"<{n}H", body, 18)
     return Hello(proto, (ma, mi, pa), n, depth, full, slew, tick, wd, wd_min, wd_max, duty_max)
 
 
 def parse_applied(payload: bytes, where: str = "board") -> Applied:
     body = expect_ok(Msg.SET_DUTY, payload, where)
-    need_len(Msg.SET_DUTY, body, 6, where)
+    wire.need_len(Msg.SET_DUTY, body, 6, where)
     t_us, seq = struct.unpack("<IH", body)
     return Applied(t_us, seq)
 
@@ -182,31 +164,17 @@ def parse_applied(payload: bytes, where: str = "board") -> Applied:
 def parse_queue(payload: bytes, where: str = "board") -> int:
     """SCHEDULE reply: how many vectors are now queued."""
     body = expect_ok(Msg.SCHEDULE, payload, where)
-    need_len(Msg.SCHEDULE, body, 1, where)
+    wire.need_len(Msg.SCHEDULE, body, 1, where)
     return body[0]
-
-
-def parse_watchdog(payload: bytes, where: str = "board") -> int:
-    """SET_WATCHDOG reply: the timeout now in force (ms)."""
-    body = expect_ok(Msg.SET_WATCHDOG, payload, where)
-    need_len(Msg.SET_WATCHDOG, body, 2, where)
-    return int(struct.unpack("<H", body)[0])
-
-
-def parse_time(msg: Msg, payload: bytes, where: str = "board") -> int:
-    """STOP/PING reply: the device time (µs) when it was handled."""
-    body = expect_ok(msg, payload, where)
-    need_len(msg, body, 4, where)
-    return int(struct.unpack("<I", body)[0])
 
 
 def parse_status(payload: bytes, where: str = "board") -> Status:
     body = expect_ok(Msg.STATUS, payload, where)
     fixed = struct.calcsize(_STATUS_FIXED)
-    need_len(Msg.STATUS, body, fixed, where, at_least=True)
+    wire.need_len(Msg.STATUS, body, fixed, where, at_least=True)
     up, ok, bad, trips, flags, qlen, sseq, wd, dropped = struct.unpack_from(_STATUS_FIXED, body)
     n = (len(body) - fixed) // 2
-    need_len(Msg.STATUS, body, fixed + 2 * n, where)
+    wire.need_len(Msg.STATUS, body, fixed + 2 * n, where)
     duty = struct.unpack_from(f"<{n}H", body, fixed)
     return Status(up, ok, bad, trips, flags, qlen, sseq, wd, dropped, duty)
 

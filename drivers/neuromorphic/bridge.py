@@ -35,25 +35,23 @@ the bridge firmware on a pty, with the emulator process as the chip behind it
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-import weakref
 from typing import Any
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from physres.device import Chunk, Description, Device, PendingChunk, StreamSpec, command
+from physres.device import Chunk, Description, PendingChunk, StreamSpec, command
 from physres.drivers.neuromorphic import protocol as P
 from physres.drivers.neuromorphic.upload import UploadReport, upload
-from physres.errors import ConfigError, DeviceError, DeviceTimeout, RuleError
+from physres.drivers.serial_board import SerialBoard, check_keepalive
+from physres.errors import ConfigError, DeviceError
 from physres.neuro.aer import BUS_EVENT, check_input_events
 from physres.neuro.encode import RateEncoder
 from physres.neuro.params import NeuroParams, neuro_specs
 from physres.neuro.tables import BIAS_SLOTS, ChipTables, tables_from_config
 from physres.wire.framing import Packet
-from physres.wire.link import LinkLost, SerialLink
 
 __all__ = ["STATUS_DTYPE", "BridgeParams", "NeuroBridge", "emulator_args"]
 
@@ -108,14 +106,7 @@ class BridgeParams(NeuroParams):
 
     @model_validator(mode="after")
     def _keepalive_inside_watchdog(self) -> BridgeParams:
-        """Two keepalives must fit in one watchdog period, or a healthy run trips it."""
-        k, wd = self.keepalive_s, self.watchdog_ms
-        if wd is not None and k * 1000 * 2 > wd:
-            raise RuleError(
-                "keepalive_s",
-                f"keepalive_s={k} is more than half of watchdog_ms={wd}; the watchdog "
-                "would silence the inputs in a healthy run",
-            )
+        check_keepalive(self.keepalive_s, self.watchdog_ms, "the watchdog would silence the inputs")
         return self
 
 
@@ -170,7 +161,7 @@ class _BoardClock:
         return (time.monotonic_ns() - self.offset_ns) // 1000
 
 
-class NeuroBridge(Device):
+class NeuroBridge(SerialBoard):
     """Inputs ``u`` and ``spikes_in``, stream ``spikes`` (as ``sim.neuromorphic``), ``status``."""
 
     Params = BridgeParams
@@ -179,8 +170,15 @@ class NeuroBridge(Device):
     #: plays its samples and returns once they are played, and the stream's clock
     #: (now_ns) advances by the samples applied (see the module docstring)
     clock = "wall"
-    mock_transport = True
     params: BridgeParams
+    msgs = P.Msg
+    proto_version = P.PROTO_VERSION
+    replies = P.replies
+    #: drop queued inputs
+    goodbye = P.Msg.CLEAR
+    #: the chip behind the board may take a while to answer a HELLO's identify
+    hello_attempt_s = 1.0
+    hello_hint = "the bridge firmware flashed, the chip powered"
 
     def __init__(self, name: str | None = None, *, mock: bool = False, **params: Any) -> None:
         super().__init__(name or "neuro", mock=mock, **params)
@@ -196,9 +194,6 @@ class NeuroBridge(Device):
             encoding=p.encoding,
         )
         self._rng = np.random.default_rng(p.seed)
-        self._link: SerialLink | None = None
-        self._port = p.port
-        self._mock_board: Any = None
         self.hello: P.Hello | None = None
         self.last_upload: UploadReport | None = None
         self.last_status: P.Status | None = None
@@ -216,9 +211,6 @@ class NeuroBridge(Device):
         self.spikes_between = 0  # spikes while no chunk was playing (left out of the stream)
         self.bad_spike_frames = 0  # EVT_SPIKES frames with a malformed body (skipped)
         self.late_inputs = 0  # spikes_in events timed before the stream's now (played at once)
-        self._keepalive: threading.Thread | None = None
-        self._stop_keepalive = threading.Event()
-        self._last_request = 0.0
         self._in_free = 0
 
     # ------------------------------------------------------------- contract
@@ -249,114 +241,33 @@ class NeuroBridge(Device):
             meta["upload"] = self.last_upload.as_dict()
         return self._description(streams=streams, inputs=inputs, meta=meta)
 
-    @property
-    def _where(self) -> str:
-        return f"{self.kind} {self.name!r} on {self._port!r}"
+    def _start_firmware(self) -> Any:
+        """Mock mode: the host build of the bridge, the emulator as the chip behind it."""
+        from physres.drivers.neuromorphic.firmware import BridgeFirmware
 
-    def _connect(self) -> None:
-        if self.mock:
-            from physres.drivers.neuromorphic.firmware import BridgeFirmware
+        return BridgeFirmware("host", chip_args=emulator_args(self.params)).start()
 
-            fw = BridgeFirmware("host", chip_args=emulator_args(self.params)).start()
-            self._mock_board = fw
-            weakref.finalize(self, fw.stop)
-            self._port = fw.port
-        elif not self.params.port:
-            raise ConfigError(
-                f"device {self.name!r} ({self.kind}) needs params.port, a pyserial URL such as "
-                "/dev/ttyACM0 or a pty path (or mock: true)"
-            )
-        try:
-            self._open(str(self._port))
-        except BaseException:
-            self._close()
-            raise
+    def _parse_hello(self, reply: bytes) -> P.Hello:
+        return P.parse_hello(reply, self._where)
 
-    def _open(self, port: str) -> None:
-        p = self.params
-        self._fault = None
-        self._link = SerialLink(
-            port,
-            baudrate=p.baudrate,
-            timeout_s=p.timeout_s,
-            retries=p.retries,
-            owner=f"{self.kind} {self.name!r}",
-            on_event=self._on_event,
-        ).open()
-        self.hello = self._handshake()
-        self._check_chip(self.hello)
-        if p.watchdog_ms is not None:
-            try:
-                P.parse_watchdog(
-                    self._request(P.Msg.SET_WATCHDOG, P.watchdog_payload(p.watchdog_ms)),
-                    self._where,
-                )
-            except P.ReplyError as e:
-                h = self.hello
-                raise ConfigError(
-                    f"device {self.name!r}: params.watchdog_ms={p.watchdog_ms} is outside the "
-                    f"board's {h.watchdog_min_ms}..{h.watchdog_max_ms} ms"
-                ) from e
+    def _not_ready(self, hello: P.Hello) -> str | None:
+        if hello.chip == P.ChipModelId.NONE:
+            return "the board answers but no chip answers behind it"
+        return None
+
+    def _start_session(self) -> None:
+        """Measure the board clock, clear the queues, upload the configuration by diff."""
         self._sync_clock()
         self._clear()
+        self._upload()
+
+    def _upload(self) -> UploadReport:
         self.last_upload = upload(
             self._request, self.tables, self.chip_config.model.neurons_per_core, self._where
         )
-        self._stop_keepalive.clear()
-        self._keepalive = threading.Thread(
-            target=self._keepalive_loop, daemon=True, name=f"keepalive {self.name}"
-        )
-        self._keepalive.start()
+        return self.last_upload
 
-    def _close(self) -> None:
-        self._stop_keepalive.set()
-        if self._keepalive is not None:
-            self._keepalive.join(timeout=2)
-            self._keepalive = None
-        link, self._link = self._link, None
-        try:
-            if link is not None:
-                if self._fault is None:
-                    with contextlib.suppress(DeviceError):
-                        link.request(P.Msg.CLEAR, retries=1)  # drop queued inputs
-                link.close()
-        finally:
-            fw, self._mock_board = self._mock_board, None
-            if fw is not None:
-                fw.stop()
-
-    def _disconnect(self) -> None:
-        self._close()
-
-    def _handshake(self) -> P.Hello:
-        assert self._link is not None
-        deadline = time.monotonic() + self.params.handshake_timeout_s
-        why = "no answer"
-        while time.monotonic() < deadline:
-            try:
-                reply = self._link.request(
-                    P.Msg.HELLO,
-                    bytes([P.PROTO_VERSION]),
-                    retries=0,
-                    timeout_s=min(1.0, self.params.handshake_timeout_s),
-                )
-            except LinkLost:
-                raise
-            except DeviceTimeout as e:
-                why = str(e)
-                continue
-            h = P.parse_hello(reply, self._where)
-            if h.chip != P.ChipModelId.NONE:
-                return h
-            why = "the board answers but no chip answers behind it"
-            time.sleep(0.1)
-        raise DeviceTimeout(
-            f"{self._where}: handshake failed for {self.params.handshake_timeout_s} s: {why}; "
-            f"is the bridge firmware flashed, the baud rate {self.params.baudrate} and the chip "
-            "powered?"
-        )
-
-    def _check_chip(self, h: P.Hello) -> None:
+    def _check_board(self, h: P.Hello) -> None:
         m = self.chip_config.model
         got = (h.chip.name.lower(), h.n_cores, h.neurons_per_core, h.slots, h.n_syn)
         got += (h.max_weight, h.n_bias)
@@ -378,35 +289,29 @@ class NeuroBridge(Device):
                 f"configuration's {m.name}: {', '.join(str(d) for d in diff)}"
             )
 
-    def _request(self, msg: P.Msg, payload: bytes = b"") -> bytes:
-        if self._fault:
-            raise LinkLost(f"{self._fault}; {msg.name} not sent")
-        if self._link is None:
-            raise LinkLost(f"{self._where}: the link is closed; {msg.name} not sent")
-        try:
-            out = self._link.request(msg, payload)
-        except LinkLost as e:
-            self._fault = self._link.fault or str(e)
-            raise
-        self._last_request = time.monotonic()
-        return out
-
     def _timed(self, msg: P.Msg, payload: bytes = b"") -> tuple[bytes, int, int]:
         t0 = time.monotonic_ns()
         out = self._request(msg, payload)
         return out, t0, time.monotonic_ns()
 
+    def _board_time(self, msg: P.Msg) -> int:
+        """Send ``msg`` (PING, CLEAR); its reply's board time, unwrapped. Every round trip
+        sharpens the board clock's offset."""
+        reply, t0, t1 = self._timed(msg)
+        t = self._clock_board.unwrap(P.parse_time(msg, reply, self._where))
+        self._clock_board.observe(t, t0, t1)
+        return t
+
+    def _ping(self) -> None:
+        self._board_time(P.Msg.PING)
+
     def _sync_clock(self) -> None:
         """The board clock's offset from the shortest of 8 PING round trips."""
         for _ in range(8):
-            reply, t0, t1 = self._timed(P.Msg.PING)
-            t = self._clock_board.unwrap(P.parse_time(P.Msg.PING, reply, self._where))
-            self._clock_board.observe(t, t0, t1)
+            self._ping()
 
     def _clear(self) -> int:
-        reply, t0, t1 = self._timed(P.Msg.CLEAR)
-        t = self._clock_board.unwrap(P.parse_time(P.Msg.CLEAR, reply, self._where))
-        self._clock_board.observe(t, t0, t1)
+        t = self._board_time(P.Msg.CLEAR)
         self._in_free = self.hello.in_fifo if self.hello else 0
         with self._lock:
             self._spk_t.clear()
@@ -480,10 +385,6 @@ class NeuroBridge(Device):
                 return
             self._check_link()
             time.sleep(min(left / 1e6, 0.01))
-
-    def _check_link(self) -> None:
-        if self._fault:
-            raise LinkLost(self._fault)
 
     def _collect(self, start: int, end: int, stream_us: float) -> None:
         """Spikes of the chunk just played → bus records on the stream clock."""
@@ -571,15 +472,7 @@ class NeuroBridge(Device):
     def upload_config(self) -> dict[str, object]:
         """Diff the chip's memory against the configuration, rewrite what differs, verify."""
         self._require_connected("upload_config")
-        self.last_upload = upload(
-            self._request, self.tables, self.chip_config.model.neurons_per_core, self._where
-        )
-        return self.last_upload.as_dict()
-
-    @property
-    def link(self) -> SerialLink | None:
-        """The serial link (counters: garbage, resends, stale, bytes_in/out)."""
-        return self._link
+        return self._upload().as_dict()
 
     def _poll_status(self) -> P.Status:
         st = P.parse_status(self._request(P.Msg.STATUS), self._where)
@@ -603,28 +496,3 @@ class NeuroBridge(Device):
                 )
             )
         return st
-
-    def pause_keepalive(self) -> None:
-        """Stop keepalives (the host "goes quiet"; the board's watchdog will act)."""
-        self._stop_keepalive.set()
-
-    def _keepalive_loop(self) -> None:
-        p = self.params
-        periods = [x for x in (p.keepalive_s, p.status_s) if x]
-        tick = min(periods) / 2
-        last_status = time.monotonic()
-        while not self._stop_keepalive.wait(tick):
-            now = time.monotonic()
-            try:
-                if p.status_s and now - last_status >= p.status_s:
-                    last_status = now
-                    self._poll_status()
-                elif now - self._last_request >= p.keepalive_s:
-                    reply, t0, t1 = self._timed(P.Msg.PING)
-                    t = self._clock_board.unwrap(P.parse_time(P.Msg.PING, reply, self._where))
-                    self._clock_board.observe(t, t0, t1)
-            except DeviceError as e:
-                if isinstance(e, LinkLost) or self._fault:
-                    link = self._link
-                    self._fault = self._fault or (link.fault if link else None) or str(e)
-                    return

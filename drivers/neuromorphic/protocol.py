@@ -18,8 +18,8 @@ import numpy as np
 
 from physres.errors import DeviceError
 from physres.neuro.tables import SYN_DTYPE, row_crc
-from physres.wire.messages import EVENT_MIN, REPLY_FLAG, ReplyError, need_len
-from physres.wire.messages import expect_ok as _expect_ok
+from physres.wire import messages as wire
+from physres.wire.messages import REPLY_FLAG, ReplyError, watchdog_payload
 
 __all__ = [
     "BIAS_PER_FRAME",
@@ -58,6 +58,7 @@ __all__ = [
     "parse_watchdog",
     "read_biases_payload",
     "read_synapses_payload",
+    "replies",
     "row_crc",
     "row_crc_payload",
     "split_address",
@@ -77,7 +78,7 @@ CRC_PER_FRAME = 56
 COARSE_MAX = 7
 FLAG_WATCHDOG_TRIPPED = 0x01
 FLAG_CHIP_LOST = 0x02
-_STATUS = "<IIIHBHHHHIIIIIIHHH"
+_STATUS = wire.LINK_STATUS + "HHHHIIIIIIHHH"
 _HELLO = "<BBBBHHHHHHBBHHBBBBBB"
 
 
@@ -96,7 +97,7 @@ class Msg(IntEnum):
     EVENTS_IN = 0x0A
     CLEAR = 0x0B
     #: unsolicited (board → host): a batch of output spikes
-    EVT_SPIKES = EVENT_MIN
+    EVT_SPIKES = wire.EVENT_MIN
 
 
 class ErrorCode(IntEnum):
@@ -120,11 +121,9 @@ class ChipModelId(IntEnum):
 
 
 @dataclass(frozen=True)
-class Hello:
+class Hello(wire.BoardHello):
     """HELLO reply: the board, its limits and the chip behind it."""
 
-    proto_version: int
-    fw_version: tuple[int, int, int]
     tick_us: int
     watchdog_ms: int
     watchdog_min_ms: int
@@ -142,20 +141,11 @@ class Hello:
     out_per_frame: int
     syn_per_frame: int
 
-    @property
-    def fw_version_str(self) -> str:
-        return ".".join(map(str, self.fw_version))
-
 
 @dataclass(frozen=True)
-class Status:
+class Status(wire.LinkStatus):
     """STATUS reply: link and event counters (PROTOCOL.md lists what each counts)."""
 
-    uptime_us: int
-    frames_ok: int
-    frames_bad: int
-    wd_trips: int
-    flags: int
     watchdog_ms: int
     tx_dropped: int
     in_queued: int
@@ -172,14 +162,7 @@ class Status:
     out_overflow: int
     out_queued: int
     chip_errors: int
-
-    @property
-    def watchdog_tripped(self) -> bool:
-        return bool(self.flags & FLAG_WATCHDOG_TRIPPED)
-
-    @property
-    def chip_lost(self) -> bool:
-        return bool(self.flags & FLAG_CHIP_LOST)
+    chip_lost = wire.status_flag(FLAG_CHIP_LOST, "the chip is gone: every chip request fails")
 
 
 @dataclass(frozen=True)
@@ -211,13 +194,12 @@ def split_address(addr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a // NEURONS_PER_CORE_MAX, a % NEURONS_PER_CORE_MAX
 
 
-def expect_ok(msg: Msg, payload: bytes, where: str = "bridge") -> bytes:
-    """The reply body after an OK status byte; :class:`ReplyError` naming the code otherwise."""
-    return _expect_ok(msg, payload, where, ErrorCode)
-
-
-def watchdog_payload(ms: int) -> bytes:
-    return struct.pack("<H", ms)
+#: the common layer's replies, read with the bridge's codes
+replies = wire.ReplyParsers(Msg, ErrorCode, "bridge")
+expect_ok = replies.expect_ok
+#: PING/CLEAR reply: the board time (µs) when it was handled
+parse_time = replies.parse_time
+parse_watchdog = replies.parse_watchdog
 
 
 def write_biases_payload(core: int, first: int, codes: np.ndarray) -> bytes:
@@ -252,7 +234,7 @@ def events_payload(t0_us: int, dt_us: np.ndarray, addr: np.ndarray, syn: np.ndar
 
 def parse_hello(payload: bytes, where: str = "bridge") -> Hello:
     body = expect_ok(Msg.HELLO, payload, where)
-    need_len(Msg.HELLO, body, struct.calcsize(_HELLO), where)
+    wire.need_len(Msg.HELLO, body, struct.calcsize(_HELLO), where)
     f = struct.unpack(_HELLO, body)
     try:
         chip = ChipModelId(f[10])
@@ -263,60 +245,47 @@ def parse_hello(payload: bytes, where: str = "bridge") -> Hello:
 
 def parse_status(payload: bytes, where: str = "bridge") -> Status:
     body = expect_ok(Msg.STATUS, payload, where)
-    need_len(Msg.STATUS, body, struct.calcsize(_STATUS), where)
+    wire.need_len(Msg.STATUS, body, struct.calcsize(_STATUS), where)
     return Status(*struct.unpack(_STATUS, body)[:-1])
-
-
-def parse_time(msg: Msg, payload: bytes, where: str = "bridge") -> int:
-    """PING/CLEAR reply: the board time (µs) when it was handled."""
-    body = expect_ok(msg, payload, where)
-    need_len(msg, body, 4, where)
-    return int(struct.unpack("<I", body)[0])
-
-
-def parse_watchdog(payload: bytes, where: str = "bridge") -> int:
-    body = expect_ok(Msg.SET_WATCHDOG, payload, where)
-    need_len(Msg.SET_WATCHDOG, body, 2, where)
-    return int(struct.unpack("<H", body)[0])
 
 
 def parse_count(msg: Msg, payload: bytes, where: str = "bridge") -> int:
     """WRITE_BIASES/WRITE_SYNAPSES reply: how many entries went to the chip."""
     body = expect_ok(msg, payload, where)
-    need_len(msg, body, 1, where)
+    wire.need_len(msg, body, 1, where)
     return body[0]
 
 
 def parse_accepted(payload: bytes, where: str = "bridge") -> Accepted:
     body = expect_ok(Msg.EVENTS_IN, payload, where)
-    need_len(Msg.EVENTS_IN, body, 7, where)
+    wire.need_len(Msg.EVENTS_IN, body, 7, where)
     return Accepted(*struct.unpack("<BHI", body))
 
 
 def parse_biases(payload: bytes, where: str = "bridge") -> tuple[int, int, np.ndarray]:
     """READ_BIASES reply: (core, first, codes ``(n, 2)`` of coarse, fine)."""
     body = expect_ok(Msg.READ_BIASES, payload, where)
-    need_len(Msg.READ_BIASES, body, 3, where, at_least=True)
+    wire.need_len(Msg.READ_BIASES, body, 3, where, at_least=True)
     core, first, n = body[:3]
-    need_len(Msg.READ_BIASES, body, 3 + 2 * n, where)
+    wire.need_len(Msg.READ_BIASES, body, 3 + 2 * n, where)
     return core, first, np.frombuffer(body[3:], dtype=np.uint8).reshape(n, 2)
 
 
 def parse_synapses(payload: bytes, where: str = "bridge") -> tuple[int, int, np.ndarray]:
     """READ_SYNAPSES reply: (target, first slot, :data:`SYN_DTYPE` entries)."""
     body = expect_ok(Msg.READ_SYNAPSES, payload, where)
-    need_len(Msg.READ_SYNAPSES, body, 4, where, at_least=True)
+    wire.need_len(Msg.READ_SYNAPSES, body, 4, where, at_least=True)
     target, first, n = struct.unpack_from("<HBB", body)
-    need_len(Msg.READ_SYNAPSES, body, 4 + 4 * n, where)
+    wire.need_len(Msg.READ_SYNAPSES, body, 4 + 4 * n, where)
     return target, first, np.frombuffer(body[4:], dtype=SYN_DTYPE).copy()
 
 
 def parse_row_crc(payload: bytes, where: str = "bridge") -> tuple[int, np.ndarray]:
     """ROW_CRC reply: (first target, one u16 CRC per row)."""
     body = expect_ok(Msg.ROW_CRC, payload, where)
-    need_len(Msg.ROW_CRC, body, 3, where, at_least=True)
+    wire.need_len(Msg.ROW_CRC, body, 3, where, at_least=True)
     first, n = struct.unpack_from("<HB", body)
-    need_len(Msg.ROW_CRC, body, 3 + 2 * n, where)
+    wire.need_len(Msg.ROW_CRC, body, 3 + 2 * n, where)
     return first, np.frombuffer(body[3:], dtype="<u2").copy()
 
 
