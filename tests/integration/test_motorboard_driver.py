@@ -23,9 +23,10 @@ import pytest
 from physres import registry
 from physres.device import check_device
 from physres.drivers.bucket import MotorBoard
+from physres.drivers.bucket import protocol as P
 from physres.drivers.bucket.firmware import BucketFirmware
 from physres.errors import ConfigError, DeviceTimeout, SafetyError
-from physres.wire import LinkLost, ReplyError
+from physres.wire import LinkLost, ReplyError, SerialLink
 
 
 @pytest.fixture
@@ -77,8 +78,15 @@ def test_host_limit_above_the_firmware_clamp_is_a_config_error(
     dev = MotorBoard("motors", port=firmware.port, max_duty=0.95)
     with pytest.raises(ConfigError, match=r"max_duty=0.95 is above the firmware clamp 0.9155"):
         dev.connect()
-    assert not dev.connected
+    assert not dev.connected and dev.link is None
     dev.disconnect()
+    # the refused connect said goodbye as a disconnect does: STOP, and no keepalive left
+    assert not [t for t in threading.enumerate() if t.name == "keepalive motors"]
+    link = SerialLink(firmware.port, timeout_s=2.0).open()
+    try:
+        assert P.parse_status(link.request(P.Msg.STATUS)).stopped
+    finally:
+        link.close()
 
 
 def test_keepalive_keeps_the_watchdog_quiet_and_silence_trips_it(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
+import struct
+from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import physres.wire
 from physres.errors import DeviceError
 from physres.wire import REPLY_FLAG, ReplyError, expect_ok, is_event
 from physres.wire.firmware_runner import firmware_dir
+from physres.wire.messages import LinkStatus, ReplyParsers, status_flag
 
 BOARD_WORDS = re.compile(r"bucket|motor|duty|strobe|pwm", re.I)
 
@@ -97,6 +100,7 @@ class _Codes(IntEnum):
 
 class _Msg(IntEnum):
     FIRE = 0x11
+    SET_WATCHDOG = 0x12
 
 
 def test_reply_convention_with_another_boards_messages() -> None:
@@ -109,3 +113,28 @@ def test_reply_convention_with_another_boards_messages() -> None:
         expect_ok(_Msg.FIRE, b"\x09", "bridge", _Codes)
     with pytest.raises(DeviceError, match="empty FIRE reply"):
         expect_ok(_Msg.FIRE, b"", "bridge", _Codes)
+
+
+def test_the_common_replies_are_read_with_any_boards_codes() -> None:
+    replies = ReplyParsers(_Msg, _Codes, "bridge")
+    assert replies.parse_time(_Msg.FIRE, b"\x00" + struct.pack("<I", 2**32 - 1)) == 2**32 - 1
+    assert replies.parse_watchdog(b"\x00\x2c\x01") == 300
+    with pytest.raises(ReplyError, match=r"^board 3: SET_WATCHDOG refused by the board: BUSY"):
+        replies.parse_watchdog(b"\x07\x00", "board 3")
+    with pytest.raises(DeviceError, match=r"^bridge: FIRE reply has 2 bytes after the status"):
+        replies.parse_time(_Msg.FIRE, b"\x00\x01\x02")
+
+
+@dataclass(frozen=True)
+class _Status(LinkStatus):
+    queue: int
+    busy = status_flag(0x04, "the made-up board is busy")
+
+
+def test_status_flags_read_the_flag_byte_and_cannot_be_set() -> None:
+    st = _Status(1, 2, 3, 4, 0x05, 9)
+    assert st.watchdog_tripped and st.busy and st.queue == 9
+    assert not _Status(1, 2, 3, 4, 0x02, 0).watchdog_tripped
+    assert "busy" not in _Status.__dataclass_fields__  # a view of flags, not a field
+    with pytest.raises(AttributeError):
+        st.busy = False  # type: ignore[misc]
