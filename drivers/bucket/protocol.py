@@ -68,15 +68,9 @@ class Msg(IntEnum):
     EVT_STROBE = wire.EVENT_MIN
 
 
-class ErrorCode(IntEnum):
-    """First byte of every reply payload."""
-
-    OK = 0
-    UNKNOWN_TYPE = 1
-    BAD_LENGTH = 2
-    OUT_OF_RANGE = 3
-    QUEUE_FULL = 4
-    BAD_VERSION = 5
+#: first byte of every reply payload: the common codes (OK, UNKNOWN_TYPE, BAD_LENGTH,
+#: OUT_OF_RANGE), then the board's own
+ErrorCode = wire.status_codes(__name__, QUEUE_FULL=4, BAD_VERSION=5)
 
 
 @dataclass(frozen=True)

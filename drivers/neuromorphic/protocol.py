@@ -100,16 +100,9 @@ class Msg(IntEnum):
     EVT_SPIKES = wire.EVENT_MIN
 
 
-class ErrorCode(IntEnum):
-    """First byte of every reply payload."""
-
-    OK = 0
-    UNKNOWN_TYPE = 1
-    BAD_LENGTH = 2
-    OUT_OF_RANGE = 3
-    BAD_VERSION = 4
-    OUT_OF_ORDER = 5
-    CHIP = 6
+#: first byte of every reply payload: the common codes (OK, UNKNOWN_TYPE, BAD_LENGTH,
+#: OUT_OF_RANGE), then the bridge's own
+ErrorCode = wire.status_codes(__name__, BAD_VERSION=4, OUT_OF_ORDER=5, CHIP=6)
 
 
 class ChipModelId(IntEnum):

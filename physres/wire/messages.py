@@ -23,6 +23,7 @@ from enum import IntEnum
 from physres.errors import DeviceError
 
 __all__ = [
+    "COMMON_CODES",
     "EVENT_MIN",
     "FLAG_WATCHDOG_TRIPPED",
     "LINK_STATUS",
@@ -34,6 +35,7 @@ __all__ = [
     "expect_ok",
     "is_event",
     "need_len",
+    "status_codes",
     "status_flag",
     "watchdog_payload",
 ]
@@ -42,6 +44,9 @@ REPLY_FLAG = 0x80
 EVENT_MIN = 0xC0
 #: STATUS flag bit 0 on every board: the link watchdog tripped
 FLAG_WATCHDOG_TRIPPED = 0x01
+#: the status codes every board answers with (``firmware/common/reply.h``); a board's
+#: own codes follow them
+COMMON_CODES = {"OK": 0, "UNKNOWN_TYPE": 1, "BAD_LENGTH": 2, "OUT_OF_RANGE": 3}
 #: the fields every STATUS reply starts with (after the status byte): uptime_us,
 #: frames_ok, frames_bad, wd_trips, flags
 LINK_STATUS = "<IIIHB"
@@ -83,6 +88,15 @@ def need_len(msg: IntEnum, body: bytes, n: int, where: str, *, at_least: bool = 
             f"{where}: {msg.name} reply has {len(body)} bytes after the status, expected "
             f"{'at least ' if at_least else ''}{n}"
         )
+
+
+def status_codes(module: str, **own: int) -> type[IntEnum]:
+    """A board's ``ErrorCode`` (the first byte of every reply): :data:`COMMON_CODES`,
+    then the board's own, which may reuse neither a common name nor a common value."""
+    clash = sorted(k for k, v in own.items() if k in COMMON_CODES or v in COMMON_CODES.values())
+    if clash:
+        raise ValueError(f"{module}: status codes {clash} clash with the common ones")
+    return IntEnum("ErrorCode", {**COMMON_CODES, **own}, module=module)  # type: ignore[return-value]
 
 
 def watchdog_payload(ms: int) -> bytes:

@@ -21,7 +21,7 @@ import physres.wire
 from physres.errors import DeviceError
 from physres.wire import REPLY_FLAG, ReplyError, expect_ok, is_event
 from physres.wire.firmware_runner import firmware_dir
-from physres.wire.messages import LinkStatus, ReplyParsers, status_flag
+from physres.wire.messages import LinkStatus, ReplyParsers, status_codes, status_flag
 
 BOARD_WORDS = re.compile(r"bucket|motor|duty|strobe|pwm", re.I)
 
@@ -138,3 +138,14 @@ def test_status_flags_read_the_flag_byte_and_cannot_be_set() -> None:
     assert "busy" not in _Status.__dataclass_fields__  # a view of flags, not a field
     with pytest.raises(AttributeError):
         st.busy = False  # type: ignore[misc]
+
+
+def test_a_boards_codes_follow_the_common_ones_and_may_not_redefine_them() -> None:
+    codes = status_codes("made.up", BUSY=7)
+    assert [(c.name, c.value) for c in codes] == [
+        ("OK", 0), ("UNKNOWN_TYPE", 1), ("BAD_LENGTH", 2), ("OUT_OF_RANGE", 3), ("BUSY", 7)
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"made.up: status codes \['JAMMED'\] clash"):
+        status_codes("made.up", JAMMED=2)
+    with pytest.raises(ValueError, match=r"\['OK'\] clash"):
+        status_codes("made.up", OK=9)
