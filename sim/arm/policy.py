@@ -55,7 +55,15 @@ EVAL_SEED = 90_210
 #: the held-out wordings shipped with the controller (see the file's header for how made)
 HELDOUT_WORDINGS = Path(controller_pkg.__file__).parent / "heldout_wordings.tsv"
 #: the columns ``evaluate`` fills per task (``shared_chance``: a success level, not a run)
-_EVAL_COLUMNS = ("model", "wordings", "shared", "shared_chance", "blind", "expert")
+_EVAL_COLUMNS = (
+    "model",
+    "wordings",
+    "shared",
+    "shared_chance",
+    "blind_shared",
+    "blind",
+    "expert",
+)
 
 
 @dataclass
@@ -237,8 +245,8 @@ def evaluate(
     in turn), ``shared`` (template prompts in shared layouts that allow the task,
     seeds ``episode_seed(EVAL_SEED, task, k, "shared")``; ``shared_chance`` beside
     it is the mean of those layouts' :meth:`~physres.sim.arm.shared.SharedLayout.chance`
-    and ``shared_layouts`` counts them), ``blind`` and ``expert`` (controls on the
-    own-scene layouts). With
+    and ``shared_layouts`` counts them; ``blind_shared`` is the prompt-blind control in
+    those same layouts), ``blind`` and ``expert`` (controls on the own-scene layouts). With
     ``prompts_only`` (``--prompts FILE``) each line is scored on ``episodes``
     layouts of its task instead, and only that column is reported.
     """
@@ -316,6 +324,18 @@ def evaluate(
                     )
                     cols["shared"].append(s_r.success)
                     cols["shared_chance"].append(SHARED_LAYOUTS[s_r.layout].chance())
+                    if blind is not None:  # the same layout, prompt unread: about chance
+                        bs_r = rollout(
+                            blind,
+                            env,
+                            task=t,
+                            seed=episode_seed(EVAL_SEED, t, k, "shared"),
+                            max_steps=max_steps,
+                            layout="shared",
+                        )
+                        cols["blind_shared"].append(bs_r.success)
+                        if on_episode:
+                            on_episode(t, "blind_shared", bs_r.success)
                     where = row.setdefault("shared_layouts", {})
                     where[s_r.layout] = where.get(s_r.layout, 0) + 1
                     if on_episode:
@@ -346,6 +366,7 @@ _COLUMNS = (
     ("wordings", "unseen wordings"),
     ("shared", "shared scenes"),
     ("shared_chance", "shared: chance"),
+    ("blind_shared", "shared: prompt-blind"),
     ("blind", "prompt-blind control"),
     ("expert", "scripted expert"),
     ("prompt_file", "--prompts file"),

@@ -230,3 +230,31 @@ def test_eval_has_a_shared_scene_column_with_its_chance_level(
     skipped = evaluate(ctrl, tasks=tasks[:1], episodes=1, expert=False, shared=False, max_steps=2)
     assert skipped["rows"][0]["shared"] is None and [s[2] for s in seen] == ["own"]
     assert "shared scenes" not in write_table(skipped, tmp_path / "no", title="x")[0].read_text()
+
+
+def test_the_prompt_blind_control_runs_in_the_same_shared_layouts_as_the_model(
+    trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared-scene gap between the model and its prompt-blind copy only means something
+    if both face the same layouts: the blind control's shared episodes reuse the model's seeds."""
+    _, out, emb = trained
+    seen: list[tuple[int, str, str]] = []
+    reset = TabletopEnv.reset
+
+    def spy(self, *, seed=None, options=None):
+        obs, info = reset(self, seed=seed, options=options)
+        seen.append((seed, info["task"], info["layout"]))
+        return obs, info
+
+    monkeypatch.setattr(TabletopEnv, "reset", spy)
+    ctrl = Controller(out, encoder=hash_encoder(emb), min_similarity=-1.0)
+    blind = Controller(out, encoder=hash_encoder(emb), min_similarity=-1.0)
+    result = evaluate(
+        ctrl, tasks=["pick_place"], episodes=2, blind=blind, expert=False, max_steps=2
+    )
+    row = result["rows"][0]
+    assert row["blind_shared"] in (0.0, 0.5, 1.0) and row["blind"] in (0.0, 0.5, 1.0)
+    shared = [s for s in seen if s[2] != "own"]
+    assert len(shared) == 4  # two episodes, model and blind each
+    assert shared[0] == shared[1] and shared[2] == shared[3]  # same seed, task and layout
+    assert shared[0][0] != shared[2][0]  # ... and a new layout for the next episode
