@@ -112,7 +112,8 @@ class Checkpoint:
                 f"({CHECKPOINT_VERSION}); upgrade physres"
             )
         try:
-            config = ControllerConfig(**raw["config"])
+            # written before image tokens carried keypoints: those networks have none
+            config = ControllerConfig(**{"keypoints": False, **raw["config"]})
             norm, prompts = raw["normalisation"], raw["prompts"]
             ck = cls(
                 config=config,

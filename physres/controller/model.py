@@ -6,7 +6,10 @@ One frame becomes ``tokens_per_frame`` image tokens plus a proprioception token:
   FiLM-conditioned on the prompt embedding (Perez et al. 2018, as RT-1 does
   with its EfficientNet), so what the stem keeps depends on the instruction;
 * a TokenLearner (Ryoo et al. 2021): ``K`` learned spatial attention maps pool
-  the feature map into ``K`` tokens;
+  the feature map into ``K`` tokens; with ``keypoints`` each token also carries
+  where its map looks (the expected image x, y under it, a spatial-softmax
+  keypoint as in Levine et al. 2016): pooling alone keeps *what* a conv stem
+  saw but not *where*, and where the cube is is what the arm needs;
 * a proprioception token (tool pose and gripper opening) that also carries the
   prompt's projection.
 
@@ -45,6 +48,8 @@ class ControllerConfig(BaseModel):
     layers: int = Field(3, ge=1, le=12)
     heads: int = Field(4, ge=1, le=16)
     tokens_per_frame: int = Field(4, ge=1, le=32)
+    #: each image token also carries its attention map's expected (x, y) in the frame
+    keypoints: bool = True
     stem_channels: tuple[int, ...] = (16, 32, 64, 64)
     #: "tokens": RT-1's 256 bins per dimension; "chunk": ACT's action chunks
     head: Literal["tokens", "chunk"] = "chunk"
@@ -84,17 +89,34 @@ class FiLMBlock(nn.Module):
 
 
 class TokenLearner(nn.Module):
-    """``K`` spatial softmax maps pool a (C, H, W) map into K tokens of C."""
+    """``K`` spatial softmax maps pool a (C, H, W) map into K tokens of C (+ 2 with keypoints).
 
-    def __init__(self, channels: int, k: int) -> None:
+    With ``keypoints`` a token ends with its map's expected (x, y) in [-1, 1]:
+    the position that pooling would otherwise throw away.
+    """
+
+    def __init__(self, channels: int, k: int, *, keypoints: bool = False) -> None:
         super().__init__()
+        self.keypoints = keypoints
         self.attn = nn.Sequential(
             nn.Conv2d(channels, channels, 1), nn.GELU(), nn.Conv2d(channels, k, 1)
         )
 
+    @staticmethod
+    def grid(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+        """(H·W, 2) pixel-centre coordinates (x, y) in [-1, 1], row-major like ``flatten``."""
+        ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, dtype=like.dtype, device=like.device)
+        xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, dtype=like.dtype, device=like.device)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.attn(x).flatten(2).softmax(-1)  # (N, K, HW)
-        return torch.einsum("nkp,ncp->nkc", w, x.flatten(2))
+        tokens = torch.einsum("nkp,ncp->nkc", w, x.flatten(2))
+        if not self.keypoints:
+            return tokens
+        xy = w @ self.grid(x.shape[-2], x.shape[-1], w)  # (N, K, 2)
+        return torch.cat([tokens, xy], dim=-1)
 
 
 class PromptToAction(nn.Module):
@@ -105,8 +127,10 @@ class PromptToAction(nn.Module):
         self.cfg = cfg
         chans = (3, *cfg.stem_channels)
         self.stem = nn.ModuleList(FiLMBlock(a, b, cfg.text_dim) for a, b in pairwise(chans))
-        self.token_learner = TokenLearner(chans[-1], cfg.tokens_per_frame)
-        self.image_proj = nn.Linear(chans[-1], cfg.d_model)
+        self.token_learner = TokenLearner(
+            chans[-1], cfg.tokens_per_frame, keypoints=cfg.keypoints
+        )
+        self.image_proj = nn.Linear(chans[-1] + 2 * cfg.keypoints, cfg.d_model)
         self.proprio_proj = nn.Linear(cfg.proprio_dim, cfg.d_model)
         self.text_proj = nn.Linear(cfg.text_dim, cfg.d_model)
         n = cfg.tokens_per_frame + 1

@@ -51,6 +51,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--stem", default="16,32,64", help="conv stem channels, one stride-2 block each")
     t.add_argument("--chunk", type=int, default=5, help="actions per chunk (--head chunk)")
     t.add_argument(
+        "--shift",
+        type=int,
+        default=2,
+        help="pixels of random image shift (augmentation; it blurs where objects are)",
+    )
+    t.add_argument(
+        "--no-keypoints",
+        action="store_true",
+        help="image tokens without their attention maps' expected (x, y)",
+    )
+    t.add_argument(
         "--prompt-blind",
         action="store_true",
         help="the control: prompt embedding zeroed, everything else the same",
@@ -125,6 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         stem_channels=stem,
         chunk=args.chunk,
         prompt_blind=args.prompt_blind,
+        keypoints=not args.no_keypoints,
     )
     s = TrainSettings(
         data=[str(d) for d in args.data],
@@ -137,6 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         threads=args.threads,
         bf16=args.bf16,
         episodes_per_task=args.episodes_per_task,
+        shift=args.shift,
     )
     partial = args.out.with_name(args.out.name + ".partial")
     if args.out.exists() and not partial.exists():

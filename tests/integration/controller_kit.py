@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from physres.controller import ControllerConfig, PromptEncoder
+from physres.controller import Checkpoint, ControllerConfig, PromptEncoder
 from physres.datasets import DatasetWriter, DemoRecorder
 from physres.sim.arm import ACTION_SPEC
 
@@ -67,3 +67,16 @@ def tiny_dataset(root: Path, *, episodes: int = 3, length: int = 10, size: int =
                 rec.arrays(), {"task": task, "task_episode": k, "seed": k, "prompt": prompt}
             )
     return root
+
+
+def pin_terminate(ckpt: Path, tmp: Path, *, done: bool = True) -> Path:
+    """The same checkpoint with the chunk head's terminate output pinned high (or low: a
+    one-epoch tiny network may say 'done' at random, and these tests need it to act)."""
+    ck = Checkpoint.load(ckpt)
+    sd = dict(ck.state_dict)
+    w, b = sd["out.weight"].clone(), sd["out.bias"].clone()
+    w[5 :: TINY.action_dim] = 0.0
+    b[5 :: TINY.action_dim] = 1.0 if done else -1.0  # normalised ±1 = the ends of [0, 1]
+    sd["out.weight"], sd["out.bias"] = w, b
+    ck.state_dict = sd
+    return ck.save(tmp / ("terminate.pt" if done else "acting.pt"))

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
-from controller_kit import PROMPTS, TINY, hash_encoder, tiny_dataset
+from controller_kit import PROMPTS, TINY, hash_encoder, pin_terminate, tiny_dataset
 
 from physres.bus import Broker, BusConfig, CommandClient, Node
-from physres.controller import Checkpoint, CheckpointError, Controller
+from physres.controller import CheckpointError, Controller
 from physres.controller.node import ControllerNode
 from physres.controller.train import TrainSettings, train
 from physres.device.node import DeviceNode
@@ -40,18 +40,6 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )
     out, _ = train(s, encoder=hash_encoder(root / "emb"))
     return out, root / "emb"
-
-
-def _terminating(ckpt: Path, tmp: Path) -> Path:
-    """The same checkpoint with the chunk head's terminate output pinned high."""
-    ck = Checkpoint.load(ckpt)
-    sd = dict(ck.state_dict)
-    w, b = sd["out.weight"].clone(), sd["out.bias"].clone()
-    w[5 :: TINY.action_dim] = 0.0
-    b[5 :: TINY.action_dim] = 1.0  # normalised +1 = the top of [0, 1]
-    sd["out.weight"], sd["out.bias"] = w, b
-    ck.state_dict = sd
-    return ck.save(tmp / "terminate.pt")
 
 
 def _wait(pred, timeout: float = 30.0) -> None:
@@ -88,9 +76,10 @@ def observe(bus_cfg, ctx):
 
 
 def test_a_prompt_drives_the_simulated_arm_at_the_control_rate_and_estop_stops_it(
-    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, ckpt, observe
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, ckpt, observe, tmp_path: Path
 ) -> None:
     path, emb = ckpt
+    path = pin_terminate(path, tmp_path, done=False)
     arm = DeviceNode(SimArm("arm", camera=True, render_size=32), bus_cfg, ctx).start()
     ctrl = ControllerNode(Controller(path, encoder=hash_encoder(emb)), "arm", bus_cfg, ctx)
     ctrl.start()
@@ -138,7 +127,7 @@ def test_a_terminate_token_ends_the_episode_without_moving(
     path, emb = ckpt
     arm = DeviceNode(SimArm("arm", camera=True, render_size=32), bus_cfg, ctx).start()
     ctrl = ControllerNode(
-        Controller(_terminating(path, tmp_path), encoder=hash_encoder(emb)), "arm", bus_cfg, ctx
+        Controller(pin_terminate(path, tmp_path), encoder=hash_encoder(emb)), "arm", bus_cfg, ctx
     ).start()
     client = CommandClient(ctx, bus_cfg)
     try:
@@ -165,10 +154,11 @@ def test_an_arm_without_a_matching_camera_is_refused_before_any_action(
 
 
 def test_the_so101_takes_the_controllers_actions_through_its_own_safety(
-    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, ckpt, observe
+    broker: Broker, bus_cfg: BusConfig, ctx: zmq.Context, ckpt, observe, tmp_path: Path
 ) -> None:
     """A real driver on the emulated servo bus; frames come from a separate camera node."""
     path, emb = ckpt
+    path = pin_terminate(path, tmp_path, done=False)
     with ServoBus() as servos:
         arm = DeviceNode(SO101("so101", port=servos.port, timeout_s=0.2), bus_cfg, ctx).start()
         seen = observe(["so101/sent", "so101/_fault", "controller/action"])

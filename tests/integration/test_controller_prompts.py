@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from controller_kit import PROMPTS, TINY, hash_encoder, tiny_dataset
+from controller_kit import PROMPTS, TINY, hash_encoder, pin_terminate, tiny_dataset
 
 from physres.cli import main
 from physres.controller import PromptEncoder
@@ -78,7 +78,7 @@ def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         data=[str(data)], out=str(root / "c.pt"), config=TINY, epochs=1, batch_size=2, threads=1
     )
     out, _ = train(s, encoder=hash_encoder(cache / "prompt-embeddings"))
-    return out, cache
+    return pin_terminate(out, root, done=False), cache  # a one-epoch network must still act
 
 
 def test_robot_run_rolls_out_one_prompt_and_writes_video_and_verdict(

@@ -16,6 +16,7 @@ import torch
 from controller_kit import PROMPTS, TINY, hash_encoder, tiny_dataset
 
 from physres.controller import Checkpoint, CheckpointError, Controller, PromptRefused
+from physres.controller.model import PromptToAction
 from physres.controller.train import TrainSettings, train
 from physres.errors import ConfigError
 from physres.sim.arm import ACTION_SPEC
@@ -258,3 +259,24 @@ def test_the_prompt_blind_control_runs_in_the_same_shared_layouts_as_the_model(
     assert len(shared) == 4  # two episodes, model and blind each
     assert shared[0] == shared[1] and shared[2] == shared[3]  # same seed, task and layout
     assert shared[0][0] != shared[2][0]  # ... and a new layout for the next episode
+
+
+def test_a_checkpoint_from_before_keypoints_still_loads_as_the_network_it_was(
+    trained, tmp_path: Path
+) -> None:
+    """Checkpoints written before image tokens carried keypoints have no such entry; they
+    open as keypoint-free networks, and a damaged config is still refused."""
+    _, out, _ = trained
+    raw = Checkpoint.load(out).to_dict()
+    assert raw["config"]["keypoints"] is True  # today's default
+    old = Checkpoint.load(out)
+    old.config = old.config.model_copy(update={"keypoints": False})
+    sd = old.to_dict()
+    sd["state_dict"] = PromptToAction(old.config).state_dict()  # a network of the old shape
+    del sd["config"]["keypoints"]
+    ck = Checkpoint.from_dict(sd)
+    assert ck.config.keypoints is False
+    ck.build()
+    sd["config"] = "not a mapping"
+    with pytest.raises(CheckpointError, match="malformed"):
+        Checkpoint.from_dict(sd)

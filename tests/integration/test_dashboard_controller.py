@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import zmq
-from controller_kit import PROMPTS, TINY, hash_encoder, tiny_dataset
+from controller_kit import PROMPTS, TINY, hash_encoder, pin_terminate, tiny_dataset
 
 from physres.bus import Broker, BusConfig, CommandClient
 from physres.controller import Controller
@@ -33,6 +33,7 @@ def page(
         data=[str(data)], out=str(tmp_path / "c.pt"), config=TINY, epochs=1, batch_size=2, threads=1
     )
     ckpt, _ = train(s, encoder=hash_encoder(tmp_path / "emb"))
+    ckpt = pin_terminate(ckpt, tmp_path, done=False)  # a one-epoch network must still act
     arm = DeviceNode(SimArm("arm", camera=True, render_size=32), bus_cfg, ctx).start()
     ctrl = ControllerNode(
         Controller(ckpt, encoder=hash_encoder(tmp_path / "emb")), "arm", bus_cfg, ctx

@@ -66,3 +66,28 @@ def test_older_chunks_weigh_more_as_in_act() -> None:
     assert got[0] == pytest.approx((w_old * 1.0 + w_new * 3.0) / (w_old + w_new))
     ens.reset()
     assert ens.push(np.array([[5.0], [5.0]]))[0] == 5.0
+
+
+def test_an_image_token_says_where_its_attention_map_looks() -> None:
+    """Pooling keeps what the stem saw, not where: a keypoint token ends with the expected
+    (x, y) of its map, so a map fixed on one feature-map cell reports that cell's centre."""
+    import torch
+
+    from physres.controller.model import TokenLearner
+
+    tl = TokenLearner(4, 1, keypoints=True)
+    x = torch.zeros(1, 4, 8, 8)
+    x[0, 0, 2, 5] = 50.0  # one bright cell at row 2, column 5
+    with torch.no_grad():
+        for m in tl.attn:  # the map = channel 0, sharp enough to be one cell
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.zero_()
+                m.bias.zero_()
+        tl.attn[0].weight[0, 0] = 1.0
+        tl.attn[2].weight[0, 0] = 1.0
+        tok = tl(x)
+    assert tok.shape == (1, 1, 6)
+    grid = TokenLearner.grid(8, 8, x)
+    assert torch.allclose(tok[0, 0, 4:], grid[2 * 8 + 5], atol=1e-3)
+    assert tok[0, 0, 4] == pytest.approx(-1 + (2 * 5 + 1) / 8, abs=1e-3)  # x of column 5
+    assert tok[0, 0, 5] == pytest.approx(-1 + (2 * 2 + 1) / 8, abs=1e-3)  # y of row 2
