@@ -31,7 +31,7 @@ from physres.controller.encoder import PromptEncoder
 from physres.controller.model import ControllerConfig, PromptToAction
 from physres.errors import ConfigError
 
-__all__ = ["TrainSettings", "TrainState", "preprocess", "train"]
+__all__ = ["TrainSettings", "TrainState", "held_out", "preprocess", "train"]
 
 
 @dataclass
@@ -94,6 +94,11 @@ def _split(episodes: list[EpisodeData], frac: float, seed: int) -> tuple[list[in
         val += idx[:k]
         train += idx[k:]
     return sorted(train), sorted(val)
+
+
+def held_out(episodes: list[EpisodeData], frac: float, seed: int) -> list[int]:
+    """The episodes a run with this ``val_fraction`` and ``seed`` never trained on."""
+    return _split(episodes, frac, seed)[1]
 
 
 class _Batcher:
