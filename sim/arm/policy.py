@@ -314,28 +314,22 @@ def evaluate(
                     if on_episode:
                         on_episode(t, "wordings", cols["wordings"][-1])
                 if shared:
-                    s_r = rollout(
-                        ctrl,
-                        env,
-                        task=t,
-                        seed=episode_seed(EVAL_SEED, t, k, "shared"),
-                        max_steps=max_steps,
-                        layout="shared",
-                    )
+                    shared_seed = episode_seed(EVAL_SEED, t, k, "shared")
+
+                    def in_shared(
+                        who: Controller, task: str = t, seed: int = shared_seed
+                    ) -> Rollout:
+                        return rollout(
+                            who, env, task=task, seed=seed, max_steps=max_steps, layout="shared"
+                        )
+
+                    s_r = in_shared(ctrl)
                     cols["shared"].append(s_r.success)
                     cols["shared_chance"].append(SHARED_LAYOUTS[s_r.layout].chance())
                     if blind is not None:  # the same layout, prompt unread: about chance
-                        bs_r = rollout(
-                            blind,
-                            env,
-                            task=t,
-                            seed=episode_seed(EVAL_SEED, t, k, "shared"),
-                            max_steps=max_steps,
-                            layout="shared",
-                        )
-                        cols["blind_shared"].append(bs_r.success)
+                        cols["blind_shared"].append(in_shared(blind).success)
                         if on_episode:
-                            on_episode(t, "blind_shared", bs_r.success)
+                            on_episode(t, "blind_shared", cols["blind_shared"][-1])
                     where = row.setdefault("shared_layouts", {})
                     where[s_r.layout] = where.get(s_r.layout, 0) + 1
                     if on_episode:
