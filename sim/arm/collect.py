@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from physres.datasets.reader import DemoDataset
 from physres.datasets.writer import DatasetWriter, DemoRecorder
 from physres.errors import ConfigError
 
-__all__ = ["CollectResult", "NoiseConfig", "collect", "episode_seed", "run_episode"]
+__all__ = ["CollectResult", "Driver", "NoiseConfig", "collect", "episode_seed", "run_episode"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,21 @@ def episode_seed(base_seed: int, task: str, k: int, layout: str = "own") -> int:
     return int(ss.generate_state(1)[0] & 0x7FFFFFFF)
 
 
+class Driver(Protocol):
+    """Something other than the expert that moves the arm while the expert labels.
+
+    With a trained policy as the driver, a dataset holds the states the policy
+    itself reaches, each labelled with what the expert would do there: the data
+    that corrects a policy's own drift (DAgger, Ross et al. 2011).
+    """
+
+    name: str
+
+    def reset(self, prompt: str) -> None: ...
+
+    def act(self, obs: dict[str, Any]) -> np.ndarray: ...
+
+
 def run_episode(
     env: Any,
     expert: Any,
@@ -102,12 +117,19 @@ def run_episode(
     seed: int,
     noise: NoiseConfig,
     prompt: str | None = None,
+    driver: Driver | None = None,
 ) -> tuple[DemoRecorder, dict[str, Any]]:
-    """Roll out one episode; returns the recorder and the episode's metadata."""
+    """Roll out one episode; returns the recorder and the episode's metadata.
+
+    With a ``driver`` its actions move the arm (no pushes are injected) and the
+    expert's answer at every state it reaches is the label.
+    """
     rng = np.random.default_rng([seed, 1])
-    noisy = rng.random() >= noise.clean_fraction and noise.burst_prob > 0
+    noisy = driver is None and rng.random() >= noise.clean_fraction and noise.burst_prob > 0
     options = {"prompt": prompt} if prompt else None
     obs, info = env.reset(seed=seed, options=options)
+    if driver is not None:
+        driver.reset(str(env.prompt))
     rec = DemoRecorder()
     burst_left, push = 0, np.zeros(4)
     perturbed_steps = 0
@@ -116,7 +138,7 @@ def run_episode(
     t = 0
     while True:
         expert_action = np.asarray(expert.act(obs), dtype=np.float32)
-        action = expert_action.copy()
+        action = expert_action.copy() if driver is None else driver.act(obs)
         if (
             noisy
             and burst_left == 0
@@ -126,8 +148,9 @@ def run_episode(
             lo, hi = noise.burst_steps
             burst_left = int(rng.integers(lo, hi + 1))
             push = rng.normal(0.0, noise.push_std)
-        perturbed = burst_left > 0 and expert_action[5] <= 0.5  # never delay a terminate
-        if perturbed:
+        # never delay a terminate; a driver's every step is off the expert's path
+        perturbed = driver is not None or (burst_left > 0 and expert_action[5] <= 0.5)
+        if perturbed and driver is None:
             action[:4] = action[:4] + push
             burst_left -= 1
             perturbed_steps += 1
@@ -157,6 +180,7 @@ def run_episode(
         "terminated_by": "policy" if terminated else "time limit",
         "perturbed_steps": perturbed_steps,
         "noisy": bool(noisy),
+        "driver": driver.name if driver is not None else "expert",
     }
     return rec, meta
 
@@ -183,6 +207,7 @@ def collect(
     resume: bool = True,
     layouts: Sequence[str] = ("own",),
     on_episode: Callable[[str, dict[str, Any]], None] | None = None,
+    driver: Driver | None = None,
 ) -> CollectResult:
     """Run each task's expert for ``episodes`` episodes per layout and append them to ``out``.
 
@@ -192,6 +217,8 @@ def collect(
     ``on_episode(task, index_line)`` is called after each episode is on disk
     (the CLI advances its progress bar there). With ``resume`` an episode
     already in the dataset (same task, layout and episode number) is not redone.
+    ``driver`` (e.g. a trained policy) moves the arm instead of the expert, which
+    labels every state it reaches (see :class:`Driver`).
     """
     from physres.sim.arm.env import TabletopEnv, check_layout
     from physres.sim.arm.experts import make_expert
@@ -239,7 +266,7 @@ def collect(
                     if hasattr(expert, "reset"):
                         expert.reset()
                     t_ep = time.perf_counter()
-                    rec, meta = run_episode(env, expert, seed=s, noise=noise)
+                    rec, meta = run_episode(env, expert, seed=s, noise=noise, driver=driver)
                     meta.update(
                         task=task,
                         task_episode=k,

@@ -58,6 +58,15 @@ def cmd_collect(args: argparse.Namespace) -> int:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
     noise = NoiseConfig().scaled(args.noise)
     layouts = _layouts(args.layout, tasks)
+    driver = None
+    if args.policy is not None:
+        from physres.controller import Controller
+        from physres.sim.arm.policy import PolicyDriver
+        from physres.sim.arm.spec import ACTION_SPEC
+
+        ctrl = Controller(args.policy, threads=1)
+        ctrl.check_arm(ACTION_SPEC.to_dict(), args.render_size)  # refused before any episode
+        driver = PolicyDriver(ctrl, str(args.policy))
     total = len(tasks) * args.episodes * len(layouts)
     stats = {"ok": 0, "n": 0}
     with Progress(
@@ -94,6 +103,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
             resume=not args.no_resume,
             layouts=layouts,
             on_episode=on_episode,
+            driver=driver,
         )
         skipped = sum(result.skipped.values())
         progress.update(bar, advance=skipped)
@@ -191,6 +201,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-resume",
         action="store_true",
         help="redo episodes the folder already holds (appends duplicates)",
+    )
+    p.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help="a controller checkpoint moves the arm and the expert labels every state it "
+        "reaches (DAgger data for the policy's own mistakes)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_collect)

@@ -97,6 +97,23 @@ def make_env(ctrl: Controller) -> TabletopEnv:
     return TabletopEnv(task=None, render_size=size)
 
 
+class PolicyDriver:
+    """A trained controller as a collection :class:`~physres.sim.arm.collect.Driver`.
+
+    It reads only the prompt and the camera, as in a rollout; the expert labels
+    the states it reaches (``physres robot collect --policy CKPT``).
+    """
+
+    def __init__(self, ctrl: Controller, name: str) -> None:
+        self.ctrl, self.name = ctrl, name
+
+    def reset(self, prompt: str) -> None:
+        self.ctrl.set_prompt(prompt)
+
+    def act(self, obs: dict[str, Any]) -> np.ndarray:
+        return self.ctrl.step(obs["image"], contract_proprio(obs["proprio"]))
+
+
 def read_prompts(path: str | Path) -> list[tuple[str, str]]:
     """``(task, prompt)`` rows of a tab-separated file; '#' lines and a header are skipped."""
     path = Path(path)

@@ -4,6 +4,7 @@ a tiny network. Nothing here trains for real; the real encoder is loaded in one 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +46,21 @@ def hash_encoder(cache_dir: Path, counter: list[int] | None = None) -> PromptEnc
     return PromptEncoder("test/hash-encoder", cache_dir=cache_dir, load=load)
 
 
-def tiny_dataset(root: Path, *, episodes: int = 3, length: int = 10, size: int = 32) -> Path:
-    """Episodes whose label depends on the prompt: pick_place goes down, push_bowl left."""
+def tiny_dataset(
+    root: Path,
+    *,
+    episodes: int = 3,
+    length: int = 10,
+    size: int = 32,
+    prompts: Iterable[tuple[str, str]] | None = None,
+) -> Path:
+    """Episodes whose label depends on the prompt: pick_place goes down, the rest left.
+
+    ``prompts``: (task, prompt) pairs to record (default :data:`PROMPTS`).
+    """
     writer = DatasetWriter(root, action_spec=ACTION_SPEC.to_dict(), info={"render_size": size})
     rng = np.random.default_rng(0)
-    for task, prompt in PROMPTS.items():
+    for task, prompt in PROMPTS.items() if prompts is None else prompts:
         for k in range(episodes):
             rec = DemoRecorder()
             for t in range(length):

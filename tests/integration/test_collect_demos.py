@@ -173,3 +173,37 @@ def test_a_killed_collection_keeps_finished_episodes_and_resumes(tmp_path: Path)
     assert [e.meta["task_episode"] for e in ds.episodes] == [0, 1, 2, 3]  # no duplicates
     assert [e.index for e in ds.episodes] == [0, 1, 2, 3]
     assert ds.broken == []  # the resumed writer removed the dead writer's temporary file
+
+
+class DriftRight:
+    """A policy with one bad habit: always 3 cm to +y, gripper open (and it says which prompt)."""
+
+    name = "drift-right"
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def reset(self, prompt: str) -> None:
+        self.prompts.append(prompt)
+
+    def act(self, obs: dict) -> np.ndarray:
+        return np.array([0.0, 0.03, 0.0, 0.0, -1.0, 0.0], np.float32)
+
+
+def test_a_driving_policy_moves_the_arm_and_the_expert_labels_every_state_it_reaches(
+    tmp_path: Path,
+) -> None:
+    """DAgger data: the driver's actions are what happened, the expert's answers at those
+    states are the labels, and they pull back against the drift the expert never made."""
+    driver = DriftRight()
+    collect(["pick_place"], 1, tmp_path, seed=9, render_size=64, noise=NOISY, driver=driver)
+    [ep] = DemoDataset(tmp_path, verify="full")
+    assert driver.prompts == [ep.prompt]  # the driver was told the episode's prompt
+    assert ep.info.meta["driver"] == "drift-right" and ep.info.meta["noisy"] is False
+    assert np.allclose(ep["action"][:, 1], 0.03) and np.all(ep["action"][:, 4] == -1.0)
+    assert bool(np.all(ep["perturbed"]))  # every state is off the expert's own path
+    y = ep["obs.proprio"][:, 1]
+    assert y[-1] - y[0] > 0.2  # the arm really drifted
+    late = ep["expert_action"][len(ep) // 2 :, 1]
+    assert np.all(late < 0)  # ... and the labels say: back the other way
+    assert ep.info.meta["terminated_by"] == "time limit"  # nobody said done

@@ -18,6 +18,7 @@ from physres.cli import main
 from physres.controller import PromptEncoder
 from physres.controller.runtime import DEFAULT_MIN_SIMILARITY
 from physres.controller.train import TrainSettings, train
+from physres.datasets import DemoDataset
 from physres.sim.arm import TASKS
 from physres.sim.arm.policy import HELDOUT_WORDINGS, read_prompts, template_prompts
 from physres.sim.arm.tasks import SIDES
@@ -170,3 +171,31 @@ def test_robot_eval_writes_the_table_with_its_columns(
     bad = tmp_path / "bad.tsv"
     bad.write_text("push_bowel\tpush it\n")
     assert main(["robot", "eval", "--ckpt", str(ckpt), "--prompts", str(bad), "--quiet"]) != 0
+
+
+def test_robot_collect_with_a_policy_records_its_states_under_expert_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`physres robot collect --policy CKPT`: the checkpoint moves the arm, seeing only the
+    prompt and the camera, and every step it took carries the expert's label there."""
+    task = "standing_bottle_from_pedestal"  # the task with the fewest wordings (44)
+    cache = tmp_path / "cache"
+    data = tiny_dataset(
+        tmp_path / "data",
+        episodes=1,
+        length=2,
+        prompts=[(task, p) for p in sorted(template_prompts(task))],
+    )
+    s = TrainSettings(
+        data=[str(data)], out=str(tmp_path / "c.pt"), config=TINY, epochs=1, threads=1
+    )
+    ckpt, _ = train(s, encoder=hash_encoder(cache / "prompt-embeddings"))
+    ckpt = pin_terminate(ckpt, tmp_path, done=False)
+    monkeypatch.setenv("PHYSRES_CACHE", str(cache))  # every wording's embedding is cached
+    out = tmp_path / "dagger"
+    args = ["robot", "collect", "--tasks", task, "--episodes", "1", "--out", str(out)]
+    assert main([*args, "--render-size", "32", "--policy", str(ckpt), "--quiet"]) == 0
+    [ep] = DemoDataset(out, verify="full")
+    assert ep.info.meta["driver"] == str(ckpt)
+    assert not np.allclose(ep["action"], ep["expert_action"])  # the policy drove ...
+    assert bool(np.all(ep["perturbed"]))  # ... every step, under the expert's labels
