@@ -150,10 +150,11 @@ def run_episode(
             push = rng.normal(0.0, noise.push_std)
         # never delay a terminate; a driver's every step is off the expert's path
         perturbed = driver is not None or (burst_left > 0 and expert_action[5] <= 0.5)
-        if perturbed and driver is None:
-            action[:4] = action[:4] + push
-            burst_left -= 1
+        if perturbed:
             perturbed_steps += 1
+            if driver is None:
+                action[:4] = action[:4] + push
+                burst_left -= 1
         next_obs, reward, terminated, truncated, info = env.step(action)
         applied = np.asarray(info.get("action_applied", action), dtype=np.float32)
         success = bool(info.get("success", False))

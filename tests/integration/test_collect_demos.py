@@ -202,6 +202,7 @@ def test_a_driving_policy_moves_the_arm_and_the_expert_labels_every_state_it_rea
     assert ep.info.meta["driver"] == "drift-right" and ep.info.meta["noisy"] is False
     assert np.allclose(ep["action"][:, 1], 0.03) and np.all(ep["action"][:, 4] == -1.0)
     assert bool(np.all(ep["perturbed"]))  # every state is off the expert's own path
+    assert ep.info.meta["perturbed_steps"] == len(ep)
     y = ep["obs.proprio"][:, 1]
     assert y[-1] - y[0] > 0.2  # the arm really drifted
     late = ep["expert_action"][len(ep) // 2 :, 1]
