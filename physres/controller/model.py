@@ -127,9 +127,7 @@ class PromptToAction(nn.Module):
         self.cfg = cfg
         chans = (3, *cfg.stem_channels)
         self.stem = nn.ModuleList(FiLMBlock(a, b, cfg.text_dim) for a, b in pairwise(chans))
-        self.token_learner = TokenLearner(
-            chans[-1], cfg.tokens_per_frame, keypoints=cfg.keypoints
-        )
+        self.token_learner = TokenLearner(chans[-1], cfg.tokens_per_frame, keypoints=cfg.keypoints)
         self.image_proj = nn.Linear(chans[-1] + 2 * cfg.keypoints, cfg.d_model)
         self.proprio_proj = nn.Linear(cfg.proprio_dim, cfg.d_model)
         self.text_proj = nn.Linear(cfg.text_dim, cfg.d_model)
