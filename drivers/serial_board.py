@@ -28,6 +28,7 @@ import contextlib
 import threading
 import time
 import weakref
+from abc import abstractmethod
 from enum import IntEnum
 from typing import Any, ClassVar
 
@@ -87,13 +88,13 @@ class SerialBoard(Device):
         self._last_request = 0.0
 
     # ---------------------------------------------------------------- hooks
+    @abstractmethod
     def _parse_hello(self, reply: bytes) -> BoardHello:
         """The board's HELLO reply, decoded (its protocol module's ``parse_hello``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _start_firmware(self) -> Any:
         """Mock mode: start the host build of the board's firmware; return the process."""
-        raise NotImplementedError
 
     def _not_ready(self, hello: Any) -> str | None:
         """Why a board that answered HELLO is not ready yet (None: it is)."""
@@ -108,9 +109,9 @@ class SerialBoard(Device):
     def _on_event(self, packet: Packet) -> None:
         """An unsolicited frame from the board (the link's reader thread). Default: none."""
 
+    @abstractmethod
     def _poll_status(self) -> LinkStatus:
         """Ask STATUS and keep what the status streams need; returns the reply."""
-        raise NotImplementedError
 
     def _ping(self) -> None:
         """The keepalive's PING (a subclass may also read the board's time from it)."""
