@@ -198,3 +198,26 @@ def test_a_point_config_sets_only_its_keys() -> None:
     cfg = with_overrides(_cfg(via="bus"), {SR: 0.5, "bus.sndhwm": 10})
     assert cfg.bus.model_fields_set == {"sndhwm"} and cfg.devices["esn"].params[SR[-15:]] == 0.5
     assert "drive" in cfg.model_dump(exclude_unset=True)  # written in the config: kept
+
+
+def _blas_threads(cfg_data: dict, folder: str, point: str) -> dict:
+    """A point that reports how many BLAS threads its worker would use (status says)."""
+    from threadpoolctl import threadpool_info
+
+    n = max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=1)
+    ok = "ok" if n == 1 else "failed"
+    return {"point": point, "status": ok, "reason": f"{n} BLAS threads", "started": 0.0}
+
+
+def test_workers_start_with_physres_loaded_and_one_blas_thread_each(tmp_path: Path) -> None:
+    """Two workers on two cores must not each start a BLAS pool as wide as the machine: the
+    fork server that starts them sets Dask's one-thread environment before numpy loads."""
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        grid = parse_grid([f"{SR}=0.6,0.7"])
+        res = run_sweep(_cfg(), grid, tmp_path, workers=2, progress=False, runner=_blas_threads)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert (res.ran, res.failed) == (2, 0), res.errors
