@@ -109,8 +109,8 @@ def _add_bus_args(p: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from physres.bus import bus_from_env
     from physres.config import load_config
-    from physres.experiments.lifecycle import Terminated, terminate_like_ctrl_c
     from physres.experiments.run import run_experiment
+    from physres.interrupts import Terminated, terminate_like_ctrl_c
 
     cfg = load_config(args.config)
     if args.bus is not None or args.tcp:  # named on purpose: join that bus

@@ -23,6 +23,7 @@ import zmq
 import zmq.auth
 
 from physres.errors import BusError
+from physres.interrupts import raise_lost
 
 if TYPE_CHECKING:
     from physres.bus.config import BusConfig
@@ -290,7 +291,9 @@ def try_send(sock: zmq.Socket, parts: list[Any]) -> bool:
 def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[Any]:
     """One multipart: the first two parts (topic/envelope, header) as bytes, the rest as
     zero-copy ``zmq.Frame``s. ``Frame.more`` is a C attribute, much cheaper than
-    ``getsockopt(RCVMORE)``."""
+    ``getsockopt(RCVMORE)``. First, an interrupt dropped while freeing an earlier
+    message is raised (:func:`physres.interrupts.raise_lost`)."""
+    raise_lost()
     f = sock.recv(flags, copy=False)
     parts: list[Any] = [f.bytes]
     if f.more:

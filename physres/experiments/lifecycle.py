@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from physres.device.base import Device
     from physres.device.spec import Description
 
-__all__ = ["RunSession", "Terminated", "device_params", "terminate_like_ctrl_c"]
+__all__ = ["RunSession", "device_params"]
 
 
 def device_params(kind: str, params: dict[str, Any], n_inputs: int | None) -> dict[str, Any]:
@@ -41,31 +41,6 @@ def device_params(kind: str, params: dict[str, Any], n_inputs: int | None) -> di
     (:func:`physres.registry.bind_task`), declared by each kind, never sniffed.
     """
     return registry.bind_task(kind, params, n_inputs)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a CI timeout, ``docker stop``, systemd) ends a run like Ctrl-C does."""
-
-
-@contextmanager
-def terminate_like_ctrl_c() -> Iterator[None]:
-    """While inside, SIGTERM raises :class:`Terminated` in the main thread.
-
-    Without it the process dies on the spot: no ``run.json`` status, no
-    recording footer.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def raise_terminated(signum: int, frame: Any) -> None:
-        raise Terminated(signal.Signals(signum).name)
-
-    old = signal.signal(signal.SIGTERM, raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
 
 
 @contextmanager
