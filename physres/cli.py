@@ -468,8 +468,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from physres.interrupts import keep_interrupts
+
     try:
-        return int(args.func(args) or 0)
+        with keep_interrupts():  # a Ctrl-C pyzmq drops while freeing a message still stops
+            return int(args.func(args) or 0)
     except PhysresError as e:
         if args.debug:
             raise

@@ -10,6 +10,7 @@ the main thread, with no traceback printed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -111,3 +112,34 @@ def test_only_the_main_thread_raises_a_kept_interrupt() -> None:
         t.join()
         assert not seen, "a node thread must never get the run's interrupt"
         raise_lost()
+
+
+def test_every_cli_command_keeps_a_dropped_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`physres ls`, `robot eval`, ...: not only `run`. The CLI says "interrupted", exit 130."""
+    from physres import cli
+
+    def busy_command(args: object) -> int:
+        timer = _signal_soon(signal.SIGINT)
+        _free_messages_for(0.5)  # dropped here; no receive follows
+        timer.join()
+        return 0
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    args = parser.parse_args(["ls"])
+    monkeypatch.setattr(parser, "parse_args", lambda argv=None: args)
+    monkeypatch.setattr(args, "func", busy_command)
+    assert cli.main(["ls"]) == 130
+
+
+def test_a_nested_block_hands_a_kept_interrupt_to_the_outer_one() -> None:
+    from physres import interrupts
+    from physres.interrupts import keep_interrupts
+
+    with pytest.raises(Terminated), keep_interrupts():
+        with contextlib.suppress(Terminated), keep_interrupts():
+            interrupts._lost[:] = [Terminated("SIGTERM")]
+        # the inner block raised it at its end and it was suppressed: nothing left over
+        assert not interrupts._lost
+        interrupts._lost[:] = [Terminated("SIGTERM")]
+    assert not interrupts._lost
