@@ -108,9 +108,9 @@ def _add_bus_args(p: argparse.ArgumentParser) -> None:
 # ------------------------------------------------------------------- commands
 def cmd_run(args: argparse.Namespace) -> int:
     from physres.bus import bus_from_env
+    from physres.bus.interrupts import Terminated, terminate_like_ctrl_c
     from physres.config import load_config
     from physres.experiments.run import run_experiment
-    from physres.interrupts import Terminated, terminate_like_ctrl_c
 
     cfg = load_config(args.config)
     if args.bus is not None or args.tcp:  # named on purpose: join that bus
@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from physres.interrupts import keep_interrupts
+    from physres.bus.interrupts import keep_interrupts
 
     try:
         with keep_interrupts():  # a Ctrl-C pyzmq drops while freeing a message still stops

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import zmq
 import zmq.auth
 
+from physres.bus.interrupts import raise_lost
 from physres.errors import BusError
-from physres.interrupts import raise_lost
 
 if TYPE_CHECKING:
     from physres.bus.config import BusConfig
@@ -292,7 +292,7 @@ def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[Any]:
     """One multipart: the first two parts (topic/envelope, header) as bytes, the rest as
     zero-copy ``zmq.Frame``s. ``Frame.more`` is a C attribute, much cheaper than
     ``getsockopt(RCVMORE)``. First, an interrupt dropped while freeing an earlier
-    message is raised (:func:`physres.interrupts.raise_lost`)."""
+    message is raised (:func:`physres.bus.interrupts.raise_lost`)."""
     raise_lost()
     f = sock.recv(flags, copy=False)
     parts: list[Any] = [f.bytes]

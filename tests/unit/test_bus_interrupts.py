@@ -21,8 +21,8 @@ import traceback
 import pytest
 import zmq
 
+from physres.bus.interrupts import Terminated, raise_lost, terminate_like_ctrl_c
 from physres.bus.sockets import recv_frames
-from physres.interrupts import Terminated, raise_lost, terminate_like_ctrl_c
 
 
 def _signal_soon(sig: signal.Signals) -> threading.Timer:
@@ -95,7 +95,7 @@ def test_outside_the_block_nothing_is_kept_and_the_hooks_are_restored() -> None:
 
 
 def test_only_the_main_thread_raises_a_kept_interrupt() -> None:
-    from physres import interrupts
+    from physres.bus import interrupts
 
     seen: list[BaseException] = []
 
@@ -133,8 +133,8 @@ def test_every_cli_command_keeps_a_dropped_ctrl_c(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_nested_block_hands_a_kept_interrupt_to_the_outer_one() -> None:
-    from physres import interrupts
-    from physres.interrupts import keep_interrupts
+    from physres.bus import interrupts
+    from physres.bus.interrupts import keep_interrupts
 
     with pytest.raises(Terminated), keep_interrupts():
         with contextlib.suppress(Terminated), keep_interrupts():
