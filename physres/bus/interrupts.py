@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-__all__ = ["Terminated", "keep_interrupts", "raise_lost", "terminate_like_ctrl_c"]
+__all__ = ["Terminated", "keep_interrupts", "pending", "raise_lost", "terminate_like_ctrl_c"]
 
-_lost: list[KeyboardInterrupt] = []  # at most one: the interrupt a destructor dropped
+pending: list[KeyboardInterrupt] = []  # at most one dropped interrupt; hot loops test it first
 
 
 class Terminated(KeyboardInterrupt):
@@ -39,15 +39,15 @@ def raise_lost() -> None:
     Cheap when nothing was lost (one list test), so hot paths call it freely;
     other threads never raise it (the interrupt belongs to the main thread).
     """
-    if _lost and threading.current_thread() is threading.main_thread():
-        exc = _lost.pop()
-        _lost.clear()
+    if pending and threading.current_thread() is threading.main_thread():
+        exc = pending.pop()
+        pending.clear()
         raise exc.with_traceback(None)
 
 
 def _keep(exc: BaseException | None) -> bool:
     if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
-        _lost[:] = [exc]
+        pending[:] = [exc]
         return True
     return False
 
@@ -88,7 +88,7 @@ def keep_interrupts() -> Iterator[None]:
         _depth -= 1
         sys.excepthook, sys.unraisablehook = old_except, old_unraisable
         if _depth == 0:
-            _lost.clear()
+            pending.clear()
 
 
 @contextmanager

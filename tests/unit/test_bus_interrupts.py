@@ -106,7 +106,7 @@ def test_only_the_main_thread_raises_a_kept_interrupt() -> None:
             seen.append(e)
 
     with pytest.raises(Terminated), terminate_like_ctrl_c():
-        interrupts._lost[:] = [Terminated("SIGTERM")]
+        interrupts.pending[:] = [Terminated("SIGTERM")]
         t = threading.Thread(target=worker)
         t.start()
         t.join()
@@ -138,8 +138,8 @@ def test_a_nested_block_hands_a_kept_interrupt_to_the_outer_one() -> None:
 
     with pytest.raises(Terminated), keep_interrupts():
         with contextlib.suppress(Terminated), keep_interrupts():
-            interrupts._lost[:] = [Terminated("SIGTERM")]
+            interrupts.pending[:] = [Terminated("SIGTERM")]
         # the inner block raised it at its end and it was suppressed: nothing left over
-        assert not interrupts._lost
-        interrupts._lost[:] = [Terminated("SIGTERM")]
-    assert not interrupts._lost
+        assert not interrupts.pending
+        interrupts.pending[:] = [Terminated("SIGTERM")]
+    assert not interrupts.pending
