@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Iterable
@@ -191,8 +192,28 @@ class KeyCheck:
         self.refused = 0
         self.users = 0
         self.auth = ThreadAuthenticator(ctx, log=logging.getLogger("physres.bus.zap"))
-        self.auth.start()
+        self._start_auth()
         self.auth.configure_curve_callback("*", credentials_provider=self)
+
+    def _start_auth(self, wait_s: float = 2.0) -> None:
+        """Bind the context's ZAP handler, waiting out the previous one's close.
+
+        A socket closes asynchronously, so a handler stopped a moment ago (a
+        broker restarted in the same process) may still hold
+        ``inproc://zeromq.zap.01``: binding then fails with EADDRINUSE.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self.auth.start()
+                return
+            except zmq.ZMQError as e:
+                if e.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                if self.auth.zap_socket is not None:  # the half-started handler's socket
+                    self.auth.zap_socket.close(linger=0)
+                    self.auth.zap_socket = None
+                time.sleep(0.005)
 
     @classmethod
     def of(cls, ctx: zmq.Context) -> KeyCheck:

@@ -452,6 +452,21 @@ def test_the_offset_follows_a_broker_restarted_with_another_clock(
         node_ctx.destroy(linger=0)
 
 
+def test_a_broker_restarted_at_once_in_the_same_process_gets_its_key_check(
+    keys: Keys,
+) -> None:
+    """The ZAP handler's socket closes asynchronously: restarting a CURVE broker in the
+    same context used to fail now and then with EADDRINUSE on inproc://zeromq.zap.01
+    (it failed on the second start in a tight loop here)."""
+    ctx = zmq.Context()
+    try:
+        for _ in range(20):
+            with Broker(keys.cfg("broker"), ctx):
+                pass
+    finally:
+        ctx.term()
+
+
 def test_keys_and_serve_commands_fail_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
