@@ -195,7 +195,14 @@ def _alive(name: str) -> Callable[[list[dict[str, Any]]], bool]:
 def test_run_on_host_a_drives_a_device_served_from_host_b(hosts: Hosts) -> None:
     hosts.broker()
     serve = hosts.start("b", "serve", str(hosts.config))
-    rows = hosts.wait_ls(_alive("esn"))
+    # alive once registered; its clock figures come with a later heartbeat (a busy CI
+    # machine listed it in between and the test read a missing clock_rtt_ms)
+    rows = hosts.wait_ls(
+        lambda rows: any(
+            r.get("name") == "esn" and r.get("state") == "alive" and r.get("clock_rtt_ms")
+            for r in rows
+        )
+    )
     esn = next(r for r in rows if r["name"] == "esn")
     # the clock exchange ran across the link; one kernel clock, so the offset is ~0
     # (bounded by half the round trip it was measured over: the exchange's own error bar)
