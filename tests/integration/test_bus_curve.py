@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import zmq
 import zmq.auth
+from ports import free_ports
 
 from physres.bus import Broker, BusConfig, CommandClient, Node, Publisher, Subscriber
 from physres.bus.keys import allow_key, new_keys, revoke_key
@@ -23,12 +24,6 @@ from physres.bus.sockets import apply_security, bus_socket
 from physres.errors import AuthError, BusError, CommandTimeout
 
 MARKER = b"PLAINTEXT-MARKER-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return min(s.getsockname()[1], 65000)
 
 
 class Keys:
@@ -41,7 +36,7 @@ class Keys:
         self.base = {
             "name": f"c{uuid.uuid4().hex[:8]}",
             "transport": "tcp",
-            "port": free_port(),
+            "port": free_ports(),
             "heartbeat_s": 0.1,
             "command_timeout_s": 1.0,
         }

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ports import free_ports
 
 from physres.bus.keys import allow_key, new_keys, revoke_key
 
@@ -76,7 +77,7 @@ class Hosts:
             allow_key(keys / f"{name}.key", self.allowed)
         self.bus = f"x{tag}"
         # each namespace has its own ports; on loopback the OS picks a free one
-        port = PORT if self.ns else _free_port()
+        port = PORT if self.ns else free_ports()
         common = {
             "PHYSRES_BUS": f"{self.addr['a']}:{port}",
             "PHYSRES_BUS_BROKER_KEY": str(keys / "hostA.key"),
@@ -159,14 +160,6 @@ class Hosts:
                 self.stop(p)
         for ns in self.ns.values():
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return min(s.getsockname()[1], 65000)
 
 
 def _ip(*args: str) -> None:

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import zmq
+from ports import free_ports
 
 from physres.bus import Broker, BusConfig, CommandClient, Node, Publisher, Subscriber
 
@@ -137,12 +138,7 @@ def test_a_silent_node_is_no_longer_listed_after_its_missed_heartbeats(
 def test_both_transports_work_and_tcp_binds_loopback(
     transport: str, bus_cfg: BusConfig, ctx: zmq.Context, closer: list
 ) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cfg = bus_cfg.model_copy(update={"transport": transport, "port": min(port, 65000)})
+    cfg = bus_cfg.model_copy(update={"transport": transport, "port": free_ports()})
     if transport == "tcp":
         assert cfg.endpoints.pub.startswith("tcp://127.0.0.1:")
     with Broker(cfg, ctx):
@@ -164,11 +160,7 @@ def test_nodes_on_another_interface_are_reached_where_they_bind(
     address, which is not this machine's) and are advertised at an address peers can reach.
     127.0.0.2 stands in for a second machine's interface; a wildcard bind is advertised as
     the interface that routes to the broker."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = min(s.getsockname()[1], 65000)
+    port = free_ports()
     # binding every interface exposes plain TCP beyond loopback: allowed here, and it warns
     wild = bind_host == "0.0.0.0"
     cfg = bus_cfg.model_copy(
