@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import struct
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,7 +58,9 @@ def _decoder(channel: dict[str, Any]) -> Any:
     return DecoderFactory().decoder_for(channel["encoding"], schema)
 
 
-def test_a_foxglove_client_subscribes_and_decodes_the_live_streams(bridged: int) -> None:
+def test_a_foxglove_client_subscribes_and_decodes_the_live_streams(bridged: int, rig: Rig) -> None:
+    deadline = time.monotonic() + 60
+
     async def watch() -> dict[str, Any]:
         url = f"ws://127.0.0.1:{bridged}"
         async with websockets.connect(url, subprotocols=["foxglove.sdk.v1"]) as ws:
@@ -65,6 +68,11 @@ def test_a_foxglove_client_subscribes_and_decodes_the_live_streams(bridged: int)
             subs: dict[int, dict[str, Any]] = {}
             got: dict[str, Any] = {}
             while set(got) != set(WANT):
+                # say what never came (and why the rig stopped, if it did), not hang
+                assert time.monotonic() < deadline and not rig.errors, (
+                    f"missing {sorted(set(WANT) - set(got))}; advertised "
+                    f"{sorted(c['topic'] for c in channels.values())}; rig errors {rig.errors}"
+                )
                 m = await asyncio.wait_for(ws.recv(), 30)
                 if isinstance(m, str):
                     msg = json.loads(m)
