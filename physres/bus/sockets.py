@@ -315,7 +315,7 @@ def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[Any]:
     zero-copy ``zmq.Frame``s. ``Frame.more`` is a C attribute, much cheaper than
     ``getsockopt(RCVMORE)``. First, an interrupt dropped while freeing an earlier
     message is raised (:func:`physres.bus.interrupts.raise_lost`)."""
-    if _interrupted:  # 20 ns, not a call per message
+    if _interrupted:  # a list test per message (16 ns), not a call (78 ns)
         raise_lost()
     f = sock.recv(flags, copy=False)
     parts: list[Any] = [f.bytes]
