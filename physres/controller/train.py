@@ -7,6 +7,10 @@ seconds and at each epoch's end the full state (weights, optimizer, step,
 generator states) goes to ``<out>.partial`` atomically; a rerun of the same
 command finds it and continues where it stopped. The finished run writes
 ``<out>`` (weights without optimizer state: a few MB) and removes the partial.
+
+``init`` starts from a finished checkpoint's weights and normalisation instead
+of from scratch: a DAgger round continues the policy that drove the arm on the
+aggregated data, in a few epochs rather than a full run.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class TrainSettings:
     save_every_s: float = 60.0
     threads: int | None = None
     bf16: bool = True
+    #: a finished checkpoint to start from (same network config), or None: from scratch
+    init: str | None = None
 
     def fingerprint(self, n_episodes: int) -> str:
         """What a resumed run must share with the interrupted one."""
@@ -62,6 +68,8 @@ class TrainSettings:
         d["config"] = self.config.model_dump(mode="json")
         d["data"] = [str(Path(p).resolve()) for p in self.data]
         d["n_episodes"] = n_episodes
+        if self.init is not None:  # the file's contents, not only its name
+            d["init"] = hashlib.sha256(Path(self.init).read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -177,6 +185,24 @@ def _lr(step: int, total: int, base: float) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
 
+def _check_start(
+    ck: Checkpoint, s: TrainSettings, spec: dict[str, Any] | None, render_size: int | None
+) -> None:
+    """Refuse an ``init`` checkpoint that is not this network on this arm (``spec``/
+    ``render_size`` None: the network only, checked before the data is loaded)."""
+    theirs, ours = ck.config.model_dump(), s.config.model_dump()
+    differ = [f"{k} {theirs[k]!r} vs {ours[k]!r}" for k in ours if theirs[k] != ours[k]]
+    if spec is not None and ck.action_spec != spec:
+        differ.append("the action spec")
+    if render_size is not None and ck.camera.get("render_size") != render_size:
+        differ.append(f"camera render_size {ck.camera.get('render_size')} vs {render_size}")
+    if differ:
+        raise ConfigError(
+            f"--init {s.init} cannot start this run; it differs from the network and data "
+            f"in: {'; '.join(differ)}"
+        )
+
+
 def train(
     s: TrainSettings,
     *,
@@ -197,11 +223,21 @@ def train(
     out = Path(s.out)
     partial = out.with_name(out.name + ".partial")
     cfg = s.config
+    encoder = encoder or PromptEncoder()
+    start = Checkpoint.load(s.init) if s.init else None  # names a missing or damaged file
+    if start is not None:
+        _check_start(start, s, None, None)
+        if start.encoder != encoder.name:
+            raise ConfigError(
+                f"--init {s.init} embeds prompts with {start.encoder!r}, this run with "
+                f"{encoder.name!r}"
+            )
     episodes, spec = load_episodes(s.data, cfg.image_size, per_task=s.episodes_per_task)
     render_size = spec.pop("render_size")
     if len(spec["names"]) != cfg.action_dim:
         raise ConfigError(f"data has {len(spec['names'])}-d actions, the network {cfg.action_dim}")
-    encoder = encoder or PromptEncoder()
+    if start is not None:
+        _check_start(start, s, spec, render_size)
     prompts = sorted({e.prompt for e in episodes})
     emb = dict(zip(prompts, encoder.encode(prompts)))
     texts = np.stack([emb[e.prompt] for e in episodes])
@@ -209,8 +245,11 @@ def train(
     low, high = np.asarray(spec["low"], np.float32), np.asarray(spec["high"], np.float32)
     tokenizer = ActionTokenizer(low, high, cfg.bins)
     train_idx, val_idx = _split(episodes, s.val_fraction, s.seed)
-    all_prop = np.concatenate([episodes[i].proprio for i in train_idx])
-    mean_np, std_np = all_prop.mean(0), all_prop.std(0) + 1e-3
+    if start is not None:  # its weights learned this normalisation: keep it
+        mean_np, std_np = start.proprio_mean, start.proprio_std
+    else:
+        all_prop = np.concatenate([episodes[i].proprio for i in train_idx])
+        mean_np, std_np = all_prop.mean(0), all_prop.std(0) + 1e-3
     mean, std = torch.from_numpy(mean_np), torch.from_numpy(std_np)
     batcher = _Batcher(episodes, texts, cfg, tokenizer, low, high)
     lengths = [len(e) for e in episodes]
@@ -218,6 +257,8 @@ def train(
 
     torch.manual_seed(s.seed)
     net = PromptToAction(cfg).to(memory_format=torch.channels_last)
+    if start is not None:
+        net.load_state_dict(start.state_dict)
     opt = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     state = TrainState()
     n_train_windows = len(windows([lengths[i] for i in train_idx], cfg.history, None))
@@ -338,6 +379,7 @@ def train(
                 k: v for k, v in asdict(s).items() if k not in ("config", "data", "out", "threads")
             },
             "data": [str(p) for p in s.data],
+            "init": None if start is None else {"path": str(s.init), "info": start.info},
         },
     )
     ck.save(out)

@@ -33,6 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (cosine decay)")
     t.add_argument("--seed", type=int, default=0, help="initialisation, split and order seed")
     t.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this finished checkpoint (same network flags): a DAgger round",
+    )
+    t.add_argument(
         "--episodes-per-task",
         type=int,
         default=None,
@@ -150,6 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         bf16=args.bf16,
         episodes_per_task=args.episodes_per_task,
         shift=args.shift,
+        init=None if args.init is None else str(args.init),
     )
     partial = args.out.with_name(args.out.name + ".partial")
     if args.out.exists() and not partial.exists():

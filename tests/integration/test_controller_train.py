@@ -76,6 +76,62 @@ def test_a_partial_from_another_run_is_not_silently_continued(tmp_path: Path, tr
         train(_settings(data, out, lr=0.5), encoder=hash_encoder(emb))
 
 
+def test_a_dagger_round_starts_from_the_checkpoint_it_continues(tmp_path: Path, trained) -> None:
+    # with a zero learning rate nothing moves: what comes out is exactly where training began
+    data, whole, emb = trained
+    out = tmp_path / "round2.pt"
+    train(_settings(data, out, epochs=1, lr=0.0, init=str(whole)), encoder=hash_encoder(emb))
+    before, after = Checkpoint.load(whole), Checkpoint.load(out)
+    for k in before.state_dict:
+        torch.testing.assert_close(after.state_dict[k], before.state_dict[k], msg=k)
+    np.testing.assert_array_equal(after.proprio_mean, before.proprio_mean)  # its normalisation
+    assert after.info["init"]["path"] == str(whole)
+    assert after.info["init"]["info"]["steps"] == before.info["steps"]  # the lineage is kept
+    fresh = tmp_path / "fresh.pt"
+    train(_settings(data, fresh, epochs=1, lr=0.0), encoder=hash_encoder(emb))
+    assert not torch.equal(
+        Checkpoint.load(fresh).state_dict["out.weight"], before.state_dict["out.weight"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "named"), [({"prompt_blind": True}, "prompt_blind"), ({"d_model": 8}, "d_model")]
+)
+def test_an_init_of_another_network_is_refused_before_the_data_is_read(
+    tmp_path: Path, trained, change, named
+) -> None:
+    _, whole, emb = trained
+    s = TrainSettings(
+        data=[str(tmp_path / "no-such-data")],  # reading it would fail differently
+        out=str(tmp_path / "x.pt"),
+        config=TINY.model_copy(update=change),
+        init=str(whole),
+    )
+    with pytest.raises(ConfigError, match=rf"--init .*{named}"):
+        train(s, encoder=hash_encoder(emb))
+    assert not (tmp_path / "x.pt.partial").exists()
+
+
+def test_a_damaged_init_is_refused_naming_the_file(tmp_path: Path, trained) -> None:
+    data, whole, emb = trained
+    bad = _corrupt(whole, tmp_path, "flipped")
+    with pytest.raises(CheckpointError, match=bad.name):
+        train(_settings(data, tmp_path / "x.pt", init=str(bad)), encoder=hash_encoder(emb))
+
+
+def test_a_run_is_not_resumed_over_an_init_file_that_changed(tmp_path: Path, trained) -> None:
+    data, whole, emb = trained
+    init = tmp_path / "init.pt"
+    init.write_bytes(whole.read_bytes())
+    s = _settings(data, tmp_path / "x.pt", init=str(init))
+    train(s, encoder=hash_encoder(emb), stop_after_steps=1)
+    ck = Checkpoint.load(init)
+    ck.state_dict = {k: v + 1.0 if v.is_floating_point() else v for k, v in ck.state_dict.items()}
+    ck.save(init)  # same name, other weights: the partial no longer continues it
+    with pytest.raises(CheckpointError, match="different run"):
+        train(s, encoder=hash_encoder(emb))
+
+
 def test_prompt_embeddings_are_cached_on_disk_by_encoder_and_text(tmp_path: Path) -> None:
     loads: list[int] = []
     enc = hash_encoder(tmp_path, loads)
