@@ -55,6 +55,8 @@ class EpisodeData:
     images: np.ndarray  # (T, S, S, 3) uint8
     proprio: np.ndarray  # (T, 5) float32, contract layout
     actions: np.ndarray  # (T, A) float32, the expert's clean labels
+    #: the episode file (resolved): which episodes a checkpoint trained on or held out
+    source: str = ""
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -97,6 +99,7 @@ def load_episodes(
                     images=resize_frames(demo["obs.image"], image_size),
                     proprio=contract_proprio(demo["obs.proprio"]),
                     actions=np.asarray(demo[label], np.float32),
+                    source=str(Path(demo.info.path).resolve()),
                 )
             )
     if not episodes or spec is None:

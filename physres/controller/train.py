@@ -104,6 +104,26 @@ def _split(episodes: list[EpisodeData], frac: float, seed: int) -> tuple[list[in
     return sorted(train), sorted(val)
 
 
+def _split_after(
+    start: Checkpoint, episodes: list[EpisodeData], frac: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """The split of a run that continues ``start``: it holds out nothing ``start`` trained on.
+
+    Held out: the episodes ``start`` held out, and a fresh split of those outside
+    every folder ``start`` read (a folder it read may hold episodes it trained
+    on, so all of those train here). Without that record (an older checkpoint)
+    only the fresh split of new folders is held out.
+    """
+    theirs = set(start.info.get("held_out", []))
+    read = [Path(d).resolve() for d in start.info.get("data", [])]
+    new = [
+        i for i, e in enumerate(episodes) if not any(Path(e.source).is_relative_to(r) for r in read)
+    ]
+    _, fresh = _split([episodes[i] for i in new], frac, seed)
+    val = {new[j] for j in fresh} | {i for i, e in enumerate(episodes) if e.source in theirs}
+    return [i for i in range(len(episodes)) if i not in val], sorted(val)
+
+
 def held_out(episodes: list[EpisodeData], frac: float, seed: int) -> list[int]:
     """The episodes a run with this ``val_fraction`` and ``seed`` never trained on."""
     return _split(episodes, frac, seed)[1]
@@ -244,7 +264,10 @@ def train(
     task_of = {e.prompt: e.task for e in episodes}
     low, high = np.asarray(spec["low"], np.float32), np.asarray(spec["high"], np.float32)
     tokenizer = ActionTokenizer(low, high, cfg.bins)
-    train_idx, val_idx = _split(episodes, s.val_fraction, s.seed)
+    if start is not None:
+        train_idx, val_idx = _split_after(start, episodes, s.val_fraction, s.seed)
+    else:
+        train_idx, val_idx = _split(episodes, s.val_fraction, s.seed)
     if start is not None:  # its weights learned this normalisation: keep it
         mean_np, std_np = start.proprio_mean, start.proprio_std
     else:
@@ -379,6 +402,7 @@ def train(
                 k: v for k, v in asdict(s).items() if k not in ("config", "data", "out", "threads")
             },
             "data": [str(p) for p in s.data],
+            "held_out": [episodes[i].source for i in val_idx],
             "init": None if start is None else {"path": str(s.init), "info": start.info},
         },
     )

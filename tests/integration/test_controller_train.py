@@ -94,6 +94,49 @@ def test_a_dagger_round_starts_from_the_checkpoint_it_continues(tmp_path: Path, 
     )
 
 
+def test_a_dagger_round_holds_out_nothing_its_init_trained_on(tmp_path: Path, trained) -> None:
+    # a split drawn afresh over the grown data would put some of round 1's training
+    # episodes in round 2's validation set, and its validation loss would read low
+    data, whole, emb = trained
+    first = Checkpoint.load(whole)
+    assert len(first.info["held_out"]) == first.info["val_episodes"] > 0
+    more = tiny_dataset(tmp_path / "dagger", episodes=4)
+    out = tmp_path / "round2.pt"
+    train(
+        TrainSettings(
+            data=[str(data), str(more)],
+            out=str(out),
+            config=TINY,
+            epochs=1,
+            batch_size=2,
+            init=str(whole),
+            threads=1,
+        ),
+        encoder=hash_encoder(emb),
+    )
+    held = Checkpoint.load(out).info["held_out"]
+    old = [h for h in held if Path(h).is_relative_to(data.resolve())]
+    assert sorted(old) == sorted(first.info["held_out"])  # round 1's held-out stay held out
+    assert len(held) > len(old)  # and the new folder adds its own
+    assert all(Path(h).is_relative_to(more.resolve()) for h in set(held) - set(old))
+
+
+def test_continuing_a_checkpoint_with_no_record_holds_out_only_new_folders(
+    tmp_path: Path, trained
+) -> None:
+    data, whole, emb = trained
+    older = Checkpoint.load(whole)
+    del older.info["held_out"]  # written before checkpoints kept the record
+    older.save(tmp_path / "older.pt")
+    more = tiny_dataset(tmp_path / "dagger", episodes=4)
+    out = tmp_path / "round2.pt"
+    s = _settings(data, out, epochs=1, init=str(tmp_path / "older.pt"))
+    s.data = [str(data), str(more)]
+    train(s, encoder=hash_encoder(emb))
+    held = Checkpoint.load(out).info["held_out"]
+    assert held and all(Path(h).is_relative_to(more.resolve()) for h in held)
+
+
 @pytest.mark.parametrize(
     ("change", "named"), [({"prompt_blind": True}, "prompt_blind"), ({"d_model": 8}, "d_model")]
 )
