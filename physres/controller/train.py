@@ -403,7 +403,13 @@ def train(
             },
             "data": [str(p) for p in s.data],
             "held_out": [episodes[i].source for i in val_idx],
-            "init": None if start is None else {"path": str(s.init), "info": start.info},
+            # the lineage, without the init's held-out list (this run's own is above)
+            "init": None
+            if start is None
+            else {
+                "path": str(s.init),
+                "info": {k: v for k, v in start.info.items() if k != "held_out"},
+            },
         },
     )
     ck.save(out)

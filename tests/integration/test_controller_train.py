@@ -87,6 +87,7 @@ def test_a_dagger_round_starts_from_the_checkpoint_it_continues(tmp_path: Path, 
     np.testing.assert_array_equal(after.proprio_mean, before.proprio_mean)  # its normalisation
     assert after.info["init"]["path"] == str(whole)
     assert after.info["init"]["info"]["steps"] == before.info["steps"]  # the lineage is kept
+    assert "held_out" not in after.info["init"]["info"]  # not copied round after round
     fresh = tmp_path / "fresh.pt"
     train(_settings(data, fresh, epochs=1, lr=0.0), encoder=hash_encoder(emb))
     assert not torch.equal(
