@@ -206,12 +206,18 @@ def _lr(step: int, total: int, base: float) -> float:
 
 
 def _check_start(
-    ck: Checkpoint, s: TrainSettings, spec: dict[str, Any] | None, render_size: int | None
+    ck: Checkpoint,
+    s: TrainSettings,
+    encoder: str,
+    spec: dict[str, Any] | None,
+    render_size: int | None,
 ) -> None:
-    """Refuse an ``init`` checkpoint that is not this network on this arm (``spec``/
-    ``render_size`` None: the network only, checked before the data is loaded)."""
+    """Refuse an ``init`` checkpoint that is not this network, encoder and arm (``spec``/
+    ``render_size`` None: network and encoder only, checked before the data is loaded)."""
     theirs, ours = ck.config.model_dump(), s.config.model_dump()
     differ = [f"{k} {theirs[k]!r} vs {ours[k]!r}" for k in ours if theirs[k] != ours[k]]
+    if ck.encoder != encoder:
+        differ.append(f"prompt encoder {ck.encoder!r} vs {encoder!r}")
     if spec is not None and ck.action_spec != spec:
         differ.append("the action spec")
     if render_size is not None and ck.camera.get("render_size") != render_size:
@@ -246,31 +252,24 @@ def train(
     encoder = encoder or PromptEncoder()
     start = Checkpoint.load(s.init) if s.init else None  # names a missing or damaged file
     if start is not None:
-        _check_start(start, s, None, None)
-        if start.encoder != encoder.name:
-            raise ConfigError(
-                f"--init {s.init} embeds prompts with {start.encoder!r}, this run with "
-                f"{encoder.name!r}"
-            )
+        _check_start(start, s, encoder.name, None, None)
     episodes, spec = load_episodes(s.data, cfg.image_size, per_task=s.episodes_per_task)
     render_size = spec.pop("render_size")
     if len(spec["names"]) != cfg.action_dim:
         raise ConfigError(f"data has {len(spec['names'])}-d actions, the network {cfg.action_dim}")
     if start is not None:
-        _check_start(start, s, spec, render_size)
+        _check_start(start, s, encoder.name, spec, render_size)
     prompts = sorted({e.prompt for e in episodes})
     emb = dict(zip(prompts, encoder.encode(prompts)))
     texts = np.stack([emb[e.prompt] for e in episodes])
     task_of = {e.prompt: e.task for e in episodes}
     low, high = np.asarray(spec["low"], np.float32), np.asarray(spec["high"], np.float32)
     tokenizer = ActionTokenizer(low, high, cfg.bins)
-    if start is not None:
-        train_idx, val_idx = _split_after(start, episodes, s.val_fraction, s.seed)
-    else:
-        train_idx, val_idx = _split(episodes, s.val_fraction, s.seed)
     if start is not None:  # its weights learned this normalisation: keep it
+        train_idx, val_idx = _split_after(start, episodes, s.val_fraction, s.seed)
         mean_np, std_np = start.proprio_mean, start.proprio_std
     else:
+        train_idx, val_idx = _split(episodes, s.val_fraction, s.seed)
         all_prop = np.concatenate([episodes[i].proprio for i in train_idx])
         mean_np, std_np = all_prop.mean(0), all_prop.std(0) + 1e-3
     mean, std = torch.from_numpy(mean_np), torch.from_numpy(std_np)

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from controller_kit import PROMPTS, TINY, hash_encoder, tiny_dataset
+from controller_kit import PROMPTS, TINY, hash_embedding, hash_encoder, tiny_dataset
 
 from physres.controller import Checkpoint, CheckpointError, Controller, PromptRefused
+from physres.controller.encoder import PromptEncoder
 from physres.controller.model import PromptToAction
 from physres.controller.train import TrainSettings, train
 from physres.errors import ConfigError
@@ -154,6 +155,15 @@ def test_an_init_of_another_network_is_refused_before_the_data_is_read(
     with pytest.raises(ConfigError, match=rf"--init .*{named}"):
         train(s, encoder=hash_encoder(emb))
     assert not (tmp_path / "x.pt.partial").exists()
+
+
+def test_an_init_that_embedded_prompts_with_another_encoder_is_refused(
+    tmp_path: Path, trained
+) -> None:
+    data, whole, emb = trained
+    other = PromptEncoder("test/other-encoder", cache_dir=emb, load=lambda: hash_embedding)
+    with pytest.raises(ConfigError, match="prompt encoder 'test/hash-encoder' vs 'test/other"):
+        train(_settings(data, tmp_path / "x.pt", init=str(whole)), encoder=other)
 
 
 def test_a_damaged_init_is_refused_naming_the_file(tmp_path: Path, trained) -> None:
