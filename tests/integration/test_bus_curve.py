@@ -455,9 +455,9 @@ def test_a_broker_restarted_at_once_in_the_same_process_gets_its_key_check(
     (it failed on the second start in a tight loop here)."""
     ctx = zmq.Context()
     try:
-        for _ in range(20):
-            with Broker(keys.cfg("broker"), ctx):
-                pass
+        for k in range(20):
+            with Broker(keys.cfg("broker"), ctx) as broker:
+                assert broker.keys is not None and broker.keys.auth.is_alive(), k
     finally:
         ctx.term()
 
