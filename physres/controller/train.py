@@ -104,24 +104,39 @@ def _split(episodes: list[EpisodeData], frac: float, seed: int) -> tuple[list[in
     return sorted(train), sorted(val)
 
 
-def _split_after(
-    start: Checkpoint, episodes: list[EpisodeData], frac: float, seed: int
-) -> tuple[list[int], list[int]]:
-    """The split of a run that continues ``start``: it holds out nothing ``start`` trained on.
+@dataclass
+class _Lineage:
+    """What a run continuing ``init`` must know of its training: whose episodes to keep out."""
 
-    Held out: the episodes ``start`` held out, and a fresh split of those outside
-    every folder ``start`` read (a folder it read may hold episodes it trained
-    on, so all of those train here). Without that record (an older checkpoint)
-    only the fresh split of new folders is held out.
-    """
-    theirs = set(start.info.get("held_out", []))
-    read = [Path(d).resolve() for d in start.info.get("data", [])]
-    new = [
-        i for i, e in enumerate(episodes) if not any(Path(e.source).is_relative_to(r) for r in read)
-    ]
-    _, fresh = _split([episodes[i] for i in new], frac, seed)
-    val = {new[j] for j in fresh} | {i for i, e in enumerate(episodes) if e.source in theirs}
-    return [i for i in range(len(episodes)) if i not in val], sorted(val)
+    held_out: set[str]  # episode files the init held out
+    read: list[Path]  # folders the init trained from (any episode there may be trained on)
+
+    @classmethod
+    def of(cls, ck: Checkpoint, where: str) -> _Lineage:
+        """``ck``'s record, refused if damaged (checked before any data is read)."""
+
+        def paths(key: str) -> list[str]:
+            v = ck.info.get(key, [])  # an older checkpoint has no "held_out"
+            if not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+                raise CheckpointError(f"checkpoint {where}: info[{key!r}] is not a list of paths")
+            return v
+
+        return cls(set(paths("held_out")), [Path(d).resolve() for d in paths("data")])
+
+    def split(
+        self, episodes: list[EpisodeData], frac: float, seed: int
+    ) -> tuple[list[int], list[int]]:
+        """Hold out nothing the init trained on: its held-out episodes, and a fresh split of
+        those outside every folder it read (a folder it read trains whole here)."""
+        new = [
+            i
+            for i, e in enumerate(episodes)
+            if not any(Path(e.source).is_relative_to(r) for r in self.read)
+        ]
+        _, fresh = _split([episodes[i] for i in new], frac, seed)
+        val = {new[j] for j in fresh}
+        val |= {i for i, e in enumerate(episodes) if e.source in self.held_out}
+        return [i for i in range(len(episodes)) if i not in val], sorted(val)
 
 
 def held_out(episodes: list[EpisodeData], frac: float, seed: int) -> list[int]:
@@ -205,28 +220,29 @@ def _lr(step: int, total: int, base: float) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
 
-def _check_start(
-    ck: Checkpoint,
-    s: TrainSettings,
-    encoder: str,
-    spec: dict[str, Any] | None,
-    render_size: int | None,
-) -> None:
-    """Refuse an ``init`` checkpoint that is not this network, encoder and arm (``spec``/
-    ``render_size`` None: network and encoder only, checked before the data is loaded)."""
-    theirs, ours = ck.config.model_dump(), s.config.model_dump()
-    differ = [f"{k} {theirs[k]!r} vs {ours[k]!r}" for k in ours if theirs[k] != ours[k]]
-    if ck.encoder != encoder:
-        differ.append(f"prompt encoder {ck.encoder!r} vs {encoder!r}")
-    if spec is not None and ck.action_spec != spec:
-        differ.append("the action spec")
-    if render_size is not None and ck.camera.get("render_size") != render_size:
-        differ.append(f"camera render_size {ck.camera.get('render_size')} vs {render_size}")
+def _refuse_start(s: TrainSettings, differ: list[str]) -> None:
     if differ:
         raise ConfigError(
             f"--init {s.init} cannot start this run; it differs from the network and data "
             f"in: {'; '.join(differ)}"
         )
+
+
+def _network_differs(ck: Checkpoint, cfg: ControllerConfig, encoder: str) -> list[str]:
+    """What makes ``ck`` another network than this run's (checked before data is read)."""
+    theirs, ours = ck.config.model_dump(), cfg.model_dump()
+    differ = [f"{k} {theirs[k]!r} vs {ours[k]!r}" for k in ours if theirs[k] != ours[k]]
+    if ck.encoder != encoder:
+        differ.append(f"prompt encoder {ck.encoder!r} vs {encoder!r}")
+    return differ
+
+
+def _arm_differs(ck: Checkpoint, spec: dict[str, Any], render_size: int) -> list[str]:
+    """What makes ``ck`` a network for another arm or camera than the data's."""
+    differ = [] if ck.action_spec == spec else ["the action spec"]
+    if ck.camera.get("render_size") != render_size:
+        differ.append(f"camera render_size {ck.camera.get('render_size')} vs {render_size}")
+    return differ
 
 
 def train(
@@ -252,13 +268,14 @@ def train(
     encoder = encoder or PromptEncoder()
     start = Checkpoint.load(s.init) if s.init else None  # names a missing or damaged file
     if start is not None:
-        _check_start(start, s, encoder.name, None, None)
+        _refuse_start(s, _network_differs(start, cfg, encoder.name))
+        lineage = _Lineage.of(start, str(s.init))
     episodes, spec = load_episodes(s.data, cfg.image_size, per_task=s.episodes_per_task)
     render_size = spec.pop("render_size")
     if len(spec["names"]) != cfg.action_dim:
         raise ConfigError(f"data has {len(spec['names'])}-d actions, the network {cfg.action_dim}")
     if start is not None:
-        _check_start(start, s, encoder.name, spec, render_size)
+        _refuse_start(s, _arm_differs(start, spec, render_size))
     prompts = sorted({e.prompt for e in episodes})
     emb = dict(zip(prompts, encoder.encode(prompts)))
     texts = np.stack([emb[e.prompt] for e in episodes])
@@ -266,7 +283,7 @@ def train(
     low, high = np.asarray(spec["low"], np.float32), np.asarray(spec["high"], np.float32)
     tokenizer = ActionTokenizer(low, high, cfg.bins)
     if start is not None:  # its weights learned this normalisation: keep it
-        train_idx, val_idx = _split_after(start, episodes, s.val_fraction, s.seed)
+        train_idx, val_idx = lineage.split(episodes, s.val_fraction, s.seed)
         mean_np, std_np = start.proprio_mean, start.proprio_std
     else:
         train_idx, val_idx = _split(episodes, s.val_fraction, s.seed)

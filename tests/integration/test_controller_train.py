@@ -15,6 +15,7 @@ import pytest
 import torch
 from controller_kit import PROMPTS, TINY, hash_embedding, hash_encoder, tiny_dataset
 
+from physres.cli import main
 from physres.controller import Checkpoint, CheckpointError, Controller, PromptRefused
 from physres.controller.encoder import PromptEncoder
 from physres.controller.model import PromptToAction
@@ -164,6 +165,47 @@ def test_an_init_that_embedded_prompts_with_another_encoder_is_refused(
     other = PromptEncoder("test/other-encoder", cache_dir=emb, load=lambda: hash_embedding)
     with pytest.raises(ConfigError, match="prompt encoder 'test/hash-encoder' vs 'test/other"):
         train(_settings(data, tmp_path / "x.pt", init=str(whole)), encoder=other)
+
+
+@pytest.mark.parametrize("differs", ["camera", "spec"])
+def test_an_init_for_another_arm_or_camera_is_refused(tmp_path: Path, trained, differs) -> None:
+    data, whole, emb = trained
+    init = whole
+    if differs == "camera":  # the same network, but data rendered at another size
+        data = tiny_dataset(tmp_path / "data48", size=48)
+        named = "camera render_size 32 vs 48"
+    else:  # a checkpoint for an arm whose steps reach 20 % further
+        ck = Checkpoint.load(whole)
+        ck.action_spec = {**ck.action_spec, "high": [h * 1.2 for h in ck.action_spec["high"]]}
+        init = ck.save(tmp_path / "other-arm.pt")
+        named = "the action spec"
+    out = tmp_path / "x.pt"
+    with pytest.raises(ConfigError, match=named):
+        train(_settings(data, out, init=str(init)), encoder=hash_encoder(emb))
+    assert not out.with_name(out.name + ".partial").exists()
+
+
+@pytest.mark.parametrize("bad", [5, ["ep_000001.npz", 3], {"a": "b"}])
+def test_an_init_with_a_damaged_record_of_its_split_is_refused_before_the_data_is_read(
+    tmp_path: Path, trained, bad
+) -> None:
+    _, whole, emb = trained
+    ck = Checkpoint.load(whole)
+    ck.info["held_out"] = bad
+    init = ck.save(tmp_path / "damaged-record.pt")
+    s = _settings(tmp_path / "no-such-data", tmp_path / "x.pt", init=str(init))
+    with pytest.raises(CheckpointError, match=r"damaged-record.pt: info\['held_out'\]"):
+        train(s, encoder=hash_encoder(emb))
+
+
+def test_robot_train_with_a_missing_init_fails_in_one_line(
+    tmp_path: Path, trained, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, _, _ = trained
+    args = ["robot", "train", "--data", str(data), "--out", str(tmp_path / "x.pt")]
+    assert main([*args, "--init", str(tmp_path / "missing.pt"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "missing.pt does not exist" in err and "Traceback" not in err
 
 
 def test_a_damaged_init_is_refused_naming_the_file(tmp_path: Path, trained) -> None:
