@@ -289,6 +289,8 @@ def train(
         train_idx, val_idx = _split(episodes, s.val_fraction, s.seed)
         all_prop = np.concatenate([episodes[i].proprio for i in train_idx])
         mean_np, std_np = all_prop.mean(0), all_prop.std(0) + 1e-3
+    if not train_idx:  # possible only when an init held out every episode given
+        raise ConfigError(f"all {len(episodes)} episodes are held out: nothing to train on")
     mean, std = torch.from_numpy(mean_np), torch.from_numpy(std_np)
     batcher = _Batcher(episodes, texts, cfg, tokenizer, low, high)
     lengths = [len(e) for e in episodes]

@@ -17,6 +17,7 @@ from controller_kit import PROMPTS, TINY, hash_embedding, hash_encoder, tiny_dat
 
 from physres.cli import main
 from physres.controller import Checkpoint, CheckpointError, Controller, PromptRefused
+from physres.controller.data import load_episodes
 from physres.controller.encoder import PromptEncoder
 from physres.controller.model import PromptToAction
 from physres.controller.train import TrainSettings, train
@@ -196,6 +197,19 @@ def test_an_init_with_a_damaged_record_of_its_split_is_refused_before_the_data_i
     s = _settings(tmp_path / "no-such-data", tmp_path / "x.pt", init=str(init))
     with pytest.raises(CheckpointError, match=r"damaged-record.pt: info\['held_out'\]"):
         train(s, encoder=hash_encoder(emb))
+
+
+def test_an_init_that_held_out_every_episode_given_trains_on_nothing_and_says_so(
+    tmp_path: Path, trained
+) -> None:
+    data, whole, emb = trained
+    ck = Checkpoint.load(whole)
+    ck.info["held_out"] = [e.source for e in load_episodes([data], 32)[0]]  # valid, but all
+    init = ck.save(tmp_path / "held-all.pt")
+    out = tmp_path / "x.pt"
+    with pytest.raises(ConfigError, match="all 6 episodes are held out"):
+        train(_settings(data, out, init=str(init)), encoder=hash_encoder(emb))
+    assert not out.exists()
 
 
 def test_robot_train_with_a_missing_init_fails_in_one_line(
