@@ -62,6 +62,27 @@ class EpisodeData:
         return len(self.actions)
 
 
+def _refuse_plan_follower_labels(root: str | Path, ds: DemoDataset) -> None:
+    """DAgger episodes labelled by the plan-following ``Expert`` carry wrong labels.
+
+    Before ``StateExpert``, a collection with ``--policy`` asked the plan follower,
+    which never passed its first waypoint under another driver: every label said
+    "open, go above the object", even with the object lifted. Trained on, they
+    taught the policy to stall; refused here so no one trains on them unknowingly.
+    """
+    bad = [
+        info.path.name
+        for info in ds.episodes
+        if info.meta.get("driver", "expert") != "expert" and info.meta.get("expert") == "Expert"
+    ]
+    if bad:
+        raise DataError(
+            f"{root}: {len(bad)} episodes (first {bad[0]}) were driven by a policy and labelled "
+            "by the plan-following Expert, whose labels there are wrong (it never passed its "
+            "first waypoint); collect this DAgger round again (labelled by StateExpert)"
+        )
+
+
 def load_episodes(
     roots: Sequence[str | Path],
     image_size: int,
@@ -85,6 +106,7 @@ def load_episodes(
             spec["render_size"] = int(ds.header.get("info", {}).get("render_size", image_size))
         elif ds.action_spec != {k: v for k, v in spec.items() if k != "render_size"}:
             raise DataError(f"{root}: its action spec differs from {roots[0]}'s; not mixing them")
+        _refuse_plan_follower_labels(root, ds)
         for i, info in enumerate(ds.episodes):
             counts[info.task] = counts.get(info.task, 0) + 1
             if per_task is not None and counts[info.task] > per_task:

@@ -258,7 +258,8 @@ def collect(
                 task=task, render_size=render_size, wrist_camera=wrist_camera, layout=layout
             )
             try:
-                expert = make_expert(env)
+                # under a driver the expert labels states it did not choose: by the state
+                expert = make_expert(env, follow="command" if driver is None else "state")
                 for k in range(episodes):
                     if (task, layout, k) in done:
                         result.skipped[label] += 1

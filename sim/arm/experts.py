@@ -30,6 +30,7 @@ __all__ = [
     "PLANNERS",
     "Expert",
     "ExpertResult",
+    "StateExpert",
     "Waypoint",
     "evaluate_expert",
     "make_expert",
@@ -44,7 +45,9 @@ class Waypoint:
 
     ``speed`` caps the per-step displacement (m); ``tol`` is how close the
     measured grasp point must come; ``check`` (if given) must hold when the
-    waypoint is done, else the expert re-plans (a grasp that slipped).
+    waypoint is done, else the expert re-plans (a grasp that slipped);
+    ``grasp`` names the object a closing waypoint grasps (a :class:`StateExpert`
+    goes on past it once that object is held, whoever closed the gripper).
     """
 
     pos: np.ndarray
@@ -55,6 +58,7 @@ class Waypoint:
     wait: int = 0
     timeout: int = 40
     check: Callable[[TabletopEnv], bool] | None = None
+    grasp: str | None = None
 
 
 Plan = list[Waypoint]
@@ -87,7 +91,7 @@ def plan_pick_place(env: TabletopEnv) -> Plan:
     return [
         _wp(cube[0], cube[1], 0.12, g, False, tol=0.012),
         _wp(cube[0], cube[1], gz, g, False, speed=0.03, tol=0.006),
-        _wp(cube[0], cube[1], gz, g, True, wait=4),
+        _wp(cube[0], cube[1], gz, g, True, wait=4, grasp="cube"),
         _wp(cube[0], cube[1], high, g, True, tol=0.02, check=_lifted("cube", edge / 2 + 0.05)),
         _wp(bowl[0], bowl[1], high, g, True, tol=0.015),
         _wp(bowl[0], bowl[1], 0.11, g, True, speed=0.03, tol=0.01),
@@ -104,7 +108,7 @@ def plan_lying_bottle(env: TabletopEnv) -> Plan:
     return [
         _wp(c[0], c[1], 0.14, g, False, tol=0.012),
         _wp(c[0], c[1], c[2] + 0.003, g, False, speed=0.03, tol=0.006),
-        _wp(c[0], c[1], c[2] + 0.003, g, True, wait=4),
+        _wp(c[0], c[1], c[2] + 0.003, g, True, wait=4, grasp="lying_bottle"),
         _wp(c[0], c[1], 0.22, g, True, tol=0.02, check=_lifted("lying_bottle", 0.12)),
         _wp(c[0], c[1], 0.22, g, True, wait=2),
     ]
@@ -123,7 +127,7 @@ def plan_cup(env: TabletopEnv) -> Plan:
     return [
         _wp(w[0], w[1], rim + 0.08, g, False, tol=0.012),
         _wp(w[0], w[1], rim - 0.022, g, False, speed=0.03, tol=0.006),
-        _wp(w[0], w[1], rim - 0.022, g, True, wait=4),
+        _wp(w[0], w[1], rim - 0.022, g, True, wait=4, grasp="cup"),
         _wp(w[0], w[1], rim + 0.14, g, True, tol=0.02, check=_lifted("cup", m[2] + 0.06)),
         _wp(w[0], w[1], rim + 0.14, g, True, wait=2),
     ]
@@ -139,7 +143,7 @@ def plan_standing_bottle(env: TabletopEnv) -> Plan:
     return [
         _wp(neck[0], neck[1], top + 0.08, g, False, tol=0.01),
         _wp(neck[0], neck[1], neck[2], g, False, speed=0.03, tol=0.006),
-        _wp(neck[0], neck[1], neck[2], g, True, wait=4),
+        _wp(neck[0], neck[1], neck[2], g, True, wait=4, grasp="bottle"),
         _wp(neck[0], neck[1], top + 0.15, g, True, tol=0.02, check=_lifted("bottle", c[2] + 0.05)),
         _wp(neck[0], neck[1], top + 0.15, g, True, wait=2),
     ]
@@ -218,7 +222,7 @@ def plan_wipe(env: TabletopEnv) -> Plan:
     plan = [
         _wp(c[0], c[1], 0.10, g, False, tol=0.012),
         _wp(c[0], c[1], 0.014, g, False, speed=0.03, tol=0.008, timeout=25),
-        _wp(c[0], c[1], 0.014, g, True, wait=3),
+        _wp(c[0], c[1], 0.014, g, True, wait=3, grasp="cloth"),
         _wp(c[0], c[1], high, g, True, tol=0.02, check=_held("cloth")),
         _wp(rows[0], y0, high, g, True, tol=0.015),
     ]
@@ -278,7 +282,6 @@ class Expert:
             self._replan()
         proprio = obs["proprio"] if obs is not None else env.proprio()
         measured = np.asarray(proprio[:3], dtype=float)
-        spec = env.action_spec
         while not self.done:
             wp = self.plan[self.index]
             reached = (
@@ -309,28 +312,137 @@ class Expert:
             self._replan()
             self.plan.insert(0, _wp(*env.target_pos[:2], 0.15, env.target_yaw, False))
             return self.act(obs)
+        return self._finish() if self.done else self._toward(self.plan[self.index])
+
+    def _finish(self) -> np.ndarray:
+        """Hold still, keep the gripper as it is, and say ``terminate``."""
+        a = np.zeros(self.env.action_spec.dim, dtype=np.float32)
+        a[4] = 1.0 if self.env.scene.gripper_closed else -1.0
+        a[5] = 1.0
+        return a
+
+    def _toward(self, wp: Waypoint) -> np.ndarray:
+        """One bounded step of the commanded pose towards ``wp``, its gripper state set."""
+        env = self.env
+        spec = env.action_spec
         a = np.zeros(spec.dim, dtype=np.float32)
-        if self.done:
-            a[4] = 1.0 if env.scene.gripper_closed else -1.0
-            a[5] = 1.0
-            return a
-        wp = self.plan[self.index]
         d = wp.pos - env.target_pos
         n = float(np.linalg.norm(d))
         if n > wp.speed:
             d *= wp.speed / n
-        dyaw = float(np.clip(wp.yaw - env.target_yaw, spec.low[3], spec.high[3]))
         a[:3] = np.clip(d, spec.low[:3], spec.high[:3])
-        a[3] = dyaw
+        a[3] = float(np.clip(wp.yaw - env.target_yaw, spec.low[3], spec.high[3]))
         a[4] = 1.0 if wp.closed else -1.0
         return a
 
 
-def make_expert(env: Any, **kw: Any) -> Expert:
-    """The scripted expert for ``env`` (a TabletopEnv, possibly wrapped)."""
+def _dist(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(np.asarray(a, float) - np.asarray(b, float)))
+
+
+class StateExpert(Expert):
+    """The expert as a feedback policy on the world's state: the labeller for DAgger.
+
+    :class:`Expert` moves on to its next waypoint when its own *commanded* pose
+    has reached the current one. Under another driver (a policy being
+    corrected) that never happens exactly, so it stayed on its first waypoint
+    for the whole episode: at a cube the policy had already grasped and lifted,
+    its label was "open and go back above the cube". This one replans from the
+    scene at every step and picks the waypoint from the state: the approach by
+    where the hand is, the carry once the plan's ``grasp`` object is held
+    (whoever closed the gripper), the last waypoint and then ``terminate`` once
+    the task's success predicate holds. What it does at each waypoint is
+    :class:`Expert`'s, so its labels agree with the demonstrations.
+    """
+
+    #: a closing gripper this near the grasp point (m) is left to close
+    GRASP_RADIUS = 0.02
+    #: fingers shut to less than this width (m) hold nothing
+    EMPTY_WIDTH = 0.004
+    #: a hand pushing the bowl stays this near (m) the point behind it where pushes start
+    PUSH_RADIUS = 0.04
+
+    def __init__(self, env: TabletopEnv) -> None:
+        super().__init__(env, max_replans=0)
+        self._stage = 0  # how far the current carry (or push) has got; 0 = none
+        self._carry: Plan | None = None  # the plan as it was when the object was grasped
+
+    def act(self, obs: dict[str, Any] | None = None) -> np.ndarray:
+        env = self.env
+        assert env.task is not None, "reset the env before asking the expert"
+        if env.episode != self._episode:
+            self._episode, self._stage, self._carry, self._count = env.episode, 0, None, 0
+        proprio = obs["proprio"] if obs is not None else env.proprio()
+        here = np.asarray(proprio[:3], dtype=float)
+        plan = PLANNERS[env.task.name](env)
+        gi = next((i for i, wp in enumerate(plan) if wp.grasp), None)
+        if gi is not None and env.scene.holding(str(plan[gi].grasp)):
+            # carried, the object's pose moves with the hand: heights planned from it
+            # would rise with the hand, so the carry follows the plan made at the grasp
+            self._carry = plan = self._carry or plan
+            self.index = self._carried(plan, gi, here)
+        elif env.device.success():  # released where it belongs, or pushed there
+            self._carry, self._stage = None, 0
+            self.index = len(plan) - 1
+        else:
+            self._carry = None
+            self.index = self._approach(plan, gi, here, float(proprio[4]))
+        last = self.index == len(plan) - 1
+        if last and env.device.success() and _dist(here, plan[-1].pos) < plan[-1].tol:
+            self.index = len(plan)
+            return self._finish()
+        return self._toward(plan[self.index])
+
+    def _carried(self, plan: Plan, gi: int, here: np.ndarray) -> int:
+        """On through the plan from the grasp, never back past where this carry has got
+        to; a waypoint the hand cannot reach (a cloth dragging) is left after its timeout."""
+        k = max(self._stage, gi + 1)
+        self._count = self._count + 1 if k == self._stage else 0
+        while k < len(plan) - 1 and (
+            (
+                _dist(here, plan[k].pos) < plan[k].tol
+                and self.env.scene.gripper_closed == plan[k].closed
+            )
+            or self._count > plan[k].timeout
+        ):
+            k, self._count = k + 1, 0
+        self._stage = k
+        return k
+
+    def _approach(self, plan: Plan, gi: int | None, here: np.ndarray, width: float) -> int:
+        """Nothing held, the task not done: above the object, down to it, then close (or push)."""
+        engage = 2 if gi is None else gi  # every plan starts: above it, down to it, engage
+        above, down = plan[engage - 2], plan[engage - 1]
+        if gi is None and self._stage == engage:
+            # pushing: the bowl moves ahead of the hand, and the start point with it
+            if _dist(here, down.pos) < self.PUSH_RADIUS and here[2] < down.pos[2] + down.tol:
+                return engage
+        self._stage = 0
+        if gi is not None and self.env.scene.gripper_closed:
+            # closing at the object: let it close; shut on air or elsewhere: open, start over
+            at = _dist(here, plan[gi].pos) < self.GRASP_RADIUS
+            return gi if at and width > self.EMPTY_WIDTH else 0
+        if _dist(here, down.pos) < down.tol:
+            self._stage = engage if gi is None else 0
+            return engage
+        beside = _dist(here[:2], down.pos[:2]) < above.tol
+        return engage - 1 if beside and here[2] < above.pos[2] + above.tol else 0
+
+
+def make_expert(env: Any, *, follow: str = "command", **kw: Any) -> Expert:
+    """The scripted expert for ``env`` (a TabletopEnv, possibly wrapped).
+
+    ``follow="command"``: it drives, advancing when its own commands reach each
+    waypoint (demonstrations). ``follow="state"``: a :class:`StateExpert`, which
+    labels the states another driver reaches (DAgger).
+    """
     base = getattr(env, "unwrapped", env)
     if not isinstance(base, TabletopEnv):
         raise TypeError(f"make_expert needs a TabletopEnv, got {type(base).__name__}")
+    if follow == "state":
+        return StateExpert(base, **kw)
+    if follow != "command":
+        raise ValueError(f"make_expert follow={follow!r}: expected 'command' or 'state'")
     return Expert(base, **kw)
 
 

@@ -53,10 +53,12 @@ def tiny_dataset(
     length: int = 10,
     size: int = 32,
     prompts: Iterable[tuple[str, str]] | None = None,
+    meta: dict | None = None,
 ) -> Path:
     """Episodes whose label depends on the prompt: pick_place goes down, the rest left.
 
-    ``prompts``: (task, prompt) pairs to record (default :data:`PROMPTS`).
+    ``prompts``: (task, prompt) pairs to record (default :data:`PROMPTS`); ``meta``:
+    more metadata for every episode (who drove, who labelled).
     """
     writer = DatasetWriter(root, action_spec=ACTION_SPEC.to_dict(), info={"render_size": size})
     rng = np.random.default_rng(0)
@@ -75,7 +77,8 @@ def tiny_dataset(
                 a[5] = float(t == length - 1)
                 rec.add(obs, action=a, expert_action=a, perturbed=False)
             writer.write_episode(
-                rec.arrays(), {"task": task, "task_episode": k, "seed": k, "prompt": prompt}
+                rec.arrays(),
+                {"task": task, "task_episode": k, "seed": k, "prompt": prompt, **(meta or {})},
             )
     return root
 

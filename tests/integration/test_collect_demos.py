@@ -200,6 +200,7 @@ def test_a_driving_policy_moves_the_arm_and_the_expert_labels_every_state_it_rea
     [ep] = DemoDataset(tmp_path, verify="full")
     assert driver.prompts == [ep.prompt]  # the driver was told the episode's prompt
     assert ep.info.meta["driver"] == "drift-right" and ep.info.meta["noisy"] is False
+    assert ep.info.meta["expert"] == "StateExpert"  # labels by the state, not its own plan
     assert np.allclose(ep["action"][:, 1], 0.03) and np.all(ep["action"][:, 4] == -1.0)
     assert bool(np.all(ep["perturbed"]))  # every state is off the expert's own path
     assert ep.info.meta["perturbed_steps"] == len(ep)

@@ -446,3 +446,18 @@ def test_a_checkpoint_from_before_keypoints_still_loads_as_the_network_it_was(
     sd["config"] = "not a mapping"
     with pytest.raises(CheckpointError, match="malformed"):
         Checkpoint.from_dict(sd)
+
+
+def test_dagger_episodes_labelled_by_the_plan_follower_are_refused_on_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Collections made before StateExpert: their labels taught the policy to stall."""
+    old = tiny_dataset(tmp_path / "dagger-old", meta={"driver": "policy", "expert": "Expert"})
+    new = tiny_dataset(tmp_path / "dagger-new", meta={"driver": "policy", "expert": "StateExpert"})
+    demos = tiny_dataset(tmp_path / "demos", meta={"driver": "expert", "expert": "Expert"})
+    assert len(load_episodes([new, demos], 32)[0]) == 12  # relabelled DAgger and demos load
+    args = ["robot", "train", "--data", str(demos), str(old), "--out", str(tmp_path / "x.pt")]
+    assert main([*args, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "dagger-old: 6 episodes" in err and "plan-following Expert" in err
+    assert "Traceback" not in err and not (tmp_path / "x.pt").exists()
