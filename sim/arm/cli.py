@@ -58,6 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "shared layout's name",
     )
     p.add_argument(
+        "--follow",
+        choices=("command", "state"),
+        default="command",
+        help="'command': the experts that collect demonstrations; 'state': the StateExpert "
+        "that labels DAgger states, here driving itself",
+    )
+    p.add_argument(
         "--min-rate",
         type=float,
         default=0.95,
@@ -100,7 +107,12 @@ def cmd_experts(args: argparse.Namespace) -> int:
             with ProcessPoolExecutor(args.jobs) as pool:
                 futures = [
                     pool.submit(
-                        evaluate_expert, t, seeds, render_size=args.render_size, layout=layout
+                        evaluate_expert,
+                        t,
+                        seeds,
+                        render_size=args.render_size,
+                        layout=layout,
+                        follow=args.follow,
                     )
                     for t in tasks
                 ]
@@ -114,12 +126,14 @@ def cmd_experts(args: argparse.Namespace) -> int:
                     seeds,
                     render_size=args.render_size,
                     layout=layout,
+                    follow=args.follow,
                     on_episode=lambda ok: progress.advance(bar),
                 )
                 for t in tasks
             ]
     where = "own scenes" if layout == "own" else f"{layout} layouts"
-    table = Table(title=f"scripted experts, {where}, seeds {seeds.start}..{seeds.stop - 1}")
+    who = "scripted experts" if args.follow == "command" else "state experts (DAgger labellers)"
+    table = Table(title=f"{who}, {where}, seeds {seeds.start}..{seeds.stop - 1}")
     table.add_column("task", no_wrap=True)
     for col in ("success", "rate", "mean steps", "steps/s*"):
         table.add_column(col, justify="right", no_wrap=True)

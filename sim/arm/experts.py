@@ -486,17 +486,19 @@ def evaluate_expert(
     *,
     render_size: int = 128,
     layout: str = "own",
+    follow: str = "command",
     on_episode: Callable[[bool], None] | None = None,
 ) -> ExpertResult:
     """Run the expert for ``task`` on every seed (random layouts) and count successes.
 
-    ``layout``: the task's own scene, or ``"shared"`` / a shared layout's name.
+    ``layout``: the task's own scene, or ``"shared"`` / a shared layout's name;
+    ``follow``: which expert (:func:`make_expert`).
     ``on_episode(success)`` is called after every episode (progress display).
     """
     import time
 
     env = TabletopEnv(task, render_size=render_size, layout=layout)
-    expert = make_expert(env)
+    expert = make_expert(env, follow=follow)
     seeds = list(seeds)
     ok: list[bool] = []
     steps: list[int] = []

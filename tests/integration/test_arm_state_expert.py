@@ -126,3 +126,12 @@ def test_a_gripper_closing_at_the_object_is_left_to_close() -> None:
 def test_follow_must_be_command_or_state(pick_env: TabletopEnv) -> None:
     with pytest.raises(ValueError, match="follow='plan'"):
         make_expert(pick_env, follow="plan")
+
+
+def test_robot_experts_measures_the_labeller_driving_itself(capsys) -> None:
+    from physres.cli import main
+
+    args = ["robot", "experts", "--tasks", "push_bowl", "--seeds", "2", "--render-size", "32"]
+    assert main([*args, "--follow", "state"]) == 0
+    out = capsys.readouterr().out
+    assert "state experts" in out and "2/2" in out
