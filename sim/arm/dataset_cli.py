@@ -206,8 +206,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--policy",
         type=Path,
         default=None,
-        help="a controller checkpoint moves the arm and the expert labels every state it "
-        "reaches (DAgger data for the policy's own mistakes)",
+        help="a controller checkpoint moves the arm and the state-following expert labels "
+        "every state it reaches (DAgger data for the policy's own mistakes)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_collect)

@@ -365,6 +365,7 @@ class StateExpert(Expert):
     def __init__(self, env: TabletopEnv) -> None:
         super().__init__(env, max_replans=0)
         self._stage = 0  # how far the current carry (or push) has got; 0 = none
+        self._count = 0  # steps spent heading for the current carry waypoint
         self._carry: Plan | None = None  # the plan as it was when the object was grasped
 
     def act(self, obs: dict[str, Any] | None = None) -> np.ndarray:
