@@ -15,7 +15,7 @@ gymnasium shell over it.
 
 from physres.sim.arm.device import SimArm, SimArmParams
 from physres.sim.arm.env import ENV_ID, PROMPT_CHARSET, PROPRIO_NAMES, TabletopEnv
-from physres.sim.arm.experts import Expert, Waypoint, make_expert
+from physres.sim.arm.experts import Expert, StateExpert, Waypoint, make_expert
 from physres.sim.arm.scene import Scene, SceneObject, panda_urdf
 from physres.sim.arm.shared import SHARED_LAYOUTS, SharedLayout
 from physres.sim.arm.spec import ACTION_SPEC, ActionError, ActionSpec
@@ -46,6 +46,7 @@ __all__ = [
     "SharedLayout",
     "SimArm",
     "SimArmParams",
+    "StateExpert",
     "TabletopEnv",
     "Waypoint",
     "heldout_prompts",

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from physres.sim.arm import TASKS, TabletopEnv, make_expert
-from physres.sim.arm.experts import Expert, StateExpert, run_episode
+from physres.sim.arm import TASKS, StateExpert, TabletopEnv, make_expert
+from physres.sim.arm.experts import Expert, run_episode
 
 
 @pytest.fixture
