@@ -1,6 +1,7 @@
 """The prompt-to-action transformer: FiLM conv stem → TokenLearner → causal transformer.
 
-One frame becomes ``tokens_per_frame`` image tokens plus a proprioception token:
+One frame becomes ``tokens_per_frame`` image tokens (plus ``grid``² pooled cells)
+and a proprioception token:
 
 * a small conv stem over the scene camera (stride-2 blocks), each block
   FiLM-conditioned on the prompt embedding (Perez et al. 2018, as RT-1 does
@@ -10,6 +11,8 @@ One frame becomes ``tokens_per_frame`` image tokens plus a proprioception token:
   where its map looks (the expected image x, y under it, a spatial-softmax
   keypoint as in Levine et al. 2016): pooling alone keeps *what* a conv stem
   saw but not *where*, and where the cube is is what the arm needs;
+* with ``grid`` > 0, the feature map average-pooled into grid × grid cells, one
+  token each: the whole scene, coarsely, whatever the attention maps settled on;
 * a proprioception token (tool pose and gripper opening) that also carries the
   prompt's projection.
 
@@ -50,6 +53,10 @@ class ControllerConfig(BaseModel):
     tokens_per_frame: int = Field(4, ge=1, le=32)
     #: each image token also carries its attention map's expected (x, y) in the frame
     keypoints: bool = True
+    #: also average-pool the feature map into grid × grid tokens, one per cell (0: none).
+    #: The TokenLearner's maps can all settle on one object (measured: all four on the
+    #: cube), and then nothing tells the network where the bowl is once the cube is held
+    grid: int = Field(0, ge=0, le=8)
     stem_channels: tuple[int, ...] = (16, 32, 64, 64)
     #: "tokens": RT-1's 256 bins per dimension; "chunk": ACT's action chunks
     head: Literal["tokens", "chunk"] = "chunk"
@@ -129,9 +136,10 @@ class PromptToAction(nn.Module):
         self.stem = nn.ModuleList(FiLMBlock(a, b, cfg.text_dim) for a, b in pairwise(chans))
         self.token_learner = TokenLearner(chans[-1], cfg.tokens_per_frame, keypoints=cfg.keypoints)
         self.image_proj = nn.Linear(chans[-1] + 2 * cfg.keypoints, cfg.d_model)
+        self.grid_proj = nn.Linear(chans[-1], cfg.d_model) if cfg.grid else None
         self.proprio_proj = nn.Linear(cfg.proprio_dim, cfg.d_model)
         self.text_proj = nn.Linear(cfg.text_dim, cfg.d_model)
-        n = cfg.tokens_per_frame + 1
+        n = cfg.tokens_per_frame + cfg.grid**2 + 1
         self.slot_emb = nn.Parameter(torch.zeros(1, 1, n, cfg.d_model))
         self.time_emb = nn.Parameter(torch.zeros(1, cfg.history, 1, cfg.d_model))
         nn.init.normal_(self.slot_emb, std=0.02)
@@ -161,9 +169,12 @@ class PromptToAction(nn.Module):
         x = image
         for block in self.stem:
             x = block(x, text)
-        img = self.image_proj(self.token_learner(x))  # (N, K, d)
+        tokens = [self.image_proj(self.token_learner(x))]  # (N, K, d)
+        if self.grid_proj is not None:  # cells row-major; each slot's embedding says which
+            cells = F.adaptive_avg_pool2d(x, self.cfg.grid).flatten(2).transpose(1, 2)
+            tokens.append(self.grid_proj(cells))  # (N, G², d)
         prop = self.proprio_proj(proprio) + self.text_proj(text)
-        return torch.cat([img, prop[:, None, :]], dim=1)
+        return torch.cat([*tokens, prop[:, None, :]], dim=1)
 
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T, K+1, d) frame tokens (T ≤ history, oldest first) → (B, T, out_dim)."""

@@ -68,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="image tokens without their attention maps' expected (x, y)",
     )
     t.add_argument(
+        "--grid",
+        type=int,
+        default=0,
+        help="also pool the stem's feature map into GRID x GRID tokens (the whole scene, "
+        "coarsely: the attention maps may all settle on one object)",
+    )
+    t.add_argument(
         "--prompt-blind",
         action="store_true",
         help="the control: prompt embedding zeroed, everything else the same",
@@ -143,6 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         chunk=args.chunk,
         prompt_blind=args.prompt_blind,
         keypoints=not args.no_keypoints,
+        grid=args.grid,
     )
     s = TrainSettings(
         data=[str(d) for d in args.data],

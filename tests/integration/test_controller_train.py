@@ -461,3 +461,19 @@ def test_dagger_episodes_labelled_by_the_plan_follower_are_refused_on_the_cli(
     err = capsys.readouterr().err
     assert "dagger-old: 6 episodes" in err and "plan-following Expert" in err
     assert "Traceback" not in err and not (tmp_path / "x.pt").exists()
+
+
+def test_robot_train_grid_pools_the_scene_into_tokens_and_the_checkpoint_keeps_it(
+    tmp_path: Path,
+) -> None:
+    data = tiny_dataset(tmp_path / "d", episodes=2, length=6)
+    out = tmp_path / "g.pt"
+    net = ["--image-size", "32", "--stem", "8,8", "--history", "1", "--d-model", "16"]
+    args = ["robot", "train", "--data", str(data), "--out", str(out), "--epochs", "1"]
+    assert main([*args, *net, "--layers", "1", "--grid", "3", "--threads", "1", "--quiet"]) == 0
+    ck = Checkpoint.load(out)
+    assert ck.config.grid == 3
+    c = Controller(out)
+    c.set_prompt(PROMPTS["pick_place"])
+    tokens = c._frame_tokens(np.zeros((32, 32, 3), np.uint8), np.zeros(5, np.float32))
+    assert tokens.shape[1] == ck.config.tokens_per_frame + 9 + 1
