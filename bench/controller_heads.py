@@ -1,4 +1,4 @@
-"""Action heads compared on the same held-out demonstrations: RT-1 tokens vs ACT chunks.
+"""Two checkpoints open loop on the same held-out demonstrations (e.g. RT-1 tokens vs ACT chunks).
 
 The two heads train on different losses (cross-entropy over 256 bins, L1 on
 normalised chunks), so their validation losses cannot be compared. This script
@@ -9,6 +9,11 @@ of the episodes its training held out (the same split: data, seed and
 expert's label in the spec's own units: position error in mm, yaw in degrees,
 gripper and terminate agreement. The frames are the expert's, so this is the
 open-loop error; closed-loop success is ``physres robot eval``'s job.
+
+It also scores the **carry**: steps whose label moves a closed gripper
+sideways above 10 cm (an object held, on its way to where it goes). A network
+that does not know where it is going answers them with the median, no motion:
+the carry ratio (mean predicted sideways step / the label's) shows it.
 
     python bench/controller_heads.py --data DIR [DIR ...] --ckpt chunk.pt tokens.pt
 
@@ -36,14 +41,19 @@ def score(path: str, data: list[str]) -> dict[str, float]:
     )
     val = held_out(episodes, settings.get("val_fraction", 0.1), settings.get("seed", 0))
     ctrl = Controller(ck)
-    pred, true = [], []
+    pred, true, prop = [], [], []
     for i in val:
         e = episodes[i]
         ctrl.set_prompt(e.prompt)
         pred += [ctrl.step(img, p) for img, p in zip(e.images, e.proprio)]
         true.append(e.actions)
-    p, t = np.asarray(pred), np.concatenate(true)
+        prop.append(e.proprio)
+    p, t, q = np.asarray(pred), np.concatenate(true), np.concatenate(prop)
+    side_p, side_t = np.linalg.norm(p[:, :2], axis=1), np.linalg.norm(t[:, :2], axis=1)
+    carry = (t[:, 4] > 0) & (q[:, 2] > 0.1) & (side_t > 0.005)
     return {
+        "carry_steps": int(carry.sum()),
+        "carry_ratio": float(side_p[carry].mean() / side_t[carry].mean()) if carry.any() else 0.0,
         "episodes": len(val),
         "steps": len(t),
         "position_mm": 1e3 * float(np.abs(p[:, :3] - t[:, :3]).mean()),
@@ -62,13 +72,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rows = [(c, Checkpoint.load(c).config.head, score(c, args.data)) for c in args.ckpt]
     print(
-        "| checkpoint | head | held-out steps | position (mm) | yaw (deg) | gripper | terminate |"
+        "| checkpoint | head | held-out steps | position (mm) | yaw (deg) | gripper | terminate "
+        "| carry steps | carry ratio |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for c, head, s in rows:
         print(
             f"| {c} | {head} | {s['steps']} | {s['position_mm']:.2f} | {s['yaw_deg']:.2f} | "
-            f"{100 * s['gripper_agree']:.1f} % | {100 * s['terminate_agree']:.1f} % |"
+            f"{100 * s['gripper_agree']:.1f} % | {100 * s['terminate_agree']:.1f} % | "
+            f"{s['carry_steps']} | {s['carry_ratio']:.2f} |"
         )
     a, b = rows[0][2]["position_mm"], rows[1][2]["position_mm"]
     print(f"position error {rows[1][1]} / {rows[0][1]}: {b / a:.2f}")
