@@ -477,3 +477,23 @@ def test_robot_train_grid_pools_the_scene_into_tokens_and_the_checkpoint_keeps_i
     c.set_prompt(PROMPTS["pick_place"])
     tokens = c._frame_tokens(np.zeros((32, 32, 3), np.uint8), np.zeros(5, np.float32))
     assert tokens.shape[1] == ck.config.tokens_per_frame + 9 + 1
+
+
+def test_grid_tokens_say_which_part_of_the_scene_holds_something() -> None:
+    """All of a TokenLearner's maps can settle on one object (the trained network's four
+    all sat on the cube, so nothing told it where the bowl was). Grid tokens pool each cell
+    of the feature map: an object in one quarter moves that quarter's token the most."""
+    cfg = TINY.model_copy(update={"history": 1, "grid": 2})
+    torch.manual_seed(0)
+    net = PromptToAction(cfg).eval()
+    img = torch.zeros(1, 3, 32, 32)
+    p, t = torch.zeros(1, 5), torch.zeros(1, 384)
+    with torch.no_grad():
+        base = net.frame_tokens(img, p, t)
+        assert base.shape == (1, 2 + 4 + 1, 16)  # K image tokens, 2 x 2 cells, proprio
+        for cell, (r, c) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):  # row-major
+            moved = img.clone()
+            moved[0, :, 16 * r + 4 : 16 * r + 12, 16 * c + 4 : 16 * c + 12] = 3.0
+            change = (net.frame_tokens(moved, p, t) - base).abs().amax(-1)[0, 2:6]
+            others = torch.cat([change[:cell], change[cell + 1 :]])
+            assert change[cell] > 2 * others.max(), (cell, change)
