@@ -55,7 +55,8 @@ class ControllerConfig(BaseModel):
     keypoints: bool = True
     #: also average-pool the feature map into grid × grid tokens, one per cell (0: none).
     #: The TokenLearner's maps can all settle on one object (measured: all four on the
-    #: cube), and then nothing tells the network where the bowl is once the cube is held
+    #: cube), so nothing else is in the tokens; with grid 4 it still did not learn where
+    #: to carry the cube (README), so the shipped checkpoint has none
     grid: int = Field(0, ge=0, le=8)
     stem_channels: tuple[int, ...] = (16, 32, 64, 64)
     #: "tokens": RT-1's 256 bins per dimension; "chunk": ACT's action chunks
@@ -177,7 +178,7 @@ class PromptToAction(nn.Module):
         return torch.cat([*tokens, prop[:, None, :]], dim=1)
 
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, T, K+1, d) frame tokens (T ≤ history, oldest first) → (B, T, out_dim)."""
+        """(B, T, n, d) frame tokens (T ≤ history, oldest first) → (B, T, out_dim)."""
         b, t, n, d = tokens.shape
         x = tokens + self.slot_emb + self.time_emb[:, :t]
         mask = self.mask[: t * n, : t * n]
