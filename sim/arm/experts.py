@@ -441,7 +441,9 @@ def make_expert(env: Any, *, follow: str = "command", **kw: Any) -> Expert:
     if not isinstance(base, TabletopEnv):
         raise TypeError(f"make_expert needs a TabletopEnv, got {type(base).__name__}")
     if follow == "state":
-        return StateExpert(base, **kw)
+        if kw:  # it never re-plans on a schedule: it replans every step
+            raise ValueError(f"make_expert follow='state' takes no options, got {sorted(kw)}")
+        return StateExpert(base)
     if follow != "command":
         raise ValueError(f"make_expert follow={follow!r}: expected 'command' or 'state'")
     return Expert(base, **kw)

@@ -126,6 +126,8 @@ def test_a_gripper_closing_at_the_object_is_left_to_close() -> None:
 def test_follow_must_be_command_or_state(pick_env: TabletopEnv) -> None:
     with pytest.raises(ValueError, match="follow='plan'"):
         make_expert(pick_env, follow="plan")
+    with pytest.raises(ValueError, match="max_replans"):
+        make_expert(pick_env, follow="state", max_replans=3)
 
 
 def test_robot_experts_measures_the_labeller_driving_itself(capsys) -> None:
@@ -135,3 +137,27 @@ def test_robot_experts_measures_the_labeller_driving_itself(capsys) -> None:
     assert main([*args, "--follow", "state"]) == 0
     out = capsys.readouterr().out
     assert "state experts" in out and "2/2" in out
+
+
+@pytest.mark.parametrize("task", ["pick_place", "wipe", "push_bowl"])
+def test_a_random_driver_gets_a_label_inside_the_action_spec_at_every_step(task: str) -> None:
+    """DAgger's driver can be anything: random flailing, the hand pressed into the table,
+    the gripper snapping open and shut. Every state still gets a finite label the arm
+    would accept, and never a terminate before the task is done."""
+    env = TabletopEnv(task, render_size=32)
+    labeller = make_expert(env, follow="state")
+    spec = env.action_spec
+    rng = np.random.default_rng(7)
+    obs, _ = env.reset(seed=5)
+    for t in range(env.max_steps):
+        label = labeller.act(obs)
+        assert np.isfinite(label).all(), (t, label)
+        assert np.all(label >= spec.low_array - 1e-6) and np.all(label <= spec.high_array + 1e-6)
+        assert label[5] == 0.0 or env.device.success(), (t, label)
+        a = rng.uniform(spec.low_array, spec.high_array).astype(np.float32)
+        a[2] = spec.low_array[2] if t % 20 < 10 else a[2]  # half the time: down, hard
+        a[5] = 0.0  # the driver never says done: the episode runs to its limit
+        obs, _, terminated, truncated, _ = env.step(a)
+        if terminated or truncated:
+            break
+    env.close()
