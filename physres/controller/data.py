@@ -24,7 +24,15 @@ import numpy as np
 from physres.datasets import DemoDataset
 from physres.errors import DataError
 
-__all__ = ["PANDA_MAX_OPENING", "EpisodeData", "contract_proprio", "load_episodes", "windows"]
+__all__ = [
+    "FUTURE_SCALE",
+    "PANDA_MAX_OPENING",
+    "EpisodeData",
+    "contract_proprio",
+    "future_targets",
+    "load_episodes",
+    "windows",
+]
 
 #: the dataset's ``finger_width`` at a fully open Panda hand (m): 0.04 m per finger
 PANDA_MAX_OPENING = 0.08
@@ -57,6 +65,8 @@ class EpisodeData:
     actions: np.ndarray  # (T, A) float32, the expert's clean labels
     #: the episode file (resolved): which episodes a checkpoint trained on or held out
     source: str = ""
+    #: a policy drove it (DAgger): the labels are the expert's, the path is the driver's
+    driven: bool = False
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -122,11 +132,28 @@ def load_episodes(
                     proprio=contract_proprio(demo["obs.proprio"]),
                     actions=np.asarray(demo[label], np.float32),
                     source=str(Path(demo.info.path).resolve()),
+                    driven=demo.info.meta.get("driver", "expert") != "expert",
                 )
             )
     if not episodes or spec is None:
         raise DataError(f"no complete episodes in {', '.join(map(str, roots))}")
     return episodes, spec
+
+
+#: metres per unit of the ``future`` target (a carry is ~0.2 m: targets stay near ±2)
+FUTURE_SCALE = 0.1
+
+
+def future_targets(ep: EpisodeData, horizons: Sequence[int]) -> np.ndarray:
+    """(T, F, 3) the hand's displacement ``h`` steps on, clipped at the episode's end, / scale.
+
+    Only an expert's path says where the task goes; a driven (DAgger) episode's
+    path is its driver's, so the caller masks those out.
+    """
+    xyz = ep.proprio[:, :3]
+    t = np.arange(len(xyz))
+    out = [xyz[np.minimum(t + h, len(xyz) - 1)] - xyz for h in horizons]
+    return (np.stack(out, axis=1) / FUTURE_SCALE).astype(np.float32)
 
 
 def windows(

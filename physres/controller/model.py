@@ -13,13 +13,21 @@ and a proprioception token:
   saw but not *where*, and where the cube is is what the arm needs;
 * with ``grid`` > 0, the feature map average-pooled into grid × grid cells, one
   token each: the whole scene, coarsely, whatever the attention maps settled on;
+* with ``scene_keypoints`` M > 0, one more token holding M keypoints' (x, y):
+  M maps from a 1 × 1 conv, each spatial-softmaxed on its own (Levine et al.
+  2016's deep spatial features). The TokenLearner's maps compete for what the
+  loss needs most (measured: all four sit on the cube, also while it is
+  carried), so nothing says where the bowl is; M independent keypoints cost one
+  token and let every object the stem sees have a position;
 * a proprioception token (tool pose and gripper opening) that also carries the
   prompt's projection.
 
 A causal transformer runs over the last ``history`` frames' tokens (a frame
 sees itself and earlier frames) and each frame's pooled output predicts its
 action: 256-bin tokens per dimension (``head="tokens"``) or a chunk of the
-next ``chunk`` actions (``head="chunk"``). A frame's tokens do not depend on
+next ``chunk`` actions (``head="chunk"``); in training only, with ``future``
+horizons, also where the hand will be that many steps later (see
+:data:`ControllerConfig.future`). A frame's tokens do not depend on
 later frames, so at run time they are computed once and cached
 (:meth:`PromptToAction.frame_tokens`), and a control step costs one stem pass
 plus the transformer over the window.
@@ -31,7 +39,7 @@ from itertools import pairwise
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 from torch.nn import functional as F
 
@@ -58,6 +66,16 @@ class ControllerConfig(BaseModel):
     #: cube), so nothing else is in the tokens; with grid 4 it still did not learn where
     #: to carry the cube (README), so the shipped checkpoint has none
     grid: int = Field(0, ge=0, le=8)
+    #: M independent spatial-softmax keypoints, their 2M coordinates in one token (0: none)
+    scene_keypoints: int = Field(0, ge=0, le=256)
+    #: training-only auxiliary target: the hand's displacement ``h`` steps later for each
+    #: ``h`` (clipped at the episode's end, so a large ``h`` is where the episode ends).
+    #: Five-step chunks never look past the next few steps, and the carry to the bowl is a
+    #: few percent of them (measured: the carry answered with no motion); where the hand
+    #: ends is the place, on every step of every demonstration, so the tokens must find it
+    future: tuple[int, ...] = ()
+    #: weight of the future loss beside the action loss
+    future_weight: float = Field(1.0, ge=0.0)
     stem_channels: tuple[int, ...] = (16, 32, 64, 64)
     #: "tokens": RT-1's 256 bins per dimension; "chunk": ACT's action chunks
     head: Literal["tokens", "chunk"] = "chunk"
@@ -71,6 +89,13 @@ class ControllerConfig(BaseModel):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     #: the prompt-blind control: the embedding is zeroed, everything else the same
     prompt_blind: bool = False
+
+    @field_validator("future")
+    @classmethod
+    def _steps_ahead(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(h < 1 for h in v) or len(v) > 8:
+            raise ValueError(f"future horizons must be 1..8 steps counts >= 1, got {v}")
+        return v
 
     @property
     def out_dim(self) -> int:
@@ -127,6 +152,23 @@ class TokenLearner(nn.Module):
         return torch.cat([tokens, xy], dim=-1)
 
 
+class SceneKeypoints(nn.Module):
+    """(N, C, H, W) → (N, 2M): M 1 × 1-conv maps, each softmaxed over the image → its (x, y).
+
+    Unlike the TokenLearner's maps, these are not pooled into features, so each
+    map only has to find *something* for its position to be useful downstream.
+    """
+
+    def __init__(self, channels: int, m: int) -> None:
+        super().__init__()
+        self.maps = nn.Conv2d(channels, m, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.maps(x).flatten(2).softmax(-1)  # (N, M, HW)
+        xy = w @ TokenLearner.grid(x.shape[-2], x.shape[-1], w)  # (N, M, 2)
+        return xy.flatten(1)
+
+
 class PromptToAction(nn.Module):
     """The controller network (see module docstring); inputs are normalised by the caller."""
 
@@ -138,9 +180,15 @@ class PromptToAction(nn.Module):
         self.token_learner = TokenLearner(chans[-1], cfg.tokens_per_frame, keypoints=cfg.keypoints)
         self.image_proj = nn.Linear(chans[-1] + 2 * cfg.keypoints, cfg.d_model)
         self.grid_proj = nn.Linear(chans[-1], cfg.d_model) if cfg.grid else None
+        m = cfg.scene_keypoints
+        self.scene_kp = (
+            nn.Sequential(SceneKeypoints(chans[-1], m), nn.Linear(2 * m, cfg.d_model))
+            if m
+            else None
+        )
         self.proprio_proj = nn.Linear(cfg.proprio_dim, cfg.d_model)
         self.text_proj = nn.Linear(cfg.text_dim, cfg.d_model)
-        n = cfg.tokens_per_frame + cfg.grid**2 + 1
+        n = cfg.tokens_per_frame + cfg.grid**2 + (m > 0) + 1
         self.slot_emb = nn.Parameter(torch.zeros(1, 1, n, cfg.d_model))
         self.time_emb = nn.Parameter(torch.zeros(1, cfg.history, 1, cfg.d_model))
         nn.init.normal_(self.slot_emb, std=0.02)
@@ -157,6 +205,7 @@ class PromptToAction(nn.Module):
         self.transformer = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(cfg.d_model)
         self.out = nn.Linear(cfg.d_model, cfg.out_dim)
+        self.future_head = nn.Linear(cfg.d_model, 3 * len(cfg.future)) if cfg.future else None
         # frame-level causal mask over (history × tokens) positions: True = may not attend
         frame = torch.arange(cfg.history).repeat_interleave(n)
         self.register_buffer("mask", frame[None, :] > frame[:, None], persistent=False)
@@ -174,25 +223,35 @@ class PromptToAction(nn.Module):
         if self.grid_proj is not None:  # cells row-major; each slot's embedding says which
             cells = F.adaptive_avg_pool2d(x, self.cfg.grid).flatten(2).transpose(1, 2)
             tokens.append(self.grid_proj(cells))  # (N, G², d)
+        if self.scene_kp is not None:
+            tokens.append(self.scene_kp(x)[:, None, :])  # (N, 1, d)
         prop = self.proprio_proj(proprio) + self.text_proj(text)
         return torch.cat([*tokens, prop[:, None, :]], dim=1)
 
-    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, T, n, d) frame tokens (T ≤ history, oldest first) → (B, T, out_dim)."""
+    def summary(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T, n, d) frame tokens (T ≤ history, oldest first) → (B, T, d), one per frame."""
         b, t, n, d = tokens.shape
         x = tokens + self.slot_emb + self.time_emb[:, :t]
         mask = self.mask[: t * n, : t * n]
         y = self.transformer(x.reshape(b, t * n, d), mask=mask)
-        y = self.norm(y.reshape(b, t, n, d).mean(2))
-        return self.out(y)
+        return self.norm(y.reshape(b, t, n, d).mean(2))
+
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T, n, d) frame tokens → (B, T, out_dim): the action head (what runs on the arm)."""
+        return self.out(self.summary(tokens))
 
     def forward(
         self, image: torch.Tensor, proprio: torch.Tensor, text: torch.Tensor
     ) -> torch.Tensor:
-        """image (B, T, 3, S, S), proprio (B, T, P), text (B, E) → (B, T, out_dim)."""
+        """image (B, T, 3, S, S), proprio (B, T, P), text (B, E) → (B, T, out_dim + 3·F).
+
+        The last 3·F values are the ``future`` head's (none without it)."""
         b, t = image.shape[:2]
         text_rep = text[:, None, :].expand(b, t, text.shape[-1]).reshape(b * t, -1)
         tok = self.frame_tokens(
             image.reshape(b * t, *image.shape[2:]), proprio.reshape(b * t, -1), text_rep
         )
-        return self.decode(tok.reshape(b, t, *tok.shape[1:]))
+        y = self.summary(tok.reshape(b, t, *tok.shape[1:]))
+        if self.future_head is None:
+            return self.out(y)
+        return torch.cat([self.out(y), self.future_head(y)], dim=-1)

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 
 from physres.controller.actions import ActionTokenizer, chunk_targets
 from physres.controller.checkpoint import Checkpoint, CheckpointError
-from physres.controller.data import EpisodeData, load_episodes, windows
+from physres.controller.data import EpisodeData, future_targets, load_episodes, windows
 from physres.controller.encoder import PromptEncoder
 from physres.controller.model import ControllerConfig, PromptToAction
 from physres.errors import ConfigError
@@ -159,6 +159,7 @@ class _Batcher:
         self.eps, self.texts, self.cfg, self.tok = episodes, texts, cfg, tokenizer
         self.low, self.high = low, high
         self.chunks = [chunk_targets(e.actions, cfg.chunk) for e in episodes]
+        self.futures = [future_targets(e, cfg.future) for e in episodes] if cfg.future else None
 
     def __call__(
         self, wins: list[tuple[int, int, int]], rng: np.random.Generator | None, shift: int
@@ -172,6 +173,8 @@ class _Batcher:
         chunk = np.zeros((b, h, self.cfg.chunk, a), np.float32)
         cmask = np.zeros((b, h, self.cfg.chunk), bool)
         text = np.zeros((b, self.texts.shape[1]), np.float32)
+        fut = np.zeros((b, h, len(self.cfg.future), 3), np.float32)
+        fmask = np.zeros((b, h), bool)
         for i, (e, start, n) in enumerate(wins):
             ep = self.eps[e]
             frames = ep.images[start : start + n]
@@ -186,6 +189,8 @@ class _Batcher:
             chunk[i, :n], cmask[i, :n] = c[start : start + n], m[start : start + n]
             valid[i, :n] = True
             text[i] = self.texts[e]
+            if self.futures is not None and not ep.driven:
+                fut[i, :n], fmask[i, :n] = self.futures[e][start : start + n], True
         norm_chunk = 2 * (chunk - self.low) / (self.high - self.low) - 1
         return {
             "image": torch.from_numpy(img),
@@ -195,22 +200,40 @@ class _Batcher:
             "tokens": torch.from_numpy(self.tok.encode(act)),
             "chunk": torch.from_numpy(norm_chunk.astype(np.float32)),
             "chunk_mask": torch.from_numpy(cmask & valid[..., None]),
+            "future": torch.from_numpy(fut),
+            "future_mask": torch.from_numpy(fmask),
         }
 
 
-def loss_fn(net: PromptToAction, out: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Cross-entropy over bins (tokens) or masked L1 on normalised chunks, every valid position."""
+def loss_fn(
+    net: PromptToAction, out: torch.Tensor, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss to optimise, action loss) over every valid position.
+
+    The action loss is cross-entropy over bins (tokens) or masked L1 on normalised
+    chunks; with ``future`` horizons the optimised loss adds ``future_weight`` × the
+    L1 of the future head on the expert-driven positions. Validation reports the
+    action loss alone, so runs with and without the future head compare.
+    """
     cfg = net.cfg
     out = out.float()
+    act, fut = out[..., : cfg.out_dim], out[..., cfg.out_dim :]
     if cfg.head == "tokens":
-        logits = out.reshape(*out.shape[:2], cfg.action_dim, cfg.bins)[batch["valid"]]
-        return F.cross_entropy(
+        logits = act.reshape(*act.shape[:2], cfg.action_dim, cfg.bins)[batch["valid"]]
+        action = F.cross_entropy(
             logits.reshape(-1, cfg.bins), batch["tokens"][batch["valid"]].reshape(-1)
         )
-    pred = out.reshape(*out.shape[:2], cfg.chunk, cfg.action_dim)
-    err = (pred - batch["chunk"]).abs().mean(-1)
-    m = batch["chunk_mask"].float()
-    return (err * m).sum() / m.sum().clamp(min=1.0)
+    else:
+        pred = act.reshape(*act.shape[:2], cfg.chunk, cfg.action_dim)
+        err = (pred - batch["chunk"]).abs().mean(-1)
+        m = batch["chunk_mask"].float()
+        action = (err * m).sum() / m.sum().clamp(min=1.0)
+    if not cfg.future:
+        return action, action
+    ferr = (fut.reshape(batch["future"].shape) - batch["future"]).abs().mean((-1, -2))
+    fm = batch["future_mask"].float()
+    future = (ferr * fm).sum() / fm.sum().clamp(min=1.0)
+    return action + cfg.future_weight * future, action
 
 
 def _lr(step: int, total: int, base: float) -> float:
@@ -351,7 +374,7 @@ def train(
         with torch.no_grad():
             for k in range(0, len(wins), 64):
                 batch = batcher(wins[k : k + 64], None, 0)
-                tot += float(loss_fn(net, run(batch), batch)) * len(batch["image"])
+                tot += float(loss_fn(net, run(batch), batch)[1]) * len(batch["image"])
                 cnt += len(batch["image"])
         net.train()
         return tot / cnt
@@ -372,7 +395,7 @@ def train(
             batch = batcher([wins[j] for j in sel], brng, s.shift)
             for g in opt.param_groups:
                 g["lr"] = _lr(state.step, total, s.lr)
-            loss = loss_fn(net, run(batch), batch)
+            loss = loss_fn(net, run(batch), batch)[0]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

@@ -75,6 +75,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         "coarsely: the attention maps may all settle on one object)",
     )
     t.add_argument(
+        "--scene-keypoints",
+        type=int,
+        default=0,
+        metavar="M",
+        help="one more token: M independent spatial-softmax keypoints' (x, y), so objects "
+        "the attention maps left out (the bowl, while the cube is carried) have a position",
+    )
+    t.add_argument(
+        "--future",
+        default="",
+        metavar="H,H,...",
+        help="training-only target: where the hand is H steps later, for each H (a large H: "
+        "where the episode ends), so the network must find the place it goes",
+    )
+    t.add_argument(
+        "--future-weight",
+        type=float,
+        default=1.0,
+        help="weight of the --future loss beside the action loss",
+    )
+    t.add_argument(
         "--prompt-blind",
         action="store_true",
         help="the control: prompt embedding zeroed, everything else the same",
@@ -140,6 +161,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         stem = tuple(int(c) for c in args.stem.split(","))
     except ValueError as e:
         raise ConfigError(f"--stem {args.stem!r}: expected comma-separated integers") from e
+    try:
+        future = tuple(int(h) for h in args.future.split(",")) if args.future else ()
+    except ValueError as e:
+        raise ConfigError(f"--future {args.future!r}: expected comma-separated steps") from e
+    if any(h < 1 for h in future):
+        raise ConfigError(f"--future {args.future!r}: steps ahead must be >= 1")
     cfg = ControllerConfig(
         head=args.head,
         image_size=args.image_size,
@@ -151,6 +178,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         prompt_blind=args.prompt_blind,
         keypoints=not args.no_keypoints,
         grid=args.grid,
+        scene_keypoints=args.scene_keypoints,
+        future=future,
+        future_weight=args.future_weight,
     )
     s = TrainSettings(
         data=[str(d) for d in args.data],

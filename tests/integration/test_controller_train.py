@@ -463,20 +463,25 @@ def test_dagger_episodes_labelled_by_the_plan_follower_are_refused_on_the_cli(
     assert "Traceback" not in err and not (tmp_path / "x.pt").exists()
 
 
-def test_robot_train_grid_pools_the_scene_into_tokens_and_the_checkpoint_keeps_it(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("flag", "field", "extra"),
+    [("--grid", "grid", 9), ("--scene-keypoints", "scene_keypoints", 1)],
+    ids=["grid 3: nine cells", "3 scene keypoints: one token"],
+)
+def test_robot_train_extra_scene_tokens_reach_the_checkpoint(
+    tmp_path: Path, flag: str, field: str, extra: int
 ) -> None:
     data = tiny_dataset(tmp_path / "d", episodes=2, length=6)
     out = tmp_path / "g.pt"
     net = ["--image-size", "32", "--stem", "8,8", "--history", "1", "--d-model", "16"]
     args = ["robot", "train", "--data", str(data), "--out", str(out), "--epochs", "1"]
-    assert main([*args, *net, "--layers", "1", "--grid", "3", "--threads", "1", "--quiet"]) == 0
+    assert main([*args, *net, "--layers", "1", flag, "3", "--threads", "1", "--quiet"]) == 0
     ck = Checkpoint.load(out)
-    assert ck.config.grid == 3
+    assert getattr(ck.config, field) == 3
     c = Controller(out)
     c.set_prompt(PROMPTS["pick_place"])
     tokens = c._frame_tokens(np.zeros((32, 32, 3), np.uint8), np.zeros(5, np.float32))
-    assert tokens.shape[1] == ck.config.tokens_per_frame + 9 + 1
+    assert tokens.shape[1] == ck.config.tokens_per_frame + extra + 1
 
 
 def test_grid_tokens_say_which_part_of_the_scene_holds_something() -> None:
@@ -497,3 +502,24 @@ def test_grid_tokens_say_which_part_of_the_scene_holds_something() -> None:
             change = (net.frame_tokens(moved, p, t) - base).abs().amax(-1)[0, 2:6]
             others = torch.cat([change[:cell], change[cell + 1 :]])
             assert change[cell] > 2 * others.max(), (cell, change)
+
+
+def test_robot_train_future_is_kept_and_a_horizon_of_nothing_fails_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tiny_dataset(tmp_path / "d", episodes=2, length=6)
+    net = ["--image-size", "32", "--stem", "8,8", "--history", "1", "--d-model", "16"]
+    args = ["robot", "train", "--data", str(data), "--epochs", "1", "--layers", "1", *net]
+    for bad in ("0", "3,x"):
+        out = tmp_path / f"bad{bad}.pt"
+        assert main([*args, "--out", str(out), "--future", bad, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"--future {bad!r}" in err and "Traceback" not in err and not out.exists()
+    out = tmp_path / "f.pt"
+    assert main([*args, "--out", str(out), "--future", "3,1000", "--threads", "1", "--quiet"]) == 0
+    assert Checkpoint.load(out).config.future == (3, 1000)
+    c = Controller(out)  # the arm runs the action head only
+    c.set_prompt(PROMPTS["pick_place"])
+    a = c.step(np.zeros((32, 32, 3), np.uint8), np.zeros(5, np.float32))
+    assert a.shape == (6,) and (ACTION_SPEC.low_array <= a).all()
+    assert (a <= ACTION_SPEC.high_array).all()

@@ -92,3 +92,26 @@ def test_an_image_token_says_where_its_attention_map_looks() -> None:
     assert tok[0, 0, 4] == pytest.approx(-1 + (2 * 5 + 1) / 8, abs=1e-3)  # x of column 5
     assert tok[0, 0, 5] == pytest.approx(-1 + (2 * 2 + 1) / 8, abs=1e-3)  # y of row 2
 
+
+def test_scene_keypoints_each_find_their_own_object_in_one_frame() -> None:
+    """The TokenLearner's maps share what the loss wants most (all four sat on the carried
+    cube); scene keypoints are softmaxed one by one, so two maps report two objects at once:
+    the cube in the hand and the bowl it must go to."""
+    import torch
+
+    from physres.controller.model import SceneKeypoints, TokenLearner
+
+    kp = SceneKeypoints(4, 2)
+    x = torch.zeros(1, 4, 8, 8)
+    x[0, 0, 2, 5] = 50.0  # the "cube" in channel 0
+    x[0, 1, 6, 1] = 50.0  # the "bowl" in channel 1, weaker elsewhere than the cube
+    with torch.no_grad():
+        kp.maps.weight.zero_()
+        kp.maps.bias.zero_()
+        kp.maps.weight[0, 0] = 1.0  # map 0 reads channel 0, map 1 channel 1
+        kp.maps.weight[1, 1] = 1.0
+        xy = kp(x)
+    grid = TokenLearner.grid(8, 8, x)
+    assert xy.shape == (1, 4)
+    assert torch.allclose(xy[0, :2], grid[2 * 8 + 5], atol=1e-3)
+    assert torch.allclose(xy[0, 2:], grid[6 * 8 + 1], atol=1e-3)
