@@ -13,7 +13,10 @@ open-loop error; closed-loop success is ``physres robot eval``'s job.
 It also scores the **carry**: steps whose label moves a closed gripper
 sideways above 10 cm (an object held, on its way to where it goes). A network
 that does not know where it is going answers them with the median, no motion:
-the carry ratio (mean predicted sideways step / the label's) shows it.
+the carry ratio (mean predicted sideways step / the label's) shows it, and
+the carry cosine (mean cosine between the predicted and labelled sideways
+steps: 1 is the right direction, 0 none) whether what motion there is heads
+for the place.
 
     python bench/controller_heads.py --data DIR [DIR ...] --ckpt chunk.pt tokens.pt
 
@@ -51,8 +54,11 @@ def score(path: str, data: list[str]) -> dict[str, float]:
     p, t, q = np.asarray(pred), np.concatenate(true), np.concatenate(prop)
     side_p, side_t = np.linalg.norm(p[:, :2], axis=1), np.linalg.norm(t[:, :2], axis=1)
     carry = (t[:, 4] > 0) & (q[:, 2] > 0.1) & (side_t > 0.005)
+    dot = (p[carry, :2] * t[carry, :2]).sum(1)
+    cosine = dot / np.maximum(side_p[carry] * side_t[carry], 1e-9)
     return {
         "carry_steps": int(carry.sum()),
+        "carry_cosine": float(cosine.mean()) if carry.any() else 0.0,
         "carry_ratio": float(side_p[carry].mean() / side_t[carry].mean()) if carry.any() else 0.0,
         "episodes": len(val),
         "steps": len(t),
@@ -73,14 +79,14 @@ def main() -> None:
     rows = [(c, Checkpoint.load(c).config.head, score(c, args.data)) for c in args.ckpt]
     print(
         "| checkpoint | head | held-out steps | position (mm) | yaw (deg) | gripper | terminate "
-        "| carry steps | carry ratio |"
+        "| carry steps | carry ratio | carry cosine |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c, head, s in rows:
         print(
             f"| {c} | {head} | {s['steps']} | {s['position_mm']:.2f} | {s['yaw_deg']:.2f} | "
             f"{100 * s['gripper_agree']:.1f} % | {100 * s['terminate_agree']:.1f} % | "
-            f"{s['carry_steps']} | {s['carry_ratio']:.2f} |"
+            f"{s['carry_steps']} | {s['carry_ratio']:.2f} | {s['carry_cosine']:.2f} |"
         )
     a, b = rows[0][2]["position_mm"], rows[1][2]["position_mm"]
     print(f"position error {rows[1][1]} / {rows[0][1]}: {b / a:.2f}")
