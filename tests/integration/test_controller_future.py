@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from controller_kit import TINY
 from pydantic import ValidationError
 
 from physres.controller.actions import ActionTokenizer
@@ -19,16 +20,7 @@ from physres.controller.model import ControllerConfig, PromptToAction
 from physres.controller.train import _Batcher, loss_fn
 from physres.sim.arm import ACTION_SPEC
 
-CFG = ControllerConfig(
-    image_size=32,
-    history=2,
-    d_model=16,
-    layers=1,
-    heads=2,
-    stem_channels=(8, 8),
-    chunk=2,
-    future=(2, 1000),
-)
+CFG = TINY.model_copy(update={"history": 2, "chunk": 2, "future": (2, 1000)})
 
 
 def _episode(n: int = 6, *, driven: bool = False) -> EpisodeData:
