@@ -523,3 +523,18 @@ def test_robot_train_future_is_kept_and_a_horizon_of_nothing_fails_in_one_line(
     a = c.step(np.zeros((32, 32, 3), np.uint8), np.zeros(5, np.float32))
     assert a.shape == (6,) and (ACTION_SPEC.low_array <= a).all()
     assert (a <= ACTION_SPEC.high_array).all()
+
+
+@pytest.mark.parametrize(
+    "claims", [{"future": [5]}, {"scene_keypoints": 4}], ids=["future head", "scene keypoints"]
+)
+def test_a_config_claiming_parts_its_weights_lack_is_refused_before_the_arm_moves(
+    trained, claims: dict
+) -> None:
+    """A hand-edited or mixed-up file: the config says the network has a part, the
+    weights have none. Loading names the mismatch instead of building half a network."""
+    _, out, _ = trained
+    sd = Checkpoint.load(out).to_dict()
+    sd["config"].update(claims)
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        Checkpoint.from_dict(sd)
