@@ -95,7 +95,7 @@ class ControllerConfig(BaseModel):
     @classmethod
     def _steps_ahead(cls, v: tuple[int, ...]) -> tuple[int, ...]:
         if any(h < 1 for h in v) or len(v) > 8:
-            raise ValueError(f"future horizons must be 1..8 steps counts >= 1, got {v}")
+            raise ValueError("future: at most 8 horizons, each >= 1 step")
         return v
 
     @property

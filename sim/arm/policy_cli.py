@@ -10,12 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from physres.errors import ConfigError
 from physres.progress import progress_bar
 from physres.sim.arm.cli import robot_subparsers
+
+if TYPE_CHECKING:  # imported late at run time: torch is slow to import
+    from physres.controller.model import ControllerConfig
 
 __all__ = ["cmd_eval", "cmd_run", "cmd_train", "register"]
 
@@ -153,8 +157,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=cmd_run)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+#: ControllerConfig fields whose flag is not the field's name in kebab case
+_FLAG_OF = {"stem_channels": "--stem", "keypoints": "--no-keypoints"}
+
+
+def _network(**fields: Any) -> ControllerConfig:
+    """The network flags as a ControllerConfig; a value it refuses names its flag, one line."""
+    from pydantic import ValidationError
+
+    from physres._messages import issues
     from physres.controller.model import ControllerConfig
+
+    try:
+        return ControllerConfig(**fields)
+    except ValidationError as e:
+        (field, *_), msg = issues(e)[0]
+        flag = _FLAG_OF.get(field, "--" + field.replace("_", "-"))
+        raise ConfigError(f"robot train {flag}: {msg}") from e
+
+
+def cmd_train(args: argparse.Namespace) -> int:
     from physres.controller.train import TrainSettings, train
 
     try:
@@ -165,9 +187,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         future = tuple(int(h) for h in args.future.split(",")) if args.future else ()
     except ValueError as e:
         raise ConfigError(f"--future {args.future!r}: expected comma-separated steps") from e
-    if any(h < 1 for h in future):
-        raise ConfigError(f"--future {args.future!r}: steps ahead must be >= 1")
-    cfg = ControllerConfig(
+    cfg = _network(
         head=args.head,
         image_size=args.image_size,
         history=args.history,
