@@ -76,14 +76,14 @@ class ControllerConfig(BaseModel):
     #: (the shipped checkpoint: (10, 20, 1000); pick_place went from 0 to 100 %, README)
     future: tuple[int, ...] = ()
     #: weight of the future loss beside the action loss
-    future_weight: float = Field(1.0, ge=0.0)
+    future_weight: float = Field(1.0, ge=0.0, allow_inf_nan=False)
     stem_channels: tuple[int, ...] = (16, 32, 64, 64)
     #: "tokens": RT-1's 256 bins per dimension; "chunk": ACT's action chunks
     head: Literal["tokens", "chunk"] = "chunk"
     bins: int = Field(256, ge=2, le=4096)
     chunk: int = Field(5, ge=1, le=64)
     #: ACT's temporal-ensembling weight exp(-m i) over chunks predicted i steps apart
-    ensemble_m: float = Field(0.1, ge=0.0)
+    ensemble_m: float = Field(0.1, ge=0.0, allow_inf_nan=False)
     proprio_dim: int = Field(5, ge=1)
     action_dim: int = Field(6, ge=1)
     text_dim: int = Field(384, ge=1)

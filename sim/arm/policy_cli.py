@@ -171,7 +171,8 @@ def _network(**fields: Any) -> ControllerConfig:
     try:
         return ControllerConfig(**fields)
     except ValidationError as e:
-        (field, *_), msg = issues(e)[0]
+        loc, msg = issues(e)[0]
+        field = loc[0] if loc else "network"
         flag = _FLAG_OF.get(field, "--" + field.replace("_", "-"))
         raise ConfigError(f"robot train {flag}: {msg}") from e
 

@@ -85,3 +85,11 @@ def test_the_arm_runs_only_the_action_head() -> None:
 def test_a_horizon_that_looks_nowhere_is_refused(bad: tuple[int, ...]) -> None:
     with pytest.raises(ValidationError, match="future"):
         ControllerConfig(future=bad)
+
+
+@pytest.mark.parametrize("field", ["future_weight", "ensemble_m"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_a_weight_that_is_not_finite_is_refused(field: str, value: float) -> None:
+    """inf × a loss is inf and its gradient NaN; exp(-inf · 0) in the ensembler is NaN too."""
+    with pytest.raises(ValidationError, match=field):
+        ControllerConfig(**{field: value})

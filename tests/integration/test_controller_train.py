@@ -541,6 +541,8 @@ def test_a_config_claiming_parts_its_weights_lack_is_refused_before_the_arm_move
         ("--future", "0", "each >= 1 step"),
         ("--future", "3,x", "comma-separated"),
         ("--future-weight", "-1", "greater than or equal to 0"),
+        ("--future-weight", "inf", "finite"),  # an infinite loss turns every weight to NaN
+        ("--future-weight", "nan", "finite"),
         ("--scene-keypoints", "-1", "greater than or equal to 0"),
         ("--grid", "99", "less than or equal to 8"),
         ("--d-model", "0", "greater than or equal to 16"),
